@@ -1,0 +1,189 @@
+/**
+ * The platform's configuration: `process.env` parsed once, against one schema, into a frozen
+ * typed object that is passed down as a dependency. Nothing else in the code base reads
+ * `process.env` for settings. A bad value stops start-up with one line naming the variable.
+ *
+ * Every variable is listed, with its default, in `.env.example` (a unit test keeps the two in
+ * step).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+
+const port = z.coerce
+  .number({ message: 'must be a port number' })
+  .int('must be a whole number')
+  .min(1, 'must be between 1 and 65535')
+  .max(65535, 'must be between 1 and 65535');
+
+const positiveInt = (max: number) =>
+  z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(max, `must be at most ${max}`);
+
+const brokers = z
+  .string()
+  .min(1, 'must name at least one broker')
+  .transform((value) => value.split(',').map((b) => b.trim()).filter(Boolean))
+  .refine((list) => list.length > 0 && list.every((b) => /^[^\s:]+:\d{1,5}$/.test(b)), {
+    message: 'must be a comma-separated list of host:port',
+  });
+
+/** Variable name → schema. Defaults are the native stack's own block of loopback ports. */
+const schema = z.object({
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  STACK: z.enum(['native', 'external']).default('native'),
+  STACK_DIR: z.string().min(1).default(path.join(PROJECT_ROOT, '.stack')),
+  STACK_CACHE_DIR: z.string().min(1).optional(),
+  STACK_UP_TIMEOUT_S: positiveInt(3600).default(240),
+  STACK_AUTO_INSTALL: z.enum(['0', '1']).default('1'),
+  PG_BIN_DIR: z.string().min(1).optional(),
+  MAVEN_REPO_URL: url(['https:', 'http:']).default('https://repo.maven.apache.org/maven2'),
+  PG_URL: url(['postgres:', 'postgresql:']).default('postgres://invsync:invsync@127.0.0.1:15432/inventory'),
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:16379'),
+  KAFKA_BROKERS: brokers.default(['127.0.0.1:19092']),
+  KAFKA_CONTROLLER_PORT: port.default(19093),
+  CONNECT_URL: url(['http:', 'https:']).default('http://127.0.0.1:18083'),
+  SCHEMA_REGISTRY_URL: url(['http:', 'https:']).default('http://127.0.0.1:18081/apis/ccompat/v7'),
+  CONNECT_PG_HOST: z.string().min(1).optional(),
+  CONNECT_PG_PORT: port.optional(),
+  SEED_SKUS: positiveInt(10_000_000).default(1000),
+  SEED_LOCATIONS: positiveInt(1000).default(3),
+});
+
+export type RawConfig = z.infer<typeof schema>;
+
+export interface PgTarget {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+export interface Config {
+  logLevel: RawConfig['LOG_LEVEL'];
+  stack: {
+    mode: RawConfig['STACK'];
+    dir: string;
+    cacheDir: string;
+    upTimeoutMs: number;
+    autoInstall: boolean;
+    pgBinDir: string | undefined;
+    mavenRepoUrl: string;
+    kafkaControllerPort: number;
+  };
+  pg: { url: string } & PgTarget;
+  redis: { url: string; host: string; port: number };
+  kafka: { brokers: string[] };
+  connect: {
+    url: string;
+    /** How Kafka Connect reaches Postgres; differs from `pg` when Connect runs in a container. */
+    pg: PgTarget;
+  };
+  registry: { url: string };
+  seed: { skus: number; locations: number };
+}
+
+/** Every variable the platform reads, for `.env.example` and the docs. */
+export const CONFIG_VARIABLES = Object.keys(schema.shape) as Array<keyof RawConfig>;
+
+function pgTarget(pgUrl: string): PgTarget {
+  const u = new URL(pgUrl);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 5432),
+    user: decodeURIComponent(u.username || 'postgres'),
+    password: decodeURIComponent(u.password),
+    database: decodeURIComponent(u.pathname.replace(/^\//, '') || 'postgres'),
+  };
+}
+
+/**
+ * Parses the environment. Empty strings count as unset so that a `.env` line like `PG_URL=`
+ * falls back to the default instead of failing.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const input: Record<string, string> = {};
+  for (const key of CONFIG_VARIABLES) {
+    const value = env[key];
+    if (value !== undefined && value.trim() !== '') input[key] = value.trim();
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    const given = input[variable];
+    throw new ConfigError(
+      `invalid configuration: ${variable} ${issue.message}${given === undefined ? '' : ` (got ${JSON.stringify(given)})`}`,
+      { variable },
+    );
+  }
+  const raw = parsed.data;
+  const pg = pgTarget(raw.PG_URL);
+  const redisUrl = new URL(raw.REDIS_URL);
+  const cacheDir =
+    raw.STACK_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'invsync');
+  const config: Config = {
+    logLevel: raw.LOG_LEVEL,
+    stack: {
+      mode: raw.STACK,
+      dir: path.resolve(raw.STACK_DIR),
+      cacheDir: path.resolve(cacheDir),
+      upTimeoutMs: raw.STACK_UP_TIMEOUT_S * 1000,
+      autoInstall: raw.STACK_AUTO_INSTALL === '1',
+      pgBinDir: raw.PG_BIN_DIR,
+      mavenRepoUrl: raw.MAVEN_REPO_URL.replace(/\/+$/, ''),
+      kafkaControllerPort: raw.KAFKA_CONTROLLER_PORT,
+    },
+    pg: { url: raw.PG_URL, ...pg },
+    redis: { url: raw.REDIS_URL, host: redisUrl.hostname, port: Number(redisUrl.port || 6379) },
+    kafka: { brokers: raw.KAFKA_BROKERS },
+    connect: {
+      url: raw.CONNECT_URL.replace(/\/+$/, ''),
+      pg: { ...pg, host: raw.CONNECT_PG_HOST ?? pg.host, port: raw.CONNECT_PG_PORT ?? pg.port },
+    },
+    registry: { url: raw.SCHEMA_REGISTRY_URL.replace(/\/+$/, '') },
+    seed: { skus: raw.SEED_SKUS, locations: raw.SEED_LOCATIONS },
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Entry points call this: a bad value prints one line naming the variable and exits 2. */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  // A `.env` in the project root is honoured; variables already set in the shell win.
+  const dotenv = path.join(PROJECT_ROOT, '.env');
+  if (env === process.env && fs.existsSync(dotenv)) process.loadEnvFile(dotenv);
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

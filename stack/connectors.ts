@@ -1,0 +1,139 @@
+/**
+ * Registers the connectors in debezium/connectors/*.json through Kafka Connect's REST API and
+ * reads their status. Registration is `PUT /connectors/<name>/config`, which creates or updates,
+ * so it is safe to run on every start. The JSON files are shared with docker-compose; their
+ * `${env:...}` values are resolved by the Connect worker from its own environment.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PROJECT_ROOT } from '../lib/config.ts';
+import { ConnectorError, errorMessage } from '../lib/errors.ts';
+
+export const CONNECTORS_DIR = path.join(PROJECT_ROOT, 'debezium', 'connectors');
+
+export interface ConnectorSpec {
+  name: string;
+  config: Record<string, string>;
+}
+
+export interface ConnectorStatus {
+  name: string;
+  state: string;
+  tasks: Array<{ id: number; state: string; trace?: string }>;
+  trace?: string;
+}
+
+export function loadConnectorSpecs(dir = CONNECTORS_DIR): ConnectorSpec[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => {
+      const spec = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as ConnectorSpec;
+      if (typeof spec.name !== 'string' || typeof spec.config !== 'object') {
+        throw new ConnectorError(`${f} must be {"name": ..., "config": {...}}`);
+      }
+      return spec;
+    });
+}
+
+async function request(url: string, init: RequestInit = {}): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, {
+    ...init,
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    signal: AbortSignal.timeout(15_000),
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    // keep text
+  }
+  return { status: res.status, body };
+}
+
+/** Creates or updates every connector. Retries while the Connect group is rebalancing. */
+export async function registerConnectors(connectUrl: string, specs = loadConnectorSpecs()): Promise<void> {
+  for (const spec of specs) {
+    let lastError = '';
+    for (let attempt = 0; attempt < 40; attempt++) {
+      try {
+        const res = await request(`${connectUrl}/connectors/${encodeURIComponent(spec.name)}/config`, {
+          method: 'PUT',
+          body: JSON.stringify(spec.config),
+        });
+        if (res.status === 200 || res.status === 201) {
+          lastError = '';
+          break;
+        }
+        const message = (res.body as { message?: string } | undefined)?.message ?? JSON.stringify(res.body);
+        lastError = `HTTP ${res.status}: ${message}`;
+        // 409: rebalance in progress; 5xx: worker still starting. Anything else is our config.
+        if (res.status !== 409 && res.status < 500) break;
+      } catch (err) {
+        lastError = errorMessage(err);
+      }
+      await sleep(500);
+    }
+    if (lastError) throw new ConnectorError(`connector ${spec.name} failed to register: ${lastError}`);
+  }
+}
+
+export async function connectorStatuses(connectUrl: string): Promise<ConnectorStatus[]> {
+  const res = await request(`${connectUrl}/connectors?expand=status`);
+  if (res.status !== 200) throw new ConnectorError(`Kafka Connect answered HTTP ${res.status}`);
+  const body = res.body as Record<string, { status: { connector: { state: string; trace?: string }; tasks: ConnectorStatus['tasks'] } }>;
+  return Object.entries(body)
+    .map(([name, v]) => ({
+      name,
+      state: v.status.connector.state,
+      tasks: v.status.tasks,
+      ...(v.status.connector.trace ? { trace: v.status.connector.trace } : {}),
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export function isRunning(status: ConnectorStatus): boolean {
+  return status.state === 'RUNNING' && status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING');
+}
+
+/** Waits until every named connector and all its tasks are RUNNING; fails fast on FAILED. */
+export async function waitConnectorsRunning(connectUrl: string, names: string[], timeoutMs: number): Promise<ConnectorStatus[]> {
+  const deadline = Date.now() + timeoutMs;
+  let last: ConnectorStatus[] = [];
+  for (;;) {
+    try {
+      last = (await connectorStatuses(connectUrl)).filter((s) => names.includes(s.name));
+      const failed = last.find((s) => s.state === 'FAILED' || s.tasks.some((t) => t.state === 'FAILED'));
+      if (failed) {
+        const trace = failed.trace ?? failed.tasks.find((t) => t.trace)?.trace ?? '';
+        throw new ConnectorError(`connector ${failed.name} FAILED: ${firstLine(trace)}`);
+      }
+      if (last.length === names.length && last.every(isRunning)) return last;
+    } catch (err) {
+      if (err instanceof ConnectorError && err.message.includes('FAILED')) throw err;
+    }
+    if (Date.now() > deadline) {
+      const summary = last.map((s) => `${s.name}=${s.state}`).join(', ') || 'none registered';
+      throw new ConnectorError(`connectors not RUNNING after ${Math.round(timeoutMs / 1000)}s (${summary})`);
+    }
+    await sleep(300);
+  }
+}
+
+function firstLine(trace: string): string {
+  return trace.split('\n').find((l) => l.trim())?.trim() ?? 'no trace';
+}
+
+/** Restarts a FAILED connector and its tasks (used by `stack up` on an existing stack). */
+export async function restartFailed(connectUrl: string): Promise<void> {
+  for (const s of await connectorStatuses(connectUrl)) {
+    if (!isRunning(s)) {
+      await request(`${connectUrl}/connectors/${encodeURIComponent(s.name)}/restart?includeTasks=true&onlyFailed=true`, {
+        method: 'POST',
+      });
+    }
+  }
+}
