@@ -17,3 +17,23 @@ export const TOPICS = {
 export function outboxTopic(aggregateType: string): string {
   return `${aggregateType}.events`;
 }
+
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+  config: Record<string, string>;
+}
+
+/**
+ * The platform's topics, created with their intended settings at start-up rather than left to
+ * broker auto-creation: `stock.levels` must be compacted from its first record, and consumers
+ * must be able to subscribe before the first change was ever captured.
+ */
+export const TOPIC_SPECS: TopicSpec[] = [
+  { topic: TOPICS.cdcStockLevels, partitions: 6, config: {} },
+  { topic: TOPICS.stockDeltas, partitions: 6, config: {} },
+  { topic: TOPICS.stockLevels, partitions: 6, config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' } },
+  { topic: TOPICS.ordersEvents, partitions: 6, config: {} },
+  { topic: TOPICS.stockAdjustments, partitions: 6, config: {} },
+  { topic: TOPICS.dlq, partitions: 1, config: { 'retention.ms': String(30 * 24 * 3600 * 1000) } },
+];

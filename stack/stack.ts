@@ -16,6 +16,7 @@ import { Redis } from 'ioredis';
 import type { Config } from '../lib/config.ts';
 import { PROJECT_ROOT } from '../lib/config.ts';
 import { PortInUseError, ServiceError, errorMessage } from '../lib/errors.ts';
+import { ensureTopics } from '../lib/ensure-topics.ts';
 import { createKafka } from '../lib/kafka.ts';
 import { migrate } from '../lib/migrate.ts';
 import { waitFor } from '../lib/retry.ts';
@@ -559,6 +560,8 @@ export async function stackUp(config: Config, log: Log): Promise<UpResult> {
     await Promise.all([awaitHealthy(config, 'redis', log, timeout), awaitHealthy(config, 'registry', log, timeout)]);
   }
   if (config.stack.mode === 'external') await applyMigrations(config, log);
+  const created = await ensureTopics(createKafka({ brokers: config.kafka.brokers, clientId: 'invsync-stack' }));
+  if (created.length) log(`  kafka     created topics: ${created.join(', ')}`);
   await awaitHealthy(config, 'connect', log, timeout);
   await registerConnectors(config.connect.url);
   await restartFailed(config.connect.url).catch(() => undefined);

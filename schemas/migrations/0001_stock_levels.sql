@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS stock_levels (
   on_hand       int         NOT NULL DEFAULT 0,
   reserved      int         NOT NULL DEFAULT 0,
   safety_stock  int         NOT NULL DEFAULT 0,
-  version       bigint      NOT NULL DEFAULT nextval('stock_version_seq'),
+  version       bigint      NOT NULL, -- set by the trigger below
   updated_at    timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (sku, location_id),
   CONSTRAINT stock_levels_sku_not_blank CHECK (length(sku) BETWEEN 1 AND 128),

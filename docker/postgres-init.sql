@@ -1,0 +1,13 @@
+-- Run once by the postgres image's entrypoint (docker-compose.yml mounts this file into
+-- /docker-entrypoint-initdb.d), when it initialises an empty data directory, as POSTGRES_USER
+-- (invsync) in POSTGRES_DB (inventory), which the image has already created.
+--
+-- Only the databases are created here. The schema is NOT: the `app` service applies the SQL
+-- migrations on start (`npm start`), exactly as the native stack does, so one migration path
+-- serves both stacks.
+--
+-- schema_registry: where the native stack's Apicurio registry keeps its schemas
+-- (stack/stack.ts, REGISTRY_DATABASE). The compose stack's Confluent registry keeps them in the
+-- Kafka topic _schemas instead; the database is created anyway so both stacks have the same
+-- databases.
+CREATE DATABASE schema_registry;

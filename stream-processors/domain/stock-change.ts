@@ -1,0 +1,140 @@
+/**
+ * Decodes a Debezium change event for `public.stock_levels` (JSON converter, no embedded schema)
+ * into a typed `StockChange`. Pure: no Kafka, no I/O. Anything that is not a well-formed change
+ * event yields a `DecodeFailure` with a reason, so the caller can dead-letter it.
+ *
+ * Event shape (Debezium PostgreSQL connector): { before, after, source: { ts_ms, lsn, txId,
+ * snapshot, ... }, op: c|u|d|r|t, ts_ms }. A Kafka tombstone (null value) follows a delete.
+ */
+
+export type StockOp = 'create' | 'update' | 'delete' | 'snapshot';
+
+export interface StockRow {
+  sku: string;
+  locationId: string;
+  onHand: number;
+  reserved: number;
+  safetyStock: number;
+  version: number;
+  updatedAt: string;
+}
+
+export interface StockChange {
+  op: StockOp;
+  sku: string;
+  locationId: string;
+  /** Row after the change; null for a delete. */
+  row: StockRow | null;
+  /** Postgres commit time (ms since epoch), from `source.ts_ms`. */
+  commitTs: number;
+  /** Time Debezium produced the event (ms since epoch). */
+  capturedTs: number;
+  lsn: number | null;
+  txId: number | null;
+}
+
+export type DecodeResult =
+  | { ok: true; change: StockChange }
+  | { ok: true; tombstone: true; key: { sku: string; locationId: string } | null }
+  | { ok: false; reason: string };
+
+const OPS: Record<string, StockOp> = { c: 'create', u: 'update', d: 'delete', r: 'snapshot' };
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function int(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isSafeInteger(v) ? v : undefined;
+}
+
+function decodeRow(raw: unknown): StockRow | string {
+  if (!isObject(raw)) return 'row is not an object';
+  const { sku, location_id, on_hand, reserved, safety_stock, version, updated_at } = raw;
+  if (typeof sku !== 'string' || sku === '') return 'sku missing';
+  if (typeof location_id !== 'string' || location_id === '') return 'location_id missing';
+  const onHand = int(on_hand);
+  const res = int(reserved);
+  const safety = int(safety_stock);
+  const ver = int(version);
+  if (onHand === undefined || res === undefined || safety === undefined) return 'quantities must be integers';
+  if (ver === undefined || ver < 0) return 'version must be a non-negative integer';
+  return {
+    sku,
+    locationId: location_id,
+    onHand,
+    reserved: res,
+    safetyStock: safety,
+    version: ver,
+    updatedAt: typeof updated_at === 'string' ? updated_at : '',
+  };
+}
+
+function decodeKey(key: string | null): { sku: string; locationId: string } | null {
+  if (!key) return null;
+  try {
+    const k = JSON.parse(key) as unknown;
+    if (isObject(k) && typeof k.sku === 'string' && typeof k.location_id === 'string') {
+      return { sku: k.sku, locationId: k.location_id };
+    }
+  } catch {
+    // fall through
+  }
+  return null;
+}
+
+/** `value` is the Kafka message value as text (null for a tombstone); `key` likewise. */
+export function decodeStockChange(value: string | null, key: string | null = null): DecodeResult {
+  if (value === null) return { ok: true, tombstone: true, key: decodeKey(key) };
+  let event: unknown;
+  try {
+    event = JSON.parse(value);
+  } catch {
+    return { ok: false, reason: 'value is not JSON' };
+  }
+  if (!isObject(event)) return { ok: false, reason: 'event is not an object' };
+  const op = typeof event.op === 'string' ? OPS[event.op] : undefined;
+  if (!op) return { ok: false, reason: `unsupported op ${JSON.stringify(event.op)}` };
+  const source = isObject(event.source) ? event.source : undefined;
+  const commitTs = int(source?.ts_ms);
+  if (commitTs === undefined) return { ok: false, reason: 'source.ts_ms missing' };
+  if (source?.table !== undefined && source.table !== 'stock_levels') {
+    return { ok: false, reason: `event is for table ${String(source.table)}, not stock_levels` };
+  }
+  const image = op === 'delete' ? event.before : event.after;
+  let row: StockRow | null = null;
+  let sku: string;
+  let locationId: string;
+  if (op === 'delete') {
+    // With the default replica identity, `before` holds only the key columns.
+    if (!isObject(image) || typeof image.sku !== 'string' || typeof image.location_id !== 'string') {
+      return { ok: false, reason: 'delete without key columns in before' };
+    }
+    sku = image.sku;
+    locationId = image.location_id;
+  } else {
+    const decoded = decodeRow(image);
+    if (typeof decoded === 'string') return { ok: false, reason: `after: ${decoded}` };
+    row = decoded;
+    sku = decoded.sku;
+    locationId = decoded.locationId;
+  }
+  return {
+    ok: true,
+    change: {
+      op,
+      sku,
+      locationId,
+      row,
+      commitTs,
+      capturedTs: int(event.ts_ms) ?? commitTs,
+      lsn: int(source?.lsn) ?? null,
+      txId: int(source?.txId) ?? null,
+    },
+  };
+}
+
+/** Sellable units: on hand minus reserved minus safety stock, never below zero. */
+export function available(row: Pick<StockRow, 'onHand' | 'reserved' | 'safetyStock'>): number {
+  return Math.max(0, row.onHand - row.reserved - row.safetyStock);
+}

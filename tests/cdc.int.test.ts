@@ -1,0 +1,104 @@
+/**
+ * Committed stock changes leave Postgres through Debezium onto the CDC topic; rolled-back ones
+ * never do. Real Postgres, Kafka and Kafka Connect/Debezium.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TOPICS } from '../lib/topics.ts';
+import { decodeStockChange, type StockChange } from '../stream-processors/domain/stock-change.ts';
+import { testConfig, testKafka, unique, watchTopic, type Received, type TopicWatcher } from './helpers.ts';
+
+const config = testConfig();
+const pool = new pg.Pool({ connectionString: config.pg.url, max: 4 });
+let watcher: TopicWatcher;
+
+function change(m: Received): StockChange | undefined {
+  const d = decodeStockChange(m.value, m.key);
+  return d.ok && 'change' in d ? d.change : undefined;
+}
+
+const forSku = (sku: string, pred: (c: StockChange) => boolean = () => true) => (m: Received) => {
+  const c = change(m);
+  return c !== undefined && c.sku === sku && pred(c);
+};
+
+beforeAll(async () => {
+  watcher = await watchTopic(testKafka(config), TOPICS.cdcStockLevels);
+});
+
+afterAll(async () => {
+  await watcher?.stop();
+  await pool.end();
+});
+
+describe('CDC of stock_levels', () => {
+  it('an UPDATE yields a change event with the committed values and the new version', async () => {
+    const sku = unique('cdc-upd');
+    const inserted = await pool.query<{ version: string }>(
+      `INSERT INTO stock_levels (sku, location_id, on_hand, reserved, safety_stock) VALUES ($1, 'WH-1', 10, 2, 1) RETURNING version`,
+      [sku],
+    );
+    const updated = await pool.query<{ version: string }>(
+      `UPDATE stock_levels SET on_hand = on_hand + 5 WHERE sku = $1 AND location_id = 'WH-1' RETURNING version`,
+      [sku],
+    );
+    const newVersion = Number(updated.rows[0]!.version);
+    expect(newVersion).toBeGreaterThan(Number(inserted.rows[0]!.version));
+
+    const msg = await watcher.waitFor(forSku(sku, (c) => c.op === 'update'));
+    const c = change(msg)!;
+    expect(c.row).toMatchObject({ sku, locationId: 'WH-1', onHand: 15, reserved: 2, safetyStock: 1, version: newVersion });
+    expect(JSON.parse(msg.key!)).toEqual({ sku, location_id: 'WH-1' });
+    // Insert came first on the same partition (same key), in commit order.
+    const events = watcher.messages.filter(forSku(sku)).map((m) => change(m)!);
+    expect(events.map((e) => e.op)).toEqual(['create', 'update']);
+    expect(c.commitTs).toBeGreaterThan(Date.now() - 120_000);
+  });
+
+  it('a rolled-back transaction yields nothing; the next commit does', async () => {
+    const sku = unique('cdc-rb');
+    await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 5)`, [sku]);
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`UPDATE stock_levels SET on_hand = 777 WHERE sku = $1`, [sku]);
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    await pool.query(`UPDATE stock_levels SET on_hand = 6 WHERE sku = $1`, [sku]);
+    // Same key, same partition: once the committed marker arrived, anything earlier has too.
+    await watcher.waitFor(forSku(sku, (c) => c.row?.onHand === 6));
+    const seen = watcher.messages.filter(forSku(sku)).map((m) => change(m)!.row?.onHand);
+    expect(seen).toEqual([5, 6]);
+    expect(seen).not.toContain(777);
+  });
+
+  it('the version trigger bumps on every change, whatever the writer sets', async () => {
+    const sku = unique('cdc-ver');
+    const a = await pool.query<{ version: string }>(
+      `INSERT INTO stock_levels (sku, location_id, on_hand, version) VALUES ($1, 'WH-1', 1, 999999999999) RETURNING version`,
+      [sku],
+    );
+    const b = await pool.query<{ version: string }>(
+      `UPDATE stock_levels SET version = 1, reserved = 0 WHERE sku = $1 RETURNING version`,
+      [sku],
+    );
+    const v1 = Number(a.rows[0]!.version);
+    const v2 = Number(b.rows[0]!.version);
+    expect(v1).not.toBe(999999999999);
+    expect(v2).toBeGreaterThan(v1);
+    const msg = await watcher.waitFor(forSku(sku, (c) => c.row?.version === v2));
+    expect(change(msg)!.op).toBe('update');
+  });
+
+  it('a DELETE yields a delete event carrying the key, then a tombstone', async () => {
+    const sku = unique('cdc-del');
+    await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-2', 3)`, [sku]);
+    await pool.query(`DELETE FROM stock_levels WHERE sku = $1`, [sku]);
+    const del = await watcher.waitFor(forSku(sku, (c) => c.op === 'delete'));
+    expect(change(del)).toMatchObject({ sku, locationId: 'WH-2', row: null });
+    const tomb = await watcher.waitFor((m) => m.value === null && m.key !== null && JSON.parse(m.key).sku === sku);
+    expect(tomb.partition).toBe(del.partition);
+  });
+});

@@ -1,0 +1,68 @@
+/**
+ * Provides the real services for the integration tests, once per run:
+ *   1. STACK=external: the services named in the environment (checked, migrated, connectors registered);
+ *   2. a reachable Docker engine: Testcontainers runs docker-compose.yml's infrastructure services;
+ *   3. otherwise: the native stack (`npm run stack -- up`), reused when it is already up.
+ * The native stack is left running afterwards so the next run starts in seconds;
+ * `npm run stack -- down` stops it (.ci/run does).
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import { loadConfig, PROJECT_ROOT } from '../lib/config.ts';
+import { stackUp } from '../stack/stack.ts';
+
+function dockerReachable(): Promise<boolean> {
+  const socketPath = process.env.DOCKER_HOST?.startsWith('unix://')
+    ? process.env.DOCKER_HOST.slice('unix://'.length)
+    : '/var/run/docker.sock';
+  if (process.env.DOCKER_HOST && !process.env.DOCKER_HOST.startsWith('unix://')) return Promise.resolve(true);
+  if (!fs.existsSync(socketPath)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const req = http.get({ socketPath, path: '/_ping', timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+  });
+}
+
+let teardown: (() => Promise<void>) | undefined;
+
+export async function setup(): Promise<void> {
+  const log = (line: string) => process.stderr.write(`[services] ${line}\n`);
+  let config = loadConfig(process.env);
+  if (config.stack.mode === 'native' && (await dockerReachable())) {
+    log('Docker engine reachable: starting docker-compose.yml services with Testcontainers');
+    const { DockerComposeEnvironment, Wait } = await import('testcontainers');
+    const services = ['postgres', 'redis', 'kafka', 'schema-registry', 'connect'];
+    let env = new DockerComposeEnvironment(PROJECT_ROOT, 'docker-compose.yml');
+    for (const s of services) env = env.withWaitStrategy(`${s}-1`, Wait.forHealthCheck());
+    const started = await env.up(services);
+    teardown = () => started.down().then(() => undefined);
+    Object.assign(process.env, {
+      STACK: 'external',
+      PG_URL: 'postgres://invsync:invsync@127.0.0.1:15432/inventory',
+      REDIS_URL: 'redis://127.0.0.1:16379',
+      KAFKA_BROKERS: '127.0.0.1:19092',
+      CONNECT_URL: 'http://127.0.0.1:18083',
+      SCHEMA_REGISTRY_URL: 'http://127.0.0.1:18081',
+      CONNECT_PG_HOST: 'postgres',
+      CONNECT_PG_PORT: '5432',
+    });
+    config = loadConfig(process.env);
+  } else {
+    log(config.stack.mode === 'native' ? 'no Docker engine: using the native stack (started if not up)' : 'STACK=external');
+  }
+  const { seconds } = await stackUp(config, log);
+  log(`services ready in ${seconds.toFixed(1)}s`);
+}
+
+export async function teardown_(): Promise<void> {
+  await teardown?.();
+}
+
+export { teardown_ as teardown };
