@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CONFIG_VARIABLES, loadConfig, PROJECT_ROOT } from './config.ts';
+import { ConfigError } from './errors.ts';
+
+describe('loadConfig', () => {
+  it('defaults to the native stack on its own loopback ports, away from 5432/6379', () => {
+    const c = loadConfig({});
+    expect(c.stack.mode).toBe('native');
+    expect(c.pg).toMatchObject({ host: '127.0.0.1', port: 15432, user: 'invsync', database: 'inventory' });
+    expect(c.redis.port).toBe(16379);
+    expect(c.kafka.brokers).toEqual(['127.0.0.1:19092']);
+    expect(c.connect.pg).toEqual({ host: '127.0.0.1', port: 15432, user: 'invsync', password: 'invsync', database: 'inventory' });
+    expect(c.seed).toEqual({ skus: 1000, locations: 3 });
+  });
+
+  it('parses lists and overrides, and lets Connect reach Postgres under another name', () => {
+    const c = loadConfig({
+      KAFKA_BROKERS: 'k1:9092, k2:9092',
+      CONNECT_PG_HOST: 'postgres',
+      CONNECT_PG_PORT: '5432',
+      PG_URL: 'postgresql://u:p%40ss@db.example:6000/stock',
+      STACK: 'external',
+    });
+    expect(c.kafka.brokers).toEqual(['k1:9092', 'k2:9092']);
+    expect(c.pg).toMatchObject({ host: 'db.example', port: 6000, user: 'u', password: 'p@ss', database: 'stock' });
+    expect(c.connect.pg).toMatchObject({ host: 'postgres', port: 5432, database: 'stock' });
+    expect(c.stack.mode).toBe('external');
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadConfig({ PG_URL: '  ', SEED_SKUS: '' }).pg.port).toBe(15432);
+  });
+
+  it.each([
+    ['PG_URL', 'mysql://x', /PG_URL must be a URL starting with postgres:\/\/ or postgresql:\/\//],
+    ['REDIS_URL', 'not a url', /REDIS_URL must be a URL/],
+    ['KAFKA_BROKERS', 'localhost', /KAFKA_BROKERS must be a comma-separated list of host:port/],
+    ['KAFKA_CONTROLLER_PORT', '70000', /KAFKA_CONTROLLER_PORT must be between 1 and 65535/],
+    ['SEED_SKUS', 'lots', /SEED_SKUS must be a number/],
+    ['STACK', 'docker', /STACK .*"docker"/],
+    ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
+  ])('a bad %s stops start-up with one line naming it', (variable, value, pattern) => {
+    let error: unknown;
+    try {
+      loadConfig({ [variable]: value });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const e = error as ConfigError;
+    expect(e.variable).toBe(variable);
+    expect(e.message).toMatch(pattern);
+    expect(e.message).not.toContain('\n');
+  });
+
+  it('returns a frozen object', () => {
+    const c = loadConfig({});
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.pg)).toBe(true);
+    expect(() => {
+      (c.kafka.brokers as string[]).push('x:1');
+    }).toThrow();
+  });
+
+  it('.env.example lists every variable the code reads, and only those', () => {
+    const text = fs.readFileSync(path.join(PROJECT_ROOT, '.env.example'), 'utf8');
+    const listed = [...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
+    expect(new Set(listed)).toEqual(new Set(CONFIG_VARIABLES));
+  });
+});

@@ -1,0 +1,47 @@
+/** The connector JSON shared by the native stack and docker-compose, checked without I/O. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, PROJECT_ROOT } from '../lib/config.ts';
+import { outboxTopic, TOPICS } from '../lib/topics.ts';
+import { loadConnectorSpecs } from './connectors.ts';
+import { connectWorkerEnv } from './stack.ts';
+
+const specs = loadConnectorSpecs();
+const byName = Object.fromEntries(specs.map((s) => [s.name, s.config]));
+const cdc = byName['invsync-stock-cdc']!;
+const outbox = byName['invsync-outbox']!;
+
+describe('debezium connector configs', () => {
+  it('every ${env:...} placeholder is provided by the native worker environment', () => {
+    const worker = fs.readFileSync(path.join(PROJECT_ROOT, 'debezium', 'connect-worker.properties'), 'utf8');
+    const text = JSON.stringify(specs) + worker;
+    const used = new Set([...text.matchAll(/\$\{env:([A-Z0-9_]+)\}/g)].map((m) => m[1]!));
+    const provided = new Set(Object.keys(connectWorkerEnv(loadConfig({}))));
+    expect(used.size).toBeGreaterThan(0);
+    for (const v of used) expect(provided).toContain(v);
+  });
+
+  it('the CDC connector writes the topic the code reads', () => {
+    expect(`${cdc['topic.prefix']}.public.stock_levels`).toBe(TOPICS.cdcStockLevels);
+    expect(cdc['table.include.list']!.split(',')).toContain('public.stock_levels');
+    expect(cdc['plugin.name']).toBe('pgoutput');
+  });
+
+  it('polls the change queue far more often than the 500 ms default', () => {
+    for (const c of [cdc, outbox]) expect(Number(c['poll.interval.ms'])).toBeLessThanOrEqual(50);
+  });
+
+  it('routes outbox rows by aggregatetype to <type>.events, so orders -> orders.events', () => {
+    expect(outbox['transforms.outbox.type']).toBe('io.debezium.transforms.outbox.EventRouter');
+    const replacement = outbox['transforms.outbox.route.topic.replacement']!;
+    expect(replacement.replace('${routedByValue}', 'orders')).toBe(TOPICS.ordersEvents);
+    expect(outboxTopic('orders')).toBe(TOPICS.ordersEvents);
+    expect(outbox['skipped.operations']).toContain('d');
+  });
+
+  it('each connector has its own replication slot and publication', () => {
+    const slots = specs.map((s) => s.config['slot.name']);
+    expect(new Set(slots).size).toBe(specs.length);
+  });
+});

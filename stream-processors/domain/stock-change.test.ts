@@ -1,0 +1,61 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../lib/config.ts';
+import { available, decodeStockChange } from './stock-change.ts';
+
+const fixture = (name: string) => fs.readFileSync(path.join(PROJECT_ROOT, 'tests', 'fixtures', 'cdc', name), 'utf8');
+
+describe('decodeStockChange', () => {
+  it('decodes a recorded Debezium update event', () => {
+    const d = decodeStockChange(fixture('stock-levels-update.json'));
+    expect(d).toEqual({
+      ok: true,
+      change: {
+        op: 'update',
+        sku: 'T1',
+        locationId: 'L1',
+        row: { sku: 'T1', locationId: 'L1', onHand: 15, reserved: 0, safetyStock: 0, version: 3, updatedAt: '2026-11-21T04:42:15.779917Z' },
+        commitTs: 1795236135779,
+        capturedTs: 1795236135840,
+        lsn: 31572752,
+        txId: 736,
+      },
+    });
+  });
+
+  it('decodes a delete from the key columns in before', () => {
+    const event = JSON.parse(fixture('stock-levels-update.json'));
+    event.op = 'd';
+    event.before = { sku: 'T1', location_id: 'L1', on_hand: 0, reserved: 0, safety_stock: 0, version: 0, updated_at: null };
+    event.after = null;
+    const d = decodeStockChange(JSON.stringify(event));
+    expect(d.ok && 'change' in d && d.change).toMatchObject({ op: 'delete', sku: 'T1', locationId: 'L1', row: null });
+  });
+
+  it('reports a tombstone with its key', () => {
+    expect(decodeStockChange(null, '{"sku":"A","location_id":"B"}')).toEqual({
+      ok: true,
+      tombstone: true,
+      key: { sku: 'A', locationId: 'B' },
+    });
+  });
+
+  it.each([
+    ['not json', 'value is not JSON'],
+    ['[]', 'event is not an object'],
+    ['{"op":"x","source":{"ts_ms":1}}', 'unsupported op "x"'],
+    ['{"op":"u","source":{}}', 'source.ts_ms missing'],
+    ['{"op":"u","source":{"ts_ms":1},"after":{"sku":"A","location_id":"B","on_hand":"5","reserved":0,"safety_stock":0,"version":1}}', 'after: quantities must be integers'],
+    ['{"op":"u","source":{"ts_ms":1,"table":"outbox"},"after":{}}', 'event is for table outbox, not stock_levels'],
+  ])('refuses %s with a reason', (value, reason) => {
+    expect(decodeStockChange(value)).toEqual({ ok: false, reason });
+  });
+});
+
+describe('available', () => {
+  it('is on hand minus reserved minus safety stock, never below zero', () => {
+    expect(available({ onHand: 10, reserved: 3, safetyStock: 2 })).toBe(5);
+    expect(available({ onHand: 1, reserved: 3, safetyStock: 2 })).toBe(0);
+  });
+});
