@@ -32,10 +32,14 @@ for (let i = 0; i < runs; i++) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'invsync-bench-'));
   if (process.getuid?.() === 0) fs.chmodSync(tmp, 0o755); // the postgres OS user must reach it
   const freshConfig = loadConfig({ ...process.env, STACK_DIR: tmp });
-  const f = await stackUp(freshConfig, quiet);
+  let f: Awaited<ReturnType<typeof stackUp>>;
+  try {
+    f = await stackUp(freshConfig, quiet);
+  } finally {
+    await stackDown(freshConfig, quiet);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
   fresh.push(f.seconds);
-  await stackDown(freshConfig, quiet);
-  fs.rmSync(tmp, { recursive: true, force: true });
   const r = await stackUp(config, quiet);
   restart.push(r.seconds);
   progress(`run ${i + 1}/${runs}: restart ${r.seconds.toFixed(1)}s, fresh data dir ${f.seconds.toFixed(1)}s`);

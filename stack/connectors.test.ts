@@ -45,3 +45,14 @@ describe('debezium connector configs', () => {
     expect(new Set(slots).size).toBe(specs.length);
   });
 });
+
+describe('isTransientConnectReply', () => {
+  it('retries a busy worker, not a broken config', async () => {
+    const { isTransientConnectReply } = await import('./connectors.ts');
+    expect(isTransientConnectReply(409, 'Cannot complete request momentarily due to stale configuration')).toBe(true);
+    expect(isTransientConnectReply(500, 'Request timed out')).toBe(true);
+    expect(isTransientConnectReply(503, '')).toBe(true);
+    expect(isTransientConnectReply(500, 'Failed to find any class that implements Connector')).toBe(false);
+    expect(isTransientConnectReply(400, 'Connector configuration is invalid')).toBe(false);
+  });
+});

@@ -54,12 +54,39 @@ async function request(url: string, init: RequestInit = {}): Promise<{ status: n
   return { status: res.status, body };
 }
 
-/** Creates or updates every connector. Retries while the Connect group is rebalancing. */
+/** Connect answers 500 both for "busy, try again" and for a broken config; only the former is retried. */
+export function isTransientConnectReply(status: number, message: string): boolean {
+  if (status === 409 || status === 502 || status === 503 || status === 504) return true;
+  return status === 500 && /timed out|rebalanc|not yet|starting|leader/i.test(message);
+}
+
+/**
+ * Asks Connect to validate a config before it is stored, so a bad value is reported per field
+ * ("database.hostname: ...") instead of as a FAILED task later.
+ */
+async function validationErrors(connectUrl: string, spec: ConnectorSpec): Promise<string[] | undefined> {
+  const cls = spec.config['connector.class'] ?? '';
+  const res = await request(`${connectUrl}/connector-plugins/${encodeURIComponent(cls)}/config/validate`, {
+    method: 'PUT',
+    body: JSON.stringify({ ...spec.config, name: spec.name }),
+  });
+  if (res.status !== 200) return undefined; // let the PUT report it
+  const body = res.body as { error_count?: number; configs?: Array<{ value: { name: string; errors: string[] } }> };
+  if (!body.error_count) return [];
+  return (body.configs ?? []).flatMap((c) => c.value.errors.map((e) => `${c.value.name}: ${e}`));
+}
+
+/** Creates or updates every connector. Retries only while the Connect group is busy or starting. */
 export async function registerConnectors(connectUrl: string, specs = loadConnectorSpecs()): Promise<void> {
   for (const spec of specs) {
     let lastError = '';
-    for (let attempt = 0; attempt < 40; attempt++) {
+    for (let attempt = 0; attempt < 60; attempt++) {
+      let transient = true;
       try {
+        const invalid = await validationErrors(connectUrl, spec);
+        if (invalid && invalid.length > 0) {
+          throw new ConnectorError(`connector ${spec.name} failed to register: invalid config: ${invalid.slice(0, 3).join('; ')}`);
+        }
         const res = await request(`${connectUrl}/connectors/${encodeURIComponent(spec.name)}/config`, {
           method: 'PUT',
           body: JSON.stringify(spec.config),
@@ -69,12 +96,13 @@ export async function registerConnectors(connectUrl: string, specs = loadConnect
           break;
         }
         const message = (res.body as { message?: string } | undefined)?.message ?? JSON.stringify(res.body);
-        lastError = `HTTP ${res.status}: ${message}`;
-        // 409: rebalance in progress; 5xx: worker still starting. Anything else is our config.
-        if (res.status !== 409 && res.status < 500) break;
+        lastError = `HTTP ${res.status}: ${message.length > 300 ? `${message.slice(0, 300)}...` : message}`;
+        transient = isTransientConnectReply(res.status, message);
       } catch (err) {
-        lastError = errorMessage(err);
+        if (err instanceof ConnectorError) throw err;
+        lastError = errorMessage(err); // network: the worker may still be starting
       }
+      if (!transient) break;
       await sleep(500);
     }
     if (lastError) throw new ConnectorError(`connector ${spec.name} failed to register: ${lastError}`);

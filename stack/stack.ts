@@ -412,7 +412,9 @@ function startKafka({ config, tools, artifacts, log }: Ctx): void {
   log4jConfig(log4j);
   const env = { ...process.env, CLASSPATH: artifacts.kafkaClasspath };
   if (!fs.existsSync(path.join(data, 'meta.properties'))) {
-    const clusterId = randomBytes(16).toString('base64url');
+    // Kafka's own ids never start with '-' (it would read as a command-line flag): nor do ours.
+    let clusterId = randomBytes(16).toString('base64url');
+    while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
     log(`  kafka     formatting KRaft storage (cluster ${clusterId})`);
     run(tools.java, [`-Dlog4j.configuration=file:${log4j}`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '--ignore-formatted'], { env });
   }
