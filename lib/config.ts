@@ -62,6 +62,24 @@ const schema = z.object({
   SCHEMA_REGISTRY_URL: url(['http:', 'https:']).default('http://127.0.0.1:18081/apis/ccompat/v7'),
   CONNECT_PG_HOST: z.string().min(1).optional(),
   CONNECT_PG_PORT: port.optional(),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9_.-]{1,32}$/, 'must be 1-32 characters of a-z, 0-9, _ . -')
+    .default('inv'),
+  PROCESSOR_GROUP_ID: z.string().min(1).max(200).default('invsync-stock-processor'),
+  PROCESSOR_START_FROM: z.enum(['earliest', 'latest']).default('earliest'),
+  PROCESSOR_METRICS_PORT: z.coerce
+    .number({ message: 'must be a port number (0 disables)' })
+    .int('must be a whole number')
+    .min(0, 'must be between 0 and 65535')
+    .max(65535, 'must be between 0 and 65535')
+    .default(18091),
+  PROCESSOR_RECONCILE_INTERVAL_S: z.coerce
+    .number({ message: 'must be a number of seconds (0 disables)' })
+    .int('must be a whole number')
+    .min(0, 'must be 0 or more')
+    .default(300),
+  FEED_MAXLEN: positiveInt(100_000_000).default(100_000),
   SEED_SKUS: positiveInt(10_000_000).default(1000),
   SEED_LOCATIONS: positiveInt(1000).default(3),
 });
@@ -89,7 +107,18 @@ export interface Config {
     kafkaControllerPort: number;
   };
   pg: { url: string } & PgTarget;
-  redis: { url: string; host: string; port: number };
+  redis: { url: string; host: string; port: number; prefix: string };
+  processor: {
+    groupId: string;
+    /** Where a consumer group with no committed offsets starts. */
+    startFrom: 'earliest' | 'latest';
+    /** 0: no metrics endpoint. */
+    metricsPort: number;
+    /** 0: no periodic reconciliation. */
+    reconcileIntervalMs: number;
+    /** Approximate length the gateway feed stream is trimmed to. */
+    feedMaxLen: number;
+  };
   kafka: { brokers: string[] };
   connect: {
     url: string;
@@ -152,7 +181,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       kafkaControllerPort: raw.KAFKA_CONTROLLER_PORT,
     },
     pg: { url: raw.PG_URL, ...pg },
-    redis: { url: raw.REDIS_URL, host: redisUrl.hostname, port: Number(redisUrl.port || 6379) },
+    redis: { url: raw.REDIS_URL, host: redisUrl.hostname, port: Number(redisUrl.port || 6379), prefix: raw.REDIS_PREFIX },
+    processor: {
+      groupId: raw.PROCESSOR_GROUP_ID,
+      startFrom: raw.PROCESSOR_START_FROM,
+      metricsPort: raw.PROCESSOR_METRICS_PORT,
+      reconcileIntervalMs: raw.PROCESSOR_RECONCILE_INTERVAL_S * 1000,
+      feedMaxLen: raw.FEED_MAXLEN,
+    },
     kafka: { brokers: raw.KAFKA_BROKERS },
     connect: {
       url: raw.CONNECT_URL.replace(/\/+$/, ''),

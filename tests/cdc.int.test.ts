@@ -48,7 +48,8 @@ describe('CDC of stock_levels', () => {
     const msg = await watcher.waitFor(forSku(sku, (c) => c.op === 'update'));
     const c = change(msg)!;
     expect(c.row).toMatchObject({ sku, locationId: 'WH-1', onHand: 15, reserved: 2, safetyStock: 1, version: newVersion });
-    expect(JSON.parse(msg.key!)).toEqual({ sku, location_id: 'WH-1' });
+    // Keyed by sku (message.key.columns), so every location of a SKU shares one partition.
+    expect(JSON.parse(msg.key!)).toEqual({ sku });
     // Insert came first on the same partition (same key), in commit order.
     const events = watcher.messages.filter(forSku(sku)).map((m) => change(m)!);
     expect(events.map((e) => e.op)).toEqual(['create', 'update']);
@@ -92,13 +93,30 @@ describe('CDC of stock_levels', () => {
     expect(change(msg)!.op).toBe('update');
   });
 
-  it('a DELETE yields a delete event carrying the key, then a tombstone', async () => {
+  it('a DELETE yields a delete event carrying the removed version, then a tombstone', async () => {
     const sku = unique('cdc-del');
-    await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-2', 3)`, [sku]);
+    const { rows } = await pool.query<{ version: string }>(
+      `INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-2', 3) RETURNING version`,
+      [sku],
+    );
     await pool.query(`DELETE FROM stock_levels WHERE sku = $1`, [sku]);
     const del = await watcher.waitFor(forSku(sku, (c) => c.op === 'delete'));
-    expect(change(del)).toMatchObject({ sku, locationId: 'WH-2', row: null });
+    expect(change(del)).toMatchObject({ sku, locationId: 'WH-2', row: null, version: Number(rows[0]!.version) });
     const tomb = await watcher.waitFor((m) => m.value === null && m.key !== null && JSON.parse(m.key).sku === sku);
     expect(tomb.partition).toBe(del.partition);
+  });
+
+  it('deleting one location re-stamps the SKU\'s other locations with newer versions', async () => {
+    const sku = unique('cdc-sib');
+    await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 3), ($1, 'WH-2', 4)`, [sku]);
+    const before = await pool.query<{ version: string }>(`SELECT version FROM stock_levels WHERE sku = $1 AND location_id = 'WH-2'`, [sku]);
+    await pool.query(`DELETE FROM stock_levels WHERE sku = $1 AND location_id = 'WH-1'`, [sku]);
+    const after = await pool.query<{ version: string; on_hand: number }>(`SELECT version, on_hand FROM stock_levels WHERE sku = $1`, [sku]);
+    expect(after.rows).toHaveLength(1);
+    expect(Number(after.rows[0]!.version)).toBeGreaterThan(Number(before.rows[0]!.version));
+    expect(after.rows[0]!.on_hand).toBe(4);
+    await watcher.waitFor(forSku(sku, (c) => c.op === 'update' && c.locationId === 'WH-2'));
+    const ops = watcher.messages.filter(forSku(sku)).map((m) => `${change(m)!.op}:${change(m)!.locationId}`);
+    expect(ops.slice(-2)).toEqual(['delete:WH-1', 'update:WH-2']);
   });
 });

@@ -43,9 +43,9 @@ function headersToStrings(headers: IHeaders | undefined): Record<string, string>
 
 /**
  * Watches `topic` from its current end (or from the beginning when `fromBeginning`). The topic
- * must exist unless `fromBeginning` is set.
+ * must exist unless `fromBeginning` is set. `binary` keeps values byte-exact (for Avro).
  */
-export async function watchTopic(kafka: Kafka, topic: string, { fromBeginning = false } = {}): Promise<TopicWatcher> {
+export async function watchTopic(kafka: Kafka, topic: string, { fromBeginning = false, binary = false } = {}): Promise<TopicWatcher> {
   const admin = kafka.admin();
   await admin.connect();
   const ends = fromBeginning ? [] : await admin.fetchTopicOffsets(topic);
@@ -61,7 +61,8 @@ export async function watchTopic(kafka: Kafka, topic: string, { fromBeginning = 
         partition,
         offset: message.offset,
         key: message.key?.toString() ?? null,
-        value: message.value?.toString() ?? null,
+        // binary: latin1 keeps every byte, so Buffer.from(value, 'binary') restores Avro payloads.
+        value: message.value?.toString(binary ? 'binary' : 'utf8') ?? null,
         headers: headersToStrings(message.headers),
         receivedAt: Date.now(),
       });

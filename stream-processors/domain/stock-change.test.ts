@@ -16,6 +16,7 @@ describe('decodeStockChange', () => {
         sku: 'T1',
         locationId: 'L1',
         row: { sku: 'T1', locationId: 'L1', onHand: 15, reserved: 0, safetyStock: 0, version: 3, updatedAt: '2026-11-21T04:42:15.779917Z' },
+        version: 3,
         commitTs: 1795236135779,
         capturedTs: 1795236135840,
         lsn: 31572752,
@@ -24,16 +25,25 @@ describe('decodeStockChange', () => {
     });
   });
 
-  it('decodes a delete from the key columns in before', () => {
+  it('decodes a delete from the full old row in before, with its version', () => {
     const event = JSON.parse(fixture('stock-levels-update.json'));
     event.op = 'd';
-    event.before = { sku: 'T1', location_id: 'L1', on_hand: 0, reserved: 0, safety_stock: 0, version: 0, updated_at: null };
+    event.before = { sku: 'T1', location_id: 'L1', on_hand: 4, reserved: 0, safety_stock: 0, version: 41, updated_at: null };
     event.after = null;
     const d = decodeStockChange(JSON.stringify(event));
-    expect(d.ok && 'change' in d && d.change).toMatchObject({ op: 'delete', sku: 'T1', locationId: 'L1', row: null });
+    expect(d.ok && 'change' in d && d.change).toMatchObject({ op: 'delete', sku: 'T1', locationId: 'L1', row: null, version: 41 });
+  });
+
+  it('refuses a delete that lacks the removed version (replica identity not FULL)', () => {
+    const event = JSON.parse(fixture('stock-levels-update.json'));
+    event.op = 'd';
+    event.before = { sku: 'T1', location_id: 'L1' };
+    event.after = null;
+    expect(decodeStockChange(JSON.stringify(event))).toMatchObject({ ok: false, reason: expect.stringContaining('REPLICA IDENTITY FULL') });
   });
 
   it('reports a tombstone with its key', () => {
+    expect(decodeStockChange(null, '{"sku":"A"}')).toEqual({ ok: true, tombstone: true, key: { sku: 'A' } });
     expect(decodeStockChange(null, '{"sku":"A","location_id":"B"}')).toEqual({
       ok: true,
       tombstone: true,

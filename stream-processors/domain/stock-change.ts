@@ -25,6 +25,8 @@ export interface StockChange {
   locationId: string;
   /** Row after the change; null for a delete. */
   row: StockRow | null;
+  /** The row version: of the new image, or for a delete of the image it removes. */
+  version: number;
   /** Postgres commit time (ms since epoch), from `source.ts_ms`. */
   commitTs: number;
   /** Time Debezium produced the event (ms since epoch). */
@@ -35,7 +37,7 @@ export interface StockChange {
 
 export type DecodeResult =
   | { ok: true; change: StockChange }
-  | { ok: true; tombstone: true; key: { sku: string; locationId: string } | null }
+  | { ok: true; tombstone: true; key: { sku: string; locationId?: string } | null }
   | { ok: false; reason: string };
 
 const OPS: Record<string, StockOp> = { c: 'create', u: 'update', d: 'delete', r: 'snapshot' };
@@ -70,12 +72,13 @@ function decodeRow(raw: unknown): StockRow | string {
   };
 }
 
-function decodeKey(key: string | null): { sku: string; locationId: string } | null {
+function decodeKey(key: string | null): { sku: string; locationId?: string } | null {
   if (!key) return null;
   try {
     const k = JSON.parse(key) as unknown;
-    if (isObject(k) && typeof k.sku === 'string' && typeof k.location_id === 'string') {
-      return { sku: k.sku, locationId: k.location_id };
+    // The connector keys events by sku (message.key.columns); older keys also carry location_id.
+    if (isObject(k) && typeof k.sku === 'string') {
+      return typeof k.location_id === 'string' ? { sku: k.sku, locationId: k.location_id } : { sku: k.sku };
     }
   } catch {
     // fall through
@@ -105,19 +108,24 @@ export function decodeStockChange(value: string | null, key: string | null = nul
   let row: StockRow | null = null;
   let sku: string;
   let locationId: string;
+  let version: number;
   if (op === 'delete') {
-    // With the default replica identity, `before` holds only the key columns.
+    // REPLICA IDENTITY FULL (migration 0004) puts the whole removed row, version included, in `before`.
     if (!isObject(image) || typeof image.sku !== 'string' || typeof image.location_id !== 'string') {
       return { ok: false, reason: 'delete without key columns in before' };
     }
+    const v = int(image.version);
+    if (v === undefined) return { ok: false, reason: 'delete without the removed row version (stock_levels needs REPLICA IDENTITY FULL)' };
     sku = image.sku;
     locationId = image.location_id;
+    version = v;
   } else {
     const decoded = decodeRow(image);
     if (typeof decoded === 'string') return { ok: false, reason: `after: ${decoded}` };
     row = decoded;
     sku = decoded.sku;
     locationId = decoded.locationId;
+    version = decoded.version;
   }
   return {
     ok: true,
@@ -126,6 +134,7 @@ export function decodeStockChange(value: string | null, key: string | null = nul
       sku,
       locationId,
       row,
+      version,
       commitTs,
       capturedTs: int(event.ts_ms) ?? commitTs,
       lsn: int(source?.lsn) ?? null,

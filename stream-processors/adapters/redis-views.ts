@@ -1,0 +1,178 @@
+/**
+ * The Redis side of the stock views: the only module that knows the key layout and calls the
+ * apply script. Keys (prefix from REDIS_PREFIX, default `inv`):
+ *   <prefix>:{<sku>}:rows   hash locationId -> encoded row (domain/fold.ts encodeRow)
+ *   <prefix>:{<sku>}        hash SKU summary (what HTTP reads serve)
+ *   <prefix>:feed           stream of applied SKU changes for gateways (docs/stream-processors.md)
+ * The hash tag {<sku>} keeps a SKU's keys in one Redis Cluster slot, so the script stays atomic
+ * there too.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChainableCommander, Redis } from 'ioredis';
+import { decodeRows, summarize, type Outcome, type RowChange, type SkuRows, type SkuSummary } from '../domain/fold.ts';
+
+const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
+
+export interface ApplyResult {
+  change: RowChange;
+  outcome: Outcome;
+  /** The SKU's availability before this change; null when the SKU had no view. */
+  previousAvailable: number | null;
+  rows: SkuRows;
+  summary: SkuSummary;
+}
+
+export interface ViewKeys {
+  rows(sku: string): string;
+  summary(sku: string): string;
+  feed: string;
+  /** SCAN pattern matching every rows key. */
+  rowsPattern: string;
+  skuFromRowsKey(key: string): string | undefined;
+}
+
+export function viewKeys(prefix: string): ViewKeys {
+  return {
+    rows: (sku) => `${prefix}:{${sku}}:rows`,
+    summary: (sku) => `${prefix}:{${sku}}`,
+    feed: `${prefix}:feed`,
+    rowsPattern: `${prefix}:{*}:rows`,
+    skuFromRowsKey(key) {
+      const head = `${prefix}:{`;
+      if (!key.startsWith(head) || !key.endsWith('}:rows')) return undefined;
+      return key.slice(head.length, -'}:rows'.length);
+    },
+  };
+}
+
+type ApplyRowFn = (k1: string, k2: string, ...args: Array<string | number>) => unknown;
+
+/** Loads the script once per connection (EVALSHA with a NOSCRIPT fallback, via defineCommand). */
+export function defineViewCommands(redis: Redis): void {
+  if ((redis as unknown as Record<string, unknown>).invApplyRow) return;
+  redis.defineCommand('invApplyRow', {
+    numberOfKeys: 2,
+    lua: fs.readFileSync(path.join(LUA_DIR, 'apply-row-2.lua'), 'utf8'),
+  });
+}
+
+function queueApply(pipeline: ChainableCommander, keys: ViewKeys, c: RowChange, force: boolean): void {
+  const fn = (pipeline as unknown as { invApplyRow: ApplyRowFn }).invApplyRow.bind(pipeline);
+  fn(
+    keys.rows(c.sku),
+    keys.summary(c.sku),
+    c.locationId,
+    c.deleted ? 1 : 0,
+    c.onHand,
+    c.reserved,
+    c.safetyStock,
+    c.version,
+    c.commitTs,
+    force ? 1 : 0,
+  );
+}
+
+const OUTCOMES: Record<number, Outcome> = { 1: 'applied', 0: 'duplicate', [-1]: 'stale' };
+
+function parseReply(change: RowChange, reply: unknown): ApplyResult {
+  if (!Array.isArray(reply) || reply.length < 2) throw new Error(`unexpected apply-row reply: ${JSON.stringify(reply)}`);
+  const outcome = OUTCOMES[Number(reply[0])];
+  if (!outcome) throw new Error(`unexpected apply-row status: ${String(reply[0])}`);
+  const prev = Number(reply[1]);
+  const hash: Record<string, string> = {};
+  for (let i = 2; i + 1 < reply.length; i += 2) hash[String(reply[i])] = String(reply[i + 1]);
+  const rows = decodeRows(hash);
+  return { change, outcome, previousAvailable: prev < 0 ? null : prev, rows, summary: summarize(change.sku, rows) };
+}
+
+export class RedisViews {
+  readonly keys: ViewKeys;
+  private readonly redis: Redis;
+
+  constructor(deps: { redis: Redis; prefix: string }) {
+    this.redis = deps.redis;
+    this.keys = viewKeys(deps.prefix);
+    defineViewCommands(deps.redis);
+  }
+
+  /** Applies changes in one pipeline (one round trip), each atomically and version-guarded. */
+  async applyBatch(changes: RowChange[], { force = false } = {}): Promise<ApplyResult[]> {
+    if (changes.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const c of changes) queueApply(pipeline, this.keys, c, force);
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, reply], i) => {
+      if (err) throw err;
+      return parseReply(changes[i]!, reply);
+    });
+  }
+
+  async readRows(skus: string[]): Promise<Map<string, SkuRows>> {
+    const out = new Map<string, SkuRows>();
+    if (skus.length === 0) return out;
+    const pipeline = this.redis.pipeline();
+    for (const sku of skus) pipeline.hgetall(this.keys.rows(sku));
+    const replies = (await pipeline.exec()) ?? [];
+    replies.forEach(([err, hash], i) => {
+      if (err) throw err;
+      const rows = decodeRows((hash ?? {}) as Record<string, string>);
+      if (Object.keys(rows).length > 0) out.set(skus[i]!, rows);
+    });
+    return out;
+  }
+
+  async readSummary(sku: string): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.keys.summary(sku));
+  }
+
+  /** Appends SKU states to the gateway feed; returns the stream ids. */
+  async appendFeed(summaries: SkuSummary[], maxLen: number): Promise<string[]> {
+    if (summaries.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const s of summaries) {
+      pipeline.xadd(
+        this.keys.feed,
+        'MAXLEN',
+        '~',
+        maxLen,
+        '*',
+        'sku',
+        s.sku,
+        'available',
+        s.available,
+        'onHand',
+        s.onHand,
+        'reserved',
+        s.reserved,
+        'safetyStock',
+        s.safetyStock,
+        'version',
+        s.version,
+        'deleted',
+        s.deleted ? 1 : 0,
+        'commitTs',
+        s.commitTs,
+        'locations',
+        JSON.stringify(s.locations),
+      );
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, id]) => {
+      if (err) throw err;
+      return String(id);
+    });
+  }
+
+  /** Every SKU that has a view, via SCAN (never KEYS). */
+  async *scanSkus(count = 1000): AsyncGenerator<string[]> {
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', this.keys.rowsPattern, 'COUNT', count);
+      cursor = next;
+      const skus = keys.map((k) => this.keys.skuFromRowsKey(k)).filter((s): s is string => s !== undefined);
+      if (skus.length) yield skus;
+    } while (cursor !== '0');
+  }
+}

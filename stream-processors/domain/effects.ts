@@ -1,0 +1,48 @@
+/**
+ * Effects of an applied change, pure: the Avro records for `stock.deltas` and `stock.levels`.
+ * The record types are generated from schemas/avro/*.avsc (never hand-written).
+ */
+import type { LocationLevel, StockDelta, StockLevel } from '../../schemas/generated/avro-types.ts';
+import type { LocationSummary, RowChange, SkuSummary } from './fold.ts';
+
+function location(l: LocationSummary): LocationLevel {
+  return {
+    locationId: l.locationId,
+    onHand: l.onHand,
+    reserved: l.reserved,
+    safetyStock: l.safetyStock,
+    available: l.available,
+    version: l.version,
+  };
+}
+
+export function toStockDelta(summary: SkuSummary, previousAvailable: number | null, change: RowChange): StockDelta {
+  const loc = summary.locations.find((l) => l.locationId === change.locationId);
+  return {
+    sku: summary.sku,
+    available: summary.available,
+    previousAvailable,
+    onHand: summary.onHand,
+    reserved: summary.reserved,
+    safetyStock: summary.safetyStock,
+    version: summary.version,
+    deleted: summary.deleted,
+    commitTs: summary.commitTs,
+    locationId: change.locationId,
+    location: loc ? location(loc) : null,
+  };
+}
+
+export function toStockLevel(summary: SkuSummary): StockLevel {
+  return {
+    sku: summary.sku,
+    available: summary.available,
+    onHand: summary.onHand,
+    reserved: summary.reserved,
+    safetyStock: summary.safetyStock,
+    version: summary.version,
+    deleted: summary.deleted,
+    commitTs: summary.commitTs,
+    locations: summary.locations.map(location),
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * The stock processor as a running service: wiring of config, clients, schemas, metrics, the
+ * consume loop and periodic reconciliation. Used by `npm run processor` (standalone) and by
+ * `npm start` (in the platform process).
+ */
+import type { Config } from '../lib/config.ts';
+import { registerStockSchemas } from '../lib/avro-registry.ts';
+import { errorMessage } from '../lib/errors.ts';
+import { createKafka } from '../lib/kafka.ts';
+import type { Logger } from '../lib/logger.ts';
+import { startMetricsServer, type MetricsServer } from '../lib/metrics-server.ts';
+import { createPgPool } from '../lib/pg.ts';
+import { createRedis } from '../lib/redis.ts';
+import { RedisViews } from './adapters/redis-views.ts';
+import { createProcessorMetrics } from './metrics.ts';
+import { startStockProcessor, type StockProcessor } from './processor.ts';
+import { reconcileViews } from './views-maintenance.ts';
+
+export interface ProcessorService {
+  processor: StockProcessor;
+  metricsPort: number | null;
+  stop(): Promise<void>;
+}
+
+export async function startProcessorService(config: Readonly<Config>, logger: Logger): Promise<ProcessorService> {
+  const log = logger.child({ component: 'processor-service' });
+  const codecs = await registerStockSchemas(config.registry.url);
+  const redis = createRedis(config.redis.url);
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `invsync-processor-${process.pid}`, logger });
+  const metrics = createProcessorMetrics();
+  const processor = await startStockProcessor({
+    kafka,
+    redis,
+    codecs,
+    logger,
+    metrics,
+    groupId: config.processor.groupId,
+    fromBeginning: config.processor.startFrom === 'earliest',
+    prefix: config.redis.prefix,
+    feedMaxLen: config.processor.feedMaxLen,
+  });
+  let server: MetricsServer | undefined;
+  if (config.processor.metricsPort > 0) {
+    server = await startMetricsServer({ registry: metrics.registry, port: config.processor.metricsPort, ready: () => processor.isReady() });
+  }
+
+  // Periodic reconciliation with repair (invariant 2). Several instances may run it at once:
+  // repairs are version-guarded, so that only costs work, never correctness.
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  const pool = createPgPool(config.pg.url, { max: 2, application: 'invsync-reconcile' });
+  if (config.processor.reconcileIntervalMs > 0) {
+    const views = new RedisViews({ redis, prefix: config.redis.prefix });
+    const tick = () => {
+      running = reconcileViews({ pool, views, feedMaxLen: config.processor.feedMaxLen }, { repair: true })
+        .then((res) => {
+          metrics.drift.set(res.drift.length);
+          metrics.reconcileRuns.inc({ result: 'ok' });
+          const fields = { checked: res.checkedRows, drift: res.drift.length, repaired: res.repaired, transient: res.transient, seconds: res.seconds };
+          if (res.drift.length) log.warn(fields, 'reconciliation repaired drift');
+          else log.info(fields, 'reconciliation: no drift');
+        })
+        .catch((err: unknown) => {
+          metrics.reconcileRuns.inc({ result: 'error' });
+          log.warn({ err: errorMessage(err) }, 'reconciliation failed; will retry next interval');
+        })
+        .finally(() => {
+          running = undefined;
+          timer = setTimeout(tick, config.processor.reconcileIntervalMs);
+        });
+    };
+    timer = setTimeout(tick, config.processor.reconcileIntervalMs);
+  }
+
+  return {
+    processor,
+    metricsPort: server?.port ?? null,
+    async stop() {
+      if (timer) clearTimeout(timer);
+      await running;
+      await processor.stop();
+      await server?.close();
+      await pool.end().catch(() => undefined);
+      redis.disconnect();
+    },
+  };
+}

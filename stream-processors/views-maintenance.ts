@@ -1,0 +1,153 @@
+/**
+ * Rebuild and reconciliation of the Redis views from Postgres (invariant 2: Redis is derived and
+ * must converge to Postgres). Both are safe while CDC keeps flowing: every write goes through the
+ * same version-guarded apply script as the processor, so no version ever goes backwards.
+ *
+ *   rebuild:    applies every Postgres row (pipelined, a page of SKUs at a time), then removes
+ *               rows Redis holds that Postgres no longer has.
+ *   reconcile:  compares Redis with Postgres, then re-checks the differences after a short
+ *               settle time (CDC in flight is not drift) and reports what persists; with repair,
+ *               fixes it.
+ * Repaired SKUs are appended to the gateway feed so connected channels see the fix.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
+import type { RedisViews } from './adapters/redis-views.ts';
+import { countRows, pagesBySku, rowsFor } from './adapters/pg-stock.ts';
+import { diffSku, repairFor, type DriftItem } from './domain/reconcile.ts';
+import type { RowChange, SkuRows, SkuSummary } from './domain/fold.ts';
+
+export interface Progress {
+  (done: number, total: number): void;
+}
+
+export interface MaintenanceDeps {
+  pool: pg.Pool;
+  views: RedisViews;
+  feedMaxLen: number;
+}
+
+async function applyAndAnnounce(deps: MaintenanceDeps, changes: RowChange[], force: boolean): Promise<number> {
+  const results = await deps.views.applyBatch(changes, { force });
+  const applied = results.filter((r) => r.outcome === 'applied');
+  const last = new Map<string, SkuSummary>();
+  for (const r of applied) last.set(r.summary.sku, r.summary);
+  await deps.views.appendFeed([...last.values()], deps.feedMaxLen);
+  return applied.length;
+}
+
+function rowChanges(pages: Map<string, SkuRows>): RowChange[] {
+  const out: RowChange[] = [];
+  for (const [sku, rows] of pages) {
+    for (const [locationId, r] of Object.entries(rows)) {
+      out.push({ sku, locationId, deleted: false, onHand: r.onHand, reserved: r.reserved, safetyStock: r.safetyStock, version: r.version, commitTs: r.commitTs });
+    }
+  }
+  return out;
+}
+
+export interface RebuildResult {
+  rows: number;
+  applied: number;
+  removed: number;
+  seconds: number;
+}
+
+export async function rebuildViews(
+  deps: MaintenanceDeps,
+  { skuPrefix = '', progress }: { skuPrefix?: string; progress?: Progress } = {},
+): Promise<RebuildResult> {
+  const started = performance.now();
+  const total = await countRows(deps.pool, skuPrefix);
+  let rows = 0;
+  let applied = 0;
+  progress?.(0, total);
+  const pages = pagesBySku(deps.pool, { skuPrefix, skusPerPage: 5000 });
+  // Read the next page from Postgres while the current one is applied to Redis.
+  let next = pages.next();
+  for (;;) {
+    const page = await next;
+    if (page.done) break;
+    next = pages.next();
+    const changes = rowChanges(page.value);
+    applied += await applyAndAnnounce(deps, changes, false);
+    rows += changes.length;
+    progress?.(rows, total);
+  }
+  const removed = await removeRowsMissingInPostgres(deps, skuPrefix);
+  return { rows, applied, removed, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Rows Redis holds (live) for SKUs or locations Postgres does not have: marks them deleted. */
+async function removeRowsMissingInPostgres(deps: MaintenanceDeps, skuPrefix: string): Promise<number> {
+  let removed = 0;
+  for await (const skus of deps.views.scanSkus()) {
+    const mine = skus.filter((s) => s.startsWith(skuPrefix));
+    if (!mine.length) continue;
+    const [pgRows, redisRows] = await Promise.all([rowsFor(deps.pool, mine), deps.views.readRows(mine)]);
+    const items = mine.flatMap((sku) => diffSku(sku, pgRows.get(sku) ?? {}, redisRows.get(sku) ?? {}).filter((d) => d.kind === 'missing_in_postgres'));
+    if (items.length) removed += await applyAndAnnounce(deps, items.map((i) => repairFor(i).change), false);
+  }
+  return removed;
+}
+
+export interface ReconcileResult {
+  checkedRows: number;
+  /** Differences that persisted after the settle time. */
+  drift: DriftItem[];
+  /** Differences seen at first and gone after the settle time (CDC in flight). */
+  transient: number;
+  repaired: number;
+  seconds: number;
+}
+
+async function diffSkus(deps: MaintenanceDeps, skus: string[]): Promise<DriftItem[]> {
+  const [pgRows, redisRows] = await Promise.all([rowsFor(deps.pool, skus), deps.views.readRows(skus)]);
+  return skus.flatMap((sku) => diffSku(sku, pgRows.get(sku) ?? {}, redisRows.get(sku) ?? {}));
+}
+
+export async function reconcileViews(
+  deps: MaintenanceDeps,
+  { repair = false, skuPrefix = '', settleMs = 2000, progress }: { repair?: boolean; skuPrefix?: string; settleMs?: number; progress?: Progress } = {},
+): Promise<ReconcileResult> {
+  const started = performance.now();
+  const total = await countRows(deps.pool, skuPrefix);
+  let checkedRows = 0;
+  const suspects = new Set<string>();
+  progress?.(0, total);
+  for await (const page of pagesBySku(deps.pool, { skuPrefix, skusPerPage: 5000 })) {
+    const skus = [...page.keys()];
+    const redisRows = await deps.views.readRows(skus);
+    for (const sku of skus) {
+      const pgRows = page.get(sku)!;
+      checkedRows += Object.keys(pgRows).length;
+      if (diffSku(sku, pgRows, redisRows.get(sku) ?? {}).length) suspects.add(sku);
+    }
+    progress?.(checkedRows, total);
+  }
+  // SKUs only Redis knows.
+  for await (const skus of deps.views.scanSkus()) {
+    const mine = skus.filter((s) => s.startsWith(skuPrefix) && !suspects.has(s));
+    if (!mine.length) continue;
+    const pgRows = await rowsFor(deps.pool, mine);
+    for (const sku of mine) if (Object.keys(pgRows.get(sku) ?? {}).length === 0) suspects.add(sku);
+  }
+  let drift: DriftItem[] = [];
+  let transient = 0;
+  if (suspects.size) {
+    const first = await diffSkus(deps, [...suspects]);
+    if (settleMs > 0) await sleep(settleMs);
+    drift = await diffSkus(deps, [...new Set(first.map((d) => d.sku))]);
+    const key = (d: DriftItem) => `${d.sku}\u0000${d.locationId}\u0000${d.kind}`;
+    const persisted = new Set(drift.map(key));
+    transient = first.filter((d) => !persisted.has(key(d))).length;
+  }
+  let repaired = 0;
+  if (repair && drift.length) {
+    const plain = drift.map(repairFor).filter((r) => !r.force).map((r) => r.change);
+    const forced = drift.map(repairFor).filter((r) => r.force).map((r) => r.change);
+    repaired += await applyAndAnnounce(deps, plain, false);
+    repaired += await applyAndAnnounce(deps, forced, true);
+  }
+  return { checkedRows, drift, transient, repaired, seconds: (performance.now() - started) / 1000 };
+}

@@ -1,0 +1,123 @@
+/**
+ * Helpers for stream-processor integration tests: a processor on private names (its own Redis key
+ * prefix and consumer group, optionally its own topics), hand-built Debezium events, and
+ * convergence checks against Postgres.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kafka } from 'kafkajs';
+import type pg from 'pg';
+import type { Redis } from 'ioredis';
+import { registerStockSchemas } from '../lib/avro-registry.ts';
+import type { Config } from '../lib/config.ts';
+import { createLogger } from '../lib/logger.ts';
+import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
+import { createProcessorMetrics, type ProcessorMetrics } from '../stream-processors/metrics.ts';
+import { startStockProcessor, type StockProcessor } from '../stream-processors/processor.ts';
+import { reconcileViews } from '../stream-processors/views-maintenance.ts';
+
+export interface TestProcessor {
+  processor: StockProcessor;
+  metrics: ProcessorMetrics;
+  views: RedisViews;
+}
+
+export async function startTestProcessor(opts: {
+  config: Config;
+  kafka: Kafka;
+  redis: Redis;
+  prefix: string;
+  groupId: string;
+  fromBeginning: boolean;
+  topics?: { cdc?: string; deltas?: string; levels?: string; dlq?: string };
+}): Promise<TestProcessor> {
+  const metrics = createProcessorMetrics({ defaults: false });
+  const processor = await startStockProcessor({
+    kafka: opts.kafka,
+    redis: opts.redis,
+    codecs: await registerStockSchemas(opts.config.registry.url),
+    logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    metrics,
+    groupId: opts.groupId,
+    fromBeginning: opts.fromBeginning,
+    prefix: opts.prefix,
+    feedMaxLen: 10_000,
+    ...(opts.topics ? { topics: opts.topics } : {}),
+  });
+  await processor.joined;
+  return { processor, metrics, views: new RedisViews({ redis: opts.redis, prefix: opts.prefix }) };
+}
+
+/** A Debezium PostgreSQL change event for stock_levels, as the connector writes it (JSON, no schema). */
+export function cdcEvent(e: {
+  op: 'c' | 'u' | 'd' | 'r';
+  sku: string;
+  locationId: string;
+  onHand?: number;
+  reserved?: number;
+  safetyStock?: number;
+  version: number;
+  commitTs?: number;
+}): { key: string; value: string } {
+  const row = {
+    sku: e.sku,
+    location_id: e.locationId,
+    on_hand: e.onHand ?? 0,
+    reserved: e.reserved ?? 0,
+    safety_stock: e.safetyStock ?? 0,
+    version: e.version,
+    updated_at: new Date(e.commitTs ?? Date.now()).toISOString(),
+  };
+  const ts = e.commitTs ?? Date.now();
+  return {
+    key: JSON.stringify({ sku: e.sku }),
+    value: JSON.stringify({
+      before: e.op === 'd' ? row : null,
+      after: e.op === 'd' ? null : row,
+      source: { version: '3.0.8.Final', connector: 'postgresql', name: 'cdc', ts_ms: ts, snapshot: e.op === 'r' ? 'true' : 'false', db: 'inventory', schema: 'public', table: 'stock_levels', txId: 1, lsn: 1 },
+      op: e.op,
+      ts_ms: ts + 1,
+    }),
+  };
+}
+
+export async function waitUntil(probe: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/**
+ * For a processor started at `latest`: writes a probe row until the processor has applied it,
+ * which proves it now reads from before any later write.
+ */
+export async function waitProcessorLive(pool: pg.Pool, views: RedisViews, probeSku: string, timeoutMs = 30_000): Promise<void> {
+  await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 0) ON CONFLICT DO NOTHING`, [probeSku]);
+  await waitUntil(
+    async () => {
+      await pool.query(`UPDATE stock_levels SET on_hand = on_hand + 1 WHERE sku = $1`, [probeSku]);
+      await sleep(200);
+      return (await views.readRows([probeSku])).has(probeSku);
+    },
+    timeoutMs,
+    'the processor to apply a probe change',
+  );
+}
+
+/** Waits until the views of every SKU with `skuPrefix` equal Postgres (no drift, no settle). */
+export async function waitConverged(pool: pg.Pool, views: RedisViews, skuPrefix: string, timeoutMs = 60_000): Promise<void> {
+  let last = -1;
+  await waitUntil(
+    async () => {
+      const res = await reconcileViews({ pool, views, feedMaxLen: 10_000 }, { skuPrefix, settleMs: 0 });
+      last = res.drift.length;
+      return last === 0;
+    },
+    timeoutMs,
+    `views of ${skuPrefix}* to equal Postgres (last drift ${last})`,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}`);
+  });
+}
