@@ -78,3 +78,8 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** A value does not match its Avro schema, or a schema is malformed or refused by the registry. */
+export class SchemaError extends PlatformError {
+  override readonly code = 'schema_invalid';
+}

@@ -4,17 +4,19 @@
  * platform's own processes and prints where to look. Ctrl-C stops the platform's processes;
  * the stack keeps running (`npm run stack -- down` stops it).
  *
- * Until the stream processors and the gateway exist, the platform process is a live tail of
- * committed stock changes coming off the CDC topic.
+ * Platform processes so far: the stock processor (CDC -> Redis views, stock.deltas,
+ * stock.levels), whose view updates are tailed live on the console.
  */
 import { loadConfigOrExit } from '../lib/config.ts';
 import { errorMessage, PlatformError } from '../lib/errors.ts';
-import { createKafka } from '../lib/kafka.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createPgPool } from '../lib/pg.ts';
+import { createRedis } from '../lib/redis.ts';
 import { seedCatalog } from '../lib/seed.ts';
 import { renderStatus, stackUp } from '../stack/stack.ts';
-import { startCdcTail } from '../stream-processors/cdc-tail.ts';
+import { viewKeys } from '../stream-processors/adapters/redis-views.ts';
+import { startFeedTail } from '../stream-processors/feed-tail.ts';
+import { startProcessorService } from '../stream-processors/service.ts';
 
 const config = loadConfigOrExit();
 const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, name: 'invsync' });
@@ -30,20 +32,32 @@ async function main(): Promise<void> {
   } finally {
     await pool.end();
   }
+  const processor = await startProcessorService(config, logger);
+  const { partitions } = await processor.processor.joined;
+  say(`  processor stock processor running (group ${config.processor.groupId}, CDC partitions ${partitions.join(',')})`);
+
   say(`\n${renderStatus(status)}\n`);
-  say(`platform up in ${seconds.toFixed(1)}s. Where to look:`);
-  say(`  change stock:   psql ${config.pg.url.replace(/:[^:@/]*@/, '@')} -c "UPDATE stock_levels SET on_hand = on_hand + 5 WHERE sku = 'SKU-000001' AND location_id = 'WH-1'"`);
-  say(`  stack health:   npm run stack -- status      (stop everything: npm run stack -- down)`);
-  say(`  logs:           ${config.stack.dir}/logs`);
-  say(`\nlive tail of committed stock changes (Postgres -> Debezium -> Kafka topic cdc.public.stock_levels); Ctrl-C to stop:\n`);
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: 'invsync-start', logger });
-  const tail = await startCdcTail({ kafka, logger, write: say });
+  say(`platform up in ${((performance.now()) / 1000).toFixed(1)}s (stack ${seconds.toFixed(1)}s). Where to look:`);
+  say(`  change stock:    psql ${config.pg.url.replace(/:[^:@/]*@/, '@')} -c "UPDATE stock_levels SET on_hand = on_hand + 5 WHERE sku = 'SKU-000001' AND location_id = 'WH-1'"`);
+  say(`  read a view:     redis-cli -u ${config.redis.url} HGETALL '${viewKeys(config.redis.prefix).summary('SKU-000001')}'`);
+  if (processor.metricsPort) say(`  metrics:         http://127.0.0.1:${processor.metricsPort}/metrics`);
+  say(`  views vs truth:  npm run views -- reconcile      (rebuild: npm run views -- rebuild)`);
+  say(`  raw CDC events:  npm run tail`);
+  say(`  stack health:    npm run stack -- status      (stop everything: npm run stack -- down)`);
+  say(`  logs:            ${config.stack.dir}/logs`);
+  say(`\nlive: Redis views as the processor updates them from committed changes; Ctrl-C to stop\n`);
+  const redis = createRedis(config.redis.url);
+  redis.on('error', () => undefined);
+  const tail = startFeedTail({ redis, feedKey: viewKeys(config.redis.prefix).feed, write: say });
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     say(`\n${signal}: stopping platform processes`);
     await tail.stop().catch(() => undefined);
+    await processor.stop().catch(() => undefined);
+    redis.disconnect();
     say(config.stack.mode === 'native' ? 'stack still running; stop it with: npm run stack -- down' : 'done');
     process.exit(0);
   };

@@ -6,6 +6,7 @@
  */
 import type { Kafka } from 'kafkajs';
 import type { Logger } from '../lib/logger.ts';
+import { rateLimitedWriter } from '../lib/rate-limited-writer.ts';
 import { TOPICS } from '../lib/topics.ts';
 import { formatChange } from './domain/format.ts';
 import { decodeStockChange } from './domain/stock-change.ts';
@@ -21,41 +22,27 @@ export async function startCdcTail(deps: {
   maxLinesPerSecond?: number;
   fromBeginning?: boolean;
 }): Promise<CdcTail> {
-  const { kafka, write, maxLinesPerSecond = 20 } = deps;
+  const { kafka, maxLinesPerSecond = 20 } = deps;
   const log = deps.logger.child({ component: 'cdc-tail', topic: TOPICS.cdcStockLevels });
   const consumer = kafka.consumer({ groupId: `invsync-tail-${process.pid}-${Date.now()}`, maxWaitTimeInMs: 50 });
-  let windowStart = Date.now();
-  let printed = 0;
-  let suppressed = 0;
-  const flushWindow = (now: number) => {
-    if (now - windowStart < 1000) return;
-    if (suppressed > 0) write(`  … and ${suppressed} more change(s) in that second`);
-    windowStart = now;
-    printed = 0;
-    suppressed = 0;
-  };
-  const timer = setInterval(() => flushWindow(Date.now()), 1000);
+  const out = rateLimitedWriter(deps.write, maxLinesPerSecond);
   await consumer.connect();
   await consumer.subscribe({ topic: TOPICS.cdcStockLevels, fromBeginning: deps.fromBeginning ?? false });
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
       const now = Date.now();
-      flushWindow(now);
       const decoded = decodeStockChange(message.value?.toString() ?? null, message.key?.toString() ?? null);
       if (!decoded.ok) {
         log.warn({ partition, offset: message.offset, reason: decoded.reason }, 'undecodable CDC event');
         return;
       }
       if (!('change' in decoded)) return; // tombstone after a delete
-      if (printed < maxLinesPerSecond) {
-        write(formatChange(decoded.change, now));
-        printed++;
-      } else suppressed++;
+      out.write(formatChange(decoded.change, now));
     },
   });
   return {
     async stop() {
-      clearInterval(timer);
+      out.close();
       await consumer.disconnect();
     },
   };

@@ -47,6 +47,8 @@ export interface StockProcessor {
   /** Resolves once the consumer has joined its group and has partitions assigned. */
   joined: Promise<{ memberId: string; partitions: number[] }>;
   isReady(): boolean;
+  /** The CDC partitions currently assigned to this instance. */
+  partitions(): number[];
   stop(): Promise<void>;
 }
 
@@ -73,6 +75,17 @@ export function dlqMessage(r: DlqRecord, processor: string, now = new Date()): M
   };
 }
 
+/**
+ * Effects are emitted for an applied change, and for a duplicate whose effects may never have
+ * been published (the process died between apply and publish, or a rebuild applied it): its
+ * version is above the SKU's published mark and above what this batch already emitted.
+ * Per SKU, CDC order is version order (migration 0005), so these comparisons are exact.
+ */
+export function shouldEmit(r: Pick<ApplyResult, 'outcome' | 'published' | 'change'>, emittedInBatch: number): boolean {
+  if (r.outcome === 'applied') return true;
+  return r.outcome === 'duplicate' && r.change.version > r.published && r.change.version > emittedInBatch;
+}
+
 /** Redis replies that blame the data (a script error), as opposed to the connection. */
 function isDataError(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : String(err);
@@ -93,15 +106,18 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
   const consumer: Consumer = deps.kafka.consumer({
     groupId: deps.groupId,
     maxWaitTimeInMs: 20,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3000,
+    // A killed instance's partitions move to the others after 10 s (Kafka's default is 45 s).
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1000,
     retry: { initialRetryTime: 200, maxRetryTime: 10_000, retries: 10 },
   });
   let ready = false;
+  let assigned: number[] = [];
   let resolveJoined!: (v: { memberId: string; partitions: number[] }) => void;
   const joined = new Promise<{ memberId: string; partitions: number[] }>((r) => (resolveJoined = r));
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     const partitions = e.payload.memberAssignment[topics.cdc] ?? [];
+    assigned = [...partitions].sort((a, b) => a - b);
     ready = true;
     log.info({ memberId: e.payload.memberId, partitions }, 'joined group');
     resolveJoined({ memberId: e.payload.memberId, partitions });
@@ -119,8 +135,10 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
     const deltas: Message[] = [];
     const lastLevel = new Map<string, SkuSummary>();
     const feed: SkuSummary[] = [];
+    const emitted = new Map<string, number>();
     for (const r of results) {
-      if (r.outcome === 'stale') continue;
+      if (!shouldEmit(r, emitted.get(r.summary.sku) ?? -1)) continue;
+      emitted.set(r.summary.sku, Math.max(r.summary.version, emitted.get(r.summary.sku) ?? -1));
       const delta = toStockDelta(r.summary, r.previousAvailable, r.change);
       deltas.push({ key: r.summary.sku, value: await deps.codecs.stockDelta.encode(delta) });
       lastLevel.set(r.summary.sku, r.summary); // compacted topic: the batch's last state per SKU suffices
@@ -135,6 +153,7 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
     ].filter((t) => t.messages.length > 0);
     if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });
     if (feed.length) await views.appendFeed(feed, deps.feedMaxLen);
+    await views.markPublished(emitted);
   }
 
   await consumer.run({
@@ -217,6 +236,7 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
   return {
     joined,
     isReady: () => ready,
+    partitions: () => assigned,
     async stop() {
       ready = false;
       await consumer.disconnect().catch(() => undefined);

@@ -119,4 +119,28 @@ describe('CDC of stock_levels', () => {
     const ops = watcher.messages.filter(forSku(sku)).map((m) => `${change(m)!.op}:${change(m)!.locationId}`);
     expect(ops.slice(-2)).toEqual(['delete:WH-1', 'update:WH-2']);
   });
+
+  it('per SKU, versions follow commit order even across locations', async () => {
+    const sku = unique('cdc-ord');
+    await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 1), ($1, 'WH-2', 1)`, [sku]);
+    const first = await pool.connect();
+    try {
+      await first.query('BEGIN');
+      const a = await first.query<{ version: string }>(`UPDATE stock_levels SET on_hand = 2 WHERE sku = $1 AND location_id = 'WH-1' RETURNING version`, [sku]);
+      let done = false;
+      const second = pool
+        .query<{ version: string }>(`UPDATE stock_levels SET on_hand = 3 WHERE sku = $1 AND location_id = 'WH-2' RETURNING version`, [sku])
+        .finally(() => (done = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(done).toBe(false); // the other location of the same SKU waits for the first commit
+      await first.query('COMMIT');
+      const b = await second;
+      expect(Number(b.rows[0]!.version)).toBeGreaterThan(Number(a.rows[0]!.version));
+    } finally {
+      first.release();
+    }
+    // Another SKU is not held up by an open transaction on this one.
+    const other = unique('cdc-ord');
+    await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 1)`, [other]);
+  });
 });

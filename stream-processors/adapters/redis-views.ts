@@ -20,6 +20,8 @@ export interface ApplyResult {
   outcome: Outcome;
   /** The SKU's availability before this change; null when the SKU had no view. */
   previousAvailable: number | null;
+  /** Highest SKU version whose effects were published; -1 when none. */
+  published: number;
   rows: SkuRows;
   summary: SkuSummary;
 }
@@ -56,6 +58,10 @@ export function defineViewCommands(redis: Redis): void {
     numberOfKeys: 2,
     lua: fs.readFileSync(path.join(LUA_DIR, 'apply-row-2.lua'), 'utf8'),
   });
+  redis.defineCommand('invMarkPublished', {
+    numberOfKeys: 1,
+    lua: fs.readFileSync(path.join(LUA_DIR, 'mark-published-1.lua'), 'utf8'),
+  });
 }
 
 function queueApply(pipeline: ChainableCommander, keys: ViewKeys, c: RowChange, force: boolean): void {
@@ -77,14 +83,14 @@ function queueApply(pipeline: ChainableCommander, keys: ViewKeys, c: RowChange, 
 const OUTCOMES: Record<number, Outcome> = { 1: 'applied', 0: 'duplicate', [-1]: 'stale' };
 
 function parseReply(change: RowChange, reply: unknown): ApplyResult {
-  if (!Array.isArray(reply) || reply.length < 2) throw new Error(`unexpected apply-row reply: ${JSON.stringify(reply)}`);
+  if (!Array.isArray(reply) || reply.length < 3) throw new Error(`unexpected apply-row reply: ${JSON.stringify(reply)}`);
   const outcome = OUTCOMES[Number(reply[0])];
   if (!outcome) throw new Error(`unexpected apply-row status: ${String(reply[0])}`);
   const prev = Number(reply[1]);
   const hash: Record<string, string> = {};
-  for (let i = 2; i + 1 < reply.length; i += 2) hash[String(reply[i])] = String(reply[i + 1]);
+  for (let i = 3; i + 1 < reply.length; i += 2) hash[String(reply[i])] = String(reply[i + 1]);
   const rows = decodeRows(hash);
-  return { change, outcome, previousAvailable: prev < 0 ? null : prev, rows, summary: summarize(change.sku, rows) };
+  return { change, outcome, previousAvailable: prev < 0 ? null : prev, published: Number(reply[2]), rows, summary: summarize(change.sku, rows) };
 }
 
 export class RedisViews {
@@ -107,6 +113,15 @@ export class RedisViews {
       if (err) throw err;
       return parseReply(changes[i]!, reply);
     });
+  }
+
+  /** Records, per SKU, the highest version whose effects are now published. */
+  async markPublished(versions: Map<string, number>): Promise<void> {
+    if (versions.size === 0) return;
+    const pipeline = this.redis.pipeline();
+    const fn = (pipeline as unknown as { invMarkPublished: (k: string, v: number) => unknown }).invMarkPublished.bind(pipeline);
+    for (const [sku, version] of versions) fn(this.keys.summary(sku), version);
+    for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
   }
 
   async readRows(skus: string[]): Promise<Map<string, SkuRows>> {

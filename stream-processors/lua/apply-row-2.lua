@@ -16,9 +16,10 @@ ARGV[8]  force: 1 also overwrites at equal rank (reconcile repair), else 0
 A change's rank is version * 2 + deleted. Higher than the stored row's: applied. Equal:
 duplicate, nothing written. Lower: stale, nothing written.
 
-Returns { status, prevAvailable, loc1, row1, loc2, row2, ... }
+Returns { status, prevAvailable, published, loc1, row1, loc2, row2, ... }
   status         1 applied, 0 duplicate, -1 stale
   prevAvailable  the summary's available before this call, -1 when the SKU had no view
+  published      the highest SKU version whose effects were published (mark-published-1.lua), -1 if none
   loc/row pairs  the SKU's rows after this call (HGETALL of KEYS[1])
 ]]
 local function fields(text)
@@ -81,7 +82,11 @@ if status == 1 then
     'commitTs', string.format('%d', commitTs))
 end
 
-local out = { status, prevAvailable }
+local pub = redis.call('HGET', KEYS[2], 'published')
+local published = -1
+if pub then published = tonumber(pub) end
+
+local out = { status, prevAvailable, published }
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all do out[#out + 1] = all[i] end
 return out

@@ -1,0 +1,234 @@
+/**
+ * The platform's Avro contract with the schema registry (Confluent API: Apicurio's ccompat/v7
+ * natively, Confluent Schema Registry in compose).
+ *
+ * The schemas are the files in `schemas/avro/` (the source of truth; the TypeScript types in
+ * `schemas/generated/avro-types.ts` are generated from them). Each public topic's value schema
+ * is registered under the TopicNameStrategy subject `<topic>-value`, with the subject's
+ * compatibility set to BACKWARD, so a new schema version can always read data written with the
+ * previous one. Registration is idempotent: registering an unchanged schema returns its id.
+ *
+ * Values are validated against the schema before they are encoded; an invalid value throws a
+ * SchemaError naming the schema and every offending field, and nothing is encoded.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import {
+  SCHEMA_FILES,
+  type AvroRecordName,
+  type StockAdjustment,
+  type StockDelta,
+  type StockLevel,
+} from '../schemas/generated/avro-types.ts';
+import { PROJECT_ROOT } from './config.ts';
+import { errorMessage, SchemaError, TransientError } from './errors.ts';
+import { TOPICS } from './topics.ts';
+
+export interface AvroCodec<T> {
+  /** Registry subject, `<topic>-value`. */
+  subject: string;
+  /** Registry id of the schema values are encoded with (Confluent wire format). */
+  schemaId: number;
+  /** Validates `value` against the schema and encodes it; throws SchemaError when invalid. */
+  encode(value: T): Promise<Buffer>;
+}
+
+export interface StockCodecs {
+  stockDelta: AvroCodec<StockDelta>;
+  stockLevel: AvroCodec<StockLevel>;
+  stockAdjustment: AvroCodec<StockAdjustment>;
+}
+
+/** The value subject of a topic under the TopicNameStrategy. */
+export function valueSubject(topic: string): string {
+  return `${topic}-value`;
+}
+
+/** Which schema each public topic carries. */
+export const STOCK_SUBJECTS = {
+  stockDelta: { subject: valueSubject(TOPICS.stockDeltas), schema: 'StockDelta' },
+  stockLevel: { subject: valueSubject(TOPICS.stockLevels), schema: 'StockLevel' },
+  stockAdjustment: { subject: valueSubject(TOPICS.stockAdjustments), schema: 'StockAdjustment' },
+} as const satisfies Record<keyof StockCodecs, { subject: string; schema: AvroRecordName }>;
+
+const REGISTRY_CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
+
+/** Reads and parses `schemas/avro/<name>.avsc`. */
+export function loadAvroSchema(name: AvroRecordName): object {
+  const file = SCHEMA_FILES[name];
+  try {
+    return JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, file), 'utf8')) as object;
+  } catch (err) {
+    throw new SchemaError(`cannot load Avro schema ${name} from ${file}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** A registry client for `registryUrl` (the Confluent API base, e.g. .../apis/ccompat/v7). */
+export function createSchemaRegistry(registryUrl: string): SchemaRegistry {
+  return new SchemaRegistry({ host: registryUrl.replace(/\/+$/, '') });
+}
+
+/**
+ * Sets a subject's compatibility level. Returns false when the registry answers 404 because the
+ * subject does not exist yet (some registries refuse config for unknown subjects; Apicurio and
+ * Confluent accept it).
+ */
+export async function setSubjectCompatibility(registryUrl: string, subject: string, level: COMPATIBILITY): Promise<boolean> {
+  const url = `${registryUrl.replace(/\/+$/, '')}/config/${encodeURIComponent(subject)}`;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'PUT',
+      headers: { 'content-type': REGISTRY_CONTENT_TYPE, accept: REGISTRY_CONTENT_TYPE },
+      body: JSON.stringify({ compatibility: level }),
+    });
+  } catch (err) {
+    throw new TransientError(`schema registry unreachable at ${registryUrl}: ${errorMessage(err)}`, { cause: err });
+  }
+  const body = await res.text();
+  if (res.ok) return true;
+  if (res.status === 404) return false;
+  const message = `could not set compatibility ${level} on subject ${subject}: HTTP ${res.status} ${body}`;
+  if (res.status >= 500) throw new TransientError(message, { details: { subject, status: res.status } });
+  throw new SchemaError(message, { details: { subject, status: res.status } });
+}
+
+// The registry client (mappersmith) reports a network failure as a response with status 400
+// whose message is the socket error.
+const NETWORK_FAILURE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|socket hang up|timeout/i;
+
+/** Turns a registry client failure into a platform error (4xx: SchemaError; else retriable). */
+function registryError(context: string, err: unknown): Error {
+  if (err instanceof SchemaError || err instanceof TransientError) return err;
+  const status = (err as { status?: unknown } | null)?.status;
+  const message = `${context}: ${errorMessage(err)}`;
+  if (typeof status === 'number' && status >= 400 && status < 500 && !NETWORK_FAILURE.test(errorMessage(err))) {
+    return new SchemaError(message, { cause: err, details: { status } });
+  }
+  return new TransientError(message, { cause: err, ...(typeof status === 'number' ? { details: { status } } : {}) });
+}
+
+/**
+ * Registers `schema` under `subject` with BACKWARD compatibility and returns its id. The
+ * compatibility is set before the first registration when the registry allows it (so even the
+ * first version is governed), otherwise right after it.
+ */
+export async function registerAvroSchema(
+  registry: SchemaRegistry,
+  registryUrl: string,
+  subject: string,
+  schema: object,
+): Promise<number> {
+  const configuredFirst = await setSubjectCompatibility(registryUrl, subject, COMPATIBILITY.BACKWARD);
+  let id: number;
+  try {
+    ({ id } = await registry.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+      { subject, compatibility: COMPATIBILITY.BACKWARD, updateConfig: false },
+    ));
+  } catch (err) {
+    const name = (schema as { name?: unknown }).name;
+    throw registryError(`registry refused schema ${String(name)} for subject ${subject}`, err);
+  }
+  if (!configuredFirst && !(await setSubjectCompatibility(registryUrl, subject, COMPATIBILITY.BACKWARD))) {
+    throw new SchemaError(`could not set compatibility BACKWARD on subject ${subject}: the registry answers 404`);
+  }
+  return id;
+}
+
+interface AvscLikeType {
+  name?: string;
+  typeName?: string;
+  isValid(value: unknown, opts: { errorHook: (path: string[], value: unknown, type: AvscLikeType) => void }): boolean;
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'undefined (missing)';
+  try {
+    const text = JSON.stringify(value);
+    if (text === undefined) return String(value);
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  } catch {
+    return String(value);
+  }
+}
+
+/** Every field of `value` that does not match `type`, e.g. `available: expected int, got "12"`. */
+function invalidFields(type: AvscLikeType, value: unknown): string[] {
+  const problems: string[] = [];
+  type.isValid(value, {
+    errorHook: (fieldPath, fieldValue, fieldType) => {
+      const expected = fieldType.name ?? fieldType.typeName ?? 'unknown type';
+      problems.push(`${fieldPath.length ? fieldPath.join('.') : '(value)'}: expected ${expected}, got ${describeValue(fieldValue)}`);
+    },
+  });
+  return problems;
+}
+
+function codec<T>(registry: SchemaRegistry, subject: string, schemaName: string, schemaId: number): AvroCodec<T> {
+  return {
+    subject,
+    schemaId,
+    async encode(value: T): Promise<Buffer> {
+      const context = `invalid ${schemaName} for subject ${subject} (schema id ${schemaId})`;
+      if (value === null || typeof value !== 'object') {
+        throw new SchemaError(`${context}: expected a record, got ${describeValue(value)}`, { details: { schema: schemaName, subject } });
+      }
+      let type: AvscLikeType;
+      try {
+        type = (await registry.getSchema(schemaId)) as unknown as AvscLikeType;
+      } catch (err) {
+        throw registryError(`cannot fetch schema id ${schemaId} (${schemaName}) from the registry`, err);
+      }
+      const problems = invalidFields(type, value);
+      if (problems.length > 0) {
+        throw new SchemaError(`${context}: ${problems.join('; ')}`, { details: { schema: schemaName, subject, problems } });
+      }
+      try {
+        return await registry.encode(schemaId, value);
+      } catch (err) {
+        throw new SchemaError(`${context}: ${errorMessage(err)}`, { cause: err, details: { schema: schemaName, subject } });
+      }
+    },
+  };
+}
+
+/**
+ * Registers the platform's value schemas (stock.deltas, stock.levels, stock.adjustments) with
+ * BACKWARD compatibility and returns one codec per topic. Safe to call at every start-up.
+ */
+export async function registerStockSchemas(registryUrl: string): Promise<StockCodecs> {
+  const registry = createSchemaRegistry(registryUrl);
+  const make = async <T>(entry: { subject: string; schema: AvroRecordName }): Promise<AvroCodec<T>> => {
+    const id = await registerAvroSchema(registry, registryUrl, entry.subject, loadAvroSchema(entry.schema));
+    return codec<T>(registry, entry.subject, entry.schema, id);
+  };
+  // One after another: a failure names the first subject that went wrong, and nothing races.
+  const stockDelta = await make<StockDelta>(STOCK_SUBJECTS.stockDelta);
+  const stockLevel = await make<StockLevel>(STOCK_SUBJECTS.stockLevel);
+  const stockAdjustment = await make<StockAdjustment>(STOCK_SUBJECTS.stockAdjustment);
+  return { stockDelta, stockLevel, stockAdjustment };
+}
+
+/**
+ * Decodes a Confluent-framed Avro message (magic byte, schema id, payload), fetching the writer
+ * schema by id. A malformed frame or an unknown schema id throws SchemaError.
+ */
+export async function decodeAvro<T>(registry: SchemaRegistry, buffer: Buffer): Promise<T> {
+  if (!Buffer.isBuffer(buffer) || buffer.length < 5 || buffer[0] !== 0) {
+    throw new SchemaError('not a Confluent-framed Avro message (expected magic byte 0 and a 4-byte schema id)');
+  }
+  const schemaId = buffer.readInt32BE(1);
+  try {
+    return (await registry.decode(buffer)) as T;
+  } catch (err) {
+    // A response status means the registry answered (or could not be reached); anything else
+    // is a payload avsc could not read.
+    const status = (err as { status?: unknown } | null)?.status;
+    if (typeof status === 'number') {
+      throw registryError(`cannot decode Avro message with schema id ${schemaId}`, err);
+    }
+    throw new SchemaError(`cannot decode Avro message with schema id ${schemaId}: ${errorMessage(err)}`, { cause: err });
+  }
+}
