@@ -22,6 +22,7 @@
  *          [--send-batch 1000] [--in-flight 4] [--timeout 180] [--profile] [--json]
  */
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka, Producer, ProducerBatch } from 'kafkajs';
@@ -75,6 +76,7 @@ interface RawRun {
   rate: number;
   /** Process CPU time (user + system) over wall time while reading: 1.0 = one core busy. */
   cpuCores: number;
+  resources: Resources;
 }
 
 interface Breakdown {
@@ -98,6 +100,7 @@ interface FoldRun {
   rate: number;
   outcomes: Record<string, number>;
   cpuCores: number;
+  resources: Resources;
   breakdown: Breakdown;
 }
 
@@ -170,12 +173,69 @@ function newGroup(kind: string, round: number): string {
   return g;
 }
 
+/** Whole-machine CPU jiffies (Linux /proc/stat): busy and total, across all cores. */
+function machineJiffies(): { busy: number; total: number } | undefined {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
+  } catch {
+    return undefined;
+  }
+}
+
+interface RedisSnapshot {
+  cpu: number;
+  cmd: Record<string, { calls: number; usec: number }>;
+}
+
+async function redisSnapshot(): Promise<RedisSnapshot> {
+  const cpuInfo = await redis.info('cpu');
+  const num = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpuInfo)?.[1] ?? 0);
+  const cmd: RedisSnapshot['cmd'] = {};
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+),usec=(\d+)/gm)) cmd[m[1]!] = { calls: Number(m[2]), usec: Number(m[3]) };
+  return { cpu: num('used_cpu_user') + num('used_cpu_sys'), cmd };
+}
+
+interface Resources {
+  /** Share of all cores busy on the machine (every process: stack, load, this one). */
+  machineBusy: number | null;
+  /** Redis server CPU, in cores (seconds per second). */
+  redisCores: number;
+  /** Redis' own time per call for the commands the fold uses (all clients; this run dominates). */
+  redisUsecPerCall: Record<string, { calls: number; usecPerCall: number }>;
+}
+
+async function startResources(): Promise<() => Promise<Resources>> {
+  const j0 = machineJiffies();
+  const r0 = await redisSnapshot();
+  const t0 = performance.now();
+  return async () => {
+    const seconds = (performance.now() - t0) / 1000;
+    const j1 = machineJiffies();
+    const r1 = await redisSnapshot();
+    const redisUsecPerCall: Resources['redisUsecPerCall'] = {};
+    for (const name of ['evalsha', 'xadd']) {
+      const a = r1.cmd[name] ?? { calls: 0, usec: 0 };
+      const b = r0.cmd[name] ?? { calls: 0, usec: 0 };
+      const calls = a.calls - b.calls;
+      if (calls > 0) redisUsecPerCall[name] = { calls, usecPerCall: +((a.usec - b.usec) / calls).toFixed(2) };
+    }
+    return {
+      machineBusy: j0 && j1 ? +((j1.busy - j0.busy) / Math.max(1, j1.total - j0.total)).toFixed(2) : null,
+      redisCores: +((r1.cpu - r0.cpu) / seconds).toFixed(2),
+      redisUsecPerCall,
+    };
+  };
+}
+
 async function rawRun(round: number): Promise<RawRun> {
   const consumer = kafka.consumer({ groupId: newGroup('raw', round), maxWaitTimeInMs: 20 });
   let count = 0;
   let first = 0;
   let last = 0;
   let cpuAtFirst = process.cpuUsage();
+  let resources: Promise<() => Promise<Resources>> | undefined;
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   await consumer.connect();
@@ -188,6 +248,7 @@ async function rawRun(round: number): Promise<RawRun> {
       if (first === 0) {
         first = performance.now();
         cpuAtFirst = process.cpuUsage();
+        resources = startResources();
       }
       count += batch.messages.length;
       resolveOffset(batch.messages[batch.messages.length - 1]!.offset);
@@ -204,9 +265,18 @@ async function rawRun(round: number): Promise<RawRun> {
     clearInterval(ticker);
   }
   const cpu = process.cpuUsage(cpuAtFirst);
+  const res = await (await resources!)();
   await consumer.disconnect();
   const seconds = (last - first) / 1000;
-  return { kind: 'raw', round, messages: count, seconds: +seconds.toFixed(3), rate: Math.round(count / seconds), cpuCores: +((cpu.user + cpu.system) / 1e6 / seconds).toFixed(2) };
+  return {
+    kind: 'raw',
+    round,
+    messages: count,
+    seconds: +seconds.toFixed(3),
+    rate: Math.round(count / seconds),
+    cpuCores: +((cpu.user + cpu.system) / 1e6 / seconds).toFixed(2),
+    resources: res,
+  };
 }
 
 /** Accumulators filled by the wrappers below; reset per fold run. */
@@ -312,7 +382,10 @@ async function foldRun(round: number, codecs: StockCodecs, cpuProfile?: Session)
   let last = 0;
   let cpuAtFirst = process.cpuUsage();
   let lastReport = performance.now();
+  let resources: (() => Promise<Resources>) | undefined;
   let seen = { total: 0, outcomes: {} as Record<string, number> };
+  let cpu: NodeJS.CpuUsage;
+  let res: Resources;
   const deadline = performance.now() + timeoutMs;
   try {
     for (;;) {
@@ -322,6 +395,7 @@ async function foldRun(round: number, codecs: StockCodecs, cpuProfile?: Session)
         first = now;
         firstCount = seen.total;
         cpuAtFirst = process.cpuUsage();
+        resources = await startResources();
       }
       if (seen.total >= events) {
         last = now;
@@ -334,11 +408,12 @@ async function foldRun(round: number, codecs: StockCodecs, cpuProfile?: Session)
       }
       await sleep(50);
     }
+    cpu = process.cpuUsage(cpuAtFirst);
+    res = await resources!();
   } finally {
     await proc.stop();
     procRedis.disconnect();
   }
-  const cpu = process.cpuUsage(cpuAtFirst);
   if (cpuProfile) {
     const { profile: p } = await cpuProfile.post('Profiler.stop');
     profileResult = summarizeProfile(p);
@@ -356,6 +431,7 @@ async function foldRun(round: number, codecs: StockCodecs, cpuProfile?: Session)
     rate: Math.round((seen.total - firstCount) / seconds),
     outcomes: seen.outcomes,
     cpuCores: +((cpu.user + cpu.system) / 1e6 / seconds).toFixed(2),
+    resources: res,
     breakdown: {
       batchSeconds: +h.sum.toFixed(3),
       batches: h.count,
@@ -538,15 +614,18 @@ else {
   out.push(`fold throughput, ${events} events (${skus} SKUs x ${locations} locations, 6 partitions), ${folds.length} round(s):`);
   for (let i = 0; i < raws.length; i++) {
     const f = folds[i];
-    out.push(`  round ${i + 1}: raw ${raws[i]!.rate}/s   fold ${f ? `${f.rate}/s   ratio ${(f.rate / raws[i]!.rate).toFixed(2)}` : '-'}`);
+    out.push(`  round ${i + 1}: raw ${raws[i]!.rate}/s (machine ${Math.round((raws[i]!.resources.machineBusy ?? Number.NaN) * 100)}% busy)   fold ${f ? `${f.rate}/s   ratio ${(f.rate / raws[i]!.rate).toFixed(2)}` : '-'}`);
   }
   out.push(`  median: raw ${rawMedian}/s, fold ${foldMedian}/s, ratio ${ratioMedian}   (best fold ${result.fold.best}/s)`);
   out.push(`  goal fold >= ${GOAL_RATE}/s: ${result.goals.foldRate.met ? 'met' : 'MISSED'}; goal ratio >= ${GOAL_RATIO}: ${result.goals.ratio.met ? 'met' : 'MISSED'}`);
   for (const f of folds) {
     const b = f.breakdown;
     out.push(
-      `  fold ${f.round} batch time ${b.batchSeconds} s over ${b.batches} batches: Avro encode ${b.avroEncodeSeconds} s (${b.avroEncodes} records), Redis apply ${b.redisApplySeconds} s, Kafka send ${b.kafkaSendSeconds} s, Redis feed ${b.redisFeedSeconds} s, other ${b.otherSeconds} s; process CPU ${f.cpuCores} cores`,
+      `  fold ${f.round} batch time ${b.batchSeconds} s over ${b.batches} batches: Avro encode ${b.avroEncodeSeconds} s (${b.avroEncodes} records), Redis apply ${b.redisApplySeconds} s, Kafka send ${b.kafkaSendSeconds} s, Redis feed ${b.redisFeedSeconds} s, other ${b.otherSeconds} s`,
     );
+    const r = f.resources;
+    const calls = Object.entries(r.redisUsecPerCall).map(([n, c]) => `${n} ${c.usecPerCall} µs/call`).join(', ');
+    out.push(`    CPU while folding: this process ${f.cpuCores} cores, Redis ${r.redisCores} cores (${calls}), machine ${r.machineBusy === null ? '?' : `${Math.round(r.machineBusy * 100)}%`} busy`);
   }
   if (profileResult) {
     out.push(`  CPU profile of one extra fold run (${profileResult.sampledSeconds} s sampled), self time by module:`);
