@@ -163,4 +163,22 @@ describe('stock processor on the real pipeline', () => {
     }
     expect(backwards).toEqual([]);
   });
+
+  it('keeps folding when stock_levels gains a new nullable column, without a restart', async () => {
+    const prefix = unique('c').replaceAll('-', '');
+    const skuPrefix = unique('COL');
+    const column = `ext_${unique('c').replaceAll('-', '_')}`;
+    const [sku] = await seedSkus(skuPrefix, 1);
+    const proc = await startTestProcessor({ config, kafka, redis, prefix, groupId: unique('grp'), fromBeginning: false });
+    try {
+      await waitProcessorLive(pool, proc.views, `${skuPrefix}-probe`);
+      await pool.query(`ALTER TABLE stock_levels ADD COLUMN ${column} text NULL`);
+      await pool.query(`UPDATE stock_levels SET on_hand = 77, ${column} = 'from the ERP' WHERE sku = $1 AND location_id = 'WH-2'`, [sku]);
+      await waitUntil(async () => (await proc.views.readRows([sku!])).get(sku!)?.['WH-2']?.onHand === 77, 30_000, 'the update after the new column');
+      expect(await proc.metrics.events.get().then((m) => m.values.find((v) => v.labels.outcome === 'dlq')?.value ?? 0)).toBe(0);
+    } finally {
+      await pool.query(`ALTER TABLE stock_levels DROP COLUMN IF EXISTS ${column}`);
+      await proc.processor.stop();
+    }
+  });
 });
