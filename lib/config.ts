@@ -44,6 +44,32 @@ const brokers = z
     message: 'must be a comma-separated list of host:port',
   });
 
+const CHANNELS = ['storefront', 'wms', 'erp'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+export interface ApiKey {
+  name: string;
+  key: string;
+  channels: Channel[];
+}
+
+/** `name:key:channel+channel;name2:key2:channel` — e.g. `acme-wms:s3cret:wms`. */
+const apiKeys = z
+  .string()
+  .transform((value, ctx): ApiKey[] => {
+    const out: ApiKey[] = [];
+    for (const entry of value.split(';').map((e) => e.trim()).filter(Boolean)) {
+      const [name, key, channels] = entry.split(':');
+      const list = (channels ?? '').split('+').filter(Boolean);
+      if (!name || !key || key.length < 8 || list.length === 0 || !list.every((c) => (CHANNELS as readonly string[]).includes(c))) {
+        ctx.addIssue({ code: 'custom', message: 'must be name:key:channel[+channel] entries separated by ";" (key at least 8 characters, channels storefront|wms|erp)' });
+        return z.NEVER;
+      }
+      out.push({ name, key, channels: list as Channel[] });
+    }
+    return out;
+  });
+
 /** Variable name → schema. Defaults are the native stack's own block of loopback ports. */
 const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -80,6 +106,18 @@ const schema = z.object({
     .min(0, 'must be 0 or more')
     .default(300),
   FEED_MAXLEN: positiveInt(100_000_000).default(100_000),
+  GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
+  GATEWAY_PORT: port.default(18080),
+  GATEWAY_TICK_MS: positiveInt(1000).default(25),
+  GATEWAY_MAX_SUBSCRIPTIONS: positiveInt(1_000_000).default(1000),
+  GATEWAY_MAX_FRAME_BYTES: positiveInt(16 * 1024 * 1024).default(65536),
+  GATEWAY_MAX_BUFFERED_BYTES: positiveInt(1024 * 1024 * 1024).default(4 * 1024 * 1024),
+  GATEWAY_MAX_INVALID_FRAMES: positiveInt(1000).default(10),
+  GATEWAY_API_KEYS: apiKeys.default([
+    { name: 'dev-wms', key: 'dev-wms-key', channels: ['wms'] },
+    { name: 'dev-erp', key: 'dev-erp-key', channels: ['erp'] },
+  ]),
+  GATEWAY_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 secret)').optional(),
   SEED_SKUS: positiveInt(10_000_000).default(1000),
   SEED_LOCATIONS: positiveInt(1000).default(3),
 });
@@ -126,6 +164,19 @@ export interface Config {
     pg: PgTarget;
   };
   registry: { url: string };
+  gateway: {
+    host: string;
+    port: number;
+    tickMs: number;
+    maxSubscriptions: number;
+    maxFrameBytes: number;
+    maxBufferedBytes: number;
+    maxInvalidFrames: number;
+    apiKeys: ApiKey[];
+    jwtSecret: string | undefined;
+    /** True while the built-in development keys are in use. */
+    devKeys: boolean;
+  };
   seed: { skus: number; locations: number };
 }
 
@@ -195,8 +246,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       pg: { ...pg, host: raw.CONNECT_PG_HOST ?? pg.host, port: raw.CONNECT_PG_PORT ?? pg.port },
     },
     registry: { url: raw.SCHEMA_REGISTRY_URL.replace(/\/+$/, '') },
+    gateway: {
+      host: raw.GATEWAY_HOST,
+      port: raw.GATEWAY_PORT,
+      tickMs: raw.GATEWAY_TICK_MS,
+      maxSubscriptions: raw.GATEWAY_MAX_SUBSCRIPTIONS,
+      maxFrameBytes: raw.GATEWAY_MAX_FRAME_BYTES,
+      maxBufferedBytes: raw.GATEWAY_MAX_BUFFERED_BYTES,
+      maxInvalidFrames: raw.GATEWAY_MAX_INVALID_FRAMES,
+      apiKeys: raw.GATEWAY_API_KEYS,
+      jwtSecret: raw.GATEWAY_JWT_SECRET,
+      devKeys: input.GATEWAY_API_KEYS === undefined,
+    },
     seed: { skus: raw.SEED_SKUS, locations: raw.SEED_LOCATIONS },
   };
+  if (config.gateway.devKeys && !['127.0.0.1', 'localhost', '::1'].includes(config.gateway.host)) {
+    throw new ConfigError(
+      `invalid configuration: GATEWAY_API_KEYS must be set when GATEWAY_HOST (${config.gateway.host}) is not loopback: the built-in development keys are public`,
+      { variable: 'GATEWAY_API_KEYS' },
+    );
+  }
   return deepFreeze(config);
 }
 

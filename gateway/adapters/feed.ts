@@ -1,0 +1,136 @@
+/**
+ * Reads the processor's feed stream (<prefix>:feed) — every gateway process reads all of it with
+ * XREAD BLOCK from its own position, so a client on any instance sees every change — and serves
+ * ranges of it for clients resuming after a reconnect.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from '../../lib/logger.ts';
+import type { SkuState } from '../domain/protocol.ts';
+
+export interface FeedEntry {
+  id: string;
+  state: SkuState;
+  /** When this gateway received the entry (ms). */
+  rts: number;
+}
+
+function toEntry(id: string, list: string[], rts: number): FeedEntry | undefined {
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < list.length; i += 2) f[list[i]!] = list[i + 1]!;
+  if (!f.sku) return undefined;
+  const n = (k: string) => Number(f[k] ?? 0);
+  return {
+    id,
+    rts,
+    state: {
+      sku: f.sku,
+      available: n('available'),
+      onHand: n('onHand'),
+      reserved: n('reserved'),
+      safetyStock: n('safetyStock'),
+      version: n('version'),
+      deleted: f.deleted === '1',
+      commitTs: n('commitTs'),
+      locationsJson: f.locations ?? '[]',
+    },
+  };
+}
+
+type XReadReply = Array<[string, Array<[string, string[]]>]> | null;
+
+/** Compares stream ids ("ms-seq"). */
+export function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number) as [number, number];
+  const [bm, bs] = b.split('-').map(Number) as [number, number];
+  return am === bm ? as - bs : am - bm;
+}
+
+export class FeedReader {
+  private readonly redis: Redis;
+  private readonly reader: Redis;
+  private readonly key: string;
+  private readonly log: Logger;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  /** Id of the last entry this gateway processed; the position clients get as their cursor. */
+  lastId = '0-0';
+  connected = false;
+
+  constructor(deps: { redis: Redis; key: string; logger: Logger }) {
+    this.redis = deps.redis;
+    // XREAD BLOCK holds a connection: the reader gets its own.
+    this.reader = deps.redis.duplicate();
+    this.reader.on('error', () => undefined);
+    this.key = deps.key;
+    this.log = deps.logger.child({ component: 'feed-reader', stream: deps.key });
+  }
+
+  /** Starts from the current end of the stream. */
+  async start(onEntries: (entries: FeedEntry[]) => void): Promise<void> {
+    const last = (await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    this.lastId = last[0]?.[0] ?? '0-0';
+    this.running = true;
+    this.connected = true;
+    this.loop = (async () => {
+      while (this.running) {
+        try {
+          const res = (await this.reader.xread('COUNT', 2000, 'BLOCK', 500, 'STREAMS', this.key, this.lastId)) as XReadReply;
+          this.connected = true;
+          if (!res) continue;
+          const rts = Date.now();
+          const entries: FeedEntry[] = [];
+          for (const [, list] of res) {
+            for (const [id, fields] of list) {
+              this.lastId = id;
+              const e = toEntry(id, fields, rts);
+              if (e) entries.push(e);
+            }
+          }
+          if (entries.length) onEntries(entries);
+        } catch (err) {
+          if (!this.running) break;
+          if (this.connected) this.log.warn({ err: (err as Error).message }, 'feed read failed; retrying');
+          this.connected = false;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    })();
+  }
+
+  /**
+   * Entries after `since` up to the current end, or undefined when `since` is older than what the
+   * stream still holds (it is trimmed): the client then needs a snapshot.
+   */
+  async readSince(since: string, max = 100_000): Promise<FeedEntry[] | undefined> {
+    const first = (await this.redis.xrange(this.key, '-', '+', 'COUNT', 1)) as Array<[string, string[]]>;
+    const firstId = first[0]?.[0];
+    // Nothing trimmed away between `since` and the first entry we still hold?
+    if (firstId && compareIds(since, firstId) < 0) {
+      const info = (await this.redis.xinfo('STREAM', this.key)) as unknown[];
+      const i = info.indexOf('entries-added');
+      // Without trimming, ids before the first one were never written: still complete.
+      const added = i >= 0 ? Number(info[i + 1]) : Number.NaN;
+      const length = await this.redis.xlen(this.key);
+      if (!(added === length)) return undefined;
+    }
+    const rts = Date.now();
+    const out: FeedEntry[] = [];
+    let from = `(${since}`;
+    while (out.length < max) {
+      const page = (await this.redis.xrange(this.key, from, '+', 'COUNT', 5000)) as Array<[string, string[]]>;
+      for (const [id, fields] of page) {
+        const e = toEntry(id, fields, rts);
+        if (e) out.push(e);
+      }
+      if (page.length < 5000) return out;
+      from = `(${page[page.length - 1]![0]}`;
+    }
+    return undefined; // too far behind: a snapshot is cheaper
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.reader.disconnect();
+    await this.loop;
+  }
+}

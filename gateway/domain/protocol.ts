@@ -1,0 +1,118 @@
+/**
+ * The WebSocket protocol (docs/websocket.md), pure: parsing and validating client frames, shaping
+ * items per channel, close codes. No sockets here.
+ */
+import { z } from 'zod';
+import type { Channel } from '../../lib/config.ts';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Close codes, and whether a client should reconnect (and resume) after them. */
+export const CLOSE = {
+  normal: { code: 1000, reconnect: false },
+  goingAway: { code: 1001, reconnect: true },
+  tooBig: { code: 1009, reconnect: false },
+  internal: { code: 1011, reconnect: true },
+  unauthorized: { code: 4001, reconnect: false },
+  unknownChannel: { code: 4002, reconnect: false },
+  abuse: { code: 4003, reconnect: false },
+  slowConsumer: { code: 4008, reconnect: true },
+} as const;
+
+export const CHANNELS: readonly Channel[] = ['storefront', 'wms', 'erp'];
+
+export function isChannel(value: string): value is Channel {
+  return (CHANNELS as readonly string[]).includes(value);
+}
+
+const sku = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
+const id = z.union([z.string().max(64), z.number()]).optional();
+
+const subscribe = z
+  .object({
+    op: z.literal('subscribe'),
+    skus: z.union([z.literal('*'), z.array(sku).min(1, 'must name at least one SKU')]),
+    since: z.string().regex(/^\d+-\d+$/, 'must be a cursor from a snapshot or deltas frame').optional(),
+    id,
+  })
+  .strict();
+const unsubscribe = z.object({ op: z.literal('unsubscribe'), skus: z.union([z.literal('*'), z.array(sku).min(1)]), id }).strict();
+const ping = z.object({ op: z.literal('ping'), id }).strict();
+const frameSchema = z.discriminatedUnion('op', [subscribe, unsubscribe, ping]);
+
+export type ClientFrame = z.infer<typeof frameSchema>;
+
+export interface FrameError {
+  code: 'invalid_json' | 'invalid_frame';
+  message: string;
+  id?: string | number;
+}
+
+export function parseClientFrame(text: string): { ok: true; frame: ClientFrame } | { ok: false; error: FrameError } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, error: { code: 'invalid_json', message: 'frame is not valid JSON' } };
+  }
+  const echo = typeof raw === 'object' && raw !== null && 'id' in raw ? (raw as { id: unknown }).id : undefined;
+  const withId = (e: FrameError): FrameError =>
+    typeof echo === 'string' || typeof echo === 'number' ? { ...e, id: echo } : e;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ok: false, error: { code: 'invalid_frame', message: 'frame must be a JSON object' } };
+  }
+  const op = (raw as { op?: unknown }).op;
+  if (typeof op !== 'string' || !['subscribe', 'unsubscribe', 'ping'].includes(op)) {
+    return { ok: false, error: withId({ code: 'invalid_frame', message: `unknown op ${JSON.stringify(op ?? null)}: expected subscribe, unsubscribe or ping` }) };
+  }
+  const parsed = frameSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.length ? issue.path.join('.') : 'frame';
+    return { ok: false, error: withId({ code: 'invalid_frame', message: `${where}: ${issue.message}` }) };
+  }
+  return { ok: true, frame: parsed.data };
+}
+
+/** One SKU state as the gateway holds it (from the feed or the views). */
+export interface SkuState {
+  sku: string;
+  available: number;
+  onHand: number;
+  reserved: number;
+  safetyStock: number;
+  version: number;
+  deleted: boolean;
+  commitTs: number;
+  /** JSON array text of LocationLevel objects, kept as text: it is forwarded, not inspected. */
+  locationsJson: string;
+}
+
+/** Item JSON for a channel, serialised once per state and shared by every connection. */
+export function itemJson(state: SkuState, channel: Channel): string {
+  if (channel === 'storefront') {
+    return `{"sku":${JSON.stringify(state.sku)},"available":${state.available},"version":${state.version},"commitTs":${state.commitTs}}`;
+  }
+  return (
+    `{"sku":${JSON.stringify(state.sku)},"available":${state.available},"version":${state.version},"commitTs":${state.commitTs},` +
+    `"deleted":${state.deleted},"onHand":${state.onHand},"reserved":${state.reserved},"safetyStock":${state.safetyStock},"locations":${state.locationsJson}}`
+  );
+}
+
+/** True when `next` is a newer state of a SKU than `held` (the (version, deleted) order). */
+export function isNewer(held: { version: number; deleted: boolean } | undefined, next: { version: number; deleted: boolean }): boolean {
+  if (!held) return true;
+  return next.version > held.version || (next.version === held.version && next.deleted && !held.deleted);
+}
+
+export function deltasFrame(cursor: string, rts: number, items: string[]): string {
+  return `{"type":"deltas","cursor":"${cursor}","rts":${rts},"items":[${items.join(',')}]}`;
+}
+
+export function snapshotFrame(cursor: string, items: string[], unknown: string[], id?: string | number): string {
+  return `{"type":"snapshot","cursor":"${cursor}","items":[${items.join(',')}],"unknown":${JSON.stringify(unknown)}${id === undefined ? '' : `,"id":${JSON.stringify(id)}`}}`;
+}
+
+export function errorFrame(code: string, message: string, id?: string | number): string {
+  return JSON.stringify(id === undefined ? { type: 'error', code, message } : { type: 'error', code, message, id });
+}

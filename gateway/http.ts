@@ -1,0 +1,131 @@
+/**
+ * The gateway's HTTP API (express): stock reads served from the Redis views, health, readiness,
+ * metrics, the OpenAPI document, the storefront demo page and the browser build of the SDK.
+ * Every error is JSON `{error, message, details?}` with a stable `error` code.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import YAML from 'yaml';
+import { PROJECT_ROOT } from '../lib/config.ts';
+import type { RedisViews } from '../stream-processors/adapters/redis-views.ts';
+import { readStates } from './adapters/stock-reader.ts';
+import type { SkuState } from './domain/protocol.ts';
+import type { GatewayMetrics } from './metrics.ts';
+
+export const MAX_BATCH_SKUS = 100;
+
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(status: number, code: string, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+function stockBody(s: SkuState) {
+  return {
+    sku: s.sku,
+    available: s.available,
+    onHand: s.onHand,
+    reserved: s.reserved,
+    safetyStock: s.safetyStock,
+    version: s.version,
+    deleted: s.deleted,
+    commitTs: s.commitTs,
+    committedAt: new Date(s.commitTs).toISOString(),
+    locations: JSON.parse(s.locationsJson) as unknown[],
+  };
+}
+
+function checkSku(sku: string): void {
+  if (sku.length < 1 || sku.length > 128) throw new HttpError(400, 'invalid_sku', 'a SKU is 1 to 128 characters', { sku });
+}
+
+export function createHttpApp(deps: {
+  views: RedisViews;
+  metrics: GatewayMetrics;
+  ready: () => { ready: boolean; checks: Record<string, boolean> };
+  sdkBundle: () => Promise<string>;
+}) {
+  const app = express();
+  app.disable('x-powered-by');
+  const { metrics } = deps;
+
+  app.use((req, res, next) => {
+    const end = metrics.httpDuration.startTimer();
+    res.on('finish', () => {
+      const route = (req.route?.path as string | undefined) ?? 'unmatched';
+      metrics.httpRequests.inc({ route, status: String(res.statusCode) });
+      end({ route });
+    });
+    next();
+  });
+
+  app.get('/v1/stock/:sku', async (req, res) => {
+    const sku = String(req.params.sku);
+    checkSku(sku);
+    const { states } = await readStates(deps.views, [sku]);
+    const s = states[0];
+    if (!s) throw new HttpError(404, 'unknown_sku', `no stock is known for SKU ${sku}`, { sku });
+    res.json(stockBody(s));
+  });
+
+  app.get('/v1/stock', async (req, res) => {
+    const raw = req.query.skus;
+    if (typeof raw !== 'string' || raw.trim() === '') {
+      throw new HttpError(400, 'invalid_query', 'query parameter skus is required: a comma-separated list of SKUs', { field: 'skus' });
+    }
+    const skus = [...new Set(raw.split(',').map((s) => s.trim()).filter(Boolean))];
+    if (skus.length > MAX_BATCH_SKUS) throw new HttpError(400, 'too_many_skus', `at most ${MAX_BATCH_SKUS} SKUs per request`, { count: skus.length });
+    skus.forEach(checkSku);
+    const { states, unknown } = await readStates(deps.views, skus);
+    res.json({ items: states.map(stockBody), unknown });
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', (_req, res) => {
+    const r = deps.ready();
+    res.status(r.ready ? 200 : 503).json({ status: r.ready ? 'ready' : 'not_ready', checks: r.checks });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  const openapiPath = path.join(PROJECT_ROOT, 'docs', 'openapi.yaml');
+  app.get('/openapi.yaml', (_req, res) => {
+    res.type('application/yaml').send(fs.readFileSync(openapiPath, 'utf8'));
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(YAML.parse(fs.readFileSync(openapiPath, 'utf8')));
+  });
+
+  app.get('/sdk.js', async (_req, res) => {
+    res.type('application/javascript').send(await deps.sdkBundle());
+  });
+  app.use(express.static(path.join(PROJECT_ROOT, 'gateway', 'public'), { index: 'index.html', maxAge: 0 }));
+
+  app.use((req, _res, next) => next(new HttpError(404, 'not_found', `no route ${req.method} ${req.path}`)));
+
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof HttpError) {
+      res.status(err.status).json({ error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
+      return;
+    }
+    const status = (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      res.status(status).json({ error: 'bad_request', message: (err as Error).message });
+      return;
+    }
+    res.status(500).json({ error: 'internal_error', message: 'the gateway could not answer this request' });
+  });
+  return app;
+}

@@ -1,0 +1,36 @@
+/** The gateway's Prometheus metrics. Names are stable: dashboards and alerts use them. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface GatewayMetrics {
+  registry: Registry;
+  connections: Gauge<'channel'>;
+  framesSent: Counter;
+  itemsSent: Counter;
+  feedEntries: Counter;
+  closed: Counter<'code'>;
+  invalidFrames: Counter<'code'>;
+  httpRequests: Counter<'route' | 'status'>;
+  httpDuration: Histogram<'route'>;
+}
+
+export function createGatewayMetrics({ defaults = true }: { defaults?: boolean } = {}): GatewayMetrics {
+  const registry = new Registry();
+  if (defaults) collectDefaultMetrics({ register: registry, prefix: 'invsync_gateway_' });
+  return {
+    registry,
+    connections: new Gauge({ name: 'invsync_gateway_connections', help: 'Open WebSocket connections', labelNames: ['channel'], registers: [registry] }),
+    framesSent: new Counter({ name: 'invsync_gateway_frames_sent_total', help: 'Deltas frames sent', registers: [registry] }),
+    itemsSent: new Counter({ name: 'invsync_gateway_items_sent_total', help: 'SKU items delivered in deltas frames', registers: [registry] }),
+    feedEntries: new Counter({ name: 'invsync_gateway_feed_entries_total', help: 'Feed entries received from Redis', registers: [registry] }),
+    closed: new Counter({ name: 'invsync_gateway_closed_total', help: 'Connections closed by the gateway, by close code', labelNames: ['code'], registers: [registry] }),
+    invalidFrames: new Counter({ name: 'invsync_gateway_invalid_frames_total', help: 'Client frames refused, by error code', labelNames: ['code'], registers: [registry] }),
+    httpRequests: new Counter({ name: 'invsync_gateway_http_requests_total', help: 'HTTP requests', labelNames: ['route', 'status'], registers: [registry] }),
+    httpDuration: new Histogram({
+      name: 'invsync_gateway_http_request_seconds',
+      help: 'HTTP request duration',
+      labelNames: ['route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * The gateway as a running service: HTTP API + WebSocket fan-out on one port, fed by the
+ * processor's Redis feed. Stateless apart from its connections: run as many as needed behind a
+ * load balancer, each reads the whole feed.
+ */
+import http from 'node:http';
+import path from 'node:path';
+import type { Config } from '../lib/config.ts';
+import { PROJECT_ROOT } from '../lib/config.ts';
+import type { Logger } from '../lib/logger.ts';
+import { createRedis } from '../lib/redis.ts';
+import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
+import { FeedReader } from './adapters/feed.ts';
+import { createAuthenticator } from './auth.ts';
+import { CLOSE } from './domain/protocol.ts';
+import { createHttpApp } from './http.ts';
+import { Hub } from './hub.ts';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
+import { attachWebSocket } from './ws-server.ts';
+
+export interface GatewayService {
+  port: number;
+  url: string;
+  hub: Hub;
+  metrics: GatewayMetrics;
+  stop(): Promise<void>;
+}
+
+let bundle: Promise<string> | undefined;
+
+/** The SDK built for browsers (ESM), once per process. */
+export function sdkBundle(): Promise<string> {
+  bundle ??= import('esbuild').then(async (esbuild) => {
+    const out = await esbuild.build({
+      entryPoints: [path.join(PROJECT_ROOT, 'gateway', 'client', 'sdk.ts')],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2020',
+      write: false,
+      minify: false,
+      logLevel: 'silent',
+    });
+    return out.outputFiles[0]!.text;
+  });
+  return bundle;
+}
+
+export async function startGatewayService(
+  config: Readonly<Config>,
+  logger: Logger,
+  overrides: { port?: number; metricsDefaults?: boolean } = {},
+): Promise<GatewayService> {
+  const log = logger.child({ component: 'gateway' });
+  const redis = createRedis(config.redis.url);
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+  const views = new RedisViews({ redis, prefix: config.redis.prefix });
+  const metrics = createGatewayMetrics({ defaults: overrides.metricsDefaults ?? true });
+  const feed = new FeedReader({ redis, key: views.keys.feed, logger });
+  const hub = new Hub({ tickMs: config.gateway.tickMs, maxBufferedBytes: config.gateway.maxBufferedBytes, metrics, cursor: () => feed.lastId });
+  const app = createHttpApp({
+    views,
+    metrics,
+    sdkBundle,
+    ready: () => {
+      const checks = { redis: redis.status === 'ready', feed: feed.connected };
+      return { ready: checks.redis && checks.feed, checks };
+    },
+  });
+  const server = http.createServer(app);
+  const wss = attachWebSocket({
+    server,
+    hub,
+    feed,
+    views,
+    authenticate: createAuthenticator({ apiKeys: config.gateway.apiKeys, jwtSecret: config.gateway.jwtSecret }),
+    config: config.gateway,
+    metrics,
+    logger,
+  });
+  await feed.start((entries) => hub.publish(entries));
+  hub.start();
+  const port = overrides.port ?? config.gateway.port;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, config.gateway.host, () => resolve());
+  });
+  const address = server.address();
+  const actualPort = typeof address === 'object' && address ? address.port : port;
+  log.info({ port: actualPort }, 'gateway listening');
+  return {
+    port: actualPort,
+    url: `http://${config.gateway.host}:${actualPort}`,
+    hub,
+    metrics,
+    async stop() {
+      hub.stop();
+      for (const client of wss.clients) client.close(CLOSE.goingAway.code, 'gateway shutting down');
+      await new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+      await feed.stop();
+      redis.disconnect();
+    },
+  };
+}
