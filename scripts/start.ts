@@ -5,7 +5,8 @@
  * the stack keeps running (`npm run stack -- down` stops it).
  *
  * Platform processes so far: the stock processor (CDC -> Redis views, stock.deltas,
- * stock.levels), whose view updates are tailed live on the console.
+ * stock.levels), whose view updates are tailed live on the console, and the gateway (HTTP API,
+ * WebSocket feed, storefront demo page).
  */
 import { loadConfigOrExit } from '../lib/config.ts';
 import { errorMessage, PlatformError } from '../lib/errors.ts';
@@ -15,6 +16,7 @@ import { createRedis } from '../lib/redis.ts';
 import { seedCatalog } from '../lib/seed.ts';
 import { renderStatus, stackUp } from '../stack/stack.ts';
 import { viewKeys } from '../stream-processors/adapters/redis-views.ts';
+import { startGatewayService } from '../gateway/service.ts';
 import { startFeedTail } from '../stream-processors/feed-tail.ts';
 import { startProcessorService } from '../stream-processors/service.ts';
 
@@ -35,9 +37,14 @@ async function main(): Promise<void> {
   const processor = await startProcessorService(config, logger);
   const { partitions } = await processor.processor.joined;
   say(`  processor stock processor running (group ${config.processor.groupId}, CDC partitions ${partitions.join(',')})`);
+  const gateway = await startGatewayService(config, logger);
+  say(`  gateway   HTTP + WebSocket on ${gateway.url}`);
 
   say(`\n${renderStatus(status)}\n`);
-  say(`platform up in ${((performance.now()) / 1000).toFixed(1)}s (stack ${seconds.toFixed(1)}s). Where to look:`);
+  say(`platform up in ${(performance.now() / 1000).toFixed(1)}s (stack ${seconds.toFixed(1)}s). Where to look:`);
+  say(`  storefront demo: ${gateway.url}/        (live availability grid)`);
+  say(`  stock API:       curl ${gateway.url}/v1/stock/SKU-000001`);
+  say(`  WebSocket feed:  ws://${config.gateway.host}:${gateway.port}/v1/stream?channel=storefront   (docs/websocket.md)`);
   say(`  change stock:    psql ${config.pg.url.replace(/:[^:@/]*@/, '@')} -c "UPDATE stock_levels SET on_hand = on_hand + 5 WHERE sku = 'SKU-000001' AND location_id = 'WH-1'"`);
   say(`  read a view:     redis-cli -u ${config.redis.url} HGETALL '${viewKeys(config.redis.prefix).summary('SKU-000001')}'`);
   if (processor.metricsPort) say(`  metrics:         http://127.0.0.1:${processor.metricsPort}/metrics`);
@@ -56,6 +63,7 @@ async function main(): Promise<void> {
     stopping = true;
     say(`\n${signal}: stopping platform processes`);
     await tail.stop().catch(() => undefined);
+    await gateway.stop().catch(() => undefined);
     await processor.stop().catch(() => undefined);
     redis.disconnect();
     say(config.stack.mode === 'native' ? 'stack still running; stop it with: npm run stack -- down' : 'done');
