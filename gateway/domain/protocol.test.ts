@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { deltasFrame, errorFrame, isNewer, itemJson, parseClientFrame, snapshotFrame, type SkuState } from './protocol.ts';
+
+const state: SkuState = {
+  sku: 'SKU-"1"',
+  available: 7,
+  onHand: 10,
+  reserved: 2,
+  safetyStock: 1,
+  version: 42,
+  deleted: false,
+  commitTs: 1795236135779,
+  locationsJson: '[{"locationId":"WH-1","onHand":10,"reserved":2,"safetyStock":1,"available":7,"version":42}]',
+};
+
+describe('parseClientFrame', () => {
+  it('accepts the three ops, with optional id and since', () => {
+    expect(parseClientFrame('{"op":"subscribe","skus":["A","B"],"since":"1795236135779-3","id":1}')).toEqual({
+      ok: true,
+      frame: { op: 'subscribe', skus: ['A', 'B'], since: '1795236135779-3', id: 1 },
+    });
+    expect(parseClientFrame('{"op":"subscribe","skus":"*"}')).toMatchObject({ ok: true });
+    expect(parseClientFrame('{"op":"unsubscribe","skus":["A"]}')).toMatchObject({ ok: true });
+    expect(parseClientFrame('{"op":"ping","id":"x"}')).toEqual({ ok: true, frame: { op: 'ping', id: 'x' } });
+  });
+
+  it.each([
+    ['{oops', 'invalid_json', 'frame is not valid JSON'],
+    ['[1,2]', 'invalid_frame', 'frame must be a JSON object'],
+    ['{"op":"dance"}', 'invalid_frame', 'unknown op "dance": expected subscribe, unsubscribe or ping'],
+    ['{"skus":["A"]}', 'invalid_frame', 'unknown op null: expected subscribe, unsubscribe or ping'],
+    ['{"op":"subscribe","skus":[]}', 'invalid_frame', 'skus: must name at least one SKU'],
+    ['{"op":"subscribe","skus":[""]}', 'invalid_frame', 'skus.0: must not be empty'],
+    ['{"op":"subscribe","skus":["A"],"since":"yesterday"}', 'invalid_frame', 'since: must be a cursor from a snapshot or deltas frame'],
+    ['{"op":"subscribe","skus":["A"],"extra":true}', 'invalid_frame', 'frame: Unrecognized key: "extra"'],
+  ])('refuses %s', (text, code, message) => {
+    expect(parseClientFrame(text)).toEqual({ ok: false, error: { code, message } });
+  });
+
+  it('echoes the id of a refused frame', () => {
+    expect(parseClientFrame('{"op":"subscribe","skus":7,"id":"r1"}')).toMatchObject({ ok: false, error: { id: 'r1' } });
+  });
+});
+
+describe('items and frames', () => {
+  it('storefront items carry public availability only; wms/erp items carry locations', () => {
+    const shop = JSON.parse(itemJson(state, 'storefront'));
+    expect(shop).toEqual({ sku: 'SKU-"1"', available: 7, version: 42, commitTs: 1795236135779 });
+    const wms = JSON.parse(itemJson(state, 'wms'));
+    expect(wms).toMatchObject({ sku: 'SKU-"1"', deleted: false, onHand: 10, reserved: 2, safetyStock: 1 });
+    expect(wms.locations[0]).toMatchObject({ locationId: 'WH-1', available: 7 });
+  });
+
+  it('builds valid JSON frames', () => {
+    const items = [itemJson(state, 'storefront')];
+    expect(JSON.parse(deltasFrame('1-0', 5, items))).toEqual({ type: 'deltas', cursor: '1-0', rts: 5, items: [JSON.parse(items[0]!)] });
+    expect(JSON.parse(snapshotFrame('1-0', items, ['X'], 'q'))).toMatchObject({ type: 'snapshot', unknown: ['X'], id: 'q' });
+    expect(JSON.parse(errorFrame('too_many_skus', 'no'))).toEqual({ type: 'error', code: 'too_many_skus', message: 'no' });
+  });
+
+  it('orders SKU states by (version, deleted)', () => {
+    expect(isNewer(undefined, { version: 1, deleted: false })).toBe(true);
+    expect(isNewer({ version: 2, deleted: false }, { version: 3, deleted: false })).toBe(true);
+    expect(isNewer({ version: 3, deleted: false }, { version: 3, deleted: false })).toBe(false);
+    expect(isNewer({ version: 3, deleted: false }, { version: 3, deleted: true })).toBe(true);
+    expect(isNewer({ version: 3, deleted: true }, { version: 3, deleted: false })).toBe(false);
+    expect(isNewer({ version: 4, deleted: false }, { version: 3, deleted: true })).toBe(false);
+  });
+});
