@@ -11,6 +11,7 @@
  * Usage: npm run bench:rebuild -- [--rows 1000000] [--json]
  */
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { loadConfigOrExit } from '../lib/config.ts';
@@ -28,6 +29,7 @@ const rows = skus * LOCATIONS;
 const GOAL_SECONDS_PER_MILLION = 60;
 const BENCH_DB = 'invsync_bench_rebuild';
 const SKU_PREFIX = 'RB-';
+const LOAD_CHUNK_SKUS = 2000;
 
 const config = loadConfigOrExit();
 const progress = (line: string) => process.stderr.write(`${line}\n`);
@@ -75,6 +77,103 @@ async function deleteRedisPrefix(redis: ReturnType<typeof createRedis>): Promise
   return deleted;
 }
 
+/** Whole-machine CPU jiffies (Linux /proc/stat): busy and total, across all cores. */
+function machineJiffies(): { busy: number; total: number } | undefined {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
+  } catch {
+    return undefined;
+  }
+}
+
+async function redisSnapshot(): Promise<{ cpu: number; cmd: Record<string, { calls: number; usec: number }> }> {
+  const cpuInfo = await redis.info('cpu');
+  const num = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpuInfo)?.[1] ?? 0);
+  const cmd: Record<string, { calls: number; usec: number }> = {};
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+),usec=(\d+)/gm)) cmd[m[1]!] = { calls: Number(m[2]), usec: Number(m[3]) };
+  return { cpu: num('used_cpu_user') + num('used_cpu_sys'), cmd };
+}
+
+/** Where a maintenance run's wall time went (summed per call; reads overlap the applies) and CPU use. */
+interface Breakdown {
+  pgQuerySeconds: number;
+  redisApplySeconds: number;
+  redisApplyCalls: number;
+  redisFeedSeconds: number;
+  redisReadSeconds: number;
+  /** The SCAN sweep after the main loop (SKUs only Redis has), from its first SCAN to the end. */
+  sweepSeconds: number;
+  processCores: number;
+  redisCores: number;
+  redisUsecPerCall: Record<string, number>;
+  machineBusy: number | null;
+}
+
+const acc = { pg: 0, apply: 0, applyCalls: 0, feed: 0, read: 0, sweepStart: 0 };
+
+function instrument(pool: pg.Pool, views: RedisViews): void {
+  const timed = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, add: (ms: number) => void) =>
+    async (...a: A): Promise<R> => {
+      const t = performance.now();
+      try {
+        return await fn(...a);
+      } finally {
+        add(performance.now() - t);
+      }
+    };
+  const q = pool.query.bind(pool) as (...a: unknown[]) => Promise<unknown>;
+  (pool as unknown as { query: (...a: unknown[]) => Promise<unknown> }).query = timed(q, (ms) => (acc.pg += ms));
+  views.applyBatch = timed(views.applyBatch.bind(views), (ms) => {
+    acc.apply += ms;
+    acc.applyCalls++;
+  });
+  views.appendFeed = timed(views.appendFeed.bind(views), (ms) => (acc.feed += ms));
+  views.readRows = timed(views.readRows.bind(views), (ms) => (acc.read += ms));
+  const scan = views.scanSkus.bind(views);
+  views.scanSkus = (count?: number) => {
+    if (acc.sweepStart === 0) acc.sweepStart = performance.now();
+    return scan(count);
+  };
+}
+
+async function measured<T>(fn: () => Promise<T>): Promise<{ value: T; breakdown: Breakdown }> {
+  Object.assign(acc, { pg: 0, apply: 0, applyCalls: 0, feed: 0, read: 0, sweepStart: 0 });
+  const j0 = machineJiffies();
+  const r0 = await redisSnapshot();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const value = await fn();
+  const t1 = performance.now();
+  const c = process.cpuUsage(c0);
+  const r1 = await redisSnapshot();
+  const j1 = machineJiffies();
+  const wall = (t1 - t0) / 1000;
+  const redisUsecPerCall: Record<string, number> = {};
+  for (const name of ['evalsha', 'xadd', 'hgetall', 'scan']) {
+    const a = r1.cmd[name];
+    const b = r0.cmd[name] ?? { calls: 0, usec: 0 };
+    if (a && a.calls > b.calls) redisUsecPerCall[name] = +((a.usec - b.usec) / (a.calls - b.calls)).toFixed(2);
+  }
+  const sec = (ms: number) => +(ms / 1000).toFixed(2);
+  return {
+    value,
+    breakdown: {
+      pgQuerySeconds: sec(acc.pg),
+      redisApplySeconds: sec(acc.apply),
+      redisApplyCalls: acc.applyCalls,
+      redisFeedSeconds: sec(acc.feed),
+      redisReadSeconds: sec(acc.read),
+      sweepSeconds: acc.sweepStart ? sec(t1 - acc.sweepStart) : 0,
+      processCores: +((c.user + c.system) / 1e6 / wall).toFixed(2),
+      redisCores: +((r1.cpu - r0.cpu) / wall).toFixed(2),
+      redisUsecPerCall,
+      machineBusy: j0 && j1 ? +((j1.busy - j0.busy) / Math.max(1, j1.total - j0.total)).toFixed(2) : null,
+    },
+  };
+}
+
 const redis = createRedis(config.redis.url);
 let pool: pg.Pool | undefined;
 let failure: Error | undefined;
@@ -91,13 +190,23 @@ try {
   const loader = new pg.Client({ connectionString: benchUrl });
   await loader.connect();
   try {
-    // One statement; the version trigger stamps every row from the sequence, as in production.
-    await loader.query(
-      `INSERT INTO stock_levels (sku, location_id, on_hand, reserved, safety_stock)
-       SELECT $1 || lpad(s::text, 7, '0'), 'WH-' || l, 50 + (s * 7 + l) % 500, (s + l) % 5, (s % 3)
-         FROM generate_series(1, $2::int) s, generate_series(1, $3::int) l`,
-      [SKU_PREFIX, skus, LOCATIONS],
-    );
+    // The version trigger stamps every row from the sequence, as in production. It also takes a
+    // per-SKU advisory lock (migration 0005) held to commit, so the rows go in chunks of SKUs:
+    // one statement for all of them would exhaust the shared lock table.
+    let lastReport = performance.now();
+    for (let from = 1; from <= skus; from += LOAD_CHUNK_SKUS) {
+      const to = Math.min(skus, from + LOAD_CHUNK_SKUS - 1);
+      await loader.query(
+        `INSERT INTO stock_levels (sku, location_id, on_hand, reserved, safety_stock)
+         SELECT $1 || lpad(s::text, 7, '0'), 'WH-' || l, 50 + (s * 7 + l) % 500, (s + l) % 5, (s % 3)
+           FROM generate_series($2::int, $3::int) s, generate_series(1, $4::int) l`,
+        [SKU_PREFIX, from, to, LOCATIONS],
+      );
+      if (performance.now() - lastReport >= 2000) {
+        lastReport = performance.now();
+        progress(`  load: ${to * LOCATIONS}/${rows} rows inserted`);
+      }
+    }
     await loader.query('ANALYZE stock_levels');
   } finally {
     await loader.end();
@@ -108,13 +217,14 @@ try {
 
   pool = createPgPool(benchUrl, { max: 4, application: 'invsync-bench-rebuild' });
   const views = new RedisViews({ redis, prefix });
+  instrument(pool, views);
   const deps = { pool, views, feedMaxLen: config.processor.feedMaxLen };
   const memBefore = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0);
 
   progress('  rebuildViews ...');
-  const rb = await rebuildViews(deps, { skuPrefix: SKU_PREFIX, progress: throttled('rebuild') });
+  const { value: rb, breakdown: rbBreakdown } = await measured(() => rebuildViews(deps, { skuPrefix: SKU_PREFIX, progress: throttled('rebuild') }));
   const memAfter = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0);
-  const goalSeconds = (GOAL_SECONDS_PER_MILLION * rows) / 1_000_000;
+  const goalSeconds = +((GOAL_SECONDS_PER_MILLION * rows) / 1_000_000).toFixed(1);
   result.rebuild = {
     rows: rb.rows,
     applied: rb.applied,
@@ -124,18 +234,22 @@ try {
     goalSeconds,
     met: rb.seconds <= goalSeconds,
     redisMemoryMiB: +((memAfter - memBefore) / 2 ** 20).toFixed(1),
+    breakdown: rbBreakdown,
   };
   progress(`  rebuilt ${rb.rows} rows in ${rb.seconds.toFixed(1)} s (${Math.round(rb.rows / rb.seconds)} rows/s)`);
 
   await sleep(100);
   progress('  reconcileViews (repair: false) ...');
-  const rc = await reconcileViews(deps, { repair: false, skuPrefix: SKU_PREFIX, progress: throttled('reconcile') });
+  const { value: rc, breakdown: rcBreakdown } = await measured(() =>
+    reconcileViews(deps, { repair: false, skuPrefix: SKU_PREFIX, progress: throttled('reconcile') }),
+  );
   result.reconcile = {
     checkedRows: rc.checkedRows,
     drift: rc.drift.length,
     transient: rc.transient,
     seconds: +rc.seconds.toFixed(2),
     rowsPerSecond: Math.round(rc.checkedRows / rc.seconds),
+    breakdown: rcBreakdown,
   };
   progress(`  reconciled ${rc.checkedRows} rows in ${rc.seconds.toFixed(1)} s, drift ${rc.drift.length}`);
 } catch (err) {
@@ -152,11 +266,14 @@ try {
 
 if (args.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 else {
-  const rb = result.rebuild as { seconds: number; rowsPerSecond: number; goalSeconds: number; met: boolean; applied: number; redisMemoryMiB: number } | undefined;
-  const rc = result.reconcile as { seconds: number; rowsPerSecond: number; checkedRows: number; drift: number } | undefined;
+  const rb = result.rebuild as { seconds: number; rowsPerSecond: number; goalSeconds: number; met: boolean; applied: number; redisMemoryMiB: number; breakdown: Breakdown } | undefined;
+  const rc = result.reconcile as { seconds: number; rowsPerSecond: number; checkedRows: number; drift: number; breakdown: Breakdown } | undefined;
+  const where = (b: Breakdown) =>
+    `    wall time in calls (summed; Postgres reads overlap): Postgres ${b.pgQuerySeconds} s, Redis apply ${b.redisApplySeconds} s (${b.redisApplyCalls} pipelines), feed ${b.redisFeedSeconds} s, Redis reads ${b.redisReadSeconds} s${b.sweepSeconds ? `, final sweep ${b.sweepSeconds} s` : ''}\n` +
+    `    CPU: this process ${b.processCores} cores, Redis ${b.redisCores} cores (${Object.entries(b.redisUsecPerCall).map(([n, u]) => `${n} ${u} µs/call`).join(', ')}), machine ${b.machineBusy === null ? '?' : `${Math.round(b.machineBusy * 100)}%`} busy`;
   const out = [`rebuild of ${rows} rows (${skus} SKUs x ${LOCATIONS} locations; load ${String(result.loadSeconds ?? '-')} s):`];
-  if (rb) out.push(`  rebuildViews: ${rb.seconds} s, ${rb.rowsPerSecond} rows/s, ${rb.applied} applied, Redis +${rb.redisMemoryMiB} MiB; goal <= ${rb.goalSeconds} s: ${rb.met ? 'met' : 'MISSED'}`);
-  if (rc) out.push(`  reconcileViews (no repair): ${rc.seconds} s, ${rc.rowsPerSecond} rows/s, ${rc.checkedRows} rows checked, drift ${rc.drift}`);
+  if (rb) out.push(`  rebuildViews: ${rb.seconds} s, ${rb.rowsPerSecond} rows/s, ${rb.applied} applied, Redis +${rb.redisMemoryMiB} MiB; goal <= ${rb.goalSeconds} s: ${rb.met ? 'met' : 'MISSED'}\n${where(rb.breakdown)}`);
+  if (rc) out.push(`  reconcileViews (no repair): ${rc.seconds} s, ${rc.rowsPerSecond} rows/s, ${rc.checkedRows} rows checked, drift ${rc.drift}\n${where(rc.breakdown)}`);
   if (failure) out.push(`  error: ${failure.message}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
