@@ -8,6 +8,7 @@ import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import YAML from 'yaml';
 import { PROJECT_ROOT } from '../lib/config.ts';
+import type { Logger } from '../lib/logger.ts';
 import type { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import { readStates } from './adapters/stock-reader.ts';
 import type { SkuState } from './domain/protocol.ts';
@@ -51,9 +52,13 @@ export function createHttpApp(deps: {
   metrics: GatewayMetrics;
   ready: () => { ready: boolean; checks: Record<string, boolean> };
   sdkBundle: () => Promise<string>;
+  logger: Logger;
 }) {
   const app = express();
   app.disable('x-powered-by');
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
+  const log = deps.logger.child({ component: 'http' });
   const { metrics } = deps;
 
   app.use((req, res, next) => {
@@ -77,10 +82,10 @@ export function createHttpApp(deps: {
 
   app.get('/v1/stock', async (req, res) => {
     const raw = req.query.skus;
-    if (typeof raw !== 'string' || raw.trim() === '') {
+    const skus = typeof raw === 'string' ? [...new Set(raw.split(',').map((s) => s.trim()).filter(Boolean))] : [];
+    if (skus.length === 0) {
       throw new HttpError(400, 'invalid_query', 'query parameter skus is required: a comma-separated list of SKUs', { field: 'skus' });
     }
-    const skus = [...new Set(raw.split(',').map((s) => s.trim()).filter(Boolean))];
     if (skus.length > MAX_BATCH_SKUS) throw new HttpError(400, 'too_many_skus', `at most ${MAX_BATCH_SKUS} SKUs per request`, { count: skus.length });
     skus.forEach(checkSku);
     const { states, unknown } = await readStates(deps.views, skus);
@@ -100,12 +105,13 @@ export function createHttpApp(deps: {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  const openapiPath = path.join(PROJECT_ROOT, 'docs', 'openapi.yaml');
+  const openapiText = fs.readFileSync(path.join(PROJECT_ROOT, 'docs', 'openapi.yaml'), 'utf8');
+  const openapiJson = YAML.parse(openapiText) as unknown;
   app.get('/openapi.yaml', (_req, res) => {
-    res.type('application/yaml').send(fs.readFileSync(openapiPath, 'utf8'));
+    res.type('application/yaml').send(openapiText);
   });
   app.get('/openapi.json', (_req, res) => {
-    res.json(YAML.parse(fs.readFileSync(openapiPath, 'utf8')));
+    res.json(openapiJson);
   });
 
   app.get('/sdk.js', async (_req, res) => {
@@ -115,7 +121,7 @@ export function createHttpApp(deps: {
 
   app.use((req, _res, next) => next(new HttpError(404, 'not_found', `no route ${req.method} ${req.path}`)));
 
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof HttpError) {
       res.status(err.status).json({ error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
       return;
@@ -125,6 +131,7 @@ export function createHttpApp(deps: {
       res.status(status).json({ error: 'bad_request', message: (err as Error).message });
       return;
     }
+    log.error({ err: (err as Error)?.message, stack: (err as Error)?.stack, method: req.method, path: req.path }, 'request failed');
     res.status(500).json({ error: 'internal_error', message: 'the gateway could not answer this request' });
   });
   return app;

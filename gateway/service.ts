@@ -43,6 +43,10 @@ export function sdkBundle(): Promise<string> {
     });
     return out.outputFiles[0]!.text;
   });
+  // A failed build is not cached: the next request tries again.
+  bundle.catch(() => {
+    bundle = undefined;
+  });
   return bundle;
 }
 
@@ -62,6 +66,7 @@ export async function startGatewayService(
     views,
     metrics,
     sdkBundle,
+    logger,
     ready: () => {
       const checks = { redis: redis.status === 'ready', feed: feed.connected };
       return { ready: checks.redis && checks.feed, checks };
@@ -96,8 +101,9 @@ export async function startGatewayService(
     async stop() {
       hub.stop();
       for (const client of wss.clients) client.close(CLOSE.goingAway.code, 'gateway shutting down');
-      await new Promise<void>((r) => server.close(() => r()));
+      const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
+      await closed;
       await feed.stop();
       redis.disconnect();
     },

@@ -139,7 +139,7 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
         hub.subscribe(conn, requested);
         // Resume: replay what was missed when the feed still has it, else a fresh snapshot.
         if (frame.since && (await replay(conn, frame.since, requested))) {
-          hub.send(conn, JSON.stringify({ type: 'subscribed', skus: requested.length, cursor: deps.feed.lastId, ...(frame.id === undefined ? {} : { id: frame.id }) }));
+          hub.send(conn, JSON.stringify({ type: 'subscribed', skus: requested, cursor: deps.feed.lastId, ...(frame.id === undefined ? {} : { id: frame.id }) }));
           return;
         }
         const { states, unknown } = await readStates(deps.views, requested);

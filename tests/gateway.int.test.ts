@@ -311,4 +311,16 @@ describe('gateway: bad input and limits', () => {
     const metrics = await gwA.metrics.closed.get();
     expect(metrics.values.find((v) => v.labels.code === '4008')?.value).toBeGreaterThanOrEqual(1);
   });
+
+  it('HTTP: blank SKU lists are refused, and routes are exact', async () => {
+    const blank = await fetch(`${gwA.url}/v1/stock?skus=,%20,`);
+    expect(blank.status).toBe(400);
+    expect(await blank.json()).toMatchObject({ error: 'invalid_query' });
+    const shout = await fetch(`${gwA.url}/V1/STOCK/x`);
+    expect(shout.status).toBe(404);
+    expect(await shout.json()).toMatchObject({ error: 'not_found' });
+    const tooLong = await fetch(`${gwA.url}/v1/stock/${'x'.repeat(129)}`);
+    expect(tooLong.status).toBe(400);
+    expect(await tooLong.json()).toMatchObject({ error: 'invalid_sku' });
+  });
 });
