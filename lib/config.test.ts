@@ -55,6 +55,21 @@ describe('loadConfig', () => {
     expect(e.message).not.toContain('\n');
   });
 
+  it('parses gateway API keys and refuses the development keys off loopback', () => {
+    const c = loadConfig({ GATEWAY_API_KEYS: 'acme-wms:0123456789:wms; acme-both:abcdefghij:wms+erp' });
+    expect(c.gateway.apiKeys).toEqual([
+      { name: 'acme-wms', key: '0123456789', channels: ['wms'] },
+      { name: 'acme-both', key: 'abcdefghij', channels: ['wms', 'erp'] },
+    ]);
+    expect(c.gateway.devKeys).toBe(false);
+    expect(loadConfig({}).gateway.devKeys).toBe(true);
+    expect(() => loadConfig({ GATEWAY_API_KEYS: 'acme:short:wms' })).toThrow(/GATEWAY_API_KEYS must be name:key:channel/);
+    expect(() => loadConfig({ GATEWAY_API_KEYS: 'acme:0123456789:pos' })).toThrow(/GATEWAY_API_KEYS/);
+    expect(() => loadConfig({ GATEWAY_HOST: '0.0.0.0' })).toThrow(/GATEWAY_API_KEYS must be set when GATEWAY_HOST \(0.0.0.0\) is not loopback/);
+    expect(loadConfig({ GATEWAY_HOST: '0.0.0.0', GATEWAY_API_KEYS: 'a:0123456789:erp' }).gateway.host).toBe('0.0.0.0');
+    expect(() => loadConfig({ GATEWAY_JWT_SECRET: 'short' })).toThrow(/GATEWAY_JWT_SECRET must be at least 32 characters/);
+  });
+
   it('returns a frozen object', () => {
     const c = loadConfig({});
     expect(Object.isFrozen(c)).toBe(true);
