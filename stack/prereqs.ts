@@ -64,6 +64,22 @@ export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
+/** Whether missing Debian packages can be installed here (root, apt-get present). */
+export function canAptInstall(): boolean {
+  return isRoot() && which('apt-get') !== undefined;
+}
+
+/** Installs Debian packages with apt-get, one progress line; throws a one-line error on failure. */
+export function aptInstall(packages: string[], log: (line: string) => void): void {
+  log(`installing missing prerequisites with apt-get: ${packages.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env });
+  const res = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { encoding: 'utf8', env });
+  if (res.status !== 0) {
+    throw new PrerequisiteError(`apt-get install ${packages.join(' ')} failed: ${(res.stderr || res.stdout).trim().split('\n').pop()}`);
+  }
+}
+
 export function ensurePrerequisites(options: {
   pgBinDir: string | undefined;
   autoInstall: boolean;
@@ -85,16 +101,7 @@ export function ensurePrerequisites(options: {
         `missing prerequisite: ${names} — install with: sudo apt-get install -y ${packages.join(' ')}`,
       );
     }
-    options.log(`installing missing prerequisites with apt-get: ${packages.join(' ')}`);
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    spawnSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env });
-    const res = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], {
-      encoding: 'utf8',
-      env,
-    });
-    if (res.status !== 0) {
-      throw new PrerequisiteError(`apt-get install ${packages.join(' ')} failed: ${(res.stderr || res.stdout).trim().split('\n').pop()}`);
-    }
+    aptInstall(packages, options.log);
   }
   const found = Object.fromEntries(
     Object.entries(requirements).map(([key, r]) => {

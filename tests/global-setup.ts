@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import { loadConfig, PROJECT_ROOT } from '../lib/config.ts';
+import { aptInstall, canAptInstall } from '../stack/prereqs.ts';
 import { stackUp } from '../stack/stack.ts';
 
 function dockerReachable(): Promise<boolean> {
@@ -59,6 +60,8 @@ export async function setup(): Promise<void> {
   }
   const { seconds } = await stackUp(config, log);
   log(`services ready in ${seconds.toFixed(1)}s`);
+  // The storefront browser test drives Debian's Chromium (browser downloads do not work here).
+  if (!fs.existsSync('/usr/bin/chromium') && config.stack.autoInstall && canAptInstall()) aptInstall(['chromium'], log);
 }
 
 export async function teardown_(): Promise<void> {
