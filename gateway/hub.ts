@@ -1,7 +1,9 @@
 /**
- * The fan-out hub: which connection wants which SKU, and the per-connection coalescing of feed
- * entries into one frame per tick. Every item string is serialised once per state and channel
- * kind, and connections that receive the same items in a tick share one encoded frame buffer.
+ * The fan-out hub: which connection wants which SKU, and the coalescing of feed entries into one
+ * frame per connection per tick. Entries are coalesced once for the whole hub (newest state per
+ * SKU) and fanned out at the tick, so a burst costs O(entries) on arrival and O(changed SKUs x
+ * subscribers) per tick, however large the backlog. Every item string is serialised once per
+ * state and channel kind, and connections that receive the same items share one encoded frame.
  *
  * Owns: subscription index, per-connection pending/held state, the tick, slow-consumer policing.
  * Must not: parse client frames (ws-server.ts) or read Redis (adapters/).
@@ -9,12 +11,12 @@
 import type { WebSocket } from 'ws';
 import type { Channel } from '../lib/config.ts';
 import type { FeedEntry } from './adapters/feed.ts';
-import { CLOSE, deltasFrame, isNewer, itemJson, snapshotFrame, type SkuState } from './domain/protocol.ts';
+import { CLOSE, deltasFrame, itemJson, snapshotFrame, type SkuState } from './domain/protocol.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
-export interface Held {
-  version: number;
-  deleted: boolean;
+/** Order of SKU states: (version, deleted), as one number. */
+export function rankOf(s: { version: number; deleted: boolean }): number {
+  return s.version * 2 + (s.deleted ? 1 : 0);
 }
 
 export class Connection {
@@ -22,9 +24,12 @@ export class Connection {
   readonly channel: Channel;
   readonly skus = new Set<string>();
   all = false;
-  /** Per SKU, the newest state sent on this connection: nothing older or equal is ever sent again. */
-  readonly held = new Map<string, Held>();
-  readonly pending = new Map<string, FeedEntry>();
+  /** Per SKU, the rank of the newest state sent on this connection: nothing older or equal is sent again. */
+  readonly held = new Map<string, number>();
+  /** Entries replayed for a resume, waiting for the next tick. */
+  readonly replayPending = new Map<string, FeedEntry>();
+  /** Entries for this connection in the tick being built. */
+  tickItems: FeedEntry[] = [];
   invalidFrames = 0;
   closing = false;
   /** Client frames are handled one after another, in arrival order. */
@@ -41,14 +46,6 @@ export class Connection {
 
   wants(sku: string): boolean {
     return this.all || this.skus.has(sku);
-  }
-
-  /** Keeps the newest pending state per SKU (coalescing), if it is newer than what was sent. */
-  enqueue(entry: FeedEntry): void {
-    const sku = entry.state.sku;
-    if (!isNewer(this.held.get(sku), entry.state)) return;
-    const prev = this.pending.get(sku);
-    if (!prev || isNewer(prev.state, entry.state)) this.pending.set(sku, entry);
   }
 }
 
@@ -74,7 +71,9 @@ export class Hub {
   readonly connections = new Set<Connection>();
   private readonly bySku = new Map<string, Set<Connection>>();
   private readonly allSubscribers = new Set<Connection>();
-  private readonly dirty = new Set<Connection>();
+  /** Newest state per SKU since the last tick. */
+  private readonly changed = new Map<string, FeedEntry>();
+  private readonly replayDirty = new Set<Connection>();
   private readonly opts: HubOptions;
   private timer: NodeJS.Timeout | undefined;
 
@@ -99,8 +98,8 @@ export class Hub {
     if (!this.connections.delete(conn)) return;
     for (const sku of conn.skus) this.unindex(conn, sku);
     this.allSubscribers.delete(conn);
-    this.dirty.delete(conn);
-    conn.pending.clear();
+    this.replayDirty.delete(conn);
+    conn.replayPending.clear();
     this.opts.metrics.connections.dec({ channel: conn.channel });
   }
 
@@ -131,7 +130,7 @@ export class Hub {
     for (const sku of list) {
       if (!conn.skus.delete(sku)) continue;
       this.unindex(conn, sku);
-      conn.pending.delete(sku);
+      conn.replayPending.delete(sku);
       conn.held.delete(sku);
     }
   }
@@ -142,63 +141,81 @@ export class Hub {
     if (set && set.size === 0) this.bySku.delete(sku);
   }
 
-  /** New feed entries: queue them on every connection that wants their SKU. */
+  /**
+   * New feed entries. Only the newest state per SKU is kept until the next tick: the work here is
+   * per entry, never per (entry, connection), so a burst or a backlog costs O(entries).
+   */
   publish(entries: FeedEntry[]): void {
     for (const entry of entries) {
-      const sku = entry.state.sku;
-      const subs = this.bySku.get(sku);
-      if (subs) for (const conn of subs) this.queue(conn, entry);
-      for (const conn of this.allSubscribers) if (!conn.skus.has(sku)) this.queue(conn, entry);
+      const prev = this.changed.get(entry.state.sku);
+      if (!prev || rankOf(entry.state) > rankOf(prev.state)) this.changed.set(entry.state.sku, entry);
     }
     this.opts.metrics.feedEntries.inc(entries.length);
   }
 
   /** Queues entries for one connection only (a resume replay). */
   replay(conn: Connection, entries: FeedEntry[]): void {
-    for (const e of entries) if (conn.wants(e.state.sku)) this.queue(conn, e);
-  }
-
-  private queue(conn: Connection, entry: FeedEntry): void {
     if (conn.closing) return;
-    conn.enqueue(entry);
-    if (conn.pending.size) this.dirty.add(conn);
+    for (const e of entries) {
+      if (!conn.wants(e.state.sku)) continue;
+      const prev = conn.replayPending.get(e.state.sku);
+      if (!prev || rankOf(e.state) > rankOf(prev.state)) conn.replayPending.set(e.state.sku, e);
+    }
+    if (conn.replayPending.size) this.replayDirty.add(conn);
   }
 
   /** Sends a snapshot now (not on the tick); items not newer than what was sent are left out. */
   sendSnapshot(conn: Connection, states: SkuState[], unknown: string[], id?: string | number): void {
     const items: string[] = [];
     for (const s of states) {
-      if (!conn.wants(s.sku) || !isNewer(conn.held.get(s.sku), s)) continue;
-      conn.held.set(s.sku, { version: s.version, deleted: s.deleted });
-      const pending = conn.pending.get(s.sku);
-      if (pending && !isNewer(s, pending.state)) conn.pending.delete(s.sku);
+      const r = rankOf(s);
+      if (!conn.wants(s.sku) || (conn.held.get(s.sku) ?? -1) >= r) continue;
+      conn.held.set(s.sku, r);
       items.push(itemJson(s, conn.channel));
     }
     this.send(conn, snapshotFrame(this.opts.cursor(), items, unknown, id));
   }
 
-  /** One frame per connection with pending changes; identical frames are encoded once. */
+  /**
+   * One frame per connection that has newer states than it was sent. Item JSON is built once per
+   * state and kind; connections receiving the same entries share one encoded buffer.
+   */
   tick(): void {
-    if (this.dirty.size === 0) return;
+    if (this.changed.size === 0 && this.replayDirty.size === 0) return;
+    const touched: Connection[] = [];
+    const add = (conn: Connection, e: FeedEntry, r: number) => {
+      if (conn.closing) return;
+      const held = conn.held.get(e.state.sku);
+      if (held !== undefined && held >= r) return;
+      conn.held.set(e.state.sku, r);
+      if (conn.tickItems.length === 0) touched.push(conn);
+      conn.tickItems.push(e);
+    };
+    for (const [sku, e] of this.changed) {
+      const r = rankOf(e.state);
+      const subs = this.bySku.get(sku);
+      if (subs) for (const conn of subs) add(conn, e, r);
+      for (const conn of this.allSubscribers) if (!conn.skus.has(sku)) add(conn, e, r);
+    }
+    for (const conn of this.replayDirty) {
+      for (const e of conn.replayPending.values()) add(conn, e, rankOf(e.state));
+      conn.replayPending.clear();
+    }
+    this.changed.clear();
+    this.replayDirty.clear();
+
     const cursor = this.opts.cursor();
     const shared = new Map<string, Buffer>();
-    const m = this.opts.metrics;
     let frames = 0;
     let items = 0;
-    for (const conn of this.dirty) {
-      if (conn.closing || conn.pending.size === 0) continue;
-      const entries: FeedEntry[] = [];
-      for (const e of conn.pending.values()) {
-        if (isNewer(conn.held.get(e.state.sku), e.state)) entries.push(e);
-      }
-      conn.pending.clear();
-      if (entries.length === 0) continue;
+    for (const conn of touched) {
+      const entries = conn.tickItems;
+      conn.tickItems = [];
       let key = conn.full ? 'F' : 'S';
       let rts = Number.MAX_SAFE_INTEGER;
       for (const e of entries) {
         key += `|${e.id}`;
         if (e.rts < rts) rts = e.rts;
-        conn.held.set(e.state.sku, { version: e.state.version, deleted: e.state.deleted });
       }
       let frame = shared.get(key);
       if (!frame) {
@@ -210,9 +227,8 @@ export class Hub {
         items += entries.length;
       }
     }
-    this.dirty.clear();
-    m.framesSent.inc(frames);
-    m.itemsSent.inc(items);
+    this.opts.metrics.framesSent.inc(frames);
+    this.opts.metrics.itemsSent.inc(items);
   }
 
   send(conn: Connection, text: string): boolean {
@@ -235,7 +251,7 @@ export class Hub {
 
   private closeSlow(conn: Connection): void {
     conn.closing = true;
-    conn.pending.clear();
+    conn.replayPending.clear();
     this.opts.metrics.closed.inc({ code: String(CLOSE.slowConsumer.code) });
     conn.ws.close(CLOSE.slowConsumer.code, 'slow consumer');
     // A client that reads nothing will not read the close frame either.
