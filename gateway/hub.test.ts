@@ -9,6 +9,15 @@ class FakeSocket {
   readyState = 1;
   bufferedAmount = 0;
   sent: Buffer[] = [];
+  /** The raw socket the hub writes pre-encoded frames to (strip the 2-4 byte header back off). */
+  readonly _socket = {
+    destroyed: false,
+    write: (frame: Buffer) => {
+      const n = frame[1]! & 0x7f;
+      this.sent.push(frame.subarray(n < 126 ? 2 : n === 126 ? 4 : 10));
+      return true;
+    },
+  };
   closedWith: number | undefined;
   send(data: Buffer) {
     this.sent.push(data);
@@ -71,7 +80,7 @@ describe('Hub', () => {
     for (const x of [a, b, w]) hub.subscribe(x.c, ['A']);
     hub.publish([entry('A', 7)]);
     hub.tick();
-    expect(a.ws.sent[0]).toBe(b.ws.sent[0]); // the same Buffer object
+    expect(a.ws.sent[0]!.buffer).toBe(b.ws.sent[0]!.buffer); // the same encoded bytes, shared
     expect(w.ws.sent[0]).not.toBe(a.ws.sent[0]); // full items for wms
     expect(JSON.parse(w.ws.sent[0]!.toString()).items[0]).toHaveProperty('locations');
   });

@@ -12,6 +12,7 @@ import type { WebSocket } from 'ws';
 import type { Channel } from '../lib/config.ts';
 import type { FeedEntry } from './adapters/feed.ts';
 import { CLOSE, deltasFrame, itemJson, snapshotFrame, type SkuState } from './domain/protocol.ts';
+import { encodeTextFrame } from './domain/ws-frame.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 /** Order of SKU states: (version, deleted), as one number. */
@@ -219,10 +220,10 @@ export class Hub {
       }
       let frame = shared.get(key);
       if (!frame) {
-        frame = Buffer.from(deltasFrame(cursor, rts, entries.map((e) => entryItem(e, conn.full))));
+        frame = encodeTextFrame(Buffer.from(deltasFrame(cursor, rts, entries.map((e) => entryItem(e, conn.full)))));
         shared.set(key, frame);
       }
-      if (this.sendBuffer(conn, frame)) {
+      if (this.sendFrame(conn, frame)) {
         frames++;
         items += entries.length;
       }
@@ -246,6 +247,22 @@ export class Hub {
       return false;
     }
     conn.ws.send(data, { binary: false });
+    return true;
+  }
+
+  /**
+   * Writes an already-encoded frame straight to the connection's socket. Safe to mix with
+   * ws.send: without compression the ws library writes synchronously, so order is kept.
+   */
+  private sendFrame(conn: Connection, frame: Buffer): boolean {
+    if (conn.closing || conn.ws.readyState !== conn.ws.OPEN) return false;
+    if (conn.ws.bufferedAmount + frame.length > this.opts.maxBufferedBytes) {
+      this.closeSlow(conn);
+      return false;
+    }
+    const socket = (conn.ws as unknown as { _socket?: { write(b: Buffer): boolean; destroyed: boolean } })._socket;
+    if (!socket || socket.destroyed) return false;
+    socket.write(frame);
     return true;
   }
 

@@ -115,6 +115,7 @@ function level(available) {
 
 function flash(root, previous, next) {
   if (reducedMotion || previous === undefined || typeof root.animate !== 'function') return;
+  for (const running of root.getAnimations?.() ?? []) running.cancel();
   const color = next > previous ? 'rgba(31, 157, 85, 0.35)' : next < previous ? 'rgba(208, 52, 44, 0.32)' : 'rgba(47, 111, 237, 0.28)';
   root.animate(
     [
@@ -125,8 +126,13 @@ function flash(root, previous, next) {
   );
 }
 
+/** Above this many changed cells in one frame, skip the highlight: animating them all would
+ * saturate the page's main thread and delay the numbers themselves. */
+const MAX_FLASHES_PER_FRAME = 12;
+
 function draw() {
   drawScheduled = false;
+  const animate = pending.size <= MAX_FLASHES_PER_FRAME;
   for (const [sku, { item, lag }] of pending) {
     const cell = cells.get(sku);
     if (!cell) continue;
@@ -145,7 +151,7 @@ function draw() {
     else delete cell.root.dataset.live;
     cell.root.dataset.level = level(item.available);
     // Highlight live changes, and values a later snapshot (after a reconnect) changed.
-    if (lag !== undefined || (previous !== undefined && previous !== item.available)) flash(cell.root, previous, item.available);
+    if (animate && (lag !== undefined || (previous !== undefined && previous !== item.available))) flash(cell.root, previous, item.available);
   }
   pending.clear();
 }
