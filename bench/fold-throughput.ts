@@ -11,25 +11,27 @@
  *           invsync_processor_events_total{applied,duplicate,stale} reaches N (polled every
  *           50 ms); rate = events counted after the first poll that saw any / seconds between
  *           that poll and the one that saw all N.
- * Each fold run also records where its batch time goes (Avro encode, Redis apply pipeline, Kafka
- * sendBatch, Redis feed pipeline, the rest) by wrapping the clients handed to the processor; the
- * processor code is unchanged. With --profile one extra fold run is made under the V8 CPU
- * profiler and its self time is reported by module.
+ * Each fold run also records where its batch time goes (Avro encode, Kafka sendBatch, each kind of
+ * Redis pipeline named by its Lua script or first command, the rest) by wrapping the clients
+ * handed to the processor, and the CPU used by this process, by Redis and by the whole machine;
+ * the processor code is unchanged. With --profile one extra fold run is made under the V8 CPU
+ * profiler (not counted in the figures) and its self time is reported by module and function.
  *
  * The private topics, consumer groups and Redis keys are deleted at the end.
  *
  * Usage: npm run bench:fold -- [--events 200000] [--skus 10000] [--locations 3] [--rounds 2]
  *          [--send-batch 1000] [--in-flight 4] [--timeout 180] [--profile] [--json]
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { Session } from 'node:inspector/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka, Producer, ProducerBatch } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { destination, pino } from 'pino';
 import { registerStockSchemas, type StockCodecs } from '../lib/avro-registry.ts';
-import { loadConfigOrExit } from '../lib/config.ts';
+import { loadConfigOrExit, PROJECT_ROOT } from '../lib/config.ts';
 import { createKafka } from '../lib/kafka.ts';
 import { createRedis } from '../lib/redis.ts';
 import { createProcessorMetrics, type ProcessorMetrics } from '../stream-processors/metrics.ts';
@@ -79,15 +81,22 @@ interface RawRun {
   resources: Resources;
 }
 
+interface PipelineTime {
+  pipelines: number;
+  commands: number;
+  /** Wall time from exec() to the replies, summed over pipelines (concurrent partitions overlap). */
+  seconds: number;
+}
+
 interface Breakdown {
   /** Sum over batches of invsync_processor_batch_apply_seconds (decode -> commit). */
   batchSeconds: number;
   batches: number;
   avroEncodeSeconds: number;
   avroEncodes: number;
-  redisApplySeconds: number;
-  redisFeedSeconds: number;
   kafkaSendSeconds: number;
+  /** Redis pipelines by what they run: a Lua script's file name, or the first command (xadd: the feed). */
+  redis: Record<string, PipelineTime>;
   /** batchSeconds minus the measured parts: JSON decode, fold bookkeeping, heartbeats, commits. */
   otherSeconds: number;
 }
@@ -280,7 +289,25 @@ async function rawRun(round: number): Promise<RawRun> {
 }
 
 /** Accumulators filled by the wrappers below; reset per fold run. */
-const acc = { encode: 0, encodes: 0, apply: 0, feed: 0, send: 0 };
+const acc = { encode: 0, encodes: 0, send: 0, redis: {} as Record<string, { pipelines: number; commands: number; ms: number }> };
+
+/** The processor's Lua scripts by SHA1 (what EVALSHA carries), to name their pipelines. */
+const LUA_DIR = path.join(PROJECT_ROOT, 'stream-processors', 'lua');
+const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
+const scriptNames = new Map<string, string>(
+  fs
+    .readdirSync(LUA_DIR)
+    .filter((f) => f.endsWith('.lua'))
+    .map((f) => [sha1(fs.readFileSync(path.join(LUA_DIR, f), 'utf8')), f]),
+);
+
+function pipelineKind(first: { name?: string; args?: unknown[] } | undefined): string {
+  const name = first?.name ?? 'empty';
+  const arg0 = first?.args?.[0];
+  if (name === 'evalsha' && typeof arg0 === 'string') return scriptNames.get(arg0) ?? 'evalsha (unknown script)';
+  if (name === 'eval' && typeof arg0 === 'string') return scriptNames.get(sha1(arg0)) ?? 'eval (unknown script)';
+  return name;
+}
 
 function timedEncoder<T>(inner: Encoder<T>): Encoder<T> {
   return {
@@ -304,14 +331,16 @@ function timedRedis(): Redis {
     const p = pipeline(...a);
     const exec = p.exec.bind(p);
     p.exec = (async () => {
-      const first = (p as unknown as { _queue?: Array<{ name?: string }> })._queue?.[0]?.name ?? '';
+      const kind = pipelineKind((p as unknown as { _queue?: Array<{ name?: string; args?: unknown[] }> })._queue?.[0]);
+      const commands = p.length;
       const t = performance.now();
       try {
         return await exec();
       } finally {
-        const ms = performance.now() - t;
-        if (first === 'xadd') acc.feed += ms;
-        else acc.apply += ms;
+        const a = (acc.redis[kind] ??= { pipelines: 0, commands: 0, ms: 0 });
+        a.pipelines++;
+        a.commands += commands;
+        a.ms += performance.now() - t;
       }
     }) as typeof p.exec;
     return p;
@@ -359,7 +388,7 @@ async function foldRun(round: number, codecs: StockCodecs, cpuProfile?: Session)
   const metrics = createProcessorMetrics({ defaults: false });
   const procRedis = timedRedis();
   const procKafka = timedKafka(`bench-fold-${runId}-proc-${round}`);
-  Object.assign(acc, { encode: 0, encodes: 0, apply: 0, feed: 0, send: 0 });
+  Object.assign(acc, { encode: 0, encodes: 0, send: 0, redis: {} });
   if (cpuProfile) {
     await cpuProfile.post('Profiler.enable');
     await cpuProfile.post('Profiler.setSamplingInterval', { interval: 500 });
@@ -422,7 +451,8 @@ async function foldRun(round: number, codecs: StockCodecs, cpuProfile?: Session)
   const seconds = (last - first) / 1000;
   const h = await histogramSum(metrics);
   const ms = (x: number) => +(x / 1000).toFixed(3);
-  const measured = acc.encode + acc.apply + acc.feed + acc.send;
+  const redisMs = Object.values(acc.redis).reduce((sum, a) => sum + a.ms, 0);
+  const measured = acc.encode + redisMs + acc.send;
   return {
     kind: 'fold',
     round,
@@ -437,9 +467,8 @@ async function foldRun(round: number, codecs: StockCodecs, cpuProfile?: Session)
       batches: h.count,
       avroEncodeSeconds: ms(acc.encode),
       avroEncodes: acc.encodes,
-      redisApplySeconds: ms(acc.apply),
-      redisFeedSeconds: ms(acc.feed),
       kafkaSendSeconds: ms(acc.send),
+      redis: Object.fromEntries(Object.entries(acc.redis).map(([k, a]) => [k, { pipelines: a.pipelines, commands: a.commands, seconds: ms(a.ms) }])),
       otherSeconds: +Math.max(0, h.sum - measured / 1000).toFixed(3),
     },
   };
@@ -621,7 +650,11 @@ else {
   for (const f of folds) {
     const b = f.breakdown;
     out.push(
-      `  fold ${f.round} batch time ${b.batchSeconds} s over ${b.batches} batches: Avro encode ${b.avroEncodeSeconds} s (${b.avroEncodes} records), Redis apply ${b.redisApplySeconds} s, Kafka send ${b.kafkaSendSeconds} s, Redis feed ${b.redisFeedSeconds} s, other ${b.otherSeconds} s`,
+      `  fold ${f.round} batch time ${b.batchSeconds} s over ${b.batches} batches: Avro encode ${b.avroEncodeSeconds} s (${b.avroEncodes} records), Kafka send ${b.kafkaSendSeconds} s, ` +
+        Object.entries(b.redis)
+          .map(([k, a]) => `Redis ${k} ${a.seconds} s (${a.commands} commands)`)
+          .join(', ') +
+        `, other ${b.otherSeconds} s`,
     );
     const r = f.resources;
     const calls = Object.entries(r.redisUsecPerCall).map(([n, c]) => `${n} ${c.usecPerCall} µs/call`).join(', ');

@@ -152,15 +152,15 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
       { topic: topics.dlq, messages: dlq.map((d) => dlqMessage(d, deps.groupId)) },
     ].filter((t) => t.messages.length > 0);
     if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });
-    if (feed.length) await views.appendFeed(feed, deps.feedMaxLen);
-    await views.markPublished(emitted);
+    // Feed entries and published marks in one round trip.
+    await views.appendFeedAndMarkPublished(feed, deps.feedMaxLen, emitted);
   }
 
   await consumer.run({
     eachBatchAutoResolve: false,
     autoCommit: true,
     autoCommitInterval: 1000,
-    partitionsConsumedConcurrently: deps.partitionsConsumedConcurrently ?? 3,
+    partitionsConsumedConcurrently: deps.partitionsConsumedConcurrently ?? 6,
     eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
       if (!isRunning() || isStale() || batch.messages.length === 0) return;
       const started = performance.now();

@@ -20,7 +20,7 @@ Returns { status, prevAvailable, published, loc1, row1, loc2, row2, ... }
   status         1 applied, 0 duplicate, -1 stale
   prevAvailable  the summary's available before this call, -1 when the SKU had no view
   published      the highest SKU version whose effects were published (mark-published-1.lua), -1 if none
-  loc/row pairs  the SKU's rows after this call (HGETALL of KEYS[1])
+  loc/row pairs  the SKU's rows after this call; none for a stale change
 ]]
 local function fields(text)
   local f = {}
@@ -31,10 +31,23 @@ end
 local loc = ARGV[1]
 local del = tonumber(ARGV[2])
 local inRank = tonumber(ARGV[6]) * 2 + del
+
+-- One read of each hash; everything else is computed here (this script runs once per change).
+local all = redis.call('HGETALL', KEYS[1])
+local meta = redis.call('HMGET', KEYS[2], 'available', 'published')
+local prevAvailable = -1
+if meta[1] then prevAvailable = tonumber(meta[1]) end
+local published = -1
+if meta[2] then published = tonumber(meta[2]) end
+
+local at = nil
+for i = 1, #all, 2 do
+  if all[i] == loc then at = i + 1 end
+end
+
 local status = 1
-local cur = redis.call('HGET', KEYS[1], loc)
-if cur then
-  local f = fields(cur)
+if at then
+  local f = fields(all[at])
   local curRank = f[4] * 2 + f[5]
   if inRank < curRank then
     status = -1
@@ -43,9 +56,8 @@ if cur then
   end
 end
 
-local prev = redis.call('HGET', KEYS[2], 'available')
-local prevAvailable = -1
-if prev then prevAvailable = tonumber(prev) end
+-- A stale change is dropped: nothing to publish, so no rows are returned.
+if status == -1 then return { status, prevAvailable, published } end
 
 if status == 1 then
   local row
@@ -55,8 +67,13 @@ if status == 1 then
     row = ARGV[3] .. '|' .. ARGV[4] .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|0|' .. ARGV[7]
   end
   redis.call('HSET', KEYS[1], loc, row)
+  if at then
+    all[at] = row
+  else
+    all[#all + 1] = loc
+    all[#all + 1] = row
+  end
 
-  local all = redis.call('HGETALL', KEYS[1])
   local onHand, reserved, safety, available = 0, 0, 0, 0
   local maxVersion, topRank, deleted, commitTs = 0, -1, 0, 0
   for i = 1, #all, 2 do
@@ -82,11 +99,6 @@ if status == 1 then
     'commitTs', string.format('%d', commitTs))
 end
 
-local pub = redis.call('HGET', KEYS[2], 'published')
-local published = -1
-if pub then published = tonumber(pub) end
-
 local out = { status, prevAvailable, published }
-local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all do out[#out + 1] = all[i] end
 return out
