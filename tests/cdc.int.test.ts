@@ -143,4 +143,21 @@ describe('CDC of stock_levels', () => {
     const other = unique('cdc-ord');
     await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 1)`, [other]);
   });
+
+  it('one transaction may write tens of thousands of SKUs (an ERP batch)', async () => {
+    // Per-SKU serialisation must not exhaust Postgres' shared lock table (migration 0006).
+    const prefix = unique('batch');
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const res = await client.query(
+        `INSERT INTO stock_levels (sku, location_id, on_hand) SELECT $1 || '-' || n, 'WH-1', 1 FROM generate_series(1, 30000) n`,
+        [prefix],
+      );
+      expect(res.rowCount).toBe(30000);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  });
 });
