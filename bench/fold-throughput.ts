@@ -52,7 +52,7 @@ const profile = args.has('profile');
 const GOAL_RATE = 20_000;
 const GOAL_RATIO = 0.5;
 /** Same as the processor's default, so both phases read with the same parallelism. */
-const CONCURRENCY = 3;
+const CONCURRENCY = 6; // as the processor (stream-processors/processor.ts)
 
 const config = loadConfigOrExit();
 const progress = (line: string) => process.stderr.write(`${line}\n`);
