@@ -27,13 +27,24 @@ export interface MaintenanceDeps {
   feedMaxLen: number;
 }
 
+/** Applies changes (one script call per SKU) and announces changed SKUs on the feed. */
 async function applyAndAnnounce(deps: MaintenanceDeps, changes: RowChange[], force: boolean): Promise<number> {
-  const results = await deps.views.applyBatch(changes, { force });
-  const applied = results.filter((r) => r.outcome === 'applied');
-  const last = new Map<string, SkuSummary>();
-  for (const r of applied) last.set(r.summary.sku, r.summary);
-  await deps.views.appendFeed([...last.values()], deps.feedMaxLen);
-  return applied.length;
+  const bySku = new Map<string, RowChange[]>();
+  for (const c of changes) {
+    const list = bySku.get(c.sku);
+    if (list) list.push(c);
+    else bySku.set(c.sku, [c]);
+  }
+  const results = await deps.views.applySkus([...bySku.values()], { force });
+  let applied = 0;
+  const changed: SkuSummary[] = [];
+  for (const r of results) {
+    const n = r.outcomes.filter((o) => o === 'applied').length;
+    applied += n;
+    if (n > 0) changed.push(r.summary);
+  }
+  await deps.views.appendFeed(changed, deps.feedMaxLen);
+  return applied;
 }
 
 function rowChanges(pages: Map<string, SkuRows>): RowChange[] {

@@ -226,5 +226,16 @@ describe('apply script agrees with the pure fold', () => {
     }).toEqual({ onHand: s.onHand, reserved: s.reserved, safetyStock: s.safetyStock, available: s.available, version: s.version, deleted: s.deleted, commitTs: s.commitTs });
     expect(outcomes).toContain('stale');
     expect(outcomes).toContain('duplicate');
+
+    // The same sequence applied several changes per script call (how rebuild and repair call it).
+    const grouped = new RedisViews({ redis, prefix: unique('foldg').replaceAll('-', '') });
+    const groupedOutcomes: string[] = [];
+    for (let i = 0; i < arrivals.length; i += 7) {
+      const [r] = await grouped.applySkus([arrivals.slice(i, i + 7)]);
+      groupedOutcomes.push(...r!.outcomes);
+    }
+    expect(groupedOutcomes).toEqual(outcomes);
+    expect(decodeRows(await redis.hgetall(grouped.keys.rows(sku)))).toEqual(expected);
+    expect(await grouped.readSummary(sku)).toEqual(await views.readSummary(sku));
   });
 });

@@ -49,14 +49,22 @@ export function viewKeys(prefix: string): ViewKeys {
   };
 }
 
-type ApplyRowFn = (k1: string, k2: string, ...args: Array<string | number>) => unknown;
+type ApplyRowsFn = (k1: string, k2: string, ...args: Array<string | number>) => unknown;
+
+/** Result of applying several changes of one SKU in one call (rebuild, repair). */
+export interface SkuApplyResult {
+  sku: string;
+  outcomes: Outcome[];
+  rows: SkuRows;
+  summary: SkuSummary;
+}
 
 /** Loads the script once per connection (EVALSHA with a NOSCRIPT fallback, via defineCommand). */
 export function defineViewCommands(redis: Redis): void {
-  if ((redis as unknown as Record<string, unknown>).invApplyRow) return;
-  redis.defineCommand('invApplyRow', {
+  if ((redis as unknown as Record<string, unknown>).invApplyRows) return;
+  redis.defineCommand('invApplyRows', {
     numberOfKeys: 2,
-    lua: fs.readFileSync(path.join(LUA_DIR, 'apply-row-2.lua'), 'utf8'),
+    lua: fs.readFileSync(path.join(LUA_DIR, 'apply-rows-2.lua'), 'utf8'),
   });
   redis.defineCommand('invMarkPublished', {
     numberOfKeys: 1,
@@ -64,33 +72,37 @@ export function defineViewCommands(redis: Redis): void {
   });
 }
 
-function queueApply(pipeline: ChainableCommander, keys: ViewKeys, c: RowChange, force: boolean): void {
-  const fn = (pipeline as unknown as { invApplyRow: ApplyRowFn }).invApplyRow.bind(pipeline);
-  fn(
-    keys.rows(c.sku),
-    keys.summary(c.sku),
-    c.locationId,
-    c.deleted ? 1 : 0,
-    c.onHand,
-    c.reserved,
-    c.safetyStock,
-    c.version,
-    c.commitTs,
-    force ? 1 : 0,
-  );
+/** Queues one apply call for changes that all belong to one SKU. */
+function queueApply(pipeline: ChainableCommander, keys: ViewKeys, changes: RowChange[], force: boolean): void {
+  const fn = (pipeline as unknown as { invApplyRows: ApplyRowsFn }).invApplyRows.bind(pipeline);
+  const sku = changes[0]!.sku;
+  const args: Array<string | number> = [force ? 1 : 0, changes.length];
+  for (const c of changes) args.push(c.locationId, c.deleted ? 1 : 0, c.onHand, c.reserved, c.safetyStock, c.version, c.commitTs);
+  fn(keys.rows(sku), keys.summary(sku), ...args);
 }
 
 const OUTCOMES: Record<number, Outcome> = { 1: 'applied', 0: 'duplicate', [-1]: 'stale' };
 
-function parseReply(change: RowChange, reply: unknown): ApplyResult {
-  if (!Array.isArray(reply) || reply.length < 3) throw new Error(`unexpected apply-row reply: ${JSON.stringify(reply)}`);
-  const outcome = OUTCOMES[Number(reply[0])];
-  if (!outcome) throw new Error(`unexpected apply-row status: ${String(reply[0])}`);
-  const prev = Number(reply[1]);
+interface RawReply {
+  previousAvailable: number | null;
+  published: number;
+  outcomes: Outcome[];
+  rows: SkuRows;
+}
+
+function parseReply(reply: unknown): RawReply {
+  if (!Array.isArray(reply) || reply.length < 3) throw new Error(`unexpected apply-rows reply: ${JSON.stringify(reply)}`);
+  const n = Number(reply[2]);
+  const outcomes: Outcome[] = [];
+  for (let i = 0; i < n; i++) {
+    const o = OUTCOMES[Number(reply[3 + i])];
+    if (!o) throw new Error(`unexpected apply-rows status: ${String(reply[3 + i])}`);
+    outcomes.push(o);
+  }
   const hash: Record<string, string> = {};
-  for (let i = 3; i + 1 < reply.length; i += 2) hash[String(reply[i])] = String(reply[i + 1]);
-  const rows = decodeRows(hash);
-  return { change, outcome, previousAvailable: prev < 0 ? null : prev, published: Number(reply[2]), rows, summary: summarize(change.sku, rows) };
+  for (let i = 3 + n; i + 1 < reply.length; i += 2) hash[String(reply[i])] = String(reply[i + 1]);
+  const prev = Number(reply[0]);
+  return { previousAvailable: prev < 0 ? null : prev, published: Number(reply[1]), outcomes, rows: decodeRows(hash) };
 }
 
 export class RedisViews {
@@ -103,15 +115,38 @@ export class RedisViews {
     defineViewCommands(deps.redis);
   }
 
-  /** Applies changes in one pipeline (one round trip), each atomically and version-guarded. */
+  /**
+   * Applies changes in one pipeline (one round trip), each atomically and version-guarded, one
+   * script call per change: the result carries the SKU's state right after that change.
+   */
   async applyBatch(changes: RowChange[], { force = false } = {}): Promise<ApplyResult[]> {
     if (changes.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const c of changes) queueApply(pipeline, this.keys, c, force);
+    for (const c of changes) queueApply(pipeline, this.keys, [c], force);
     const replies = (await pipeline.exec()) ?? [];
     return replies.map(([err, reply], i) => {
       if (err) throw err;
-      return parseReply(changes[i]!, reply);
+      const change = changes[i]!;
+      const r = parseReply(reply);
+      return { change, outcome: r.outcomes[0]!, previousAvailable: r.previousAvailable, published: r.published, rows: r.rows, summary: summarize(change.sku, r.rows) };
+    });
+  }
+
+  /**
+   * Applies each group of changes (all of one SKU) with one script call per SKU, in one
+   * pipeline: for rebuild and repair, where only the final state matters.
+   */
+  async applySkus(groups: RowChange[][], { force = false } = {}): Promise<SkuApplyResult[]> {
+    const nonEmpty = groups.filter((g) => g.length > 0);
+    if (nonEmpty.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const g of nonEmpty) queueApply(pipeline, this.keys, g, force);
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, reply], i) => {
+      if (err) throw err;
+      const sku = nonEmpty[i]![0]!.sku;
+      const r = parseReply(reply);
+      return { sku, outcomes: r.outcomes, rows: r.rows, summary: summarize(sku, r.rows) };
     });
   }
 

@@ -1,0 +1,117 @@
+--[[
+apply-rows-2.lua: applies changes to the rows of ONE SKU's Redis view, atomically and in
+version order. The Lua twin of stream-processors/domain/fold.ts (foldRow + summarize); an
+integration test runs both on the same sequences and compares. The processor calls it with one
+change per call (it needs the SKU's state after each change for that change's delta); rebuild
+and repair call it with all of a SKU's rows at once.
+
+KEYS[1]  <prefix>:{<sku>}:rows  hash  locationId -> "onHand|reserved|safetyStock|version|deleted|commitTs"
+KEYS[2]  <prefix>:{<sku>}       hash  summary: onHand reserved safetyStock available version deleted commitTs
+         (both keys share the hash tag {<sku>}: one Redis Cluster slot)
+ARGV[1]  force: 1 also overwrites at equal rank (reconcile repair), else 0
+ARGV[2]  n, the number of changes that follow, 7 arguments each, applied in order:
+           locationId, deleted (1 for a row deletion, else 0), onHand, reserved, safetyStock,
+           version (the row's; for a deletion, the version of the removed row), commitTs (ms)
+
+A change's rank is version * 2 + deleted. Higher than the stored row's: applied. Equal:
+duplicate, nothing written. Lower: stale, nothing written.
+
+Returns { prevAvailable, published, n, status_1 .. status_n, loc1, row1, loc2, row2, ... }
+  prevAvailable  the summary's available before this call, -1 when the SKU had no view
+  published      the highest SKU version whose effects were published (mark-published-1.lua), -1 if none
+  status_i       1 applied, 0 duplicate, -1 stale
+  loc/row pairs  the SKU's rows after this call; none when every change was stale
+]]
+local function fields(text)
+  local f = {}
+  for x in string.gmatch(text, '([^|]+)') do f[#f + 1] = tonumber(x) end
+  return f
+end
+
+local force = ARGV[1] == '1'
+local n = tonumber(ARGV[2])
+
+-- One read of each hash; everything else is computed here.
+local all = redis.call('HGETALL', KEYS[1])
+local meta = redis.call('HMGET', KEYS[2], 'available', 'published')
+local prevAvailable = -1
+if meta[1] then prevAvailable = tonumber(meta[1]) end
+local published = -1
+if meta[2] then published = tonumber(meta[2]) end
+
+local index = {}
+for i = 1, #all, 2 do index[all[i]] = i + 1 end
+
+local statuses = {}
+local written = {}
+local any = false
+for c = 0, n - 1 do
+  local b = 3 + c * 7
+  local loc = ARGV[b]
+  local del = tonumber(ARGV[b + 1])
+  local inRank = tonumber(ARGV[b + 5]) * 2 + del
+  local at = index[loc]
+  local status = 1
+  if at then
+    local f = fields(all[at])
+    local curRank = f[4] * 2 + f[5]
+    if inRank < curRank then
+      status = -1
+    elseif inRank == curRank and not force then
+      status = 0
+    end
+  end
+  statuses[#statuses + 1] = status
+  if status >= 0 then any = true end
+  if status == 1 then
+    local row
+    if del == 1 then
+      row = '0|0|0|' .. ARGV[b + 5] .. '|1|' .. ARGV[b + 6]
+    else
+      row = ARGV[b + 2] .. '|' .. ARGV[b + 3] .. '|' .. ARGV[b + 4] .. '|' .. ARGV[b + 5] .. '|0|' .. ARGV[b + 6]
+    end
+    if at then
+      all[at] = row
+    else
+      all[#all + 1] = loc
+      all[#all + 1] = row
+      index[loc] = #all
+    end
+    written[#written + 1] = loc
+    written[#written + 1] = row
+  end
+end
+
+if #written > 0 then
+  redis.call('HSET', KEYS[1], unpack(written))
+  local onHand, reserved, safety, available = 0, 0, 0, 0
+  local maxVersion, topRank, deleted, commitTs = 0, -1, 0, 0
+  for i = 1, #all, 2 do
+    local f = fields(all[i + 1])
+    local rk = f[4] * 2 + f[5]
+    if rk > topRank then
+      topRank = rk
+      deleted = f[5]
+    end
+    if f[4] > maxVersion then maxVersion = f[4] end
+    if f[6] > commitTs then commitTs = f[6] end
+    if f[5] == 0 then
+      onHand = onHand + f[1]
+      reserved = reserved + f[2]
+      safety = safety + f[3]
+      local a = f[1] - f[2] - f[3]
+      if a > 0 then available = available + a end
+    end
+  end
+  redis.call('HSET', KEYS[2],
+    'onHand', onHand, 'reserved', reserved, 'safetyStock', safety, 'available', available,
+    'version', string.format('%d', maxVersion), 'deleted', deleted,
+    'commitTs', string.format('%d', commitTs))
+end
+
+local out = { prevAvailable, published, n }
+for i = 1, #statuses do out[#out + 1] = statuses[i] end
+if any then
+  for i = 1, #all do out[#out + 1] = all[i] end
+end
+return out
