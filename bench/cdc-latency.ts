@@ -16,35 +16,33 @@ import { createKafka } from '../lib/kafka.ts';
 import { TOPICS } from '../lib/topics.ts';
 import { loadConnectorSpecs, registerConnectors, waitConnectorsRunning } from '../stack/connectors.ts';
 import { decodeStockChange } from '../stream-processors/domain/stock-change.ts';
-import { machine, parseArgs, percentile } from './args.ts';
+import { machine, parseArgs } from './args.ts';
+import { consumeFromEnd } from './lib/kafka-topics.ts';
+import { progress } from './lib/run.ts';
+import { stats, type Stats } from './lib/stats.ts';
+import { seedBenchRows, steadyUpdates, waitUntil } from './lib/update-load.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const rate = args.get('rate', 500);
 const seconds = args.get('seconds', 20);
 const rows = 1000;
 const config = loadConfigOrExit();
-const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 interface Phase {
   pollIntervalMs: number;
   updates: number;
   received: number;
   achievedRate: number;
-  fromCommitTs: { p50: number; p99: number; max: number };
-  fromClientAck: { p50: number; p99: number; max: number };
+  fromCommitTs: Stats;
+  fromClientAck: Stats;
   /** Commit timestamp -> Debezium's processing timestamp (envelope ts_ms): the capture leg. */
-  debeziumCapture: { p50: number; p99: number; max: number };
+  debeziumCapture: Stats;
   /** Debezium's processing timestamp -> consumer receipt: Connect producer, broker, consumer. */
-  captureToConsumer: { p50: number; p99: number; max: number };
+  captureToConsumer: Stats;
 }
 
 const pool = new pg.Pool({ connectionString: config.pg.url, max: 16 });
-await pool.query(
-  `INSERT INTO stock_levels (sku, location_id, on_hand)
-   SELECT 'BENCH-' || lpad(n::text, 5, '0'), 'WH-1', 1000 FROM generate_series(1, $1::int) n
-   ON CONFLICT DO NOTHING`,
-  [rows],
-);
+await seedBenchRows(pool, 'BENCH-', rows);
 
 const kafka = createKafka({ brokers: config.kafka.brokers, clientId: 'bench-cdc' });
 
@@ -53,55 +51,28 @@ async function phase(pollIntervalMs: number): Promise<Phase> {
   const commitTs = new Map<string, number>();
   const capturedTs = new Map<string, number>();
   const received = new Map<string, number>();
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(TOPICS.cdcStockLevels);
-  await admin.disconnect();
-  const consumer = kafka.consumer({ groupId: `bench-cdc-${Date.now()}`, maxWaitTimeInMs: 10, minBytes: 1 });
-  await consumer.connect();
-  await consumer.subscribe({ topic: TOPICS.cdcStockLevels, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      const now = Date.now();
-      const d = decodeStockChange(message.value?.toString() ?? null);
-      if (!d.ok || !('change' in d) || !d.change.row || !d.change.sku.startsWith('BENCH-')) return;
-      const id = `${d.change.sku}/${d.change.row.version}`;
-      received.set(id, now);
-      commitTs.set(id, d.change.commitTs);
-      capturedTs.set(id, d.change.capturedTs);
-    },
+  const consumer = await consumeFromEnd(kafka, TOPICS.cdcStockLevels, `bench-cdc-${Date.now()}`, async ({ message }) => {
+    const now = Date.now();
+    const d = decodeStockChange(message.value?.toString() ?? null);
+    if (!d.ok || !('change' in d) || !d.change.row || !d.change.sku.startsWith('BENCH-')) return;
+    const id = `${d.change.sku}/${d.change.row.version}`;
+    received.set(id, now);
+    commitTs.set(id, d.change.commitTs);
+    capturedTs.set(id, d.change.capturedTs);
   });
-  for (const p of ends) consumer.seek({ topic: TOPICS.cdcStockLevels, partition: p.partition, offset: p.high });
   await sleep(2000); // let the group settle before load starts
 
-  const total = Math.round(rate * seconds);
-  const started = Date.now();
-  let sent = 0;
-  const inflight = new Set<Promise<void>>();
-  let lastReport = started;
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((Date.now() - started) / 1000) * rate));
-    while (sent < due) {
-      const sku = `BENCH-${String((sent % rows) + 1).padStart(5, '0')}`;
-      sent++;
-      const p = pool
-        .query<{ version: string }>(`UPDATE stock_levels SET on_hand = on_hand + 1 WHERE sku = $1 AND location_id = 'WH-1' RETURNING version`, [sku])
-        .then((r) => {
-          acks.set(`${sku}/${r.rows[0]!.version}`, Date.now());
-        });
-      inflight.add(p);
-      void p.finally(() => inflight.delete(p));
-    }
-    if (Date.now() - lastReport >= 2000) {
-      lastReport = Date.now();
-      progress(`  poll ${pollIntervalMs} ms: ${sent}/${total} updates sent, ${received.size} events received`);
-    }
-    await sleep(2);
-  }
-  await Promise.all(inflight);
-  const elapsed = (Date.now() - started) / 1000;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && [...acks.keys()].some((k) => !received.has(k))) await sleep(100);
+  const load = await steadyUpdates(pool, {
+    rate,
+    seconds,
+    rows,
+    skuOf: (i) => `BENCH-${String(i + 1).padStart(5, '0')}`,
+    onAck: (sku, version, at) => void acks.set(`${sku}/${version}`, at),
+    onReport: (sent, total) => progress(`  poll ${pollIntervalMs} ms: ${sent}/${total} updates sent, ${received.size} events received`),
+  });
+  if (load.errors) throw load.firstError; // a failed update ends the benchmark
+  const elapsed = load.elapsed;
+  await waitUntil(() => ![...acks.keys()].some((k) => !received.has(k)), 30_000);
   await consumer.disconnect();
 
   const fromCommit: number[] = [];
@@ -116,10 +87,6 @@ async function phase(pollIntervalMs: number): Promise<Phase> {
     capture.push(capturedTs.get(id)! - commitTs.get(id)!);
     kafkaLeg.push(r - capturedTs.get(id)!);
   }
-  const stats = (xs: number[]) => {
-    xs.sort((a, b) => a - b);
-    return { p50: percentile(xs, 50), p99: percentile(xs, 99), max: xs[xs.length - 1] ?? Number.NaN };
-  };
   return {
     pollIntervalMs,
     updates: acks.size,

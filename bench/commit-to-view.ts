@@ -20,15 +20,10 @@
  * Usage: npm run bench:commit-to-view -- [--rate 1000] [--seconds 20] [--rows 1000]
  *          [--connections 16] [--json]
  */
-import { createHash, randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Kafka, Producer, ProducerBatch } from 'kafkajs';
-import type { Redis } from 'ioredis';
 import { destination, pino } from 'pino';
 import { registerStockSchemas } from '../lib/avro-registry.ts';
-import { loadConfigOrExit, PROJECT_ROOT } from '../lib/config.ts';
+import { loadConfigOrExit } from '../lib/config.ts';
 import { createKafka } from '../lib/kafka.ts';
 import { createPgPool } from '../lib/pg.ts';
 import { createRedis } from '../lib/redis.ts';
@@ -38,7 +33,15 @@ import { decodeStockChange } from '../stream-processors/domain/stock-change.ts';
 import { createProcessorMetrics } from '../stream-processors/metrics.ts';
 import { startStockProcessor, type StockProcessor } from '../stream-processors/processor.ts';
 import { waitProcessorLive } from '../tests/processor-helpers.ts';
-import { machine, parseArgs, percentile } from './args.ts';
+import { machine, parseArgs } from './args.ts';
+import { busyShare, machineJiffies } from './lib/cpu.ts';
+import { readFeed } from './lib/feed.ts';
+import { consumeFromEnd, createPrivateTopics, deletePrivateTopicsAndGroups } from './lib/kafka-topics.ts';
+import { deletePrefix } from './lib/redis-keys.ts';
+import { progress, runId as newRunId } from './lib/run.ts';
+import { stats, type Stats } from './lib/stats.ts';
+import { timedKafka, timedRedis } from './lib/timed-clients.ts';
+import { seedBenchRows, steadyUpdates, waitUntil } from './lib/update-load.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const rate = args.get('rate', 1000);
@@ -47,23 +50,11 @@ const rows = Math.round(args.get('rows', 1000));
 const connections = Math.round(args.get('connections', 16));
 const GOAL_P99_MS = 100;
 const config = loadConfigOrExit();
-const progress = (line: string) => process.stderr.write(`${line}\n`);
-const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+const runId = newRunId(3);
 const prefix = `benchc2v-${runId}`;
 const topics = { deltas: `bench-c2v-${runId}-deltas`, levels: `bench-c2v-${runId}-levels`, dlq: `bench-c2v-${runId}-dlq` };
 const groups = { processor: `bench-c2v-${runId}-proc`, topicLeg: `bench-c2v-${runId}-topic` };
 const skuOf = (i: number) => `BENCHV-${String(i + 1).padStart(5, '0')}`;
-
-interface Stats {
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-function stats(xs: number[]): Stats {
-  xs.sort((a, b) => a - b);
-  return { p50: percentile(xs, 50), p99: percentile(xs, 99), max: xs[xs.length - 1] ?? Number.NaN };
-}
 
 /** Prometheus-style quantile estimate from cumulative buckets (linear within a bucket). */
 function bucketQuantile(q: number, buckets: Array<{ le: number; count: number }>, total: number): number {
@@ -82,81 +73,15 @@ function bucketQuantile(q: number, buckets: Array<{ le: number; count: number }>
   return prevLe;
 }
 
-/** Whole-machine CPU jiffies (Linux /proc/stat): busy and total, across all cores. */
-function machineJiffies(): { busy: number; total: number } | undefined {
-  try {
-    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const total = f.reduce((a, b) => a + b, 0);
-    return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
-  } catch {
-    return undefined;
-  }
-}
-
 // Where the processor's batch time goes: its clients are wrapped (the processor code is unchanged)
 // and every call's wall time is recorded by kind.
 const calls: Record<string, number[]> = {};
 const record = (kind: string, ms: number) => (calls[kind] ??= []).push(ms);
-const LUA_DIR = path.join(PROJECT_ROOT, 'stream-processors', 'lua');
-const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
-const scriptNames = new Map<string, string>(
-  fs
-    .readdirSync(LUA_DIR)
-    .filter((f) => f.endsWith('.lua'))
-    .map((f) => [sha1(fs.readFileSync(path.join(LUA_DIR, f), 'utf8')), f]),
-);
-
-function pipelineKind(first: { name?: string; args?: unknown[] } | undefined): string {
-  const name = first?.name ?? 'empty';
-  const arg0 = first?.args?.[0];
-  if (name === 'evalsha' && typeof arg0 === 'string') return scriptNames.get(arg0) ?? 'evalsha (unknown script)';
-  if (name === 'eval' && typeof arg0 === 'string') return scriptNames.get(sha1(arg0)) ?? 'eval (unknown script)';
-  return name;
-}
-
-function timedRedis(): Redis {
-  const r = createRedis(config.redis.url);
-  const pipeline = r.pipeline.bind(r);
-  (r as unknown as { pipeline: typeof r.pipeline }).pipeline = ((...a: Parameters<typeof r.pipeline>) => {
-    const p = pipeline(...a);
-    const exec = p.exec.bind(p);
-    p.exec = (async () => {
-      const kind = `redis ${pipelineKind((p as unknown as { _queue?: Array<{ name?: string; args?: unknown[] }> })._queue?.[0])}`;
-      const t = performance.now();
-      try {
-        return await exec();
-      } finally {
-        record(kind, performance.now() - t);
-      }
-    }) as typeof p.exec;
-    return p;
-  }) as typeof r.pipeline;
-  return r;
-}
-
-function timedKafka(clientId: string): Kafka {
-  const k = createKafka({ brokers: config.kafka.brokers, clientId });
-  const producer = k.producer.bind(k);
-  k.producer = (cfg) => {
-    const p: Producer = producer(cfg);
-    const sendBatchFn = p.sendBatch.bind(p);
-    p.sendBatch = async (b: ProducerBatch) => {
-      const t = performance.now();
-      try {
-        return await sendBatchFn(b);
-      } finally {
-        record('kafka sendBatch', performance.now() - t);
-      }
-    };
-    return p;
-  };
-  return k;
-}
 
 const pool = createPgPool(config.pg.url, { max: connections, application: 'invsync-bench-c2v' });
 const redis = createRedis(config.redis.url);
 const feedRedis = createRedis(config.redis.url);
-const procRedis = timedRedis();
+const procRedis = timedRedis(config.redis.url, (kind, _commands, ms) => record(`redis ${kind}`, ms));
 const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `bench-c2v-${runId}` });
 const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'warn', base: { component: 'bench-c2v' } }, destination(2));
 const metrics = createProcessorMetrics({ defaults: false });
@@ -172,51 +97,23 @@ let feedReader: Promise<void> | undefined;
 let failure: Error | undefined;
 const result: Record<string, unknown> = { benchmark: 'commit-to-view', machine: machine(), rate, seconds, rows, connections };
 
-async function readFeed(): Promise<void> {
-  let lastId = '0-0';
-  while (readingFeed) {
-    const reply = (await feedRedis.xread('COUNT', 1000, 'BLOCK', 500, 'STREAMS', `${prefix}:feed`, lastId)) as Array<[string, Array<[string, string[]]>]> | null;
-    const now = Date.now();
-    if (!reply) continue;
-    for (const [, entries] of reply) {
-      for (const [id, fields] of entries) {
-        lastId = id;
-        let sku = '';
-        let version = '';
-        let commitTs = 0;
-        for (let i = 0; i + 1 < fields.length; i += 2) {
-          if (fields[i] === 'sku') sku = fields[i + 1]!;
-          else if (fields[i] === 'version') version = fields[i + 1]!;
-          else if (fields[i] === 'commitTs') commitTs = Number(fields[i + 1]);
-        }
-        if (!sku.startsWith('BENCHV-')) continue;
-        const key = `${sku}/${version}`;
-        if (!viewAt.has(key)) {
-          viewAt.set(key, now);
-          viewCommitTs.set(key, commitTs);
-        }
-      }
-    }
+function onFeedEntry(fields: Map<string, string>, now: number): void {
+  const sku = fields.get('sku') ?? '';
+  if (!sku.startsWith('BENCHV-')) return;
+  const key = `${sku}/${fields.get('version') ?? ''}`;
+  if (!viewAt.has(key)) {
+    viewAt.set(key, now);
+    viewCommitTs.set(key, fields.has('commitTs') ? Number(fields.get('commitTs')) : 0);
   }
 }
 
 async function startTopicLeg(): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(TOPICS.cdcStockLevels);
-  await admin.disconnect();
-  topicConsumer = kafka.consumer({ groupId: groups.topicLeg, maxWaitTimeInMs: 10, minBytes: 1 });
-  await topicConsumer.connect();
-  await topicConsumer.subscribe({ topic: TOPICS.cdcStockLevels, fromBeginning: true });
-  await topicConsumer.run({
-    eachMessage: async ({ message }) => {
-      const now = Date.now();
-      const d = decodeStockChange(message.value?.toString() ?? null);
-      if (!d.ok || !('change' in d) || !d.change.row || !d.change.sku.startsWith('BENCHV-')) return;
-      topicAt.set(`${d.change.sku}/${d.change.row.version}`, now);
-    },
+  topicConsumer = await consumeFromEnd(kafka, TOPICS.cdcStockLevels, groups.topicLeg, async ({ message }) => {
+    const now = Date.now();
+    const d = decodeStockChange(message.value?.toString() ?? null);
+    if (!d.ok || !('change' in d) || !d.change.row || !d.change.sku.startsWith('BENCHV-')) return;
+    topicAt.set(`${d.change.sku}/${d.change.row.version}`, now);
   });
-  for (const p of ends) topicConsumer.seek({ topic: TOPICS.cdcStockLevels, partition: p.partition, offset: p.high });
 }
 
 async function cleanup(): Promise<void> {
@@ -224,28 +121,8 @@ async function cleanup(): Promise<void> {
   await processor?.stop().catch(() => undefined);
   await topicConsumer?.disconnect().catch(() => undefined);
   await feedReader?.catch(() => undefined);
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    await admin.deleteGroups(Object.values(groups)).catch((err: Error) => progress(`  cleanup: could not delete consumer groups: ${err.message}`));
-    const existing = new Set(await admin.listTopics());
-    const mine = Object.values(topics).filter((t) => existing.has(t));
-    if (mine.length) await admin.deleteTopics({ topics: mine, timeout: 30_000 });
-  } catch (err) {
-    progress(`  cleanup: could not delete topics: ${(err as Error).message}`);
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } catch (err) {
-    progress(`  cleanup: could not delete Redis keys ${prefix}:*: ${(err as Error).message}`);
-  }
+  await deletePrivateTopicsAndGroups(kafka, Object.values(groups), Object.values(topics));
+  await deletePrefix(redis, prefix).catch((err: Error) => progress(`  cleanup: could not delete Redis keys ${prefix}:*: ${err.message}`));
   await pool.end().catch(() => undefined);
   redis.disconnect();
   feedRedis.disconnect();
@@ -254,28 +131,14 @@ async function cleanup(): Promise<void> {
 
 try {
   progress(`commit -> Redis view at ${rate} updates/s for ${seconds} s over ${rows} rows (prefix ${prefix})`);
-  await pool.query(
-    `INSERT INTO stock_levels (sku, location_id, on_hand)
-     SELECT 'BENCHV-' || lpad(n::text, 5, '0'), 'WH-1', 1000 FROM generate_series(1, $1::int) n
-     ON CONFLICT DO NOTHING`,
-    [rows],
-  );
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        { topic: topics.deltas, numPartitions: 6 },
-        { topic: topics.levels, numPartitions: 6 },
-        { topic: topics.dlq, numPartitions: 1 },
-      ],
-    });
-  } finally {
-    await admin.disconnect();
-  }
+  await seedBenchRows(pool, 'BENCHV-', rows);
+  await createPrivateTopics(kafka, [
+    { topic: topics.deltas, numPartitions: 6 },
+    { topic: topics.levels, numPartitions: 6 },
+    { topic: topics.dlq, numPartitions: 1 },
+  ]);
   processor = await startStockProcessor({
-    kafka: timedKafka(`bench-c2v-${runId}-proc`),
+    kafka: timedKafka(config.kafka.brokers, `bench-c2v-${runId}-proc`, (ms) => record('kafka sendBatch', ms)),
     redis: procRedis,
     codecs: await registerStockSchemas(config.registry.url),
     logger,
@@ -290,44 +153,23 @@ try {
   progress('  processor joined its group; waiting until it applies a probe change');
   await waitProcessorLive(pool, new RedisViews({ redis, prefix }), 'BENCHV-PROBE', 60_000);
   await startTopicLeg();
-  feedReader = readFeed();
+  feedReader = readFeed(feedRedis, `${prefix}:feed`, '0-0', () => readingFeed, onFeedEntry);
   await sleep(2000); // let the topic-leg consumer's group settle before the load starts
 
-  const total = Math.round(rate * seconds);
   for (const k of Object.keys(calls)) delete calls[k]; // the load window only
   const j0 = machineJiffies();
   const c0 = process.cpuUsage();
-  const started = Date.now();
-  let sent = 0;
-  let errors = 0;
-  const inflight = new Set<Promise<void>>();
-  let lastReport = started;
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((Date.now() - started) / 1000) * rate));
-    while (sent < due) {
-      const sku = skuOf(sent % rows);
-      sent++;
-      const p = pool
-        .query<{ version: string }>(`UPDATE stock_levels SET on_hand = on_hand + 1 WHERE sku = $1 AND location_id = 'WH-1' RETURNING version`, [sku])
-        .then(
-          (r) => void acks.set(`${sku}/${r.rows[0]!.version}`, Date.now()),
-          () => void errors++,
-        );
-      inflight.add(p);
-      void p.finally(() => inflight.delete(p));
-    }
-    if (Date.now() - lastReport >= 2000) {
-      lastReport = Date.now();
-      progress(`  ${sent}/${total} updates sent, ${acks.size} acked, ${viewAt.size} views updated`);
-    }
-    await sleep(2);
-  }
-  await Promise.all(inflight);
-  const elapsed = (Date.now() - started) / 1000;
+  const { total, errors, elapsed } = await steadyUpdates(pool, {
+    rate,
+    seconds,
+    rows,
+    skuOf,
+    onAck: (sku, version, at) => void acks.set(`${sku}/${version}`, at),
+    onReport: (sent, total) => progress(`  ${sent}/${total} updates sent, ${acks.size} acked, ${viewAt.size} views updated`),
+  });
   const cpu = process.cpuUsage(c0);
   const j1 = machineJiffies();
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && [...acks.keys()].some((k) => !viewAt.has(k))) await sleep(100);
+  await waitUntil(() => ![...acks.keys()].some((k) => !viewAt.has(k)), 30_000);
 
   const fromCommit: number[] = [];
   const fromAck: number[] = [];
@@ -377,7 +219,7 @@ try {
     processorBatchApply: { metric: 'invsync_processor_batch_apply_seconds', ...(await summary(metrics.batchApply)) },
     /** During the load: share of all cores busy (everything on the machine), and this process (load generator, processor, readers). */
     cpu: {
-      machineBusy: j0 && j1 ? +((j1.busy - j0.busy) / Math.max(1, j1.total - j0.total)).toFixed(2) : null,
+      machineBusy: busyShare(j0, j1),
       processCores: +((cpu.user + cpu.system) / 1e6 / elapsed).toFixed(2),
     },
     /** Wall time of the processor's calls to Redis and Kafka during the load, per call. */

@@ -37,8 +37,14 @@ import { createKafka } from '../lib/kafka.ts';
 import { createPgPool } from '../lib/pg.ts';
 import { createRedis } from '../lib/redis.ts';
 import { viewKeys } from '../stream-processors/adapters/redis-views.ts';
-import { machine, parseArgs, percentile } from './args.ts';
-import { deletePrefix, killAllChildren, progress, runId, spawnNode, startGateway, stopChild, type Child } from './ws-fanout.ts';
+import { machine, parseArgs } from './args.ts';
+import { installHardLimit, killAllChildren, spawnNode, startGateway, stopChild, type Child } from './lib/children.ts';
+import { readFeed } from './lib/feed.ts';
+import { deleteGroup } from './lib/kafka-topics.ts';
+import { deletePrefix } from './lib/redis-keys.ts';
+import { progress, runId } from './lib/run.ts';
+import { stats, type Stats } from './lib/stats.ts';
+import { seedBenchRows, steadyUpdates } from './lib/update-load.ts';
 
 const GOAL_P99_MS = 150;
 const skuOf = (i: number) => `BENCHE-${String(i + 1).padStart(5, '0')}`;
@@ -183,17 +189,6 @@ async function browserClient(gatewayUrl: string, rows: number, reducedMotion: bo
 // ---------------------------------------------------------------------------------------------
 // the benchmark
 
-interface Stats {
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-function stats(xs: number[]): Stats {
-  xs.sort((a, b) => a - b);
-  return { p50: percentile(xs, 50), p99: percentile(xs, 99), max: xs[xs.length - 1] ?? Number.NaN };
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const rate = args.get('rate', 1000);
@@ -216,16 +211,7 @@ async function main(): Promise<void> {
   let readingFeed = true;
   let feedLoop: Promise<void> | undefined;
   let failure: Error | undefined;
-  const hardLimit = setTimeout(() => {
-    progress('error: 10 minutes elapsed; killing children');
-    killAllChildren();
-    process.exit(1);
-  }, 600_000);
-  hardLimit.unref();
-  process.on('SIGINT', () => {
-    killAllChildren();
-    process.exit(130);
-  });
+  installHardLimit(600_000, 'error: 10 minutes elapsed; killing children');
 
   const acks = new Map<string, number>();
   const feedAt = new Map<string, number>();
@@ -239,37 +225,9 @@ async function main(): Promise<void> {
     }
   };
 
-  async function readFeed(from: string): Promise<void> {
-    let lastId = from;
-    const key = viewKeys(prefix).feed;
-    while (readingFeed) {
-      const reply = (await feedRedis.xread('COUNT', 1000, 'BLOCK', 500, 'STREAMS', key, lastId)) as Array<[string, Array<[string, string[]]>]> | null;
-      const now = Date.now();
-      if (!reply) continue;
-      for (const [, entries] of reply) {
-        for (const [eid, fields] of entries) {
-          lastId = eid;
-          let sku = '';
-          let version = '';
-          for (let i = 0; i + 1 < fields.length; i += 2) {
-            if (fields[i] === 'sku') sku = fields[i + 1]!;
-            else if (fields[i] === 'version') version = fields[i + 1]!;
-          }
-          const k = `${sku}/${version}`;
-          if (!feedAt.has(k)) feedAt.set(k, now);
-        }
-      }
-    }
-  }
-
   try {
     progress(`e2e: commit -> ${browser ? 'browser' : 'SDK client'} receipt at ${rate} updates/s for ${seconds} s over ${rows} rows (prefix ${prefix})`);
-    await pool.query(
-      `INSERT INTO stock_levels (sku, location_id, on_hand)
-       SELECT 'BENCHE-' || lpad(n::text, 5, '0'), 'WH-1', 1000 FROM generate_series(1, $1::int) n
-       ON CONFLICT DO NOTHING`,
-      [rows],
-    );
+    await seedBenchRows(pool, 'BENCHE-', rows);
     await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 0) ON CONFLICT DO NOTHING`, [PROBE]);
 
     processor = spawnNode('processor', 'stream-processors/main.ts', [], {
@@ -315,7 +273,10 @@ async function main(): Promise<void> {
     }
 
     const last = (await feedRedis.xrevrange(viewKeys(prefix).feed, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
-    feedLoop = readFeed(last[0]?.[0] ?? '0-0');
+    feedLoop = readFeed(feedRedis, viewKeys(prefix).feed, last[0]?.[0] ?? '0-0', () => readingFeed, (fields, now) => {
+      const k = `${fields.get('sku') ?? ''}/${fields.get('version') ?? ''}`;
+      if (!feedAt.has(k)) feedAt.set(k, now);
+    });
     if (browser) source = await browserClient(g.url, rows, args.has('reduced-motion'));
     else source = nodeClient(g.url, rows).source;
     await Promise.race([
@@ -330,35 +291,17 @@ async function main(): Promise<void> {
     received.clear();
     highestReceived.clear();
 
-    const total = Math.round(rate * seconds);
-    const started = Date.now();
-    let sent = 0;
-    let errors = 0;
-    const inflight = new Set<Promise<void>>();
-    let lastReport = started;
-    while (sent < total) {
-      const due = Math.min(total, Math.floor(((Date.now() - started) / 1000) * rate));
-      while (sent < due) {
-        const sku = skuOf(sent % rows);
-        sent++;
-        const p = pool
-          .query<{ version: string }>(`UPDATE stock_levels SET on_hand = on_hand + 1 WHERE sku = $1 AND location_id = 'WH-1' RETURNING version`, [sku])
-          .then(
-            (r) => void acks.set(`${sku}/${r.rows[0]!.version}`, Date.now()),
-            () => void errors++,
-          );
-        inflight.add(p);
-        void p.finally(() => inflight.delete(p));
-      }
-      if (Date.now() - lastReport >= 2000) {
-        lastReport = Date.now();
-        absorb(await source.collect());
+    const { total, errors, elapsed } = await steadyUpdates(pool, {
+      rate,
+      seconds,
+      rows,
+      skuOf,
+      onAck: (sku, version, at) => void acks.set(`${sku}/${version}`, at),
+      onReport: async (sent, total) => {
+        absorb(await source!.collect());
         progress(`  ${sent}/${total} updates sent, ${acks.size} acked, ${feedAt.size} on the feed, ${received.size} received by the client`);
-      }
-      await sleep(2);
-    }
-    await Promise.all(inflight);
-    const elapsed = (Date.now() - started) / 1000;
+      },
+    });
     const deadline = Date.now() + 30_000;
     for (;;) {
       absorb(await source.collect());
@@ -412,15 +355,7 @@ async function main(): Promise<void> {
     await stopChild(processor, 30_000);
     killAllChildren();
     await feedLoop?.catch(() => undefined);
-    const admin = createKafka({ brokers: config.kafka.brokers, clientId: `bench-e2e-${id}` }).admin();
-    try {
-      await admin.connect();
-      await admin.deleteGroups([groupId]);
-    } catch (err) {
-      progress(`  cleanup: could not delete consumer group ${groupId}: ${(err as Error).message}`);
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
+    await deleteGroup(createKafka({ brokers: config.kafka.brokers, clientId: `bench-e2e-${id}` }), groupId);
     await deletePrefix(redis, prefix).catch((err: Error) => progress(`  cleanup: could not delete ${prefix}:*: ${err.message}`));
     redis.disconnect();
     feedRedis.disconnect();

@@ -22,16 +22,11 @@
  * Usage: npm run bench:fold -- [--events 200000] [--skus 10000] [--locations 3] [--rounds 2]
  *          [--send-batch 1000] [--in-flight 4] [--timeout 180] [--profile] [--json]
  */
-import { createHash, randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { Session } from 'node:inspector/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Kafka, Producer, ProducerBatch } from 'kafkajs';
-import type { Redis } from 'ioredis';
 import { destination, pino } from 'pino';
 import { registerStockSchemas, type StockCodecs } from '../lib/avro-registry.ts';
-import { loadConfigOrExit, PROJECT_ROOT } from '../lib/config.ts';
+import { loadConfigOrExit } from '../lib/config.ts';
 import { createKafka } from '../lib/kafka.ts';
 import { createRedis } from '../lib/redis.ts';
 import { createProcessorMetrics, type ProcessorMetrics } from '../stream-processors/metrics.ts';
@@ -39,6 +34,11 @@ import { startStockProcessor, type Encoder } from '../stream-processors/processo
 import type { StockDelta, StockLevel } from '../schemas/generated/avro-types.ts';
 import { cdcEvent } from '../tests/processor-helpers.ts';
 import { machine, parseArgs } from './args.ts';
+import { busyShare, machineJiffies } from './lib/cpu.ts';
+import { createPrivateTopics, deletePrivateTopicsAndGroups } from './lib/kafka-topics.ts';
+import { deletePrefix, redisSnapshot } from './lib/redis-keys.ts';
+import { progress, runId as newRunId } from './lib/run.ts';
+import { timedKafka, timedRedis } from './lib/timed-clients.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const events = Math.round(args.get('events', 200_000));
@@ -55,8 +55,7 @@ const GOAL_RATIO = 0.5;
 const CONCURRENCY = 6; // as the processor (stream-processors/processor.ts)
 
 const config = loadConfigOrExit();
-const progress = (line: string) => process.stderr.write(`${line}\n`);
-const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+const runId = newRunId(3);
 const topics = {
   cdc: `bench-fold-${runId}-cdc`,
   deltas: `bench-fold-${runId}-deltas`,
@@ -114,21 +113,12 @@ interface FoldRun {
 }
 
 async function createTopics(): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        { topic: topics.cdc, numPartitions: 6 },
-        { topic: topics.deltas, numPartitions: 6 },
-        { topic: topics.levels, numPartitions: 6 },
-        { topic: topics.dlq, numPartitions: 1 },
-      ],
-    });
-  } finally {
-    await admin.disconnect();
-  }
+  await createPrivateTopics(kafka, [
+    { topic: topics.cdc, numPartitions: 6 },
+    { topic: topics.deltas, numPartitions: 6 },
+    { topic: topics.levels, numPartitions: 6 },
+    { topic: topics.dlq, numPartitions: 1 },
+  ]);
 }
 
 async function fill(): Promise<{ seconds: number; rate: number }> {
@@ -182,30 +172,6 @@ function newGroup(kind: string, round: number): string {
   return g;
 }
 
-/** Whole-machine CPU jiffies (Linux /proc/stat): busy and total, across all cores. */
-function machineJiffies(): { busy: number; total: number } | undefined {
-  try {
-    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const total = f.reduce((a, b) => a + b, 0);
-    return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
-  } catch {
-    return undefined;
-  }
-}
-
-interface RedisSnapshot {
-  cpu: number;
-  cmd: Record<string, { calls: number; usec: number }>;
-}
-
-async function redisSnapshot(): Promise<RedisSnapshot> {
-  const cpuInfo = await redis.info('cpu');
-  const num = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpuInfo)?.[1] ?? 0);
-  const cmd: RedisSnapshot['cmd'] = {};
-  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+),usec=(\d+)/gm)) cmd[m[1]!] = { calls: Number(m[2]), usec: Number(m[3]) };
-  return { cpu: num('used_cpu_user') + num('used_cpu_sys'), cmd };
-}
-
 interface Resources {
   /** Share of all cores busy on the machine (every process: stack, load, this one). */
   machineBusy: number | null;
@@ -217,12 +183,12 @@ interface Resources {
 
 async function startResources(): Promise<() => Promise<Resources>> {
   const j0 = machineJiffies();
-  const r0 = await redisSnapshot();
+  const r0 = await redisSnapshot(redis);
   const t0 = performance.now();
   return async () => {
     const seconds = (performance.now() - t0) / 1000;
     const j1 = machineJiffies();
-    const r1 = await redisSnapshot();
+    const r1 = await redisSnapshot(redis);
     const redisUsecPerCall: Resources['redisUsecPerCall'] = {};
     for (const name of ['evalsha', 'xadd']) {
       const a = r1.cmd[name] ?? { calls: 0, usec: 0 };
@@ -231,7 +197,7 @@ async function startResources(): Promise<() => Promise<Resources>> {
       if (calls > 0) redisUsecPerCall[name] = { calls, usecPerCall: +((a.usec - b.usec) / calls).toFixed(2) };
     }
     return {
-      machineBusy: j0 && j1 ? +((j1.busy - j0.busy) / Math.max(1, j1.total - j0.total)).toFixed(2) : null,
+      machineBusy: busyShare(j0, j1),
       redisCores: +((r1.cpu - r0.cpu) / seconds).toFixed(2),
       redisUsecPerCall,
     };
@@ -291,24 +257,6 @@ async function rawRun(round: number): Promise<RawRun> {
 /** Accumulators filled by the wrappers below; reset per fold run. */
 const acc = { encode: 0, encodes: 0, send: 0, redis: {} as Record<string, { pipelines: number; commands: number; ms: number }> };
 
-/** The processor's Lua scripts by SHA1 (what EVALSHA carries), to name their pipelines. */
-const LUA_DIR = path.join(PROJECT_ROOT, 'stream-processors', 'lua');
-const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
-const scriptNames = new Map<string, string>(
-  fs
-    .readdirSync(LUA_DIR)
-    .filter((f) => f.endsWith('.lua'))
-    .map((f) => [sha1(fs.readFileSync(path.join(LUA_DIR, f), 'utf8')), f]),
-);
-
-function pipelineKind(first: { name?: string; args?: unknown[] } | undefined): string {
-  const name = first?.name ?? 'empty';
-  const arg0 = first?.args?.[0];
-  if (name === 'evalsha' && typeof arg0 === 'string') return scriptNames.get(arg0) ?? 'evalsha (unknown script)';
-  if (name === 'eval' && typeof arg0 === 'string') return scriptNames.get(sha1(arg0)) ?? 'eval (unknown script)';
-  return name;
-}
-
 function timedEncoder<T>(inner: Encoder<T>): Encoder<T> {
   return {
     async encode(value: T): Promise<Buffer> {
@@ -324,48 +272,13 @@ function timedEncoder<T>(inner: Encoder<T>): Encoder<T> {
 }
 
 /** A Redis connection whose pipelines time their exec, split by the first queued command. */
-function timedRedis(): Redis {
-  const r = createRedis(config.redis.url);
-  const pipeline = r.pipeline.bind(r);
-  (r as unknown as { pipeline: typeof r.pipeline }).pipeline = ((...a: Parameters<typeof r.pipeline>) => {
-    const p = pipeline(...a);
-    const exec = p.exec.bind(p);
-    p.exec = (async () => {
-      const kind = pipelineKind((p as unknown as { _queue?: Array<{ name?: string; args?: unknown[] }> })._queue?.[0]);
-      const commands = p.length;
-      const t = performance.now();
-      try {
-        return await exec();
-      } finally {
-        const a = (acc.redis[kind] ??= { pipelines: 0, commands: 0, ms: 0 });
-        a.pipelines++;
-        a.commands += commands;
-        a.ms += performance.now() - t;
-      }
-    }) as typeof p.exec;
-    return p;
-  }) as typeof r.pipeline;
-  return r;
-}
-
-/** A Kafka client whose producers time sendBatch. */
-function timedKafka(clientId: string): Kafka {
-  const k = createKafka({ brokers: config.kafka.brokers, clientId });
-  const producer = k.producer.bind(k);
-  k.producer = (cfg) => {
-    const p: Producer = producer(cfg);
-    const sendBatchFn = p.sendBatch.bind(p);
-    p.sendBatch = async (b: ProducerBatch) => {
-      const t = performance.now();
-      try {
-        return await sendBatchFn(b);
-      } finally {
-        acc.send += performance.now() - t;
-      }
-    };
-    return p;
-  };
-  return k;
+function timedProcRedis() {
+  return timedRedis(config.redis.url, (kind, commands, ms) => {
+    const a = (acc.redis[kind] ??= { pipelines: 0, commands: 0, ms: 0 });
+    a.pipelines++;
+    a.commands += commands;
+    a.ms += ms;
+  });
 }
 
 async function counted(metrics: ProcessorMetrics): Promise<{ total: number; outcomes: Record<string, number> }> {
@@ -386,8 +299,8 @@ async function foldRun(round: number, codecs: StockCodecs, cpuProfile?: Session)
   const prefix = `benchfold-${runId}-${round}`;
   prefixes.push(prefix);
   const metrics = createProcessorMetrics({ defaults: false });
-  const procRedis = timedRedis();
-  const procKafka = timedKafka(`bench-fold-${runId}-proc-${round}`);
+  const procRedis = timedProcRedis();
+  const procKafka = timedKafka(config.kafka.brokers, `bench-fold-${runId}-proc-${round}`, (ms) => (acc.send += ms));
   Object.assign(acc, { encode: 0, encodes: 0, send: 0, redis: {} });
   if (cpuProfile) {
     await cpuProfile.post('Profiler.enable');
@@ -532,33 +445,11 @@ function summarizeProfile(p: { nodes: CpuProfileNode[]; startTime: number; endTi
   };
 }
 
-async function deleteRedisPrefix(prefix: string): Promise<number> {
-  let cursor = '0';
-  let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) deleted += await redis.unlink(...keys);
-  } while (cursor !== '0');
-  return deleted;
-}
-
 async function cleanup(): Promise<void> {
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    await admin.deleteGroups(groups).catch((err: Error) => progress(`  cleanup: could not delete consumer groups: ${err.message}`));
-    const existing = new Set(await admin.listTopics());
-    const mine = Object.values(topics).filter((t) => existing.has(t));
-    if (mine.length) await admin.deleteTopics({ topics: mine, timeout: 30_000 });
-  } catch (err) {
-    progress(`  cleanup: could not delete topics ${Object.values(topics).join(', ')}: ${(err as Error).message}`);
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
+  await deletePrivateTopicsAndGroups(kafka, groups, Object.values(topics), `could not delete topics ${Object.values(topics).join(', ')}`);
   for (const p of prefixes) {
     try {
-      await deleteRedisPrefix(p);
+      await deletePrefix(redis, p);
     } catch (err) {
       progress(`  cleanup: could not delete Redis keys ${p}:*: ${(err as Error).message}`);
     }

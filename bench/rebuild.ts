@@ -10,8 +10,6 @@
  *
  * Usage: npm run bench:rebuild -- [--rows 1000000] [--json]
  */
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { loadConfigOrExit } from '../lib/config.ts';
@@ -21,6 +19,9 @@ import { createRedis } from '../lib/redis.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import { rebuildViews, reconcileViews, type Progress } from '../stream-processors/views-maintenance.ts';
 import { machine, parseArgs } from './args.ts';
+import { busyShare, machineJiffies } from './lib/cpu.ts';
+import { deletePrefix, redisSnapshot } from './lib/redis-keys.ts';
+import { progress, runId } from './lib/run.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const LOCATIONS = 3;
@@ -32,8 +33,7 @@ const SKU_PREFIX = 'RB-';
 const LOAD_CHUNK_SKUS = 2000;
 
 const config = loadConfigOrExit();
-const progress = (line: string) => process.stderr.write(`${line}\n`);
-const prefix = `benchrb-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+const prefix = `benchrb-${runId(3)}`;
 
 function dbUrl(database: string): string {
   const u = new URL(config.pg.url);
@@ -64,36 +64,6 @@ function throttled(label: string): Progress {
     last = now;
     progress(`  ${label}: ${done}/${total} rows`);
   };
-}
-
-async function deleteRedisPrefix(redis: ReturnType<typeof createRedis>): Promise<number> {
-  let cursor = '0';
-  let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) deleted += await redis.unlink(...keys);
-  } while (cursor !== '0');
-  return deleted;
-}
-
-/** Whole-machine CPU jiffies (Linux /proc/stat): busy and total, across all cores. */
-function machineJiffies(): { busy: number; total: number } | undefined {
-  try {
-    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const total = f.reduce((a, b) => a + b, 0);
-    return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
-  } catch {
-    return undefined;
-  }
-}
-
-async function redisSnapshot(): Promise<{ cpu: number; cmd: Record<string, { calls: number; usec: number }> }> {
-  const cpuInfo = await redis.info('cpu');
-  const num = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpuInfo)?.[1] ?? 0);
-  const cmd: Record<string, { calls: number; usec: number }> = {};
-  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+),usec=(\d+)/gm)) cmd[m[1]!] = { calls: Number(m[2]), usec: Number(m[3]) };
-  return { cpu: num('used_cpu_user') + num('used_cpu_sys'), cmd };
 }
 
 /** Where a maintenance run's wall time went (summed per call; reads overlap the applies) and CPU use. */
@@ -141,13 +111,13 @@ function instrument(pool: pg.Pool, views: RedisViews): void {
 async function measured<T>(fn: () => Promise<T>): Promise<{ value: T; breakdown: Breakdown }> {
   Object.assign(acc, { pg: 0, apply: 0, applyCalls: 0, feed: 0, read: 0, sweepStart: 0 });
   const j0 = machineJiffies();
-  const r0 = await redisSnapshot();
+  const r0 = await redisSnapshot(redis);
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   const value = await fn();
   const t1 = performance.now();
   const c = process.cpuUsage(c0);
-  const r1 = await redisSnapshot();
+  const r1 = await redisSnapshot(redis);
   const j1 = machineJiffies();
   const wall = (t1 - t0) / 1000;
   const redisUsecPerCall: Record<string, number> = {};
@@ -169,7 +139,7 @@ async function measured<T>(fn: () => Promise<T>): Promise<{ value: T; breakdown:
       processCores: +((c.user + c.system) / 1e6 / wall).toFixed(2),
       redisCores: +((r1.cpu - r0.cpu) / wall).toFixed(2),
       redisUsecPerCall,
-      machineBusy: j0 && j1 ? +((j1.busy - j0.busy) / Math.max(1, j1.total - j0.total)).toFixed(2) : null,
+      machineBusy: busyShare(j0, j1),
     },
   };
 }
@@ -260,7 +230,7 @@ try {
   progress('  cleaning up: database, Redis keys');
   await pool?.end().catch(() => undefined);
   await dropDatabase().catch((err: Error) => progress(`  cleanup: could not drop ${BENCH_DB}: ${err.message}`));
-  await deleteRedisPrefix(redis).catch((err: Error) => progress(`  cleanup: could not delete ${prefix}:*: ${err.message}`));
+  await deletePrefix(redis, prefix).catch((err: Error) => progress(`  cleanup: could not delete ${prefix}:*: ${err.message}`));
   redis.disconnect();
 }
 

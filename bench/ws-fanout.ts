@@ -24,223 +24,26 @@
  * Usage: npm run bench:ws-fanout -- [--clients 10000] [--skus 100] [--rate 200 | --rates 50,200 (default)]
  *          [--seconds 20] [--drain 2] [--tick 25] [--batch 500] [--skip-naive] [--cpu-prof] [--json]
  *
- * The module also exports the child-process helpers used by bench/ws-idle-memory.ts and
- * bench/e2e-latency.ts.
+ * The module also exports the load-client driver and the view seeding used by
+ * bench/ws-idle-memory.ts; the child-process helpers live in bench/lib/children.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import type { Redis } from 'ioredis';
-import { loadConfigOrExit, PROJECT_ROOT } from '../lib/config.ts';
+import { loadConfigOrExit } from '../lib/config.ts';
 import { createRedis } from '../lib/redis.ts';
 import { viewKeys } from '../stream-processors/adapters/redis-views.ts';
 import { encodeRow } from '../stream-processors/domain/fold.ts';
 import { machine, parseArgs } from './args.ts';
-
-export const progress = (line: string): void => void process.stderr.write(`${line}\n`);
-
-// ---------------------------------------------------------------------------------------------
-// child processes
-
-export interface Child {
-  name: string;
-  proc: ChildProcess;
-  pid: number;
-  /** Resolves with the exit code (or signal name) once the process is gone. */
-  exited: Promise<number | string | null>;
-  alive(): boolean;
-}
-
-const children = new Set<Child>();
-
-/** Kills (SIGKILL) every child still running. Synchronous: safe in an 'exit' handler. */
-export function killAllChildren(): void {
-  for (const c of children) {
-    if (c.alive()) {
-      try {
-        process.kill(c.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-}
-process.on('exit', killAllChildren);
-
-/**
- * Spawns `node [nodeFlags] --import tsx <script> [args]` in the project root, with the open-files
- * limit raised (to 65536, or the hard limit when that is lower) via a bash wrapper that `exec`s
- * node, so the pid is node's. A small shell watchdog stops the child if this process disappears
- * without cleaning up. stdout is handed to `onStdoutLine` (or forwarded to stderr), stderr
- * is forwarded to our stderr with the child's name.
- */
-export function spawnNode(
-  name: string,
-  script: string,
-  args: string[],
-  opts: { env?: Record<string, string>; nodeFlags?: string[]; onStdoutLine?: (line: string) => void; onStderrLine?: (line: string) => void; stdin?: boolean } = {},
-): Child {
-  const flags = [...(opts.nodeFlags ?? []), '--import', 'tsx', script].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
-  // Watchdog: should this benchmark process die without cleaning up (SIGKILL), the child goes too.
-  const watchdog =
-    'p=$PPID; s=$$; ( while kill -0 "$p" 2>/dev/null && kill -0 "$s" 2>/dev/null; do sleep 1; done; ' +
-    'if kill -0 "$s" 2>/dev/null && ! kill -0 "$p" 2>/dev/null; then kill -TERM "$s"; sleep 5; kill -0 "$s" 2>/dev/null && kill -KILL "$s"; fi ) </dev/null >/dev/null 2>&1 &';
-  const proc = spawn('bash', ['-c', `${watchdog} ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec node ${flags} "$@"`, 'bash', ...args], {
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, ...opts.env },
-    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-  });
-  if (proc.pid === undefined) throw new Error(`could not start ${name}`);
-  let alive = true;
-  const exited = new Promise<number | string | null>((resolve) => {
-    proc.on('exit', (code, signal) => {
-      alive = false;
-      children.delete(child);
-      resolve(code ?? signal);
-    });
-  });
-  const child: Child = { name, proc, pid: proc.pid, exited, alive: () => alive };
-  children.add(child);
-  const forward = (line: string) => progress(`  [${name}] ${line.length > 400 ? `${line.slice(0, 400)}...` : line}`);
-  readline.createInterface({ input: proc.stdout! }).on('line', opts.onStdoutLine ?? forward);
-  readline.createInterface({ input: proc.stderr! }).on('line', opts.onStderrLine ?? forward);
-  return child;
-}
-
-/** SIGTERM, then SIGKILL after `graceMs`. */
-export async function stopChild(child: Child | undefined, graceMs = 5000): Promise<void> {
-  if (!child || !child.alive()) return;
-  try {
-    process.kill(child.pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const killed = await Promise.race([child.exited.then(() => true), sleep(graceMs).then(() => false)]);
-  if (!killed && child.alive()) {
-    try {
-      process.kill(child.pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-    await child.exited;
-  }
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Polls `url` until it answers `status`; fails when `child` exits or after `timeoutMs`. */
-export async function waitHttp(url: string, timeoutMs: number, child?: Child, status = 200): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (child && !child.alive()) throw new Error(`${child.name} exited before ${url} answered`);
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (res.status === status) return;
-      last = `HTTP ${res.status}`;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await sleep(200);
-  }
-  throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (last: ${last})`);
-}
-
-const CLK_TCK = 100; // Linux USER_HZ
-
-/** CPU time (user+system, seconds) and memory of a process, from /proc. */
-export function procStats(pid: number): { cpuS: number; rssBytes: number; hwmBytes: number } | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const cpuS = (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
-    return { cpuS, rssBytes: kb('VmRSS'), hwmBytes: kb('VmHWM') };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whole-machine CPU time (busy, total) in seconds, from /proc/stat. */
-export function machineCpu(): { busyS: number; totalS: number } {
-  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = v.reduce((a, b) => a + b, 0);
-  const idle = (v[3] ?? 0) + (v[4] ?? 0);
-  return { busyS: (total - idle) / CLK_TCK, totalS: total / CLK_TCK };
-}
-
-/** Selected samples of a Prometheus text exposition (unlabelled, or summed over labels). */
-export async function scrapeMetrics(url: string, names: string[], timeoutMs = 10_000): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  const text = await res.text();
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (!m || !names.includes(m[1]!)) continue;
-    out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[3]);
-  }
-  return out;
-}
-
-/** Deletes every key of a Redis prefix (SCAN + UNLINK). */
-export async function deletePrefix(redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let n = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) n += await redis.unlink(...keys);
-  } while (cursor !== '0');
-  return n;
-}
-
-export function runId(): string {
-  return `${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
-}
-
-/** Environment for a gateway child on its own prefix and port. */
-export function gatewayEnv(prefix: string, port: number, extra: Record<string, string | undefined> = {}): Record<string, string> {
-  const env: Record<string, string> = { REDIS_PREFIX: prefix, GATEWAY_PORT: String(port), GATEWAY_MAX_SUBSCRIPTIONS: '1000', LOG_LEVEL: 'warn' };
-  for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
-  return env;
-}
-
-/** Starts a gateway child and waits for GET /readyz 200. */
-export async function startGateway(opts: {
-  prefix: string;
-  tickMs?: number;
-  cpuProfDir?: string;
-  env?: Record<string, string>;
-  nodeFlags?: string[];
-  onStderrLine?: (line: string) => void;
-}): Promise<{ child: Child; port: number; url: string }> {
-  const port = await freePort();
-  const env = gatewayEnv(opts.prefix, port, { GATEWAY_TICK_MS: opts.tickMs === undefined ? undefined : String(opts.tickMs), ...opts.env });
-  const nodeFlags = [...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : []), ...(opts.nodeFlags ?? [])];
-  const child = spawnNode('gateway', 'gateway/main.ts', [], { env, nodeFlags, ...(opts.onStderrLine ? { onStderrLine: opts.onStderrLine } : {}) });
-  const url = `http://127.0.0.1:${port}`;
-  await waitHttp(`${url}/readyz`, 30_000, child);
-  return { child, port, url };
-}
+import { installHardLimit, killAllChildren, spawnNode, startGateway, stopChild, type Child } from './lib/children.ts';
+import { machineCpu, procStats } from './lib/cpu.ts';
+import { freePort, scrapeMetrics, waitHttp } from './lib/http.ts';
+import { deletePrefix } from './lib/redis-keys.ts';
+import { progress, runId } from './lib/run.ts';
+import type { LatencySummary } from './lib/stats.ts';
 
 // ---------------------------------------------------------------------------------------------
 // the load client process
@@ -265,14 +68,6 @@ export type LoadReport = {
   errorsTotal: number;
   closesTotal: Record<string, number>;
 };
-export interface LatencySummary {
-  count: number;
-  p50: number | null;
-  p90: number | null;
-  p99: number | null;
-  max: number | null;
-  min: number | null;
-}
 export type ReadyMessage = { type: 'ready'; connected: number; subscribed: number; attempted: number; rampMs: number; closes: Record<string, number>; errors: number };
 
 export class LoadClientProcess {
@@ -440,18 +235,7 @@ async function main(): Promise<void> {
   let version = 1;
   let failure: Error | undefined;
 
-  const hardLimit = setTimeout(() => {
-    progress(`error: --max-seconds ${hardLimitS} reached; killing children`);
-    killAllChildren();
-    process.exit(1);
-  }, hardLimitS * 1000);
-  hardLimit.unref();
-  const onSignal = () => {
-    killAllChildren();
-    process.exit(130);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  installHardLimit(hardLimitS * 1000, `error: --max-seconds ${hardLimitS} reached; killing children`, ['SIGINT', 'SIGTERM']);
 
   /** XADDs entries at `rate`/s for `seconds`; returns how many were written. */
   async function drive(rate: number, secs: number): Promise<number> {

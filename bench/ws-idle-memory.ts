@@ -22,20 +22,12 @@ import WebSocket from 'ws';
 import { loadConfigOrExit } from '../lib/config.ts';
 import { createRedis } from '../lib/redis.ts';
 import { machine, parseArgs } from './args.ts';
-import {
-  deletePrefix,
-  fanoutSku,
-  killAllChildren,
-  LoadClientProcess,
-  procStats,
-  progress,
-  runId,
-  scrapeMetrics,
-  seedViews,
-  startGateway,
-  stopChild,
-  type Child,
-} from './ws-fanout.ts';
+import { installHardLimit, killAllChildren, startGateway, stopChild, type Child } from './lib/children.ts';
+import { procStats } from './lib/cpu.ts';
+import { scrapeMetrics } from './lib/http.ts';
+import { deletePrefix } from './lib/redis-keys.ts';
+import { progress, runId } from './lib/run.ts';
+import { fanoutSku, LoadClientProcess, seedViews } from './ws-fanout.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const clients = Math.round(args.get('clients', 10_000));
@@ -106,16 +98,7 @@ let gateway: Child | undefined;
 let lc: LoadClientProcess | undefined;
 let failure: Error | undefined;
 const result: Record<string, unknown> = { benchmark: 'ws-idle-memory', machine: machine(), clients, skusPerConnection: skus, skuSpace, forcedGc: forceGc };
-const hardLimit = setTimeout(() => {
-  progress('error: 10 minutes elapsed; killing children');
-  killAllChildren();
-  process.exit(1);
-}, 600_000);
-hardLimit.unref();
-process.on('SIGINT', () => {
-  killAllChildren();
-  process.exit(130);
-});
+installHardLimit(600_000, 'error: 10 minutes elapsed; killing children');
 
 try {
   progress(`ws-idle-memory: ${clients} idle connections x ${skus} SKUs (of ${skuSpace}), prefix ${prefix}`);

@@ -28,6 +28,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
+import type { LatencySummary } from './lib/stats.ts';
 
 // ---------------------------------------------------------------------------------------------
 // options
@@ -93,7 +94,7 @@ class Histogram {
     }
     return HIST_MS;
   }
-  summary(): { count: number; p50: number | null; p90: number | null; p99: number | null; max: number | null; min: number | null } {
+  summary(): LatencySummary {
     return {
       count: this.count,
       p50: this.percentile(50),

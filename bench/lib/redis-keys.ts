@@ -1,0 +1,30 @@
+/** Redis helpers shared by the benchmark scripts: prefix cleanup and server CPU / command statistics. */
+import type { Redis } from 'ioredis';
+
+/** Deletes every key of a Redis prefix (SCAN + UNLINK); returns how many were deleted. */
+export async function deletePrefix(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) n += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return n;
+}
+
+export interface RedisSnapshot {
+  /** Server CPU seconds (user + system) so far. */
+  cpu: number;
+  /** Calls and microseconds per command so far (INFO commandstats). */
+  cmd: Record<string, { calls: number; usec: number }>;
+}
+
+/** The Redis server's CPU time and per-command statistics now. */
+export async function redisSnapshot(redis: Redis): Promise<RedisSnapshot> {
+  const cpuInfo = await redis.info('cpu');
+  const num = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpuInfo)?.[1] ?? 0);
+  const cmd: RedisSnapshot['cmd'] = {};
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+),usec=(\d+)/gm)) cmd[m[1]!] = { calls: Number(m[2]), usec: Number(m[3]) };
+  return { cpu: num('used_cpu_user') + num('used_cpu_sys'), cmd };
+}
