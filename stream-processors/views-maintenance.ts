@@ -27,8 +27,12 @@ export interface MaintenanceDeps {
   feedMaxLen: number;
 }
 
-/** Applies changes (one script call per SKU) and announces changed SKUs on the feed. */
-async function applyAndAnnounce(deps: MaintenanceDeps, changes: RowChange[], force: boolean): Promise<number> {
+/**
+ * Applies changes (one script call per SKU); returns how many were applied and the announcement
+ * of the changed SKUs on the feed, still in flight so that a caller may overlap it with its
+ * next page.
+ */
+async function applyAndAnnounce(deps: MaintenanceDeps, changes: RowChange[], force: boolean): Promise<{ applied: number; announced: Promise<unknown> }> {
   const bySku = new Map<string, RowChange[]>();
   for (const c of changes) {
     const list = bySku.get(c.sku);
@@ -43,7 +47,12 @@ async function applyAndAnnounce(deps: MaintenanceDeps, changes: RowChange[], for
     applied += n;
     if (n > 0) changed.push(r.summary);
   }
-  await deps.views.appendFeed(changed, deps.feedMaxLen);
+  return { applied, announced: deps.views.appendFeed(changed, deps.feedMaxLen) };
+}
+
+async function applyAndWait(deps: MaintenanceDeps, changes: RowChange[], force: boolean): Promise<number> {
+  const { applied, announced } = await applyAndAnnounce(deps, changes, force);
+  await announced;
   return applied;
 }
 
@@ -76,15 +85,21 @@ export async function rebuildViews(
   const pages = pagesBySku(deps.pool, { skuPrefix, skusPerPage: 5000 });
   // Read the next page from Postgres while the current one is applied to Redis.
   let next = pages.next();
+  let announcing: Promise<unknown> = Promise.resolve();
   for (;;) {
     const page = await next;
     if (page.done) break;
     next = pages.next();
     const changes = rowChanges(page.value);
-    applied += await applyAndAnnounce(deps, changes, false);
+    const res = await applyAndAnnounce(deps, changes, false);
+    // The previous page's feed entries were written while this page was applied.
+    await announcing;
+    announcing = res.announced;
+    applied += res.applied;
     rows += changes.length;
     progress?.(rows, total);
   }
+  await announcing;
   const removed = await removeRowsMissingInPostgres(deps, skuPrefix);
   return { rows, applied, removed, seconds: (performance.now() - started) / 1000 };
 }
@@ -97,7 +112,7 @@ async function removeRowsMissingInPostgres(deps: MaintenanceDeps, skuPrefix: str
     if (!mine.length) continue;
     const [pgRows, redisRows] = await Promise.all([rowsFor(deps.pool, mine), deps.views.readRows(mine)]);
     const items = mine.flatMap((sku) => diffSku(sku, pgRows.get(sku) ?? {}, redisRows.get(sku) ?? {}).filter((d) => d.kind === 'missing_in_postgres'));
-    if (items.length) removed += await applyAndAnnounce(deps, items.map((i) => repairFor(i).change), false);
+    if (items.length) removed += await applyAndWait(deps, items.map((i) => repairFor(i).change), false);
   }
   return removed;
 }
@@ -157,8 +172,8 @@ export async function reconcileViews(
   if (repair && drift.length) {
     const plain = drift.map(repairFor).filter((r) => !r.force).map((r) => r.change);
     const forced = drift.map(repairFor).filter((r) => r.force).map((r) => r.change);
-    repaired += await applyAndAnnounce(deps, plain, false);
-    repaired += await applyAndAnnounce(deps, forced, true);
+    repaired += await applyAndWait(deps, plain, false);
+    repaired += await applyAndWait(deps, forced, true);
   }
   return { checkedRows, drift, transient, repaired, seconds: (performance.now() - started) / 1000 };
 }
