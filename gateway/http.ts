@@ -10,8 +10,8 @@ import YAML from 'yaml';
 import { PROJECT_ROOT } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { RedisViews } from '../stream-processors/adapters/redis-views.ts';
-import { readStates } from './adapters/stock-reader.ts';
-import type { SkuState } from './domain/protocol.ts';
+import type { SkuSummary } from '../stream-processors/domain/fold.ts';
+import { readSummaries } from './adapters/stock-reader.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 export const MAX_BATCH_SKUS = 100;
@@ -28,19 +28,8 @@ export class HttpError extends Error {
   }
 }
 
-function stockBody(s: SkuState) {
-  return {
-    sku: s.sku,
-    available: s.available,
-    onHand: s.onHand,
-    reserved: s.reserved,
-    safetyStock: s.safetyStock,
-    version: s.version,
-    deleted: s.deleted,
-    commitTs: s.commitTs,
-    committedAt: new Date(s.commitTs).toISOString(),
-    locations: JSON.parse(s.locationsJson) as unknown[],
-  };
+function stockBody(s: SkuSummary) {
+  return { ...s, committedAt: new Date(s.commitTs).toISOString() };
 }
 
 function checkSku(sku: string): void {
@@ -74,8 +63,8 @@ export function createHttpApp(deps: {
   app.get('/v1/stock/:sku', async (req, res) => {
     const sku = String(req.params.sku);
     checkSku(sku);
-    const { states } = await readStates(deps.views, [sku]);
-    const s = states[0];
+    const { summaries } = await readSummaries(deps.views, [sku]);
+    const s = summaries[0];
     if (!s) throw new HttpError(404, 'unknown_sku', `no stock is known for SKU ${sku}`, { sku });
     res.json(stockBody(s));
   });
@@ -88,8 +77,8 @@ export function createHttpApp(deps: {
     }
     if (skus.length > MAX_BATCH_SKUS) throw new HttpError(400, 'too_many_skus', `at most ${MAX_BATCH_SKUS} SKUs per request`, { count: skus.length });
     skus.forEach(checkSku);
-    const { states, unknown } = await readStates(deps.views, skus);
-    res.json({ items: states.map(stockBody), unknown });
+    const { summaries, unknown } = await readSummaries(deps.views, skus);
+    res.json({ items: summaries.map(stockBody), unknown });
   });
 
   app.get('/healthz', (_req, res) => {

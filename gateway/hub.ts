@@ -12,12 +12,13 @@ import type { WebSocket } from 'ws';
 import type { Channel } from '../lib/config.ts';
 import type { FeedEntry } from './adapters/feed.ts';
 import { CLOSE, deltasFrame, itemJson, snapshotFrame, type SkuState } from './domain/protocol.ts';
+import { rank } from '../stream-processors/domain/fold.ts';
 import { encodeTextFrame } from './domain/ws-frame.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
-/** Order of SKU states: (version, deleted), as one number. */
+/** Order of SKU states: (version, deleted), as one number (the fold's rank). */
 export function rankOf(s: { version: number; deleted: boolean }): number {
-  return s.version * 2 + (s.deleted ? 1 : 0);
+  return rank(s.version, s.deleted);
 }
 
 export class Connection {

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { Channel } from '../../lib/config.ts';
+import { rank } from '../../stream-processors/domain/fold.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -101,8 +102,7 @@ export function itemJson(state: SkuState, channel: Channel): string {
 
 /** True when `next` is a newer state of a SKU than `held` (the (version, deleted) order). */
 export function isNewer(held: { version: number; deleted: boolean } | undefined, next: { version: number; deleted: boolean }): boolean {
-  if (!held) return true;
-  return next.version > held.version || (next.version === held.version && next.deleted && !held.deleted);
+  return !held || rank(next.version, next.deleted) > rank(held.version, held.deleted);
 }
 
 export function deltasFrame(cursor: string, rts: number, items: string[]): string {

@@ -2,19 +2,8 @@
  * Effects of an applied change, pure: the Avro records for `stock.deltas` and `stock.levels`.
  * The record types are generated from schemas/avro/*.avsc (never hand-written).
  */
-import type { LocationLevel, StockDelta, StockLevel } from '../../schemas/generated/avro-types.ts';
-import type { LocationSummary, RowChange, SkuSummary } from './fold.ts';
-
-function location(l: LocationSummary): LocationLevel {
-  return {
-    locationId: l.locationId,
-    onHand: l.onHand,
-    reserved: l.reserved,
-    safetyStock: l.safetyStock,
-    available: l.available,
-    version: l.version,
-  };
-}
+import type { StockDelta, StockLevel } from '../../schemas/generated/avro-types.ts';
+import type { RowChange, SkuSummary } from './fold.ts';
 
 export function toStockDelta(summary: SkuSummary, previousAvailable: number | null, change: RowChange): StockDelta {
   const loc = summary.locations.find((l) => l.locationId === change.locationId);
@@ -29,7 +18,7 @@ export function toStockDelta(summary: SkuSummary, previousAvailable: number | nu
     deleted: summary.deleted,
     commitTs: summary.commitTs,
     locationId: change.locationId,
-    location: loc ? location(loc) : null,
+    location: loc ?? null,
   };
 }
 
@@ -43,6 +32,6 @@ export function toStockLevel(summary: SkuSummary): StockLevel {
     version: summary.version,
     deleted: summary.deleted,
     commitTs: summary.commitTs,
-    locations: summary.locations.map(location),
+    locations: summary.locations,
   };
 }

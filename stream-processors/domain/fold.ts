@@ -11,6 +11,7 @@
  *     highest-ranked row is a deletion. (version, deleted) orders a SKU's states: at equal
  *     version a deleted=true state is the newer one.
  */
+import type { LocationLevel } from '../../schemas/generated/avro-types.ts';
 
 export interface RowState {
   onHand: number;
@@ -24,14 +25,8 @@ export interface RowState {
 /** A SKU's rows by location, as stored. */
 export type SkuRows = Record<string, RowState>;
 
-export interface LocationSummary {
-  locationId: string;
-  onHand: number;
-  reserved: number;
-  safetyStock: number;
-  available: number;
-  version: number;
-}
+/** A location's state in a SKU summary: exactly the Avro LocationLevel (generated type). */
+export type LocationSummary = LocationLevel;
 
 export interface SkuSummary {
   sku: string;
