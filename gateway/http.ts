@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import YAML from 'yaml';
 import { PROJECT_ROOT } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -42,6 +42,8 @@ export function createHttpApp(deps: {
   ready: () => { ready: boolean; checks: Record<string, boolean> };
   sdkBundle: () => Promise<string>;
   logger: Logger;
+  /** More API routes (the order routes of the purchase path). */
+  routes?: Router;
 }) {
   const app = express();
   app.disable('x-powered-by');
@@ -80,6 +82,8 @@ export function createHttpApp(deps: {
     const { summaries, unknown } = await readSummaries(deps.views, skus);
     res.json({ items: summaries.map(stockBody), unknown });
   });
+
+  if (deps.routes) app.use(deps.routes);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -11,6 +11,9 @@ export interface GatewayMetrics {
   invalidFrames: Counter<'code'>;
   httpRequests: Counter<'route' | 'status'>;
   httpDuration: Histogram<'route'>;
+  purchases: Counter<'outcome'>;
+  writeBackBatch: Histogram;
+  writeBackSeconds: Histogram;
 }
 
 export function createGatewayMetrics({ defaults = true }: { defaults?: boolean } = {}): GatewayMetrics {
@@ -29,6 +32,14 @@ export function createGatewayMetrics({ defaults = true }: { defaults?: boolean }
       name: 'invsync_gateway_http_request_seconds',
       help: 'HTTP request duration',
       labelNames: ['route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    purchases: new Counter({ name: 'invsync_gateway_purchases_total', help: 'Purchase attempts by outcome (reserved, replayed, sold_out, rate_limited, ...)', labelNames: ['outcome'], registers: [registry] }),
+    writeBackBatch: new Histogram({ name: 'invsync_gateway_write_back_batch_size', help: 'Holds written per write-back transaction', buckets: [1, 2, 5, 10, 25, 50, 100, 200], registers: [registry] }),
+    writeBackSeconds: new Histogram({
+      name: 'invsync_gateway_write_back_seconds',
+      help: 'Write-back transaction duration',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),

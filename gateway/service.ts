@@ -8,7 +8,9 @@ import path from 'node:path';
 import type { Config } from '../lib/config.ts';
 import { PROJECT_ROOT } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
+import { createPgPool } from '../lib/pg.ts';
 import { createRedis } from '../lib/redis.ts';
+import { PurchaseService } from '../purchase/service.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import { FeedReader } from './adapters/feed.ts';
 import { createAuthenticator } from './auth.ts';
@@ -16,6 +18,7 @@ import { CLOSE } from './domain/protocol.ts';
 import { createHttpApp } from './http.ts';
 import { Hub } from './hub.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
+import { createOrderRoutes, createPurchaseHandler, isPurchaseRoute } from './purchase-http.ts';
 import { attachWebSocket } from './ws-server.ts';
 
 export interface GatewayService {
@@ -23,6 +26,7 @@ export interface GatewayService {
   url: string;
   hub: Hub;
   metrics: GatewayMetrics;
+  purchases: PurchaseService;
   stop(): Promise<void>;
 }
 
@@ -61,18 +65,35 @@ export async function startGatewayService(
   const views = new RedisViews({ redis, prefix: config.redis.prefix });
   const metrics = createGatewayMetrics({ defaults: overrides.metricsDefaults ?? true });
   const feed = new FeedReader({ redis, key: views.keys.feed, logger });
+  const pool = createPgPool(config.pg.url, { max: config.purchase.pgPool, application: 'invsync-gateway' });
+  pool.on('error', (err) => log.warn({ err: err.message }, 'postgres connection error'));
+  const purchases = new PurchaseService({
+    redis,
+    pool,
+    config,
+    logger,
+    events: {
+      outcome: (kind) => metrics.purchases.inc({ outcome: kind }),
+      writeBatch: (n, s) => {
+        metrics.writeBackBatch.observe(n);
+        metrics.writeBackSeconds.observe(s);
+      },
+    },
+  });
   const hub = new Hub({ tickMs: config.gateway.tickMs, maxBufferedBytes: config.gateway.maxBufferedBytes, metrics, cursor: () => feed.lastId });
   const app = createHttpApp({
     views,
     metrics,
     sdkBundle,
     logger,
+    routes: createOrderRoutes(purchases),
     ready: () => {
       const checks = { redis: redis.status === 'ready', feed: feed.connected };
       return { ready: checks.redis && checks.feed, checks };
     },
   });
-  const server = http.createServer(app);
+  const handlePurchase = createPurchaseHandler({ service: purchases, metrics, logger });
+  const server = http.createServer((req, res) => (isPurchaseRoute(req) ? handlePurchase(req, res) : app(req, res)));
   const wss = attachWebSocket({
     server,
     hub,
@@ -85,6 +106,7 @@ export async function startGatewayService(
   });
   await feed.start((entries) => hub.publish(entries));
   hub.start();
+  purchases.start();
   const port = overrides.port ?? config.gateway.port;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -98,14 +120,17 @@ export async function startGatewayService(
     url: `http://${config.gateway.host}:${actualPort}`,
     hub,
     metrics,
+    purchases,
     async stop() {
       hub.stop();
+      purchases.stop();
       for (const client of wss.clients) client.close(CLOSE.goingAway.code, 'gateway shutting down');
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
       await closed;
       await feed.stop();
       redis.disconnect();
+      await pool.end().catch(() => undefined);
     },
   };
 }

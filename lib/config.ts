@@ -36,6 +36,9 @@ const port = z.coerce
 const positiveInt = (max: number) =>
   z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(max, `must be at most ${max}`);
 
+const nonNegativeInt = (max: number) =>
+  z.coerce.number({ message: 'must be a number (0 disables)' }).int('must be a whole number').min(0, 'must be 0 or more').max(max, `must be at most ${max}`);
+
 const brokers = z
   .string()
   .min(1, 'must name at least one broker')
@@ -118,6 +121,21 @@ const schema = z.object({
     { name: 'dev-erp', key: 'dev-erp-key', channels: ['erp'] },
   ]),
   GATEWAY_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 secret)').optional(),
+  PURCHASE_HOLD_TTL_S: positiveInt(7 * 24 * 3600).default(900),
+  PURCHASE_SETTLE_TIMEOUT_S: positiveInt(3600).default(30),
+  PURCHASE_MAX_PER_CUSTOMER: nonNegativeInt(1_000_000).default(10),
+  PURCHASE_RATE_CUSTOMER_PER_SEC: nonNegativeInt(1_000_000).default(5),
+  PURCHASE_RATE_CUSTOMER_BURST: positiveInt(1_000_000).default(10),
+  PURCHASE_RATE_ADDRESS_PER_SEC: nonNegativeInt(10_000_000).default(2000),
+  PURCHASE_RATE_ADDRESS_BURST: positiveInt(10_000_000).default(4000),
+  PURCHASE_IDEMPOTENCY_TTL_S: positiveInt(30 * 24 * 3600).default(86_400),
+  PURCHASE_EXPIRY_INTERVAL_MS: nonNegativeInt(3_600_000).default(1000),
+  PURCHASE_PG_POOL: positiveInt(200).default(10),
+  PURCHASE_HOT_SKUS: z
+    .string()
+    .transform((value) => value.split(',').map((s) => s.trim()).filter(Boolean))
+    .default([]),
+  PURCHASE_WAITING_ROOM_FACTOR: z.coerce.number({ message: 'must be a number' }).min(1, 'must be at least 1').max(100, 'must be at most 100').default(1.5),
   SEED_SKUS: positiveInt(10_000_000).default(1000),
   SEED_LOCATIONS: positiveInt(1000).default(3),
 });
@@ -176,6 +194,23 @@ export interface Config {
     jwtSecret: string | undefined;
     /** True while the built-in development keys are in use. */
     devKeys: boolean;
+  };
+  purchase: {
+    holdTtlMs: number;
+    /** After this long without a write-back outcome, a hold is settled against Postgres (the reaper). */
+    settleTimeoutMs: number;
+    /** Units per customer per SKU; 0: no limit. */
+    maxPerCustomer: number;
+    /** Token buckets; perSec 0: no limit. */
+    rateCustomer: { perSec: number; burst: number };
+    rateAddress: { perSec: number; burst: number };
+    idempotencyTtlS: number;
+    /** 0: no expiry worker / reaper in this process. */
+    expiryIntervalMs: number;
+    pgPool: number;
+    /** SKUs that go through the waiting room. */
+    hotSkus: string[];
+    waitingRoomFactor: number;
   };
   seed: { skus: number; locations: number };
 }
@@ -257,6 +292,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       apiKeys: raw.GATEWAY_API_KEYS,
       jwtSecret: raw.GATEWAY_JWT_SECRET,
       devKeys: input.GATEWAY_API_KEYS === undefined,
+    },
+    purchase: {
+      holdTtlMs: raw.PURCHASE_HOLD_TTL_S * 1000,
+      settleTimeoutMs: raw.PURCHASE_SETTLE_TIMEOUT_S * 1000,
+      maxPerCustomer: raw.PURCHASE_MAX_PER_CUSTOMER,
+      rateCustomer: { perSec: raw.PURCHASE_RATE_CUSTOMER_PER_SEC, burst: raw.PURCHASE_RATE_CUSTOMER_BURST },
+      rateAddress: { perSec: raw.PURCHASE_RATE_ADDRESS_PER_SEC, burst: raw.PURCHASE_RATE_ADDRESS_BURST },
+      idempotencyTtlS: raw.PURCHASE_IDEMPOTENCY_TTL_S,
+      expiryIntervalMs: raw.PURCHASE_EXPIRY_INTERVAL_MS,
+      pgPool: raw.PURCHASE_PG_POOL,
+      hotSkus: raw.PURCHASE_HOT_SKUS,
+      waitingRoomFactor: raw.PURCHASE_WAITING_ROOM_FACTOR,
     },
     seed: { skus: raw.SEED_SKUS, locations: raw.SEED_LOCATIONS },
   };

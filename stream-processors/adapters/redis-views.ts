@@ -3,6 +3,8 @@
  * apply script. Keys (prefix from REDIS_PREFIX, default `inv`):
  *   <prefix>:{<sku>}:rows   hash locationId -> encoded row (domain/fold.ts encodeRow)
  *   <prefix>:{<sku>}        hash SKU summary (what HTTP reads serve)
+ *   <prefix>:{<sku>}:gate   the purchase gate's terms; the apply script pops due write-backs
+ *                           from <prefix>:{<sku>}:gate:pending (docs/purchase-path.md)
  *   <prefix>:feed           stream of applied SKU changes for gateways (docs/stream-processors.md)
  * The hash tag {<sku>} keeps a SKU's keys in one Redis Cluster slot, so the script stays atomic
  * there too.
@@ -29,6 +31,10 @@ export interface ApplyResult {
 export interface ViewKeys {
   rows(sku: string): string;
   summary(sku: string): string;
+  /** The purchase gate's terms for the SKU (purchase/lua/gate-reserve.lua). */
+  gate(sku: string): string;
+  /** Write-backs of the SKU the view has not reached yet (popped by the apply script). */
+  gatePending(sku: string): string;
   feed: string;
   /** SCAN pattern matching every rows key. */
   rowsPattern: string;
@@ -39,6 +45,8 @@ export function viewKeys(prefix: string): ViewKeys {
   return {
     rows: (sku) => `${prefix}:{${sku}}:rows`,
     summary: (sku) => `${prefix}:{${sku}}`,
+    gate: (sku) => `${prefix}:{${sku}}:gate`,
+    gatePending: (sku) => `${prefix}:{${sku}}:gate:pending`,
     feed: `${prefix}:feed`,
     rowsPattern: `${prefix}:{*}:rows`,
     skuFromRowsKey(key) {
@@ -49,7 +57,7 @@ export function viewKeys(prefix: string): ViewKeys {
   };
 }
 
-type ApplyRowsFn = (k1: string, k2: string, ...args: Array<string | number>) => unknown;
+type ApplyRowsFn = (k1: string, k2: string, k3: string, k4: string, ...args: Array<string | number>) => unknown;
 
 /** Result of applying several changes of one SKU in one call (rebuild, repair). */
 export interface SkuApplyResult {
@@ -63,8 +71,8 @@ export interface SkuApplyResult {
 export function defineViewCommands(redis: Redis): void {
   if ((redis as unknown as Record<string, unknown>).invApplyRows) return;
   redis.defineCommand('invApplyRows', {
-    numberOfKeys: 2,
-    lua: fs.readFileSync(path.join(LUA_DIR, 'apply-rows-2.lua'), 'utf8'),
+    numberOfKeys: 4,
+    lua: fs.readFileSync(path.join(LUA_DIR, 'apply-rows-4.lua'), 'utf8'),
   });
   redis.defineCommand('invMarkPublished', {
     numberOfKeys: 1,
@@ -78,7 +86,7 @@ function queueApply(pipeline: ChainableCommander, keys: ViewKeys, changes: RowCh
   const sku = changes[0]!.sku;
   const args: Array<string | number> = [force ? 1 : 0, changes.length];
   for (const c of changes) args.push(c.locationId, c.deleted ? 1 : 0, c.onHand, c.reserved, c.safetyStock, c.version, c.commitTs);
-  fn(keys.rows(sku), keys.summary(sku), ...args);
+  fn(keys.rows(sku), keys.summary(sku), keys.gate(sku), keys.gatePending(sku), ...args);
 }
 
 const OUTCOMES: Record<number, Outcome> = { 1: 'applied', 0: 'duplicate', [-1]: 'stale' };

@@ -1,7 +1,7 @@
 /**
  * The stock fold, pure: (SKU state, change) -> (new state, outcome). No Kafka, Redis or Postgres.
  *
- * This is the specification the Redis script `lua/apply-rows-2.lua` implements atomically (an
+ * This is the specification the Redis script `lua/apply-rows-4.lua` implements atomically (an
  * integration test runs both on the same sequences and compares). Rules:
  *   - A row's position in its history is its rank: version * 2, plus 1 for a delete. A delete
  *     carries the version of the row it removes, so at equal version it supersedes the upsert.

@@ -1,5 +1,5 @@
 --[[
-apply-rows-2.lua: applies changes to the rows of ONE SKU's Redis view, atomically and in
+apply-rows-4.lua: applies changes to the rows of ONE SKU's Redis view, atomically and in
 version order. The Lua twin of stream-processors/domain/fold.ts (foldRow + summarize); an
 integration test runs both on the same sequences and compares. The processor calls it with one
 change per call (it needs the SKU's state after each change for that change's delta); rebuild
@@ -7,11 +7,17 @@ and repair call it with all of a SKU's rows at once.
 
 KEYS[1]  <prefix>:{<sku>}:rows  hash  locationId -> "onHand|reserved|safetyStock|version|deleted|commitTs"
 KEYS[2]  <prefix>:{<sku>}       hash  summary: onHand reserved safetyStock available version deleted commitTs
-         (both keys share the hash tag {<sku>}: one Redis Cluster slot)
+KEYS[3]  <prefix>:{<sku>}:gate          hash  the purchase gate's terms (purchase/lua/gate-reserve.lua)
+KEYS[4]  <prefix>:{<sku>}:gate:pending  zset  write-backs not yet in the view: "holdId|qty" -> SKU version
+         (all keys share the hash tag {<sku>}: one Redis Cluster slot)
 ARGV[1]  force: 1 also overwrites at equal rank (reconcile repair), else 0
 ARGV[2]  n, the number of changes that follow, 7 arguments each, applied in order:
            locationId, deleted (1 for a row deletion, else 0), onHand, reserved, safetyStock,
            version (the row's; for a deletion, the version of the removed row), commitTs (ms)
+
+Once the view's version reaches a pending write-back's version, the view includes it: the entry
+is popped and its units leave the gate's `unreflected` term in the same atomic step, so the
+gate never counts a purchase twice nor forgets one (docs/purchase-path.md).
 
 A change's rank is version * 2 + deleted. Higher than the stored row's: applied. Equal:
 duplicate, nothing written. Lower: stale, nothing written.
@@ -107,6 +113,13 @@ if #written > 0 then
     'onHand', onHand, 'reserved', reserved, 'safetyStock', safety, 'available', available,
     'version', string.format('%d', maxVersion), 'deleted', deleted,
     'commitTs', string.format('%d', commitTs))
+  local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', maxVersion)
+  if #due > 0 then
+    local units = 0
+    for i = 1, #due do units = units + (tonumber(string.match(due[i], '|(%d+)$')) or 0) end
+    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', maxVersion)
+    redis.call('HINCRBY', KEYS[3], 'unreflected', -units)
+  end
 end
 
 local out = { prevAvailable, published, n }

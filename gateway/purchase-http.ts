@@ -1,0 +1,92 @@
+/**
+ * HTTP for the purchase path. `POST /v1/purchases` is served straight from node:http, ahead of
+ * express: it is the flash-sale hot path (tens of thousands of sold-out answers per second), and
+ * express' router and middleware would cost more than the gate itself. The order routes are
+ * ordinary express routes. Errors are the gateway's JSON shape `{error, message, details?}`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Router } from 'express';
+import express from 'express';
+import type { Logger } from '../lib/logger.ts';
+import { validatePurchase, validIdempotencyKey } from '../purchase/domain/request.ts';
+import type { Outcome, PurchaseService } from '../purchase/service.ts';
+import type { GatewayMetrics } from './metrics.ts';
+
+export const MAX_PURCHASE_BODY_BYTES = 16 * 1024;
+const ROUTE = '/v1/purchases';
+
+function send(res: ServerResponse, o: Outcome): void {
+  const body = JSON.stringify(o.body);
+  res.writeHead(o.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...o.headers });
+  res.end(body);
+}
+
+function bad(status: number, code: string, message: string, details?: Record<string, unknown>): Outcome {
+  return { status, body: { error: code, message, ...(details ? { details } : {}) } };
+}
+
+/** True when the request is the purchase route (the server then hands it to `handlePurchase`). */
+export function isPurchaseRoute(req: IncomingMessage): boolean {
+  const url = req.url ?? '';
+  return url === ROUTE || url.startsWith(`${ROUTE}?`);
+}
+
+export function createPurchaseHandler(deps: { service: PurchaseService; metrics: GatewayMetrics; logger: Logger }) {
+  const log = deps.logger.child({ component: 'purchase-http' });
+  const { metrics } = deps;
+  return function handlePurchase(req: IncomingMessage, res: ServerResponse): void {
+    const end = metrics.httpDuration.startTimer({ route: ROUTE });
+    const finish = (o: Outcome) => {
+      if (!res.headersSent && !res.destroyed) send(res, o);
+      metrics.httpRequests.inc({ route: ROUTE, status: String(o.status) });
+      end();
+    };
+    if (req.method !== 'POST') {
+      finish({ ...bad(405, 'method_not_allowed', `${req.method} is not allowed on ${ROUTE}; use POST`), headers: { Allow: 'POST' } });
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooBig = false;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_PURCHASE_BODY_BYTES) tooBig = true;
+      else chunks.push(c);
+    });
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      if (tooBig) return finish(bad(413, 'body_too_large', `a purchase body is at most ${MAX_PURCHASE_BODY_BYTES} bytes`, { field: 'body' }));
+      const key = req.headers['idempotency-key'];
+      const idemKey = Array.isArray(key) ? key[0] : key;
+      if (idemKey === undefined) return finish(bad(400, 'missing_idempotency_key', 'the Idempotency-Key header is required', { field: 'Idempotency-Key' }));
+      if (!validIdempotencyKey(idemKey)) return finish(bad(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1 to 128 printable ASCII characters without spaces', { field: 'Idempotency-Key' }));
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch (err) {
+        return finish(bad(400, 'invalid_json', `the body is not valid JSON: ${(err as Error).message}`, { field: 'body' }));
+      }
+      const v = validatePurchase(parsed);
+      if (!v.ok) return finish(bad(400, 'invalid_body', `${v.field}: ${v.message}`, { field: v.field }));
+      const address = req.socket.remoteAddress ?? 'unknown';
+      deps.service.purchase(v.value, idemKey, address).then(finish, (err: unknown) => {
+        log.error({ err: (err as Error).message }, 'purchase handler failed');
+        finish(bad(500, 'internal_error', 'the gateway could not answer this request'));
+      });
+    });
+  };
+}
+
+/** GET /v1/orders/:orderId, POST /v1/orders/:orderId/confirm and /cancel. */
+export function createOrderRoutes(service: PurchaseService): Router {
+  const router = express.Router({ caseSensitive: true, strict: true });
+  const reply = (res: express.Response, o: Outcome) => {
+    if (o.headers) res.set(o.headers);
+    res.status(o.status).json(o.body);
+  };
+  router.get('/v1/orders/:orderId', async (req, res) => reply(res, await service.getOrder(String(req.params.orderId))));
+  router.post('/v1/orders/:orderId/confirm', async (req, res) => reply(res, await service.transition(String(req.params.orderId), 'confirmed')));
+  router.post('/v1/orders/:orderId/cancel', async (req, res) => reply(res, await service.transition(String(req.params.orderId), 'cancelled')));
+  return router;
+}

@@ -1,0 +1,26 @@
+--[[
+gate-release.lua: a hold's write-back did not commit and never will (it failed, or the reaper's
+`abandoned` order won the id). Gives its units back to the gate and forgets the idempotency
+record, so a retry with the same key is evaluated afresh. Idempotent like gate-settle.lua.
+
+KEYS[1] <prefix>:idem:<key>, KEYS[2] <prefix>:hold:<holdId>, KEYS[3] <prefix>:gate:unsettled
+then per item i: <prefix>:{sku}:gate, <prefix>:{sku}:gate:holds, <prefix>:{sku}:gate:cust
+ARGV: holdId, customerId, n, then per item: sku, qty
+Returns 1 when released now, 0 when the hold was not inflight.
+]]
+local holdId, customer, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if redis.call('HGET', KEYS[2], 'state') ~= 'inflight' then return 0 end
+for i = 1, n do
+  local qty = tonumber(ARGV[3 + 2 * i])
+  local k = 3 + 3 * (i - 1)
+  if redis.call('HDEL', KEYS[k + 2], holdId) == 1 then
+    redis.call('HINCRBY', KEYS[k + 1], 'inflight', -qty)
+    local left = redis.call('HINCRBY', KEYS[k + 3], customer, -qty)
+    if left <= 0 then redis.call('HDEL', KEYS[k + 3], customer) end
+  end
+end
+local idem = redis.call('GET', KEYS[1])
+if idem and cjson.decode(idem).o == holdId then redis.call('DEL', KEYS[1]) end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], holdId)
+return 1

@@ -1,0 +1,251 @@
+/**
+ * The purchase path as a service inside a gateway: gate decision (Redis), group-committed
+ * write-back (Postgres + outbox), settle/release of the hold, order transitions, and the two
+ * background workers (hold expiry, reaper of unsettled holds). HTTP lives in gateway/purchase-http.ts;
+ * this module answers in terms of `Outcome` (status + JSON body + headers) and never throws for
+ * anything a client did.
+ */
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { Redis } from 'ioredis';
+import type { Config } from '../lib/config.ts';
+import { errorMessage } from '../lib/errors.ts';
+import type { Logger } from '../lib/logger.ts';
+import { Gate, type GateItem, type HoldRecord } from './adapters/gate.ts';
+import { OrdersStore, type OrderLine, type OrderView } from './adapters/orders-pg.ts';
+import { requestHash, type PurchaseRequest } from './domain/request.ts';
+import { WriteBackQueue } from './write-back-queue.ts';
+
+export interface Outcome {
+  status: number;
+  body: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+export interface PurchaseEvents {
+  outcome(kind: string): void;
+  writeBatch(size: number, seconds: number): void;
+}
+
+function error(status: number, code: string, message: string, details?: Record<string, unknown>, headers?: Record<string, string>): Outcome {
+  return { status, body: { error: code, message, ...(details ? { details } : {}) }, ...(headers ? { headers } : {}) };
+}
+
+export function placedBody(orderId: string, expiresAt: string, lines: OrderLine[]): Record<string, unknown> {
+  return { orderId, status: 'reserved', expiresAt, items: lines };
+}
+
+function orderBody(o: OrderView): Record<string, unknown> {
+  return { orderId: o.orderId, customerId: o.customerId, status: o.status, expiresAt: o.expiresAt, createdAt: o.createdAt, updatedAt: o.updatedAt, items: o.lines };
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export class PurchaseService {
+  readonly gate: Gate;
+  readonly store: OrdersStore;
+  private readonly queue: WriteBackQueue;
+  private readonly inProcess = new Map<string, { hash: string; done: Promise<Outcome> }>();
+  private readonly log: Logger;
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private stopped = false;
+
+  constructor(
+    private readonly deps: { redis: Redis; pool: pg.Pool; config: Readonly<Config>; logger: Logger; events?: PurchaseEvents },
+  ) {
+    const p = deps.config.purchase;
+    this.log = deps.logger.child({ component: 'purchase' });
+    this.gate = new Gate({
+      redis: deps.redis,
+      prefix: deps.config.redis.prefix,
+      limits: {
+        maxPerCustomer: p.maxPerCustomer,
+        rateCustomer: p.rateCustomer,
+        rateAddress: p.rateAddress,
+        idempotencyTtlS: p.idempotencyTtlS,
+        settleTimeoutMs: p.settleTimeoutMs,
+        holdTtlMs: p.holdTtlMs,
+      },
+    });
+    this.store = new OrdersStore(deps.pool);
+    this.queue = new WriteBackQueue(this.store, {
+      maxBatch: 200,
+      maxConcurrent: Math.max(1, Math.min(4, p.pgPool - 1)),
+      onBatch: (n, s) => deps.events?.writeBatch(n, s),
+    });
+  }
+
+  /** POST /v1/purchases, after the body and key were validated. */
+  async purchase(req: PurchaseRequest, idempotencyKey: string, address: string): Promise<Outcome> {
+    const hash = requestHash(req);
+    // The same key arriving twice at this process while the first is in flight: one answer.
+    const running = this.inProcess.get(idempotencyKey);
+    if (running) {
+      if (running.hash !== hash) return this.count(error(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', { field: 'Idempotency-Key' }));
+      const o = await running.done;
+      return o.status === 201 ? { ...o, headers: { ...o.headers, 'Idempotent-Replayed': 'true' } } : o;
+    }
+    const done = this.decide(req, idempotencyKey, hash, address).catch((err: unknown) => {
+      this.log.error({ err: errorMessage(err) }, 'purchase failed');
+      return error(503, 'unavailable', 'the purchase could not be decided; nothing was reserved, retry with the same Idempotency-Key');
+    });
+    this.inProcess.set(idempotencyKey, { hash, done });
+    try {
+      return this.count(await done);
+    } finally {
+      this.inProcess.delete(idempotencyKey);
+    }
+  }
+
+  private count(o: Outcome): Outcome {
+    this.deps.events?.outcome(o.status === 201 ? (o.headers?.['Idempotent-Replayed'] ? 'replayed' : 'reserved') : String(o.body.error));
+    return o;
+  }
+
+  private async decide(req: PurchaseRequest, idempotencyKey: string, hash: string, address: string): Promise<Outcome> {
+    const holdId = randomUUID();
+    const items: GateItem[] = req.items.map((i) => ({ sku: i.sku, qty: i.qty }));
+    const g = await this.gate.reserve({ holdId, idempotencyKey, hash, customerId: req.customerId, address, items });
+    switch (g.kind) {
+      case 'replay': {
+        if (g.record.hash !== hash) return error(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', { field: 'Idempotency-Key' });
+        if (g.record.state === 'done' && g.record.response) {
+          return { status: 201, body: JSON.parse(g.record.response) as Record<string, unknown>, headers: { 'Idempotent-Replayed': 'true' } };
+        }
+        return error(409, 'idempotency_in_progress', 'a request with this Idempotency-Key is still being processed; retry shortly', { field: 'Idempotency-Key' }, { 'Retry-After': '1' });
+      }
+      case 'limited': {
+        const s = Math.max(1, Math.ceil(g.retryAfterMs / 1000));
+        return error(429, 'rate_limited', `too many purchase attempts from this ${g.scope}; retry after ${s} s`, { scope: g.scope, retryAfterMs: g.retryAfterMs }, { 'Retry-After': String(s) });
+      }
+      case 'unknown': {
+        const i = req.items.findIndex((x) => x.sku === g.sku);
+        return error(404, 'unknown_sku', `no stock is known for SKU ${g.sku}`, { field: `items[${i}].sku`, sku: g.sku });
+      }
+      case 'sold_out': {
+        const qty = req.items.find((x) => x.sku === g.sku)?.qty ?? 0;
+        return error(409, 'sold_out', `SKU ${g.sku} has ${g.available} unit(s) available, ${qty} requested`, { sku: g.sku, requested: qty, available: g.available });
+      }
+      case 'limit':
+        return error(409, 'customer_limit', `customer ${req.customerId} may buy at most ${this.deps.config.purchase.maxPerCustomer} unit(s) of ${g.sku} (has ${g.bought})`, {
+          sku: g.sku,
+          limit: this.deps.config.purchase.maxPerCustomer,
+          bought: g.bought,
+        });
+      case 'ok':
+        break;
+    }
+    const hold = { holdId, idemKey: this.gate.idemKey(idempotencyKey), customerId: req.customerId, items };
+    const expiresAt = new Date(Date.now() + this.deps.config.purchase.holdTtlMs);
+    const w = await this.queue.write({ holdId, customerId: req.customerId, idempotencyKey, hash, items, expiresAt });
+    if (w.ok) {
+      const body = placedBody(holdId, expiresAt.toISOString(), w.lines);
+      // The order is committed: the client gets its 201 even if Redis is unreachable now (the
+      // reaper settles the hold later from Postgres).
+      await this.gate.settle(hold, w.versions, JSON.stringify(body)).catch((err: unknown) => this.log.warn({ err: errorMessage(err), holdId }, 'settle failed; the reaper will settle the hold'));
+      return { status: 201, body, headers: { Location: `/v1/orders/${holdId}` } };
+    }
+    await this.gate.release(hold).catch((err: unknown) => this.log.warn({ err: errorMessage(err), holdId }, 'release failed; the reaper will release the hold'));
+    if (w.reason === 'duplicate_key') {
+      if (w.existing.hash !== hash) return error(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', { field: 'Idempotency-Key' });
+      const order = await this.store.getOrder(w.existing.orderId);
+      if (!order) return error(503, 'unavailable', 'retry with the same Idempotency-Key');
+      return { status: 201, body: placedBody(order.orderId, order.expiresAt, order.lines), headers: { 'Idempotent-Replayed': 'true' } };
+    }
+    if (w.reason === 'insufficient') {
+      this.log.warn({ holdId, items }, 'the gate accepted a purchase Postgres could not cover (view ahead of Postgres); units returned');
+      return error(409, 'sold_out', 'the purchase could not be covered by the stock in Postgres; nothing was reserved', { reason: 'database_guard' });
+    }
+    this.log.warn({ holdId, reason: w.reason, err: w.message }, 'write-back failed; units returned to the gate');
+    return error(503, 'write_back_failed', 'the purchase could not be recorded; nothing was reserved, retry with the same Idempotency-Key', { reason: w.reason }, { 'Retry-After': '1' });
+  }
+
+  async getOrder(orderId: string): Promise<Outcome> {
+    if (!UUID_RE.test(orderId)) return error(400, 'invalid_order_id', 'an order id is a UUID', { field: 'orderId' });
+    const o = await this.store.getOrder(orderId);
+    if (!o || o.status === 'abandoned') return error(404, 'unknown_order', `no order ${orderId}`, { orderId });
+    return { status: 200, body: orderBody(o) };
+  }
+
+  /** POST /v1/orders/:id/confirm | cancel. */
+  async transition(orderId: string, to: 'confirmed' | 'cancelled'): Promise<Outcome> {
+    if (!UUID_RE.test(orderId)) return error(400, 'invalid_order_id', 'an order id is a UUID', { field: 'orderId' });
+    const r = await this.store.transition(orderId, to);
+    if (!r.ok && r.reason === 'unknown_order') return error(404, 'unknown_order', `no order ${orderId}`, { orderId });
+    if (!r.ok) {
+      if (r.status === 'abandoned') return error(404, 'unknown_order', `no order ${orderId}`, { orderId });
+      if (r.status === 'expired') await this.uncount(r.order);
+      const verb = to === 'confirmed' ? 'confirmed' : 'cancelled';
+      return error(409, 'invalid_state', `order ${orderId} is ${r.status} and cannot be ${verb}`, { orderId, status: r.status });
+    }
+    if (to === 'cancelled') await this.uncount(r.order);
+    return { status: 200, body: orderBody(r.order) };
+  }
+
+  private async uncount(o: OrderView): Promise<void> {
+    await this.gate.uncount(o.customerId, o.lines.map((l) => ({ sku: l.sku, qty: l.qty }))).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'customer limit not lowered'));
+  }
+
+  /** One pass of the expiry worker; returns how many holds expired. */
+  async expireOnce(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const expired = await this.store.expireDue(100);
+      for (const o of expired) await this.uncount(o);
+      total += expired.length;
+      if (expired.length < 100 || this.stopped) return total;
+    }
+  }
+
+  /** One pass of the reaper: settles holds whose write-back outcome is unknown past the deadline. */
+  async reapOnce(now = Date.now()): Promise<{ released: number; settled: number }> {
+    const ids = await this.gate.overdueHolds(now, 100);
+    let released = 0;
+    let settled = 0;
+    for (const id of ids) {
+      const hold = await this.gate.readHold(id);
+      if (!hold || hold.state !== 'inflight') {
+        await this.gate.forgetHold(id);
+        continue;
+      }
+      const r = await this.store.settleHold(hold);
+      if (r.abandoned || r.status === 'abandoned') {
+        if (await this.gate.release(hold)) released++;
+      } else {
+        const order = await this.store.getOrder(hold.holdId);
+        const body = order ? JSON.stringify(placedBody(order.orderId, order.expiresAt, order.lines)) : '';
+        if (await this.gate.settle(hold, r.versions, body)) settled++;
+      }
+    }
+    if (released + settled > 0) this.log.info({ released, settled }, 'reaper settled holds left by a gateway that stopped');
+    return { released, settled };
+  }
+
+  /** Starts the expiry worker and the reaper (safe with any number of gateways). */
+  start(): void {
+    const every = this.deps.config.purchase.expiryIntervalMs;
+    if (every === 0) return;
+    const loop = (name: string, fn: () => Promise<unknown>) => {
+      const tick = async () => {
+        if (this.stopped) return;
+        try {
+          await fn();
+        } catch (err) {
+          this.log.warn({ err: errorMessage(err), worker: name }, 'purchase worker pass failed; retrying next interval');
+        }
+        if (!this.stopped) this.timers.set(name, setTimeout(tick, every));
+      };
+      this.timers.set(name, setTimeout(tick, every));
+    };
+    loop('expiry', () => this.expireOnce());
+    loop('reaper', () => this.reapOnce());
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+}
+
+export type { HoldRecord };
