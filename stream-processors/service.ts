@@ -14,6 +14,7 @@ import { createRedis } from '../lib/redis.ts';
 import { RedisViews } from './adapters/redis-views.ts';
 import { createProcessorMetrics } from './metrics.ts';
 import { startStockProcessor, type StockProcessor } from './processor.ts';
+import { Gate } from '../purchase/adapters/gate.ts';
 import { reconcileViews } from './views-maintenance.ts';
 
 export interface ProcessorService {
@@ -52,13 +53,14 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
   const pool = createPgPool(config.pg.url, { max: 2, application: 'invsync-reconcile' });
   if (config.processor.reconcileIntervalMs > 0) {
     const views = new RedisViews({ redis, prefix: config.redis.prefix });
+    const gate = new Gate({ redis, prefix: config.redis.prefix });
     const tick = () => {
-      running = reconcileViews({ pool, views, feedMaxLen: config.processor.feedMaxLen }, { repair: true })
+      running = reconcileViews({ pool, views, gate, feedMaxLen: config.processor.feedMaxLen }, { repair: true })
         .then((res) => {
-          metrics.drift.set(res.drift.length);
+          metrics.drift.set(res.drift.length + res.gateDrift.length);
           metrics.reconcileRuns.inc({ result: 'ok' });
-          const fields = { checked: res.checkedRows, drift: res.drift.length, repaired: res.repaired, transient: res.transient, seconds: res.seconds };
-          if (res.drift.length) log.warn(fields, 'reconciliation repaired drift');
+          const fields = { checked: res.checkedRows, drift: res.drift.length, gateDrift: res.gateDrift.length, repaired: res.repaired, transient: res.transient, seconds: res.seconds };
+          if (res.drift.length || res.gateDrift.length) log.warn(fields, 'reconciliation repaired drift');
           else log.info(fields, 'reconciliation: no drift');
         })
         .catch((err: unknown) => {

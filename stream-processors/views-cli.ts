@@ -10,6 +10,7 @@ import { createPgPool } from '../lib/pg.ts';
 import { progressBar } from '../lib/progress.ts';
 import { createRedis } from '../lib/redis.ts';
 import { RedisViews } from './adapters/redis-views.ts';
+import { Gate } from '../purchase/adapters/gate.ts';
 import { rebuildViews, reconcileViews } from './views-maintenance.ts';
 
 const USAGE = 'usage: npm run views -- rebuild|reconcile [--repair] [--sku-prefix PREFIX] [--json]';
@@ -34,7 +35,8 @@ async function main(argv: string[]): Promise<number> {
   const pool = createPgPool(config.pg.url, { max: 4, application: 'invsync-views' });
   const redis = createRedis(config.redis.url);
   const views = new RedisViews({ redis, prefix: config.redis.prefix });
-  const deps = { pool, views, feedMaxLen: config.processor.feedMaxLen };
+  const gate = new Gate({ redis, prefix: config.redis.prefix });
+  const deps = { pool, views, gate, feedMaxLen: config.processor.feedMaxLen };
   try {
     if (command === 'rebuild') {
       const bar = progressBar('rebuild');
@@ -46,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
     const bar = progressBar('reconcile');
     const res = await reconcileViews(deps, { repair, skuPrefix, progress: json ? undefined : bar.update });
     if (json) {
-      process.stdout.write(`${JSON.stringify({ ...res, driftCount: res.drift.length }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ ...res, driftCount: res.drift.length + res.gateDrift.length }, null, 2)}\n`);
     } else {
       bar.finish(`${res.checkedRows} rows checked in ${res.seconds.toFixed(1)}s; drift: ${res.drift.length}${res.transient ? ` (+${res.transient} in flight, settled)` : ''}`);
       for (const d of res.drift.slice(0, 50)) {
@@ -54,10 +56,14 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`  ${d.kind.padEnd(20)} ${d.sku}@${d.locationId}  postgres: ${fmt(d.postgres)}  redis: ${fmt(d.redis)}\n`);
       }
       if (res.drift.length > 50) process.stdout.write(`  ... and ${res.drift.length - 50} more\n`);
+      process.stdout.write(`purchase gate: ${res.gateChecked} SKU(s) checked; drift: ${res.gateDrift.length}\n`);
+      for (const g of res.gateDrift.slice(0, 50)) {
+        process.stdout.write(`  gate ${g.sku}  inflight ${g.inflight} (holds say ${g.expectedInflight})  unreflected ${g.unreflected} (pending say ${g.expectedUnreflected})  due pending ${g.duePending}\n`);
+      }
       if (repair) process.stdout.write(`repaired ${res.repaired} row(s)\n`);
       else if (res.drift.length) process.stdout.write('run with --repair to fix\n');
     }
-    return res.drift.length === 0 || repair ? 0 : 1;
+    return (res.drift.length === 0 && res.gateDrift.length === 0) || repair ? 0 : 1;
   } finally {
     await pool.end();
     redis.disconnect();

@@ -12,6 +12,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
+import type { Gate, GateCheck } from '../purchase/adapters/gate.ts';
 import type { RedisViews } from './adapters/redis-views.ts';
 import { countRows, pagesBySku, rowsFor } from './adapters/pg-stock.ts';
 import { diffSku, repairFor, type DriftItem } from './domain/reconcile.ts';
@@ -25,6 +26,8 @@ export interface MaintenanceDeps {
   pool: pg.Pool;
   views: RedisViews;
   feedMaxLen: number;
+  /** When given, reconciliation also checks the purchase gate's terms (docs/purchase-path.md). */
+  gate?: Gate;
 }
 
 /**
@@ -124,6 +127,9 @@ export interface ReconcileResult {
   /** Differences seen at first and gone after the settle time (CDC in flight). */
   transient: number;
   repaired: number;
+  /** Purchase-gate SKUs whose terms disagreed with their hold records (repaired with `repair`). */
+  gateDrift: GateCheck[];
+  gateChecked: number;
   seconds: number;
 }
 
@@ -175,5 +181,15 @@ export async function reconcileViews(
     repaired += await applyAndWait(deps, plain, false);
     repaired += await applyAndWait(deps, forced, true);
   }
-  return { checkedRows, drift, transient, repaired, seconds: (performance.now() - started) / 1000 };
+  // The gate's terms: exact and atomic per SKU (no CDC in flight to wait for).
+  const gateDrift: GateCheck[] = [];
+  let gateChecked = 0;
+  if (deps.gate) {
+    for await (const page of deps.gate.scanGateSkus()) {
+      const mine = page.filter((s) => s.startsWith(skuPrefix));
+      gateChecked += mine.length;
+      for (const c of await deps.gate.check(mine, repair)) if (c.drift) gateDrift.push(c);
+    }
+  }
+  return { checkedRows, drift, transient, repaired, gateDrift, gateChecked, seconds: (performance.now() - started) / 1000 };
 }

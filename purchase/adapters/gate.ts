@@ -61,6 +61,15 @@ export interface GateCheck {
   drift: boolean;
 }
 
+const DEFAULT_LIMITS: GateLimits = {
+  maxPerCustomer: 0,
+  rateCustomer: { perSec: 0, burst: 1 },
+  rateAddress: { perSec: 0, burst: 1 },
+  idempotencyTtlS: 86_400,
+  settleTimeoutMs: 30_000,
+  holdTtlMs: 900_000,
+};
+
 type Script = (...args: Array<string | number>) => Promise<unknown>;
 const SCRIPTS = ['gate-reserve', 'gate-settle', 'gate-release', 'gate-check-4'] as const;
 
@@ -71,10 +80,11 @@ export class Gate {
   private readonly limits: GateLimits;
   private readonly cmd: Record<(typeof SCRIPTS)[number], Script>;
 
-  constructor(deps: { redis: Redis; prefix: string; limits: GateLimits }) {
+  /** `limits` may be left out by users that only check or settle (reconciliation). */
+  constructor(deps: { redis: Redis; prefix: string; limits?: GateLimits }) {
     this.redis = deps.redis;
     this.prefix = deps.prefix;
-    this.limits = deps.limits;
+    this.limits = deps.limits ?? DEFAULT_LIMITS;
     this.keys = viewKeys(deps.prefix);
     const r = deps.redis as unknown as Record<string, Script>;
     const cmd = {} as Record<(typeof SCRIPTS)[number], Script>;
@@ -203,6 +213,18 @@ export class Gate {
     const inflight = Number(gate[0] ?? 0);
     const unreflected = Number(gate[1] ?? 0);
     return { viewAvailable, version: Number(view[1] ?? 0), inflight, unreflected, available: viewAvailable === null ? null : viewAvailable - inflight - unreflected };
+  }
+
+  /** SKUs that have gate state, in pages (SCAN). */
+  async *scanGateSkus(count = 1000): AsyncGenerator<string[]> {
+    const head = `${this.prefix}:{`;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${head}*}:gate`, 'COUNT', count);
+      cursor = next;
+      const skus = keys.filter((k) => k.startsWith(head) && k.endsWith('}:gate')).map((k) => k.slice(head.length, -'}:gate'.length));
+      if (skus.length) yield skus;
+    } while (cursor !== '0');
   }
 
   /** Compares (and with `repair` fixes) each SKU's gate terms against its hold records. */

@@ -1,0 +1,81 @@
+/**
+ * Helpers for purchase-path integration tests: a keep-alive HTTP client that can hold thousands
+ * of requests in flight, and Postgres/gate read-outs used to check the invariants.
+ */
+import http from 'node:http';
+import type pg from 'pg';
+import type { Gate } from '../purchase/adapters/gate.ts';
+
+export interface HttpReply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Record<string, unknown>;
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+/** POSTs JSON (or a raw string) to `base + path`. */
+export function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<HttpReply> {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  const url = new URL(path, base);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const raw = Buffer.concat(chunks).toString('utf8');
+          let parsed: Record<string, unknown>;
+          try {
+            parsed = JSON.parse(raw) as Record<string, unknown>;
+          } catch {
+            parsed = { raw };
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+
+export function purchase(base: string, key: string, customerId: string, items: Array<{ sku: string; qty: number }>): Promise<HttpReply> {
+  return post(base, '/v1/purchases', { customerId, items }, { 'Idempotency-Key': key });
+}
+
+export interface SkuTruth {
+  onHand: number;
+  reserved: number;
+  /** Sum over locations of max(0, on_hand - reserved - safety_stock): what may still be sold. */
+  sellable: number;
+}
+
+export async function skuTruth(pool: pg.Pool, sku: string): Promise<SkuTruth> {
+  const { rows } = await pool.query<{ on_hand: string; reserved: string; sellable: string }>(
+    `SELECT coalesce(sum(on_hand), 0) AS on_hand, coalesce(sum(reserved), 0) AS reserved,
+            coalesce(sum(greatest(0, on_hand - reserved - safety_stock)), 0) AS sellable
+     FROM stock_levels WHERE sku = $1`,
+    [sku],
+  );
+  const r = rows[0]!;
+  return { onHand: Number(r.on_hand), reserved: Number(r.reserved), sellable: Number(r.sellable) };
+}
+
+/** Units held by orders in state `reserved` (what stock_levels.reserved must equal for a test SKU). */
+export async function reservedByOrders(pool: pg.Pool, sku: string): Promise<{ orders: number; units: number }> {
+  const { rows } = await pool.query<{ orders: string; units: string }>(
+    `SELECT count(*) AS orders, coalesce(sum(l.qty), 0) AS units FROM order_lines l JOIN orders o ON o.id = l.order_id
+     WHERE l.sku = $1 AND o.status = 'reserved'`,
+    [sku],
+  );
+  return { orders: Number(rows[0]!.orders), units: Number(rows[0]!.units) };
+}
+
+/** The gate's available figure once CDC has caught up (no inflight, no unreflected left). */
+export async function settledGate(gate: Gate, sku: string): Promise<{ available: number | null; inflight: number; unreflected: number }> {
+  const s = await gate.state(sku);
+  return { available: s.available, inflight: s.inflight, unreflected: s.unreflected };
+}
