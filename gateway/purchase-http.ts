@@ -78,7 +78,47 @@ export function createPurchaseHandler(deps: { service: PurchaseService; metrics:
   };
 }
 
-/** GET /v1/orders/:orderId, POST /v1/orders/:orderId/confirm and /cancel. */
+/**
+ * Server-sent events for waiting-room tickets: one `fate` event when the ticket is decided (at
+ * once when it already is), comments every 15 s to keep proxies from closing the stream.
+ */
+class TicketEvents {
+  private readonly watchers = new Map<string, Set<express.Response>>();
+  private subscribed: Promise<void> | undefined;
+
+  constructor(private readonly service: PurchaseService) {}
+
+  async watch(sku: string, ticket: number, res: express.Response): Promise<void> {
+    this.subscribed ??= this.service.waitingRoom.subscribe((f) => {
+      const set = this.watchers.get(`${f.sku}\u0000${f.ticket}`);
+      for (const r of set ?? []) this.send(r, f);
+    });
+    await this.subscribed;
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+    res.write(': waiting\n\n');
+    const id = `${sku}\u0000${ticket}`;
+    const set = this.watchers.get(id) ?? new Set();
+    set.add(res);
+    this.watchers.set(id, set);
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    res.on('close', () => {
+      clearInterval(keepAlive);
+      set.delete(res);
+      if (set.size === 0) this.watchers.delete(id);
+    });
+    // Decided before the stream opened (or while subscribing): answer from the stored fate.
+    const fate = await this.service.waitingRoom.getFate(sku, ticket);
+    if (fate) this.send(res, fate);
+  }
+
+  private send(res: express.Response, fate: { status: number; body: Record<string, unknown> }): void {
+    if (res.writableEnded) return;
+    res.write(`event: fate\ndata: ${JSON.stringify({ status: fate.status, body: fate.body })}\n\n`);
+    res.end();
+  }
+}
+
+/** Order routes (GET /v1/orders/:orderId, POST .../confirm and .../cancel) and waiting-room tickets. */
 export function createOrderRoutes(service: PurchaseService): Router {
   const router = express.Router({ caseSensitive: true, strict: true });
   const reply = (res: express.Response, o: Outcome) => {
@@ -88,5 +128,20 @@ export function createOrderRoutes(service: PurchaseService): Router {
   router.get('/v1/orders/:orderId', async (req, res) => reply(res, await service.getOrder(String(req.params.orderId))));
   router.post('/v1/orders/:orderId/confirm', async (req, res) => reply(res, await service.transition(String(req.params.orderId), 'confirmed')));
   router.post('/v1/orders/:orderId/cancel', async (req, res) => reply(res, await service.transition(String(req.params.orderId), 'cancelled')));
+  const ticketOf = (raw: string): number | null => (/^[1-9]\d{0,15}$/.test(raw) ? Number(raw) : null);
+  const badTicket = (res: express.Response) => reply(res, { status: 400, body: { error: 'invalid_ticket', message: 'a ticket is a positive whole number', details: { field: 'ticket' } } });
+  router.get('/v1/tickets/:sku/:ticket', async (req, res) => {
+    const ticket = ticketOf(String(req.params.ticket));
+    if (ticket === null) return badTicket(res);
+    reply(res, await service.ticketState(String(req.params.sku), ticket));
+  });
+  const events = new TicketEvents(service);
+  router.get('/v1/tickets/:sku/:ticket/events', async (req, res) => {
+    const ticket = ticketOf(String(req.params.ticket));
+    if (ticket === null) return badTicket(res);
+    const state = await service.ticketState(String(req.params.sku), ticket);
+    if (state.status !== 200) return reply(res, state);
+    await events.watch(String(req.params.sku), ticket, res);
+  });
   return router;
 }

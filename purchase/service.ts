@@ -13,6 +13,7 @@ import { errorMessage } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Gate, type GateItem, type HoldRecord } from './adapters/gate.ts';
 import { OrdersStore, type OrderLine, type OrderView } from './adapters/orders-pg.ts';
+import { WaitingRoomStore, type Fate, type QueuedRequest } from './adapters/waiting-room.ts';
 import { requestHash, type PurchaseRequest } from './domain/request.ts';
 import { WriteBackQueue } from './write-back-queue.ts';
 
@@ -44,6 +45,8 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 export class PurchaseService {
   readonly gate: Gate;
   readonly store: OrdersStore;
+  readonly waitingRoom: WaitingRoomStore;
+  private readonly hot: Set<string>;
   private readonly queue: WriteBackQueue;
   private readonly inProcess = new Map<string, { hash: string; done: Promise<Outcome> }>();
   private readonly log: Logger;
@@ -68,6 +71,8 @@ export class PurchaseService {
       },
     });
     this.store = new OrdersStore(deps.pool);
+    this.waitingRoom = new WaitingRoomStore(deps.redis, deps.config.redis.prefix, p.waitingRoomFactor);
+    this.hot = new Set(p.hotSkus);
     this.queue = new WriteBackQueue(this.store, {
       maxBatch: 200,
       maxConcurrent: Math.max(1, Math.min(4, p.pgPool - 1)),
@@ -85,7 +90,9 @@ export class PurchaseService {
       const o = await running.done;
       return o.status === 201 ? { ...o, headers: { ...o.headers, 'Idempotent-Replayed': 'true' } } : o;
     }
-    const done = this.decide(req, idempotencyKey, hash, address).catch((err: unknown) => {
+    const hot = req.items.find((i) => this.hot.has(i.sku));
+    const decision = hot ? this.viaWaitingRoom(hot.sku, req, idempotencyKey, hash, address) : this.decide(req, idempotencyKey, hash, address);
+    const done = decision.catch((err: unknown) => {
       this.log.error({ err: errorMessage(err) }, 'purchase failed');
       return error(503, 'unavailable', 'the purchase could not be decided; nothing was reserved, retry with the same Idempotency-Key');
     });
@@ -95,6 +102,95 @@ export class PurchaseService {
     } finally {
       this.inProcess.delete(idempotencyKey);
     }
+  }
+
+  /**
+   * Purchases that include a hot SKU draw a numbered ticket first (docs/purchase-path.md,
+   * "Waiting room"): admitted tickets go to the gate now, the others are answered at once with
+   * sold out or waitlisted (202), and learn their fate later over `GET /v1/tickets/...`.
+   */
+  private async viaWaitingRoom(sku: string, req: PurchaseRequest, key: string, hash: string, address: string): Promise<Outcome> {
+    const items = req.items.map((i) => ({ sku: i.sku, qty: i.qty }));
+    const t = await this.waitingRoom.ticket(sku, { key, hash, customerId: req.customerId, items, address }, this.deps.config.purchase.idempotencyTtlS);
+    switch (t.kind) {
+      case 'unknown':
+        return error(404, 'unknown_sku', `no stock is known for SKU ${sku}`, { field: `items[${req.items.findIndex((i) => i.sku === sku)}].sku`, sku });
+      case 'known': {
+        if (t.hash !== hash) return error(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', { field: 'Idempotency-Key' });
+        const fate = await this.waitingRoom.getFate(sku, t.ticket);
+        if (fate) return { status: fate.status, body: fate.body, headers: { 'Idempotent-Replayed': 'true' } };
+        return this.waitlisted(sku, t.ticket, null);
+      }
+      case 'sold_out': {
+        const o = error(409, 'sold_out', `SKU ${sku} is sold out (ticket ${t.ticket})`, { sku, requested: req.items.find((i) => i.sku === sku)!.qty, available: 0, ticket: t.ticket });
+        await this.waitingRoom.setFate({ sku, ticket: t.ticket, status: o.status, body: o.body });
+        return o;
+      }
+      case 'waitlisted':
+        return this.waitlisted(sku, t.ticket, t.position);
+      case 'admit': {
+        try {
+          return await this.decideTicket(sku, t.ticket, { ticket: t.ticket, key, hash, customerId: req.customerId, items, address });
+        } finally {
+          await this.waitingRoom.done(sku);
+        }
+      }
+    }
+  }
+
+  private waitlisted(sku: string, ticket: number, position: number | null): Outcome {
+    const at = `/v1/tickets/${encodeURIComponent(sku)}/${ticket}`;
+    return {
+      status: 202,
+      body: { status: 'waitlisted', sku, ticket, ...(position === null ? {} : { position }), fate: at, events: `${at}/events` },
+      headers: { Location: at },
+    };
+  }
+
+  /** Runs an admitted ticket's purchase through the gate and records its fate. */
+  private async decideTicket(sku: string, ticket: number, r: QueuedRequest): Promise<Outcome> {
+    const o = await this.decide({ customerId: r.customerId, items: r.items }, r.key, r.hash, r.address);
+    const body = { ...o.body, ticket };
+    await this.waitingRoom.setFate({ sku, ticket, status: o.status, body });
+    return { ...o, body };
+  }
+
+  /** One pass of the waiting-room worker over the hot SKUs. */
+  async admitOnce(maxPerSku = 100): Promise<number> {
+    let decided = 0;
+    for (const sku of this.hot) {
+      for (let i = 0; i < maxPerSku && !this.stopped; i++) {
+        const a = await this.waitingRoom.admitNext(sku);
+        if (a.kind === 'empty' || a.kind === 'wait') break;
+        if (a.kind === 'sold_out') {
+          for (const r of a.requests) {
+            const qty = r.items.find((x) => x.sku === sku)?.qty ?? 0;
+            const o = error(409, 'sold_out', `SKU ${sku} is sold out (ticket ${r.ticket})`, { sku, requested: qty, available: 0, ticket: r.ticket });
+            await this.waitingRoom.setFate({ sku, ticket: r.ticket, status: o.status, body: o.body });
+            decided++;
+          }
+          break;
+        }
+        try {
+          const o = await this.decideTicket(sku, a.request.ticket, a.request);
+          this.count(o);
+        } finally {
+          await this.waitingRoom.done(sku);
+        }
+        decided++;
+      }
+    }
+    return decided;
+  }
+
+  /** GET /v1/tickets/:sku/:ticket. */
+  async ticketState(sku: string, ticket: number): Promise<Outcome> {
+    const fate = await this.waitingRoom.getFate(sku, ticket);
+    if (fate) return { status: 200, body: { sku, ticket, decided: true, outcome: { status: fate.status, body: fate.body } } };
+    if (!Number.isSafeInteger(ticket) || ticket < 1 || ticket > (await this.waitingRoom.issued(sku))) {
+      return error(404, 'unknown_ticket', `no ticket ${ticket} for SKU ${sku}`, { sku, ticket });
+    }
+    return { status: 200, body: { sku, ticket, decided: false } };
   }
 
   private count(o: Outcome): Outcome {
@@ -225,7 +321,7 @@ export class PurchaseService {
   start(): void {
     const every = this.deps.config.purchase.expiryIntervalMs;
     if (every === 0) return;
-    const loop = (name: string, fn: () => Promise<unknown>) => {
+    const loop = (name: string, fn: () => Promise<unknown>, ms = every) => {
       const tick = async () => {
         if (this.stopped) return;
         try {
@@ -233,19 +329,21 @@ export class PurchaseService {
         } catch (err) {
           this.log.warn({ err: errorMessage(err), worker: name }, 'purchase worker pass failed; retrying next interval');
         }
-        if (!this.stopped) this.timers.set(name, setTimeout(tick, every));
+        if (!this.stopped) this.timers.set(name, setTimeout(tick, ms));
       };
-      this.timers.set(name, setTimeout(tick, every));
+      this.timers.set(name, setTimeout(tick, ms));
     };
     loop('expiry', () => this.expireOnce());
     loop('reaper', () => this.reapOnce());
+    if (this.hot.size > 0) loop('waiting-room', () => this.admitOnce(), Math.min(every, 100));
   }
 
   stop(): void {
     this.stopped = true;
+    this.waitingRoom.stop();
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }
 }
 
-export type { HoldRecord };
+export type { Fate, HoldRecord };

@@ -32,6 +32,8 @@ const strictConfig = loadConfig({
   PURCHASE_HOLD_TTL_S: '2',
   PURCHASE_EXPIRY_INTERVAL_MS: '200',
 });
+const hotSku = unique('HOT');
+const hotConfig = loadConfig({ ...process.env, REDIS_PREFIX: prefix, ...open, PURCHASE_HOT_SKUS: hotSku, PURCHASE_WAITING_ROOM_FACTOR: '1.5' });
 const pool = new pg.Pool({ connectionString: base.pg.url, max: 6 });
 const redis = createRedis(base.redis.url);
 const gate = new Gate({ redis, prefix });
@@ -40,6 +42,7 @@ let proc: TestProcessor;
 let gwA: GatewayService;
 let gwB: GatewayService;
 let strict: GatewayService;
+let hot: GatewayService;
 let events: TopicWatcher;
 
 /** A SKU with `perLocation` units in each location, folded into the views. */
@@ -52,6 +55,16 @@ async function stock(perLocation: number[], safety = 0): Promise<string> {
   const total = perLocation.reduce((a, b) => a + Math.max(0, b - safety), 0);
   await waitUntil(async () => (await gate.state(sku)).available === total, 20_000, `${sku} in the gate with ${total} available`);
   return sku;
+}
+
+/** Reads a server-sent event stream until its first `fate` event. */
+async function fateEvent(url: string, timeoutMs = 20_000): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  expect(res.headers.get('content-type')).toContain('text/event-stream');
+  const text = await res.text();
+  const m = /event: fate\ndata: (.*)\n/.exec(text);
+  if (!m) throw new Error(`no fate event in ${JSON.stringify(text)}`);
+  return JSON.parse(m[1]!) as { status: number; body: Record<string, unknown> };
 }
 
 /** Waits until CDC has folded every write-back into the view (the gate's own terms are 0). */
@@ -79,12 +92,14 @@ beforeAll(async () => {
   gwA = await startGatewayService(config, logger, { port: 0, metricsDefaults: false });
   gwB = await startGatewayService(config, logger, { port: 0, metricsDefaults: false });
   strict = await startGatewayService(strictConfig, logger, { port: 0, metricsDefaults: false });
+  hot = await startGatewayService(hotConfig, logger, { port: 0, metricsDefaults: false });
 });
 
 afterAll(async () => {
   await gwA?.stop();
   await gwB?.stop();
   await strict?.stop();
+  await hot?.stop();
   await events?.stop();
   await proc?.processor.stop();
   await pool.end();
@@ -335,6 +350,49 @@ describe('purchase path: limits', () => {
     const ok = replies.filter((r) => r.status === 201).length;
     expect(ok).toBeLessThanOrEqual(3);
     expect(await skuTruth(pool, sku)).toMatchObject({ reserved: Math.min(ok, 2) });
+  });
+});
+
+describe('purchase path: waiting room', () => {
+  it('numbered tickets: the first available x factor go to the gate, the rest are sold out or waitlisted, and every fate is told', async () => {
+    await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 2)`, [hotSku]);
+    await waitUntil(async () => (await gate.state(hotSku)).available === 2, 20_000, 'the hot SKU in the gate');
+    // cap = ceil(2 x 1.5) = 3: tickets 1-3 go to the gate, 2 units among them.
+    const first = [];
+    for (let i = 0; i < 3; i++) first.push(await purchase(hot.url, unique('k'), `h${i}`, [{ sku: hotSku, qty: 1 }]));
+    expect(first.map((r) => r.status)).toEqual([201, 201, 409]);
+    expect(first.map((r) => r.body.ticket)).toEqual([1, 2, 3]);
+    // Past the cap with nothing left: sold out at once, without reaching the gate.
+    const fourth = await purchase(hot.url, unique('k'), 'h3', [{ sku: hotSku, qty: 1 }]);
+    expect(fourth.status).toBe(409);
+    expect(fourth.body).toMatchObject({ error: 'sold_out', details: { ticket: 4, available: 0 } });
+
+    // Restock: past the cap with units available, requests are waitlisted and admitted in order.
+    await pool.query(`UPDATE stock_levels SET on_hand = on_hand + 3 WHERE sku = $1`, [hotSku]);
+    await waitUntil(async () => (await gate.state(hotSku)).available === 3, 10_000, 'the restock in the gate');
+    const burst = await Promise.all(Array.from({ length: 8 }, (_, i) => purchase(hot.url, `${prefix}-wr-${i}`, `w${i}`, [{ sku: hotSku, qty: 1 }])));
+    expect(burst.every((r) => r.status === 202 || r.status === 409)).toBe(true);
+    const waitlisted = burst.filter((r) => r.status === 202);
+    expect(waitlisted.length).toBeGreaterThan(0);
+    expect(waitlisted[0]!.body).toMatchObject({ status: 'waitlisted', sku: hotSku });
+    const tickets = burst.map((r) => Number(r.body.ticket ?? (r.body.details as Record<string, unknown>)?.ticket));
+    expect(new Set(tickets).size).toBe(8);
+
+    // Each waitlisted ticket learns its fate over server-sent events.
+    const fates = await Promise.all(waitlisted.map((r) => fateEvent(`${hot.url}${String(r.body.events)}`)));
+    const reserved = fates.filter((f) => f.status === 201);
+    expect(reserved).toHaveLength(3);
+    expect(fates.filter((f) => f.status === 409).every((f) => f.body.error === 'sold_out')).toBe(true);
+    expect(await skuTruth(pool, hotSku)).toEqual({ onHand: 5, reserved: 5, sellable: 0 });
+
+    // A retry with a waitlisted request's key returns its decided outcome; the ticket reads back.
+    const idx = burst.indexOf(waitlisted[0]!);
+    const retry = await purchase(hot.url, `${prefix}-wr-${idx}`, `w${idx}`, [{ sku: hotSku, qty: 1 }]);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    const state = await fetch(`${hot.url}${String(waitlisted[0]!.body.fate)}`).then((r) => r.json() as Promise<Record<string, unknown>>);
+    expect(state).toMatchObject({ sku: hotSku, decided: true, outcome: { status: retry.status } });
+    const unknown = await fetch(`${hot.url}/v1/tickets/${hotSku}/999999`);
+    expect(unknown.status).toBe(404);
   });
 });
 

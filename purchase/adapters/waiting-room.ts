@@ -1,0 +1,140 @@
+/**
+ * The waiting room's Redis side (purchase/lua/waiting-room-*.lua): numbered tickets per hot SKU,
+ * the queue of waitlisted requests, each ticket's fate (kept for an hour) and the pub/sub channel
+ * that tells every gateway a fate was decided, so the one holding the client's event stream can
+ * forward it. Keys carry the SKU's hash tag, like the gate's.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { viewKeys, type ViewKeys } from '../../stream-processors/adapters/redis-views.ts';
+import type { GateItem } from './gate.ts';
+
+const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
+const FATE_TTL_S = 3600;
+
+/** A waitlisted request, as queued. */
+export interface QueuedRequest {
+  ticket: number;
+  key: string;
+  hash: string;
+  customerId: string;
+  items: GateItem[];
+  address: string;
+}
+
+/** What became of a ticket: the HTTP outcome its purchase got (or would have got). */
+export interface Fate {
+  sku: string;
+  ticket: number;
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export type TicketOutcome =
+  | { kind: 'admit'; ticket: number }
+  | { kind: 'waitlisted'; ticket: number; position: number }
+  | { kind: 'sold_out'; ticket: number }
+  | { kind: 'known'; ticket: number; hash: string }
+  | { kind: 'unknown' };
+
+export type AdmitOutcome = { kind: 'empty' } | { kind: 'wait' } | { kind: 'admit'; request: QueuedRequest } | { kind: 'sold_out'; requests: QueuedRequest[] };
+
+type Script = (...args: Array<string | number>) => Promise<unknown>;
+
+export class WaitingRoomStore {
+  private readonly keys: ViewKeys;
+  private readonly ticketCmd: Script;
+  private readonly admitCmd: Script;
+  private subscriber: Redis | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly factor: number,
+  ) {
+    this.keys = viewKeys(prefix);
+    const r = redis as unknown as Record<string, Script>;
+    if (!r.inv_wr_ticket) redis.defineCommand('inv_wr_ticket', { numberOfKeys: 5, lua: fs.readFileSync(path.join(LUA_DIR, 'waiting-room-ticket.lua'), 'utf8') });
+    if (!r.inv_wr_admit) redis.defineCommand('inv_wr_admit', { numberOfKeys: 4, lua: fs.readFileSync(path.join(LUA_DIR, 'waiting-room-admit.lua'), 'utf8') });
+    this.ticketCmd = r.inv_wr_ticket!.bind(redis);
+    this.admitCmd = r.inv_wr_admit!.bind(redis);
+  }
+
+  private room(sku: string): string {
+    return `${this.prefix}:{${sku}}:wr`;
+  }
+  private fateKey(sku: string, ticket: number): string {
+    return `${this.prefix}:{${sku}}:wr:fate:${ticket}`;
+  }
+  get channel(): string {
+    return `${this.prefix}:wr:fates`;
+  }
+
+  async ticket(sku: string, request: Omit<QueuedRequest, 'ticket'>, ttlS: number): Promise<TicketOutcome> {
+    const queued = JSON.stringify({ ticket: '{ticket}', ...request });
+    const r = (await this.ticketCmd(this.room(sku), `${this.room(sku)}:queue`, `${this.room(sku)}:keys`, this.keys.summary(sku), this.keys.gate(sku), this.factor, request.key, queued, ttlS, request.hash)) as Array<string | number>;
+    switch (r[0]) {
+      case 'admit':
+        return { kind: 'admit', ticket: Number(r[1]) };
+      case 'waitlisted':
+        return { kind: 'waitlisted', ticket: Number(r[1]), position: Number(r[2]) };
+      case 'sold_out':
+        return { kind: 'sold_out', ticket: Number(r[1]) };
+      case 'known':
+        return { kind: 'known', ticket: Number(r[1]), hash: String(r[2]) };
+      case 'unknown':
+        return { kind: 'unknown' };
+      default:
+        throw new Error(`unexpected waiting-room-ticket reply: ${JSON.stringify(r)}`);
+    }
+  }
+
+  async admitNext(sku: string): Promise<AdmitOutcome> {
+    const r = (await this.admitCmd(this.room(sku), `${this.room(sku)}:queue`, this.keys.summary(sku), this.keys.gate(sku), this.factor)) as string[];
+    if (r[0] === 'admit') return { kind: 'admit', request: JSON.parse(r[1]!) as QueuedRequest };
+    if (r[0] === 'sold_out') return { kind: 'sold_out', requests: r.slice(1).map((x) => JSON.parse(x) as QueuedRequest) };
+    return { kind: r[0] === 'wait' ? 'wait' : 'empty' };
+  }
+
+  /** An admitted request was decided: it no longer counts as outstanding. */
+  async done(sku: string): Promise<void> {
+    await this.redis.hincrby(this.room(sku), 'outstanding', -1);
+  }
+
+  async setFate(fate: Fate): Promise<void> {
+    const text = JSON.stringify(fate);
+    await this.redis.multi().set(this.fateKey(fate.sku, fate.ticket), text, 'EX', FATE_TTL_S).publish(this.channel, text).exec();
+  }
+
+  async getFate(sku: string, ticket: number): Promise<Fate | null> {
+    const v = await this.redis.get(this.fateKey(sku, ticket));
+    return v ? (JSON.parse(v) as Fate) : null;
+  }
+
+  async issued(sku: string): Promise<number> {
+    return Number((await this.redis.hget(this.room(sku), 'issued')) ?? 0);
+  }
+
+  /** Calls `onFate` for every fate any gateway decides (one subscriber connection per process). */
+  async subscribe(onFate: (f: Fate) => void): Promise<void> {
+    if (this.subscriber) return;
+    const sub = this.redis.duplicate();
+    this.subscriber = sub;
+    sub.on('error', () => undefined);
+    sub.on('message', (_channel: string, message: string) => {
+      try {
+        onFate(JSON.parse(message) as Fate);
+      } catch {
+        // not ours
+      }
+    });
+    await sub.subscribe(this.channel);
+  }
+
+  stop(): void {
+    this.subscriber?.disconnect();
+    this.subscriber = undefined;
+  }
+}
