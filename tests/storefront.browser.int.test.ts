@@ -8,28 +8,16 @@
  * `playwright-core` dev dependency (which drives it; no browser download). Without Chromium the
  * test fails rather than skips.
  */
-import fs from 'node:fs';
 import pg from 'pg';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRedis } from '../lib/redis.ts';
 import { startGatewayService, type GatewayService } from '../gateway/service.ts';
+import { cellValue, chromiumMissing, collectPageErrors, launchChromium, storefrontUrl } from './browser-helpers.ts';
 import { testConfig, testKafka, unique } from './helpers.ts';
 import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-];
 
 const baseConfig = testConfig();
 const prefix = unique('web').replaceAll('-', '').slice(0, 32);
@@ -47,11 +35,6 @@ let page: Page | undefined;
 /** Uncaught errors in the page and console errors, reported by the test. */
 const pageErrors: string[] = [];
 
-const chromiumMissing = fs.existsSync(CHROMIUM)
-  ? undefined
-  : `Chromium not found at ${CHROMIUM}: the storefront browser test needs it. Install it with ` +
-    '`apt-get install -y chromium` (Debian; .ci/run does this on a fresh machine).';
-
 beforeAll(async () => {
   // Without Chromium nothing is started, and the test itself fails (a failing hook would only
   // report the test as skipped).
@@ -63,12 +46,9 @@ beforeAll(async () => {
   const views = processor.views;
   await waitUntil(async () => (await views.readRows(skus)).size === skus.length, 30_000, 'the processor to apply the inserted SKUs');
   gateway = await startGatewayService(config, createLogger({ level: 'silent' }), { port: 0, metricsDefaults: false });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   page = await browser.newPage();
-  page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`);
-  });
+  collectPageErrors(page, pageErrors);
 });
 
 afterAll(async () => {
@@ -79,16 +59,11 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-function cellValue(p: Page, sku: string, testId: 'available' | 'version' | 'lag'): Promise<string> {
-  return p.locator(`[data-sku="${sku}"] [data-testid="${testId}"]`).innerText();
-}
-
 describe('storefront demo page in Chromium', () => {
   it('shows the snapshot, then a Postgres update within seconds, with its commit->browser lag', async () => {
     if (chromiumMissing) expect.fail(chromiumMissing);
     const p = page!;
-    const url = `${gateway!.url}/?skus=${skus.map(encodeURIComponent).join(',')}`;
-    const response = await p.goto(url);
+    const response = await p.goto(storefrontUrl(gateway!.url, skus));
     expect(response?.status()).toBe(200);
 
     // Connected, and the snapshot drawn: every cell shows 10.

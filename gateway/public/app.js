@@ -4,15 +4,29 @@
 // Query parameters: `?skus=A,B,C` shows those SKUs; `?count=N` the first N demo SKUs
 // (SKU-000001 ...); default: the first 48.
 //
-// Test hooks: every cell has `data-sku`, its values `data-testid="available" | "version" | "lag"`;
+// Each card has a Buy button: one unit, POST /v1/purchases as this browser's customer (a
+// customerId kept in localStorage), a fresh Idempotency-Key per click (reused only to retry that
+// click's request after a network error, 503 or 409 idempotency_in_progress). The outcome shows
+// on the card for a few seconds; the number itself only changes when the purchase comes back
+// through the feed (Postgres -> CDC -> processor -> here). A card with nothing available has its
+// button disabled.
+//
+// Test hooks: every cell has `data-sku`, its values `data-testid="available" | "version" | "lag"`,
+// its button `data-testid="buy"` and the last outcome `data-testid="buy-status"` (with
+// `data-outcome` = pending | reserved | sold_out | rate_limited | error);
 // `document.body.dataset.state` mirrors the client state; `window.__stock` is a plain object
-// sku -> latest item the page holds; `window.__client` is the StockClient.
+// sku -> latest item the page holds; `window.__client` is the StockClient; `window.__customerId`
+// is the customer the page buys as; `window.__purchases` lists every Buy click's outcome
+// ({sku, idempotencyKey, status, error?, orderId?, message}).
 import { StockClient } from '/sdk.js';
 
 const DEFAULT_COUNT = 48;
 const MAX_SKUS = 1000; // the gateway's default maxSubscriptions
 const LAG_WINDOW = 1000; // p50 over the last N live changes
 const STATS_EVERY_MS = 250;
+const OUTCOME_SHOWN_MS = 5000; // how long a purchase outcome stays on its card
+const PURCHASE_ATTEMPTS = 3; // one click: the first request and up to two retries with the same key
+const CUSTOMER_KEY = 'invsync.customerId';
 
 /** @returns {string[]} */
 function skusFromQuery(search) {
@@ -39,7 +53,11 @@ const changesEl = /** @type {HTMLElement} */ (document.querySelector('[data-test
 const skuCountEl = /** @type {HTMLElement} */ (document.querySelector('[data-testid="sku-count"]'));
 const noticeEl = /** @type {HTMLElement} */ (document.querySelector('[data-testid="notice"]'));
 
-/** @typedef {{ root: HTMLElement, available: HTMLElement, version: HTMLElement, lag: HTMLElement }} Cell */
+/**
+ * @typedef {{ root: HTMLElement, available: HTMLElement, version: HTMLElement, lag: HTMLElement,
+ *   buy: HTMLButtonElement, status: HTMLElement, busy: boolean, soldOut: boolean,
+ *   statusTimer: number | undefined }} Cell
+ */
 /** @type {Map<string, Cell>} */
 const cells = new Map();
 
@@ -58,6 +76,9 @@ function buildCell(sku) {
   const available = el('div', { class: 'available', 'data-testid': 'available', text: '—' });
   const version = el('dd', { class: 'num', 'data-testid': 'version', text: '—' });
   const lag = el('span', { class: 'num', 'data-testid': 'lag', text: '—' });
+  const buy = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', class: 'buy', 'data-testid': 'buy', 'aria-label': `Buy one ${sku}`, text: 'Buy' }));
+  buy.disabled = true; // until the SKU's availability is known
+  const status = el('p', { class: 'buy-status', 'data-testid': 'buy-status', role: 'status', 'aria-live': 'polite' });
   const root = el('article', { class: 'cell', 'data-sku': sku, 'data-level': 'pending' }, [
     el('div', { class: 'sku', title: sku, text: sku }),
     available,
@@ -66,8 +87,12 @@ function buildCell(sku) {
       el('div', {}, [el('dt', { text: 'v' }), version]),
       el('div', { title: 'Postgres commit → this browser, for the last live change' }, [el('dt', { text: 'lag' }), lag, el('small', { class: 'unit', text: ' ms' })]),
     ]),
+    el('div', { class: 'buy-row' }, [buy, status]),
   ]);
-  return { root, available, version, lag };
+  /** @type {Cell} */
+  const cell = { root, available, version, lag, buy, status, busy: false, soldOut: false, statusTimer: undefined };
+  buy.addEventListener('click', () => void purchase(sku, cell));
+  return cell;
 }
 
 const fragment = document.createDocumentFragment();
@@ -150,6 +175,9 @@ function draw() {
     if (lag !== undefined) cell.root.dataset.live = '1';
     else delete cell.root.dataset.live;
     cell.root.dataset.level = level(item.available);
+    // A new state of the SKU supersedes a sold-out answer the gate gave before it.
+    cell.soldOut = false;
+    updateBuy(cell);
     // Highlight live changes, and values a later snapshot (after a reconnect) changed.
     if (animate && (lag !== undefined || (previous !== undefined && previous !== item.available))) flash(cell.root, previous, item.available);
   }
@@ -162,6 +190,7 @@ function markUnknown(list) {
     if (!cell || stock[sku]) continue;
     cell.root.dataset.level = 'unknown';
     cell.available.textContent = '—';
+    updateBuy(cell);
   }
 }
 
@@ -190,6 +219,127 @@ function setState(state) {
 function showNotice(text) {
   noticeEl.textContent = text;
   noticeEl.hidden = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// buying
+
+/** A random UUID; crypto.randomUUID needs a secure context (not plain http on a LAN address). */
+function uuid() {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** This browser's customer: created once, kept in localStorage (per page load without storage). */
+function customerId() {
+  try {
+    const stored = localStorage.getItem(CUSTOMER_KEY);
+    if (stored) return stored;
+    const id = `web-${uuid()}`;
+    localStorage.setItem(CUSTOMER_KEY, id);
+    return id;
+  } catch {
+    return `web-${uuid()}`;
+  }
+}
+
+const customer = customerId();
+window.__customerId = customer;
+const customerEl = document.querySelector('[data-testid="customer-id"]');
+if (customerEl) customerEl.textContent = customer;
+/** Every Buy click's outcome (test hook). */
+const purchases = [];
+window.__purchases = purchases;
+
+/** The button is usable when the SKU is known to have units, no purchase of it is running, and
+ * the gate did not just answer sold out. */
+function updateBuy(cell) {
+  const item = stock[cell.root.dataset.sku ?? ''];
+  const available = item ? item.available : 0;
+  cell.buy.disabled = cell.busy || cell.soldOut || !(available > 0);
+  cell.buy.title = !item ? 'no stock known' : available > 0 ? '' : 'sold out';
+}
+
+function showOutcome(cell, outcome, text) {
+  clearTimeout(cell.statusTimer);
+  cell.status.textContent = text;
+  cell.status.dataset.outcome = outcome;
+  cell.statusTimer = outcome === 'pending' ? undefined : setTimeout(() => {
+    cell.status.textContent = '';
+    delete cell.status.dataset.outcome;
+  }, OUTCOME_SHOWN_MS);
+}
+
+function retryAfterMs(response) {
+  const s = Number(response.headers.get('Retry-After'));
+  return Number.isFinite(s) && s > 0 ? Math.min(s, 3) * 1000 : 500;
+}
+
+/** POST /v1/purchases for one unit; retries only what the API says to retry with the same key. */
+async function requestPurchase(sku, idempotencyKey) {
+  const init = {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey },
+    body: JSON.stringify({ customerId: customer, items: [{ sku, qty: 1 }] }),
+  };
+  for (let attempt = 1; ; attempt++) {
+    let response;
+    try {
+      response = await fetch('/v1/purchases', init);
+    } catch (err) {
+      // The request may or may not have reached the gateway: the same key makes a retry safe.
+      if (attempt < PURCHASE_ATTEMPTS) {
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      return { status: 0, body: { error: 'network_error', message: `network error: ${err instanceof Error ? err.message : String(err)}` } };
+    }
+    let body;
+    try {
+      body = await response.json();
+    } catch {
+      body = { error: 'bad_response', message: `HTTP ${response.status}` };
+    }
+    const retry = response.status === 503 || (response.status === 409 && body?.error === 'idempotency_in_progress');
+    if (retry && attempt < PURCHASE_ATTEMPTS) {
+      await new Promise((r) => setTimeout(r, retryAfterMs(response)));
+      continue;
+    }
+    return { status: response.status, body, retryAfter: response.headers.get('Retry-After') };
+  }
+}
+
+async function purchase(sku, cell) {
+  if (cell.busy) return;
+  cell.busy = true;
+  updateBuy(cell);
+  showOutcome(cell, 'pending', 'buying…');
+  const idempotencyKey = uuid();
+  const { status, body, retryAfter } = await requestPurchase(sku, idempotencyKey);
+  const record = { sku, idempotencyKey, status, error: body?.error, orderId: body?.orderId, message: '' };
+  if (status === 201) {
+    record.message = `reserved · order ${String(body.orderId).slice(0, 8)}`;
+    showOutcome(cell, 'reserved', record.message);
+  } else if (body?.error === 'sold_out') {
+    record.message = 'sold out';
+    cell.soldOut = true; // until the feed brings a newer state of the SKU
+    showOutcome(cell, 'sold_out', record.message);
+  } else if (status === 429) {
+    record.message = `rate limited · retry in ${retryAfter ?? 1} s`;
+    showOutcome(cell, 'rate_limited', record.message);
+  } else {
+    record.message = typeof body?.message === 'string' && body.message ? body.message : `HTTP ${status}`;
+    showOutcome(cell, 'error', record.message);
+    if (status !== 0) console.warn('purchase refused', sku, status, body);
+  }
+  cell.status.title = record.message;
+  purchases.push(record);
+  cell.busy = false;
+  updateBuy(cell);
 }
 
 // ---------------------------------------------------------------------------------------------
