@@ -67,8 +67,12 @@ export async function startGatewayService(
   const feed = new FeedReader({ redis, key: views.keys.feed, logger });
   const pool = createPgPool(config.pg.url, { max: config.purchase.pgPool, application: 'invsync-gateway' });
   pool.on('error', (err) => log.warn({ err: err.message }, 'postgres connection error'));
+  // The purchase path gets its own connection, auto-pipelined: under a flash sale thousands of
+  // gate calls are in flight at once, and one write per tick beats one write per call.
+  const purchaseRedis = createRedis(config.redis.url, { autoPipelining: true });
+  purchaseRedis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error (purchase path)'));
   const purchases = new PurchaseService({
-    redis,
+    redis: purchaseRedis,
     pool,
     config,
     logger,
@@ -89,6 +93,7 @@ export async function startGatewayService(
     routes: createOrderRoutes(purchases),
     ready: () => {
       const checks = { redis: redis.status === 'ready', feed: feed.connected };
+      // Purchases also need purchaseRedis and Postgres; they answer 503 by themselves when either is down.
       return { ready: checks.redis && checks.feed, checks };
     },
   });
@@ -130,6 +135,7 @@ export async function startGatewayService(
       await closed;
       await feed.stop();
       redis.disconnect();
+      purchaseRedis.disconnect();
       await pool.end().catch(() => undefined);
     },
   };
