@@ -71,7 +71,7 @@ export class PurchaseService {
       },
     });
     this.store = new OrdersStore(deps.pool);
-    this.waitingRoom = new WaitingRoomStore(deps.redis, deps.config.redis.prefix, p.waitingRoomFactor);
+    this.waitingRoom = new WaitingRoomStore(deps.redis, deps.config.redis.prefix, p.waitingRoomFactor, p.idempotencyTtlS);
     this.hot = new Set(p.hotSkus);
     this.queue = new WriteBackQueue(this.store, {
       maxBatch: 200,

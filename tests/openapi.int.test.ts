@@ -1,13 +1,16 @@
 /**
  * docs/openapi.yaml against the gateway as implemented: a gateway runs in-process on a private
  * Redis prefix, a few SKUs are inserted in Postgres and rebuilt into its views, then every
- * documented operation is called and each answer must carry a documented status and media type,
- * with a body that validates against the documented schema (ajv, JSON Schema 2020-12 as OpenAPI
- * 3.1 uses). Also: every documented example validates, the document's paths are exactly the
- * gateway's routes, and /openapi.json and /openapi.yaml serve this file.
+ * documented operation is called (stock reads, purchases, orders and waiting-room tickets) and
+ * each answer must carry a documented status, media type and required headers, with a body that
+ * validates against the documented schema (ajv, JSON Schema 2020-12 as OpenAPI 3.1 uses). Also:
+ * every documented example validates, the document's paths are exactly the gateway's routes, and
+ * /openapi.json and /openapi.yaml serve this file.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import formatsModule from 'ajv-formats';
 import pg from 'pg';
@@ -18,7 +21,9 @@ import { createLogger } from '../lib/logger.ts';
 import { createRedis } from '../lib/redis.ts';
 import { createHttpApp, MAX_BATCH_SKUS } from '../gateway/http.ts';
 import { createGatewayMetrics } from '../gateway/metrics.ts';
+import { createOrderRoutes, isPurchaseRoute, MAX_PURCHASE_BODY_BYTES } from '../gateway/purchase-http.ts';
 import { startGatewayService, type GatewayService } from '../gateway/service.ts';
+import type { PurchaseService } from '../purchase/service.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import { rebuildViews } from '../stream-processors/views-maintenance.ts';
 import { unique } from './helpers.ts';
@@ -34,6 +39,7 @@ interface MediaType {
 }
 interface ResponseObject {
   description: string;
+  headers?: Record<string, { required?: boolean }>;
   content?: Record<string, MediaType>;
 }
 interface Operation {
@@ -96,13 +102,30 @@ function templateOf(requestPath: string): string {
   throw new Error(`no documented path matches ${requestPath}`);
 }
 
-const config = loadConfig({ ...process.env, REDIS_PREFIX: unique('oas').replaceAll('-', '').slice(0, 32) });
-const pool = new pg.Pool({ connectionString: config.pg.url, max: 4 });
-const redis = createRedis(config.redis.url);
-const views = new RedisViews({ redis, prefix: config.redis.prefix });
 const skuPrefix = unique('OAS');
 const known = [`${skuPrefix}-1`, `${skuPrefix}-2`];
 const unknownSku = `${skuPrefix}-none`;
+/** For the purchase path: 5 units at WH-1 (the stock reads above stay untouched). */
+const buySku = `${skuPrefix}-buy`;
+/** A hot SKU (waiting room): 2 units at WH-1, 3 more added later. */
+const hotSku = `${skuPrefix}-hot`;
+
+// A low per-customer limit makes `customer_limit` reachable with a few units. No background
+// workers (PURCHASE_EXPIRY_INTERVAL_MS=0): the test runs the waiting-room worker's passes itself,
+// so a waitlisted ticket stays undecided until it does.
+const config = loadConfig({
+  ...process.env,
+  REDIS_PREFIX: unique('oas').replaceAll('-', '').slice(0, 32),
+  PURCHASE_MAX_PER_CUSTOMER: '3',
+  PURCHASE_RATE_CUSTOMER_PER_SEC: '5',
+  PURCHASE_RATE_CUSTOMER_BURST: '10',
+  PURCHASE_EXPIRY_INTERVAL_MS: '0',
+  PURCHASE_HOT_SKUS: hotSku,
+  PURCHASE_WAITING_ROOM_FACTOR: '1.5',
+});
+const pool = new pg.Pool({ connectionString: config.pg.url, max: 4 });
+const redis = createRedis(config.redis.url);
+const views = new RedisViews({ redis, prefix: config.redis.prefix });
 let gateway: GatewayService;
 
 /** Every (template, method, status) answered during the run, to check that all were covered. */
@@ -113,19 +136,30 @@ interface Answer {
   contentType: string;
   text: string;
   body: unknown;
+  headers: Headers;
 }
 
 /**
  * Calls the gateway and checks the answer against the document: a documented status for this
- * operation, its media type, and (for JSON) its schema. `template` is for requests the documented
- * paths cannot match (an unknown route: then the body must be an Error).
+ * operation, its media type and required headers, and (for JSON) its schema. `undocumentedPath`
+ * is for requests the documented paths cannot match (an unknown route: then the body must be an
+ * Error). `body` is sent as is when a string, else as JSON.
  */
-async function call(requestPath: string, opts: { undocumentedPath?: boolean } = {}): Promise<Answer> {
-  const res = await fetch(`${gateway.url}${requestPath}`);
+async function call(
+  requestPath: string,
+  opts: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: unknown; undocumentedPath?: boolean } = {},
+): Promise<Answer> {
+  const method = opts.method ?? 'GET';
+  const init: RequestInit = { method, headers: { ...opts.headers } };
+  if (opts.body !== undefined) {
+    init.body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+    (init.headers as Record<string, string>)['content-type'] = 'application/json';
+  }
+  const res = await fetch(`${gateway.url}${requestPath}`, init);
   const text = await res.text();
   const contentType = res.headers.get('content-type') ?? '';
   const isJson = contentType.startsWith('application/json');
-  const answer: Answer = { status: res.status, contentType, text, body: isJson ? JSON.parse(text) : undefined };
+  const answer: Answer = { status: res.status, contentType, text, body: isJson ? JSON.parse(text) : undefined, headers: res.headers };
   if (opts.undocumentedPath) {
     expect(isJson, `${requestPath}: errors are JSON`).toBe(true);
     expectValid(doc.components.schemas.Error, answer.body, `${requestPath} ${res.status}`);
@@ -133,16 +167,19 @@ async function call(requestPath: string, opts: { undocumentedPath?: boolean } = 
   }
   const pathOnly = new URL(requestPath, 'http://x').pathname;
   const template = templateOf(pathOnly);
-  const operation = doc.paths[template]?.get;
-  expect(operation, `GET ${template} is documented`).toBeDefined();
+  const operation = doc.paths[template]?.[method.toLowerCase()];
+  expect(operation, `${method} ${template} is documented`).toBeDefined();
   const documented = operation!.responses[String(res.status)];
-  expect(documented, `GET ${requestPath} answered ${res.status}, which is not documented for ${template}: ${text.slice(0, 300)}`).toBeDefined();
-  exercised.add(`GET ${template} ${res.status}`);
+  expect(documented, `${method} ${requestPath} answered ${res.status}, which is not documented for ${template}: ${text.slice(0, 300)}`).toBeDefined();
+  exercised.add(`${method} ${template} ${res.status}`);
   const media = Object.keys(documented!.content ?? {});
   const matched = media.find((m) => contentType.split(';')[0]!.trim() === m);
-  expect(matched, `GET ${requestPath} ${res.status}: content-type ${contentType} is not one of ${media.join(', ')}`).toBeDefined();
+  expect(matched, `${method} ${requestPath} ${res.status}: content-type ${contentType} is not one of ${media.join(', ')}`).toBeDefined();
+  for (const [name, h] of Object.entries(documented!.headers ?? {})) {
+    if (h.required) expect(res.headers.get(name), `${method} ${requestPath} ${res.status}: header ${name}`).not.toBeNull();
+  }
   const schema = documented!.content![matched!]!.schema;
-  if (isJson && schema !== undefined) expectValid(schema, answer.body, `GET ${requestPath} ${res.status}`);
+  if (isJson && schema !== undefined) expectValid(schema, answer.body, `${method} ${requestPath} ${res.status}`);
   return answer;
 }
 
@@ -158,6 +195,7 @@ beforeAll(async () => {
      SELECT s, 'WH-' || l, 10 * l, l, 1 FROM unnest($1::text[]) AS s, generate_series(1, 2) AS l`,
     [known],
   );
+  await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 5), ($2, 'WH-1', 2)`, [buySku, hotSku]);
   await rebuildViews({ pool, views, feedMaxLen: 10_000 }, { skuPrefix });
   gateway = await startGatewayService(config, createLogger({ level: 'silent' }), { port: 0, metricsDefaults: false });
 });
@@ -193,9 +231,21 @@ describe('docs/openapi.yaml', () => {
       ready: () => ({ ready: true, checks: {} }),
       sdkBundle: async () => '',
       logger: createLogger({ level: 'silent' }),
+      // Listing routes never calls the service.
+      routes: createOrderRoutes({} as PurchaseService),
     });
-    const stack = (app as unknown as { router: { stack: Array<{ route?: { path: string; methods: Record<string, boolean> } }> } }).router.stack;
-    const routes = stack.flatMap((l) => (l.route ? Object.keys(l.route.methods).map((m) => `${m} ${l.route!.path.replace(/:(\w+)/g, '{$1}')}`) : []));
+    interface Layer {
+      route?: { path: string; methods: Record<string, boolean> };
+      handle?: { stack?: Layer[] };
+    }
+    const walk = (stack: Layer[]): string[] =>
+      stack.flatMap((l) =>
+        l.route ? Object.keys(l.route.methods).map((m) => `${m} ${l.route!.path.replace(/:(\w+)/g, '{$1}')}`) : l.handle?.stack ? walk(l.handle.stack) : [],
+      );
+    const routes = walk((app as unknown as { router: { stack: Layer[] } }).router.stack);
+    // POST /v1/purchases is served by node:http ahead of express (gateway/purchase-http.ts).
+    expect(isPurchaseRoute({ url: '/v1/purchases' } as Parameters<typeof isPurchaseRoute>[0])).toBe(true);
+    routes.push('post /v1/purchases');
     const documented = Object.entries(rawDoc.paths)
       .flatMap(([template, ops]) => Object.keys(ops).map((m) => `${m} ${template}`))
       .filter((r) => r !== 'get /'); // the demo page is a static file, not a route
@@ -276,6 +326,178 @@ describe('the gateway answers as documented', () => {
     expect(long.body).toMatchObject({ error: 'invalid_sku' });
   });
 
+  it('POST /v1/purchases: 201 and its replay, 400s, 404, 409 sold_out and customer_limit, 413, 422', async () => {
+    const buy = (key: string | undefined, body: unknown) =>
+      call('/v1/purchases', { method: 'POST', headers: key === undefined ? {} : { 'Idempotency-Key': key }, body });
+    const key = randomUUID();
+    const request = { customerId: 'oas-a', items: [{ sku: buySku, qty: 2 }] };
+    const placed = await buy(key, request);
+    expect(placed.status, placed.text).toBe(201);
+    const order = placed.body as { orderId: string; items: Array<{ allocations: unknown[] }> };
+    expect(placed.body).toMatchObject({ status: 'reserved', items: [{ sku: buySku, qty: 2, allocations: [{ locationId: 'WH-1', qty: 2 }] }] });
+    expect(placed.headers.get('location')).toBe(`/v1/orders/${order.orderId}`);
+    const replay = await buy(key, request);
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.body).toEqual(placed.body);
+    const reused = await buy(key, { ...request, items: [{ sku: buySku, qty: 1 }] });
+    expect(reused.status).toBe(422);
+    expect(reused.body).toMatchObject({ error: 'idempotency_key_reused', details: { field: 'Idempotency-Key' } });
+
+    for (const [k, body, error, field] of [
+      [undefined, request, 'missing_idempotency_key', 'Idempotency-Key'],
+      ['has space', request, 'invalid_idempotency_key', 'Idempotency-Key'],
+      [randomUUID(), '{"customerId":', 'invalid_json', 'body'],
+      [randomUUID(), { ...request, extra: 1 }, 'invalid_body', 'extra'],
+      [randomUUID(), { customerId: 'oas-a', items: [{ sku: buySku, qty: 0 }] }, 'invalid_body', 'items[0].qty'],
+    ] as const) {
+      const r = await buy(k, body);
+      expect(r.status, `${error} ${r.text}`).toBe(400);
+      expect(r.body).toMatchObject({ error, details: { field } });
+    }
+    const unknown = await buy(randomUUID(), { customerId: 'oas-a', items: [{ sku: unknownSku, qty: 1 }] });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toMatchObject({ error: 'unknown_sku', details: { sku: unknownSku, field: 'items[0].sku' } });
+    // 3 of 5 units left: 4 is sold out; 2 more for oas-a would pass its limit of 3.
+    const soldOut = await buy(randomUUID(), { customerId: 'oas-b', items: [{ sku: buySku, qty: 4 }] });
+    expect(soldOut.status).toBe(409);
+    expect(soldOut.body).toMatchObject({ error: 'sold_out', details: { sku: buySku, requested: 4, available: 3 } });
+    const limit = await buy(randomUUID(), { customerId: 'oas-a', items: [{ sku: buySku, qty: 2 }] });
+    expect(limit.status).toBe(409);
+    expect(limit.body).toMatchObject({ error: 'customer_limit', details: { sku: buySku, limit: 3, bought: 2 } });
+    const big = await buy(randomUUID(), JSON.stringify({ customerId: 'x'.repeat(MAX_PURCHASE_BODY_BYTES), items: [] }));
+    expect(big.status).toBe(413);
+    expect(big.body).toMatchObject({ error: 'body_too_large' });
+  });
+
+  it('POST /v1/purchases: 429 rate_limited with Retry-After once a customer exceeds its burst', async () => {
+    let limited: Answer | undefined;
+    for (let i = 0; i < 30 && !limited; i++) {
+      const r = await call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': randomUUID() }, body: { customerId: 'oas-rl', items: [{ sku: unknownSku, qty: 1 }] } });
+      if (r.status === 429) limited = r;
+      else expect(r.status).toBe(404);
+    }
+    expect(limited, 'a 429 within 30 attempts').toBeDefined();
+    expect(limited!.body).toMatchObject({ error: 'rate_limited', details: { scope: 'customer' } });
+    expect(Number(limited!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  });
+
+  it('orders: GET, confirm, cancel; 400 invalid_order_id, 404 unknown_order, 409 invalid_state', async () => {
+    const place = async (customerId: string) => {
+      const r = await call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': randomUUID() }, body: { customerId, items: [{ sku: buySku, qty: 1 }] } });
+      expect(r.status, r.text).toBe(201);
+      return (r.body as { orderId: string }).orderId;
+    };
+    const first = await place('oas-c');
+    const second = await place('oas-d');
+    const got = await call(`/v1/orders/${first}`);
+    expect(got.status).toBe(200);
+    expect(got.body).toMatchObject({ orderId: first, customerId: 'oas-c', status: 'reserved', items: [{ sku: buySku, qty: 1 }] });
+    const confirmed = await call(`/v1/orders/${first}/confirm`, { method: 'POST' });
+    expect(confirmed.status).toBe(200);
+    expect(confirmed.body).toMatchObject({ orderId: first, status: 'confirmed' });
+    const cancelled = await call(`/v1/orders/${second}/cancel`, { method: 'POST' });
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body).toMatchObject({ orderId: second, status: 'cancelled' });
+    for (const [p, status] of [
+      [`/v1/orders/${first}/cancel`, 'confirmed'],
+      [`/v1/orders/${second}/confirm`, 'cancelled'],
+    ] as const) {
+      const r = await call(p, { method: 'POST' });
+      expect(r.status, p).toBe(409);
+      expect(r.body, p).toMatchObject({ error: 'invalid_state', details: { status } });
+    }
+    const missing = randomUUID();
+    for (const [method, suffix] of [['GET', ''], ['POST', '/confirm'], ['POST', '/cancel']] as const) {
+      const bad = await call(`/v1/orders/not-a-uuid${suffix}`, { method });
+      expect(bad.status, `${method} ${suffix}`).toBe(400);
+      expect(bad.body).toMatchObject({ error: 'invalid_order_id', details: { field: 'orderId' } });
+      const none = await call(`/v1/orders/${missing}${suffix}`, { method });
+      expect(none.status, `${method} ${suffix}`).toBe(404);
+      expect(none.body).toMatchObject({ error: 'unknown_order', details: { orderId: missing } });
+    }
+  });
+
+  it('waiting room: 201/409 with tickets, 202 waitlisted, GET /v1/tickets/{sku}/{ticket} and its events', async () => {
+    const buyHot = (key: string, customerId: string) =>
+      call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': key }, body: { customerId, items: [{ sku: hotSku, qty: 1 }] } });
+    const ticketPath = `/v1/tickets/${encodeURIComponent(hotSku)}`;
+    /** The `fate` events of a server-sent event stream (the stream has ended when `call` returns). */
+    const fates = (text: string) =>
+      [...text.matchAll(/^event: fate\ndata: (.*)$/gm)].map((m) => {
+        const data = JSON.parse(m[1]!) as { status: number; body: Record<string, unknown> };
+        expectValid(doc.components.schemas.TicketOutcome, data, 'fate event data');
+        return data;
+      });
+
+    // cap = ceil(2 x 1.5) = 3: tickets 1-3 go to the gate (2 units among them), with `ticket`.
+    const first = [];
+    for (let i = 1; i <= 3; i++) first.push(await buyHot(randomUUID(), `oas-h${i}`));
+    expect(first.map((r) => r.status)).toEqual([201, 201, 409]);
+    expect(first.map((r) => (r.body as { ticket: number }).ticket)).toEqual([1, 2, 3]);
+    expect(first[0]!.body).toMatchObject({ status: 'reserved', items: [{ sku: hotSku, qty: 1 }], ticket: 1 });
+    expect(first[0]!.headers.get('location')).toBe(`/v1/orders/${(first[0]!.body as { orderId: string }).orderId}`);
+    expect(first[2]!.body).toMatchObject({ error: 'sold_out', details: { sku: hotSku, available: 0 }, ticket: 3 });
+    // Past the cap with nothing left: sold out at once, the ticket in details.
+    const pastCap = await buyHot(randomUUID(), 'oas-h4');
+    expect(pastCap.status).toBe(409);
+    expect(pastCap.body).toMatchObject({ error: 'sold_out', details: { sku: hotSku, requested: 1, available: 0, ticket: 4 } });
+
+    // Restock (folded into the views as CDC would): past the cap with units left -> 202.
+    await pool.query(`UPDATE stock_levels SET on_hand = on_hand + 3 WHERE sku = $1`, [hotSku]);
+    await rebuildViews({ pool, views, feedMaxLen: 10_000 }, { skuPrefix: hotSku });
+    const key = randomUUID();
+    const waitlisted = await buyHot(key, 'oas-h5');
+    expect(waitlisted.status, waitlisted.text).toBe(202);
+    const fatePath = `${ticketPath}/5`;
+    expect(waitlisted.body).toEqual({ status: 'waitlisted', sku: hotSku, ticket: 5, position: 2, fate: fatePath, events: `${fatePath}/events` });
+    expect(waitlisted.headers.get('location')).toBe(fatePath);
+    const again = await buyHot(key, 'oas-h5');
+    expect(again.status).toBe(202);
+    expect(again.body).toEqual({ status: 'waitlisted', sku: hotSku, ticket: 5, fate: fatePath, events: `${fatePath}/events` });
+
+    const waiting = await call(fatePath);
+    expect(waiting.status).toBe(200);
+    expect(waiting.body).toEqual({ sku: hotSku, ticket: 5, decided: false });
+
+    // The fate is pushed to an open stream when the worker decides the ticket.
+    const stream = call(`${fatePath}/events`);
+    await sleep(200);
+    expect(await gateway.purchases.admitOnce()).toBe(1);
+    const pushed = await stream;
+    expect(pushed.status).toBe(200);
+    expect(pushed.contentType).toContain('text/event-stream');
+    const [fate, ...more] = fates(pushed.text);
+    expect(more).toEqual([]);
+    expect(fate).toMatchObject({ status: 201, body: { status: 'reserved', items: [{ sku: hotSku, qty: 1 }], ticket: 5 } });
+
+    const decided = await call(fatePath);
+    expect(decided.status).toBe(200);
+    expect(decided.body).toEqual({ sku: hotSku, ticket: 5, decided: true, outcome: fate });
+    const replay = await buyHot(key, 'oas-h5');
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.body).toEqual(fate!.body);
+
+    // A stream opened after the fate was decided answers it at once.
+    const late = await call(`${ticketPath}/4/events`);
+    expect(late.status).toBe(200);
+    expect(fates(late.text)).toEqual([{ status: 409, body: pastCap.body }]);
+
+    for (const suffix of ['', '/events']) {
+      for (const bad of ['0', 'abc', '1.5', '-1', '01']) {
+        const r = await call(`${ticketPath}/${bad}${suffix}`);
+        expect(r.status, `${bad}${suffix}`).toBe(400);
+        expect(r.body).toMatchObject({ error: 'invalid_ticket', details: { field: 'ticket' } });
+      }
+      for (const p of [`${ticketPath}/999`, `/v1/tickets/${encodeURIComponent(unknownSku)}/1`]) {
+        const r = await call(`${p}${suffix}`);
+        expect(r.status, `${p}${suffix}`).toBe(404);
+        expect(r.body).toMatchObject({ error: 'unknown_ticket' });
+      }
+    }
+  });
+
   it('GET /healthz and /readyz', async () => {
     const health = await call('/healthz');
     expect(health.status).toBe(200);
@@ -319,8 +541,21 @@ describe('the gateway answers as documented', () => {
   });
 
   it('covered every documented status that a healthy gateway can produce', () => {
-    // Not reproducible against a healthy gateway: 500s (Redis failing mid-request) and 503 (not ready).
-    const unreachable = new Set(['GET /v1/stock/{sku} 500', 'GET /v1/stock 500', 'GET /sdk.js 500', 'GET /readyz 503']);
+    // Not reproducible against a healthy gateway: 500s (Redis or Postgres failing mid-request),
+    // 503s (not ready; a purchase that cannot be decided or written back).
+    const unreachable = new Set([
+      'GET /v1/stock/{sku} 500',
+      'GET /v1/stock 500',
+      'GET /sdk.js 500',
+      'GET /readyz 503',
+      'POST /v1/purchases 500',
+      'POST /v1/purchases 503',
+      'GET /v1/orders/{orderId} 500',
+      'POST /v1/orders/{orderId}/confirm 500',
+      'POST /v1/orders/{orderId}/cancel 500',
+      'GET /v1/tickets/{sku}/{ticket} 500',
+      'GET /v1/tickets/{sku}/{ticket}/events 500',
+    ]);
     const documented = Object.entries(doc.paths).flatMap(([template, ops]) =>
       Object.entries(ops).flatMap(([method, op]) => Object.keys(op.responses).map((s) => `${method.toUpperCase()} ${template} ${s}`)),
     );

@@ -11,13 +11,19 @@
 // through the feed (Postgres -> CDC -> processor -> here). A card with nothing available has its
 // button disabled.
 //
+// A hot SKU's purchase may be waitlisted (202, the waiting room): the card shows
+// `waitlisted · ticket N` and keeps its button disabled while the page listens for the ticket's
+// fate on the server-sent event stream the answer names (`events`; polling `fate` if the stream
+// cannot be opened), then shows the fate like a direct answer (reserved · order … / sold out).
+//
 // Test hooks: every cell has `data-sku`, its values `data-testid="available" | "version" | "lag"`,
 // its button `data-testid="buy"` and the last outcome `data-testid="buy-status"` (with
-// `data-outcome` = pending | reserved | sold_out | rate_limited | error);
+// `data-outcome` = pending | waitlisted | reserved | sold_out | rate_limited | error);
 // `document.body.dataset.state` mirrors the client state; `window.__stock` is a plain object
 // sku -> latest item the page holds; `window.__client` is the StockClient; `window.__customerId`
 // is the customer the page buys as; `window.__purchases` lists every Buy click's outcome
-// ({sku, idempotencyKey, status, error?, orderId?, message}).
+// ({sku, idempotencyKey, status, error?, orderId?, message}; a waitlisted click has status 202 and
+// `ticket`, and gets `fate` = {status, error?, orderId?, message} once decided).
 import { StockClient } from '/sdk.js';
 
 const DEFAULT_COUNT = 48;
@@ -27,6 +33,8 @@ const STATS_EVERY_MS = 250;
 const OUTCOME_SHOWN_MS = 5000; // how long a purchase outcome stays on its card
 const PURCHASE_ATTEMPTS = 3; // one click: the first request and up to two retries with the same key
 const CUSTOMER_KEY = 'invsync.customerId';
+const FATE_POLL_MS = 2000; // polling a waitlisted ticket when its event stream is unavailable
+const FATE_POLL_FAILURES = 5; // consecutive failed polls before the page gives up on a ticket
 
 /** @returns {string[]} */
 function skusFromQuery(search) {
@@ -268,7 +276,8 @@ function showOutcome(cell, outcome, text) {
   clearTimeout(cell.statusTimer);
   cell.status.textContent = text;
   cell.status.dataset.outcome = outcome;
-  cell.statusTimer = outcome === 'pending' ? undefined : setTimeout(() => {
+  // Pending and waitlisted stay until the purchase is decided.
+  cell.statusTimer = outcome === 'pending' || outcome === 'waitlisted' ? undefined : setTimeout(() => {
     cell.status.textContent = '';
     delete cell.status.dataset.outcome;
   }, OUTCOME_SHOWN_MS);
@@ -313,6 +322,83 @@ async function requestPurchase(sku, idempotencyKey) {
   }
 }
 
+/** Shows a decided purchase (a direct answer or a waitlisted ticket's fate) on its card. */
+function showDecided(sku, cell, status, body, retryAfter) {
+  let message;
+  if (status === 201) {
+    message = `reserved · order ${String(body.orderId).slice(0, 8)}`;
+    showOutcome(cell, 'reserved', message);
+  } else if (body?.error === 'sold_out') {
+    message = 'sold out';
+    cell.soldOut = true; // until the feed brings a newer state of the SKU
+    showOutcome(cell, 'sold_out', message);
+  } else if (status === 429) {
+    message = `rate limited · retry in ${retryAfter ?? 1} s`;
+    showOutcome(cell, 'rate_limited', message);
+  } else {
+    message = typeof body?.message === 'string' && body.message ? body.message : `HTTP ${status}`;
+    showOutcome(cell, 'error', message);
+    if (status !== 0) console.warn('purchase refused', sku, status, body);
+  }
+  cell.status.title = message;
+  return message;
+}
+
+/** GET the ticket's state until it is decided; gives up after a few failures in a row. */
+async function pollFate(fateUrl) {
+  let failures = 0;
+  for (;;) {
+    try {
+      const response = await fetch(fateUrl, { headers: { Accept: 'application/json' } });
+      const body = await response.json().catch(() => undefined);
+      if (response.ok && body?.decided === true && body.outcome) return body.outcome;
+      if (response.ok && body?.decided === false) failures = 0;
+      else if (response.status >= 400 && response.status < 500) {
+        // An invalid or unknown ticket stays so: no point in asking again.
+        return { status: response.status, body: body ?? { error: 'bad_response', message: `HTTP ${response.status}` } };
+      } else failures++;
+    } catch {
+      failures++;
+    }
+    if (failures >= FATE_POLL_FAILURES) return { status: 0, body: { error: 'fate_unknown', message: 'lost track of the ticket; check your orders' } };
+    await new Promise((r) => setTimeout(r, FATE_POLL_MS));
+  }
+}
+
+/**
+ * The fate of a waitlisted ticket ({status, body}, what its purchase was answered): one `fate`
+ * event on the ticket's server-sent event stream; polling `fate` when the stream fails for good
+ * (EventSource reconnects by itself after a dropped connection, and the gateway repeats a
+ * decided fate to a new stream).
+ */
+function awaitFate(waitlisted) {
+  if (typeof EventSource !== 'function') return pollFate(waitlisted.fate);
+  return new Promise((resolve) => {
+    const source = new EventSource(waitlisted.events);
+    let settled = false;
+    const settle = (outcome) => {
+      if (settled) return;
+      settled = true;
+      source.close();
+      resolve(outcome);
+    };
+    source.addEventListener('fate', (event) => {
+      try {
+        const fate = JSON.parse(/** @type {MessageEvent} */ (event).data);
+        if (typeof fate?.status === 'number' && fate.body) return settle(fate);
+      } catch {
+        // fall through to polling
+      }
+      source.close();
+      void pollFate(waitlisted.fate).then(settle);
+    });
+    source.addEventListener('error', () => {
+      // CLOSED: the stream could not be (re)opened (e.g. a JSON error instead of a stream).
+      if (source.readyState === EventSource.CLOSED && !settled) void pollFate(waitlisted.fate).then(settle);
+    });
+  });
+}
+
 async function purchase(sku, cell) {
   if (cell.busy) return;
   cell.busy = true;
@@ -321,23 +407,20 @@ async function purchase(sku, cell) {
   const idempotencyKey = uuid();
   const { status, body, retryAfter } = await requestPurchase(sku, idempotencyKey);
   const record = { sku, idempotencyKey, status, error: body?.error, orderId: body?.orderId, message: '' };
-  if (status === 201) {
-    record.message = `reserved · order ${String(body.orderId).slice(0, 8)}`;
-    showOutcome(cell, 'reserved', record.message);
-  } else if (body?.error === 'sold_out') {
-    record.message = 'sold out';
-    cell.soldOut = true; // until the feed brings a newer state of the SKU
-    showOutcome(cell, 'sold_out', record.message);
-  } else if (status === 429) {
-    record.message = `rate limited · retry in ${retryAfter ?? 1} s`;
-    showOutcome(cell, 'rate_limited', record.message);
+  if (status === 202 && body?.status === 'waitlisted' && typeof body.events === 'string') {
+    // The waiting room: the button stays disabled until the ticket's fate is known.
+    record.ticket = body.ticket;
+    record.message = `waitlisted · ticket ${body.ticket}`;
+    showOutcome(cell, 'waitlisted', record.message);
+    cell.status.title = body.position ? `${record.message} (position ${body.position} when drawn)` : record.message;
+    purchases.push(record);
+    const fate = await awaitFate(body);
+    const message = showDecided(sku, cell, fate.status, fate.body, undefined);
+    record.fate = { status: fate.status, error: fate.body?.error, orderId: fate.body?.orderId, message };
   } else {
-    record.message = typeof body?.message === 'string' && body.message ? body.message : `HTTP ${status}`;
-    showOutcome(cell, 'error', record.message);
-    if (status !== 0) console.warn('purchase refused', sku, status, body);
+    record.message = showDecided(sku, cell, status, body, retryAfter);
+    purchases.push(record);
   }
-  cell.status.title = record.message;
-  purchases.push(record);
   cell.busy = false;
   updateBuy(cell);
 }

@@ -1,6 +1,6 @@
 /**
  * The waiting room's Redis side (purchase/lua/waiting-room-*.lua): numbered tickets per hot SKU,
- * the queue of waitlisted requests, each ticket's fate (kept for an hour) and the pub/sub channel
+ * the queue of waitlisted requests, each ticket's fate (kept as long as idempotency records) and the pub/sub channel
  * that tells every gateway a fate was decided, so the one holding the client's event stream can
  * forward it. Keys carry the SKU's hash tag, like the gate's.
  */
@@ -12,7 +12,6 @@ import { viewKeys, type ViewKeys } from '../../stream-processors/adapters/redis-
 import type { GateItem } from './gate.ts';
 
 const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
-const FATE_TTL_S = 3600;
 
 /** A waitlisted request, as queued. */
 export interface QueuedRequest {
@@ -53,6 +52,7 @@ export class WaitingRoomStore {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly factor: number,
+    private readonly fateTtlS: number,
   ) {
     this.keys = viewKeys(prefix);
     const r = redis as unknown as Record<string, Script>;
@@ -105,7 +105,7 @@ export class WaitingRoomStore {
 
   async setFate(fate: Fate): Promise<void> {
     const text = JSON.stringify(fate);
-    await this.redis.multi().set(this.fateKey(fate.sku, fate.ticket), text, 'EX', FATE_TTL_S).publish(this.channel, text).exec();
+    await this.redis.multi().set(this.fateKey(fate.sku, fate.ticket), text, 'EX', this.fateTtlS).publish(this.channel, text).exec();
   }
 
   async getFate(sku: string, ticket: number): Promise<Fate | null> {
