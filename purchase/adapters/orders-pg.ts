@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { allocate, type Allocation, type LocationStock } from '../domain/allocate.ts';
+import type { Allocation } from '../domain/allocate.ts';
 import type { GateItem } from './gate.ts';
 
 export type OrderStatus = 'reserved' | 'confirmed' | 'cancelled' | 'expired' | 'abandoned';
@@ -48,7 +48,10 @@ export type TransitionResult =
   | { ok: false; reason: 'unknown_order' }
   | { ok: false; reason: 'invalid_state'; status: OrderStatus; order: OrderView };
 
-class GuardError extends Error {}
+type WriteBackRow =
+  | { id: string; ok: true; lines: OrderLine[]; versions: Record<string, number | string> }
+  | { id: string; ok: false; reason: 'insufficient' | 'exists' }
+  | { id: string; ok: false; reason: 'duplicate_key'; existing: { orderId: string; hash: string | null } };
 
 const RETRY_CODES = new Set(['40P01', '40001']);
 
@@ -87,17 +90,19 @@ export class OrdersStore {
   constructor(private readonly pool: pg.Pool) {}
 
   /**
-   * Writes accepted holds in ONE transaction: locks the SKUs' stock rows (sorted), allocates
-   * each hold's lines from the locked figures, inserts orders/lines/reservations, raises
-   * `reserved` with the SQL guard, and adds one OrderPlaced outbox row per order. A hold that
-   * cannot be written is reported, the others still commit.
+   * Writes accepted holds with ONE call of `purchase_write_back` (migration 0008): it locks the
+   * SKUs' stock rows (sorted), allocates each hold's lines from the locked figures, inserts
+   * orders/lines/reservations, raises `reserved` with the SQL guard and adds one OrderPlaced
+   * outbox row per order, in one transaction held only for Postgres' own work. A hold that
+   * cannot be written is reported; the others still commit.
    */
   async writeHolds(holds: HoldToWrite[]): Promise<Map<string, WriteResult>> {
     try {
-      return await inTx(this.pool, (c) => this.writeIn(c, holds));
+      return await this.callWriteBack(holds);
     } catch (err) {
       if (holds.length === 1) {
-        return new Map([[holds[0]!.holdId, { ok: false, reason: err instanceof GuardError ? 'insufficient' : 'error', message: (err as Error).message }]]);
+        const guard = (err as { code?: string }).code === '23514';
+        return new Map([[holds[0]!.holdId, { ok: false, reason: guard ? 'insufficient' : 'error', message: (err as Error).message }]]);
       }
       // Isolate whatever failed: each hold on its own.
       const out = new Map<string, WriteResult>();
@@ -106,109 +111,24 @@ export class OrdersStore {
     }
   }
 
-  private async writeIn(c: pg.PoolClient, holds: HoldToWrite[]): Promise<Map<string, WriteResult>> {
-    const out = new Map<string, WriteResult>();
-    const skus = [...new Set(holds.flatMap((h) => h.items.map((i) => i.sku)))].sort();
-    const rows = await c.query<{ sku: string; location_id: string; on_hand: number; reserved: number; safety_stock: number }>(
-      `SELECT sku, location_id, on_hand, reserved, safety_stock FROM stock_levels WHERE sku = ANY($1::text[]) ORDER BY sku, location_id FOR UPDATE`,
-      [skus],
-    );
-    const stock = new Map<string, LocationStock[]>();
-    for (const r of rows.rows) {
-      const list = stock.get(r.sku) ?? [];
-      list.push({ locationId: r.location_id, onHand: r.on_hand, reserved: r.reserved, safetyStock: r.safety_stock });
-      stock.set(r.sku, list);
-    }
-    // Allocate in arrival order against a working copy of the locked figures.
-    const planned: Array<{ hold: HoldToWrite; lines: OrderLine[] }> = [];
-    for (const hold of holds) {
-      const lines: OrderLine[] = [];
-      for (const item of hold.items) {
-        const a = allocate(stock.get(item.sku) ?? [], item.qty);
-        if (!a) break;
-        lines.push({ sku: item.sku, qty: item.qty, allocations: a });
-      }
-      if (lines.length !== hold.items.length) {
-        out.set(hold.holdId, { ok: false, reason: 'insufficient', message: 'Postgres does not hold enough sellable units for this purchase' });
-        continue;
-      }
-      for (const line of lines) {
-        for (const a of line.allocations) stock.get(line.sku)!.find((l) => l.locationId === a.locationId)!.reserved += a.qty;
-      }
-      planned.push({ hold, lines });
-    }
-    if (planned.length === 0) return out;
-
-    const inserted = await c.query<{ id: string }>(
-      `INSERT INTO orders (id, customer_id, status, idempotency_key, request_hash, expires_at)
-       SELECT id, customer_id, 'reserved', idem, hash, expires_at FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS o(id, customer_id, idem, hash, expires_at)
-       ON CONFLICT DO NOTHING RETURNING id`,
-      [planned.map((p) => p.hold.holdId), planned.map((p) => p.hold.customerId), planned.map((p) => p.hold.idempotencyKey), planned.map((p) => p.hold.hash), planned.map((p) => p.hold.expiresAt.toISOString())],
-    );
-    const written = new Set(inserted.rows.map((r) => r.id));
-    const conflicted = planned.filter((p) => !written.has(p.hold.holdId));
-    if (conflicted.length > 0) {
-      const existing = await c.query<{ id: string; idempotency_key: string | null; request_hash: string | null }>(
-        `SELECT id, idempotency_key, request_hash FROM orders WHERE id = ANY($1::uuid[]) OR idempotency_key = ANY($2::text[])`,
-        [conflicted.map((p) => p.hold.holdId), conflicted.map((p) => p.hold.idempotencyKey)],
-      );
-      for (const p of conflicted) {
-        const byId = existing.rows.find((r) => r.id === p.hold.holdId);
-        const byKey = existing.rows.find((r) => r.idempotency_key === p.hold.idempotencyKey && r.id !== p.hold.holdId);
-        if (!byId && byKey) out.set(p.hold.holdId, { ok: false, reason: 'duplicate_key', existing: { orderId: byKey.id, hash: byKey.request_hash } });
-        else out.set(p.hold.holdId, { ok: false, reason: 'exists', message: 'the hold was settled without this write-back (it took too long)' });
-      }
-    }
-    const accepted = planned.filter((p) => written.has(p.hold.holdId));
-    if (accepted.length === 0) return out;
-
-    // One guarded UPDATE per (sku, location): the database's own no-oversell check.
-    const totals = new Map<string, { sku: string; loc: string; qty: number }>();
-    for (const p of accepted) {
-      for (const line of p.lines) {
-        for (const a of line.allocations) {
-          const k = JSON.stringify([line.sku, a.locationId]);
-          const t = totals.get(k) ?? { sku: line.sku, loc: a.locationId, qty: 0 };
-          t.qty += a.qty;
-          totals.set(k, t);
+  private async callWriteBack(holds: HoldToWrite[]): Promise<Map<string, WriteResult>> {
+    const input = holds.map((h) => ({ id: h.holdId, customer: h.customerId, idem: h.idempotencyKey, hash: h.hash, expires: h.expiresAt.toISOString(), items: h.items }));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await this.pool.query<{ out: WriteBackRow[] }>('SELECT purchase_write_back($1::jsonb) AS out', [JSON.stringify(input)]);
+        const out = new Map<string, WriteResult>();
+        for (const row of r.rows[0]!.out) {
+          if (row.ok) out.set(row.id, { ok: true, lines: row.lines, versions: new Map(Object.entries(row.versions).map(([k, v]) => [k, Number(v)])) });
+          else if (row.reason === 'duplicate_key') out.set(row.id, { ok: false, reason: 'duplicate_key', existing: row.existing });
+          else if (row.reason === 'exists') out.set(row.id, { ok: false, reason: 'exists', message: 'the hold was settled without this write-back (it took too long)' });
+          else out.set(row.id, { ok: false, reason: 'insufficient', message: 'Postgres does not hold enough sellable units for this purchase' });
         }
+        return out;
+      } catch (err) {
+        if (attempt < 5 && RETRY_CODES.has((err as { code?: string }).code ?? '')) continue;
+        throw err;
       }
     }
-    const t = [...totals.values()];
-    const updated = await c.query<{ sku: string; version: string }>(
-      `UPDATE stock_levels s SET reserved = s.reserved + d.qty
-       FROM unnest($1::text[], $2::text[], $3::int[]) AS d(sku, location_id, qty)
-       WHERE s.sku = d.sku AND s.location_id = d.location_id AND s.on_hand - s.reserved - s.safety_stock >= d.qty
-       RETURNING s.sku, s.version`,
-      [t.map((x) => x.sku), t.map((x) => x.loc), t.map((x) => x.qty)],
-    );
-    if (updated.rowCount !== t.length) throw new GuardError('the stock guard refused the reservation (on_hand - reserved - safety_stock < qty)');
-    const versions = new Map<string, number>();
-    for (const r of updated.rows) versions.set(r.sku, Math.max(versions.get(r.sku) ?? 0, Number(r.version)));
-
-    const lineRows = accepted.flatMap((p) => p.lines.map((l) => ({ id: p.hold.holdId, sku: l.sku, qty: l.qty, version: versions.get(l.sku)! })));
-    await c.query(
-      `INSERT INTO order_lines (order_id, sku, qty, version) SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[])`,
-      [lineRows.map((r) => r.id), lineRows.map((r) => r.sku), lineRows.map((r) => r.qty), lineRows.map((r) => r.version)],
-    );
-    const resRows = accepted.flatMap((p) => p.lines.flatMap((l) => l.allocations.map((a) => ({ id: p.hold.holdId, sku: l.sku, loc: a.locationId, qty: a.qty }))));
-    await c.query(
-      `INSERT INTO reservations (order_id, sku, location_id, qty) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[])`,
-      [resRows.map((r) => r.id), resRows.map((r) => r.sku), resRows.map((r) => r.loc), resRows.map((r) => r.qty)],
-    );
-    await insertOutbox(
-      c,
-      accepted.map((p) => ({
-        orderId: p.hold.holdId,
-        type: 'OrderPlaced' as const,
-        payload: eventPayload('OrderPlaced', { orderId: p.hold.holdId, customerId: p.hold.customerId, status: 'reserved', expiresAt: p.hold.expiresAt.toISOString(), lines: p.lines }),
-      })),
-    );
-    for (const p of accepted) {
-      const v = new Map(p.lines.map((l) => [l.sku, versions.get(l.sku)!]));
-      out.set(p.hold.holdId, { ok: true, versions: v, lines: p.lines });
-    }
-    return out;
   }
 
   async getOrder(orderId: string, c: pg.Pool | pg.PoolClient = this.pool, lock = false): Promise<OrderView | null> {
