@@ -45,7 +45,7 @@ import { TOPICS } from '../lib/topics.ts';
 import { machine, parseArgs } from './args.ts';
 import { cleanupDbOnly, ensureDbOnlySchema, stockDbOnly } from './db-only-purchase-server.ts';
 import type { LatencyMs, LoadSummary } from './flash-sale-load.ts';
-import { installHardLimit, killAllChildren, spawnNode, startGateway, stopChild, type Child } from './lib/children.ts';
+import { installHardLimit, killAllChildren, SERVER_NODE_FLAGS, spawnNode, startGateway, stopChild, type Child } from './lib/children.ts';
 import { machineCpu, procStats } from './lib/cpu.ts';
 import { consumeFromEnd, deleteGroup } from './lib/kafka-topics.ts';
 import { deletePrefix } from './lib/redis-keys.ts';
@@ -260,6 +260,7 @@ async function gatePhase(config: Readonly<Config>, pool: pg.Pool, o: Options, id
     });
     const g = await startGateway({
       prefix,
+      ...(process.env.BENCH_CPU_PROF_DIR ? { cpuProfDir: process.env.BENCH_CPU_PROF_DIR } : {}),
       env: { PURCHASE_RATE_CUSTOMER_PER_SEC: '0', PURCHASE_RATE_ADDRESS_PER_SEC: '0', PURCHASE_MAX_PER_CUSTOMER: '1000' },
     });
     gateway = g.child;
@@ -393,6 +394,7 @@ async function dbOnlyPhase(pool: pg.Pool, o: Options, id: string): Promise<Phase
     let resolvePort!: (p: number) => void;
     const portP = new Promise<number>((r) => (resolvePort = r));
     server = spawnNode('db-only', 'bench/db-only-purchase-server.ts', ['--port', '0', '--pool', String(o.pool), '--max-per-customer', '1000'], {
+      nodeFlags: SERVER_NODE_FLAGS,
       onStdoutLine: (line) => {
         const m = /^listening (\d+)$/.exec(line);
         if (m) resolvePort(Number(m[1]));

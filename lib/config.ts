@@ -112,6 +112,7 @@ const schema = z.object({
   GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
   GATEWAY_PORT: port.default(18080),
   GATEWAY_TICK_MS: positiveInt(1000).default(25),
+  GATEWAY_WORKERS: positiveInt(64).default(1),
   GATEWAY_MAX_SUBSCRIPTIONS: positiveInt(1_000_000).default(1000),
   GATEWAY_MAX_FRAME_BYTES: positiveInt(16 * 1024 * 1024).default(65536),
   GATEWAY_MAX_BUFFERED_BYTES: positiveInt(1024 * 1024 * 1024).default(4 * 1024 * 1024),
@@ -186,6 +187,8 @@ export interface Config {
     host: string;
     port: number;
     tickMs: number;
+    /** Processes sharing the port (node:cluster); each is a complete gateway. */
+    workers: number;
     maxSubscriptions: number;
     maxFrameBytes: number;
     maxBufferedBytes: number;
@@ -285,6 +288,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       host: raw.GATEWAY_HOST,
       port: raw.GATEWAY_PORT,
       tickMs: raw.GATEWAY_TICK_MS,
+      workers: raw.GATEWAY_WORKERS,
       maxSubscriptions: raw.GATEWAY_MAX_SUBSCRIPTIONS,
       maxFrameBytes: raw.GATEWAY_MAX_FRAME_BYTES,
       maxBufferedBytes: raw.GATEWAY_MAX_BUFFERED_BYTES,
