@@ -517,6 +517,6 @@ const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileUR
 if (isMain) {
   const o = parseOptions(process.argv.slice(2));
   const summary = await runLoad(o, (line) => process.stderr.write(`${line}\n`));
-  process.stdout.write(`${JSON.stringify(summary)}\n`);
-  process.exit(0);
+  // Exit only once the (possibly large: one entry per order) line is flushed into the pipe.
+  process.stdout.write(`${JSON.stringify(summary)}\n`, () => process.exit(0));
 }
