@@ -71,7 +71,7 @@ export class PurchaseService {
       },
     });
     this.store = new OrdersStore(deps.pool);
-    this.waitingRoom = new WaitingRoomStore(deps.redis, deps.config.redis.prefix, p.waitingRoomFactor, p.idempotencyTtlS);
+    this.waitingRoom = new WaitingRoomStore(deps.redis, deps.config.redis.prefix, p.waitingRoomFactor, p.idempotencyTtlS, p.settleTimeoutMs);
     this.hot = new Set(p.hotSkus);
     this.queue = new WriteBackQueue(this.store, {
       maxBatch: 200,
@@ -132,7 +132,7 @@ export class PurchaseService {
         try {
           return await this.decideTicket(sku, t.ticket, { ticket: t.ticket, key, hash, customerId: req.customerId, items, address });
         } finally {
-          await this.waitingRoom.done(sku);
+          await this.waitingRoom.done(sku, t.ticket);
         }
       }
     }
@@ -175,7 +175,7 @@ export class PurchaseService {
           const o = await this.decideTicket(sku, a.request.ticket, a.request);
           this.count(o);
         } finally {
-          await this.waitingRoom.done(sku);
+          await this.waitingRoom.done(sku, a.request.ticket);
         }
         decided++;
       }

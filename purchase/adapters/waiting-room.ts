@@ -53,11 +53,13 @@ export class WaitingRoomStore {
     private readonly prefix: string,
     private readonly factor: number,
     private readonly fateTtlS: number,
+    /** How long an admitted ticket may stay undecided before it stops counting (its gateway died). */
+    private readonly decideTimeoutMs: number,
   ) {
     this.keys = viewKeys(prefix);
     const r = redis as unknown as Record<string, Script>;
-    if (!r.inv_wr_ticket) redis.defineCommand('inv_wr_ticket', { numberOfKeys: 5, lua: fs.readFileSync(path.join(LUA_DIR, 'waiting-room-ticket.lua'), 'utf8') });
-    if (!r.inv_wr_admit) redis.defineCommand('inv_wr_admit', { numberOfKeys: 4, lua: fs.readFileSync(path.join(LUA_DIR, 'waiting-room-admit.lua'), 'utf8') });
+    if (!r.inv_wr_ticket) redis.defineCommand('inv_wr_ticket', { numberOfKeys: 6, lua: fs.readFileSync(path.join(LUA_DIR, 'waiting-room-ticket.lua'), 'utf8') });
+    if (!r.inv_wr_admit) redis.defineCommand('inv_wr_admit', { numberOfKeys: 5, lua: fs.readFileSync(path.join(LUA_DIR, 'waiting-room-admit.lua'), 'utf8') });
     this.ticketCmd = r.inv_wr_ticket!.bind(redis);
     this.admitCmd = r.inv_wr_admit!.bind(redis);
   }
@@ -74,7 +76,7 @@ export class WaitingRoomStore {
 
   async ticket(sku: string, request: Omit<QueuedRequest, 'ticket'>, ttlS: number): Promise<TicketOutcome> {
     const queued = JSON.stringify({ ticket: '{ticket}', ...request });
-    const r = (await this.ticketCmd(this.room(sku), `${this.room(sku)}:queue`, `${this.room(sku)}:keys`, this.keys.summary(sku), this.keys.gate(sku), this.factor, request.key, queued, ttlS, request.hash)) as Array<string | number>;
+    const r = (await this.ticketCmd(this.room(sku), `${this.room(sku)}:queue`, `${this.room(sku)}:keys`, this.keys.summary(sku), this.keys.gate(sku), `${this.room(sku)}:out`, this.factor, request.key, queued, ttlS, request.hash, Date.now(), Date.now() + this.decideTimeoutMs)) as Array<string | number>;
     switch (r[0]) {
       case 'admit':
         return { kind: 'admit', ticket: Number(r[1]) };
@@ -92,15 +94,16 @@ export class WaitingRoomStore {
   }
 
   async admitNext(sku: string): Promise<AdmitOutcome> {
-    const r = (await this.admitCmd(this.room(sku), `${this.room(sku)}:queue`, this.keys.summary(sku), this.keys.gate(sku), this.factor)) as string[];
+    const now = Date.now();
+    const r = (await this.admitCmd(this.room(sku), `${this.room(sku)}:queue`, this.keys.summary(sku), this.keys.gate(sku), `${this.room(sku)}:out`, this.factor, now, now + this.decideTimeoutMs)) as string[];
     if (r[0] === 'admit') return { kind: 'admit', request: JSON.parse(r[1]!) as QueuedRequest };
     if (r[0] === 'sold_out') return { kind: 'sold_out', requests: r.slice(1).map((x) => JSON.parse(x) as QueuedRequest) };
     return { kind: r[0] === 'wait' ? 'wait' : 'empty' };
   }
 
-  /** An admitted request was decided: it no longer counts as outstanding. */
-  async done(sku: string): Promise<void> {
-    await this.redis.hincrby(this.room(sku), 'outstanding', -1);
+  /** An admitted ticket was decided: it no longer counts as outstanding. */
+  async done(sku: string, ticket: number): Promise<void> {
+    await this.redis.zrem(`${this.room(sku)}:out`, String(ticket));
   }
 
   async setFate(fate: Fate): Promise<void> {

@@ -5,13 +5,15 @@ ceil(gate available x factor) when the first ticket is drawn and grows by one wi
 waitlisted ticket admitted later. Past the cap: sold out at once when the gate has nothing left,
 otherwise the request waits in the SKU's queue until a worker admits it or declares it sold out.
 
-KEYS[1] <prefix>:{sku}:wr          hash  issued, cap, outstanding (admitted, not yet decided)
+KEYS[1] <prefix>:{sku}:wr          hash  issued, cap
 KEYS[2] <prefix>:{sku}:wr:queue    list  waitlisted requests (JSON), in ticket order
 KEYS[3] <prefix>:{sku}:wr:keys     hash  Idempotency-Key -> ticket (a retry keeps its ticket)
 KEYS[4] <prefix>:{sku}             view summary
 KEYS[5] <prefix>:{sku}:gate        gate terms
+KEYS[6] <prefix>:{sku}:wr:out      zset  admitted tickets not yet decided -> deadline (ms); an entry
+                                         whose gateway died expires at its deadline
 ARGV: factor, Idempotency-Key, request JSON (queued when waitlisted; "{ticket}" is replaced), ttl(s),
-      request hash
+      request hash, now (ms), deadline (ms)
 Returns { 'admit', ticket } | { 'waitlisted', ticket, position } | { 'sold_out', ticket }
         | { 'known', ticket, hash }  (the key already drew a ticket)
         | { 'unknown' }  (no view for the SKU)
@@ -34,7 +36,7 @@ if not cap then
   redis.call('HSET', KEYS[1], 'cap', cap)
 end
 if ticket <= cap then
-  redis.call('HINCRBY', KEYS[1], 'outstanding', 1)
+  redis.call('ZADD', KEYS[6], tonumber(ARGV[7]), ticket)
   return { 'admit', ticket }
 end
 if available <= 0 then return { 'sold_out', ticket } end
