@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import path from 'node:path';
+import express from 'express';
 import type { Config } from '../lib/config.ts';
 import { PROJECT_ROOT } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -12,7 +13,9 @@ import { createPgPool } from '../lib/pg.ts';
 import { createRedis } from '../lib/redis.ts';
 import { PurchaseService } from '../purchase/service.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
+import { AdjustmentStore } from '../connectors/inbound/adapters/pg-adjustments.ts';
 import { FeedReader } from './adapters/feed.ts';
+import { createAdjustmentRoutes } from './adjustments-http.ts';
 import { createAuthenticator } from './auth.ts';
 import { CLOSE } from './domain/protocol.ts';
 import { createHttpApp } from './http.ts';
@@ -84,13 +87,19 @@ export async function startGatewayService(
       },
     },
   });
+  const authenticate = createAuthenticator({ apiKeys: config.gateway.apiKeys, jwtSecret: config.gateway.jwtSecret });
+  // More API routes: the purchase path's orders and tickets, and the HTTP twin of stock.adjustments
+  // (it shares the pool: adjustments are rare next to purchases).
+  const routes = express.Router({ caseSensitive: true, strict: true });
+  routes.use(createOrderRoutes(purchases));
+  routes.use(createAdjustmentRoutes({ store: new AdjustmentStore({ pool }), authenticate, logger }));
   const hub = new Hub({ tickMs: config.gateway.tickMs, maxBufferedBytes: config.gateway.maxBufferedBytes, metrics, cursor: () => feed.lastId });
   const app = createHttpApp({
     views,
     metrics,
     sdkBundle,
     logger,
-    routes: createOrderRoutes(purchases),
+    routes,
     ready: () => {
       const checks = { redis: redis.status === 'ready', feed: feed.connected };
       // Purchases also need purchaseRedis and Postgres; they answer 503 by themselves when either is down.
@@ -104,7 +113,7 @@ export async function startGatewayService(
     hub,
     feed,
     views,
-    authenticate: createAuthenticator({ apiKeys: config.gateway.apiKeys, jwtSecret: config.gateway.jwtSecret }),
+    authenticate,
     config: config.gateway,
     metrics,
     logger,

@@ -5,8 +5,9 @@
  * the stack keeps running (`npm run stack -- down` stops it).
  *
  * Platform processes so far: the stock processor (CDC -> Redis views, stock.deltas,
- * stock.levels), whose view updates are tailed live on the console, and the gateway (HTTP API,
- * WebSocket feed, storefront demo page).
+ * stock.levels), whose view updates are tailed live on the console, the gateway (HTTP API,
+ * WebSocket feed, storefront demo page) and the connectors (stock.adjustments from WMS/ERP applied
+ * to Postgres exactly once).
  */
 import { loadConfigOrExit } from '../lib/config.ts';
 import { errorMessage, PlatformError } from '../lib/errors.ts';
@@ -16,6 +17,7 @@ import { createRedis } from '../lib/redis.ts';
 import { seedCatalog } from '../lib/seed.ts';
 import { renderStatus, stackUp } from '../stack/stack.ts';
 import { viewKeys } from '../stream-processors/adapters/redis-views.ts';
+import { startConnectorsService } from '../connectors/service.ts';
 import { startGatewayService } from '../gateway/service.ts';
 import { startFeedTail } from '../stream-processors/feed-tail.ts';
 import { startProcessorService } from '../stream-processors/service.ts';
@@ -39,6 +41,8 @@ async function main(): Promise<void> {
   say(`  processor stock processor running (group ${config.processor.groupId}, CDC partitions ${partitions.join(',')})`);
   const gateway = await startGatewayService(config, logger);
   say(`  gateway   HTTP + WebSocket on ${gateway.url}`);
+  const connectors = await startConnectorsService(config, logger);
+  say(`  connectors stock.adjustments -> Postgres (group ${config.inbound.groupId}; POST ${gateway.url}/v1/adjustments is its HTTP twin)`);
 
   say(`\n${renderStatus(status)}\n`);
   say(`platform up in ${(performance.now() / 1000).toFixed(1)}s (stack ${seconds.toFixed(1)}s). Where to look:`);
@@ -48,6 +52,7 @@ async function main(): Promise<void> {
   say(`  change stock:    psql ${config.pg.url.replace(/:[^:@/]*@/, '@')} -c "UPDATE stock_levels SET on_hand = on_hand + 5 WHERE sku = 'SKU-000001' AND location_id = 'WH-1'"`);
   say(`  read a view:     redis-cli -u ${config.redis.url} HGETALL '${viewKeys(config.redis.prefix).summary('SKU-000001')}'`);
   if (processor.metricsPort) say(`  metrics:         http://127.0.0.1:${processor.metricsPort}/metrics`);
+  say(`  adjust stock:    curl -X POST ${gateway.url}/v1/adjustments -H 'Authorization: Bearer ${config.gateway.devKeys ? 'dev-wms-key' : '<wms key>'}' -H 'content-type: application/json' -d '{"adjustmentId":"demo-'$(date +%s%N)'","sku":"SKU-000001","locationId":"WH-1","kind":"RECEIPT","quantity":5,"occurredAt":'$(date +%s%3N)',"sourceSystem":"me"}'   (docs/connectors.md)`);
   say(`  views vs truth:  npm run views -- reconcile      (rebuild: npm run views -- rebuild)`);
   say(`  raw CDC events:  npm run tail`);
   say(`  stack health:    npm run stack -- status      (stop everything: npm run stack -- down)`);
@@ -63,6 +68,7 @@ async function main(): Promise<void> {
     stopping = true;
     say(`\n${signal}: stopping platform processes`);
     await tail.stop().catch(() => undefined);
+    await connectors.stop().catch(() => undefined);
     await gateway.stop().catch(() => undefined);
     await processor.stop().catch(() => undefined);
     redis.disconnect();

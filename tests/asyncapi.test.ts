@@ -159,7 +159,7 @@ describe('docs/asyncapi.yaml', () => {
     }
     const headerNames = (topic: string) => Object.keys(node(node(message(topic).headers, `${topic} headers`).properties, 'properties')).sort();
     expect(headerNames(TOPICS.ordersEvents)).toEqual(['createdAt', 'eventType', 'id']);
-    expect(headerNames(TOPICS.dlq)).toEqual(['dlq.failed.at', 'dlq.processor', 'dlq.reason', 'dlq.source.offset', 'dlq.source.partition', 'dlq.source.topic']);
+    expect(headerNames(TOPICS.dlq)).toEqual(['dlq.adjustment.id', 'dlq.failed.at', 'dlq.processor', 'dlq.reason', 'dlq.source.offset', 'dlq.source.partition', 'dlq.source.topic']);
     const levels = node(node(node(doc.channels, 'channels')[TOPICS.stockLevels], 'stock.levels').bindings, 'bindings');
     expect(node(node(levels.kafka, 'kafka').topicConfiguration, 'topicConfiguration')['cleanup.policy']).toEqual(['compact']);
   });

@@ -13,12 +13,15 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import formatsModule from 'ajv-formats';
+import express from 'express';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { loadConfig, PROJECT_ROOT } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRedis } from '../lib/redis.ts';
+import type { AdjustmentStore } from '../connectors/inbound/adapters/pg-adjustments.ts';
+import { createAdjustmentRoutes, MAX_ADJUSTMENT_BODY_BYTES } from '../gateway/adjustments-http.ts';
 import { createHttpApp, MAX_BATCH_SKUS } from '../gateway/http.ts';
 import { createGatewayMetrics } from '../gateway/metrics.ts';
 import { createOrderRoutes, isPurchaseRoute, MAX_PURCHASE_BODY_BYTES } from '../gateway/purchase-http.ts';
@@ -109,6 +112,10 @@ const unknownSku = `${skuPrefix}-none`;
 const buySku = `${skuPrefix}-buy`;
 /** A hot SKU (waiting room): 2 units at WH-1, 3 more added later. */
 const hotSku = `${skuPrefix}-hot`;
+/** For adjustments: in the catalog, 10 units at `adjLocation` (a location of this run). */
+const adjSku = `${skuPrefix}-adj`;
+const adjLocation = unique('OAS-L');
+const WMS_KEY = 'oas-wms-key-0123';
 
 // A low per-customer limit makes `customer_limit` reachable with a few units. No background
 // workers (PURCHASE_EXPIRY_INTERVAL_MS=0): the test runs the waiting-room worker's passes itself,
@@ -122,6 +129,7 @@ const config = loadConfig({
   PURCHASE_EXPIRY_INTERVAL_MS: '0',
   PURCHASE_HOT_SKUS: hotSku,
   PURCHASE_WAITING_ROOM_FACTOR: '1.5',
+  GATEWAY_API_KEYS: `oas-wms:${WMS_KEY}:wms;oas-storefront:oas-sf-key-0123:storefront`,
 });
 const pool = new pg.Pool({ connectionString: config.pg.url, max: 4 });
 const redis = createRedis(config.redis.url);
@@ -196,6 +204,9 @@ beforeAll(async () => {
     [known],
   );
   await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 5), ($2, 'WH-1', 2)`, [buySku, hotSku]);
+  await pool.query(`INSERT INTO products (sku, name) VALUES ($1, 'openapi test')`, [adjSku]);
+  await pool.query(`INSERT INTO locations (location_id, name) VALUES ($1, 'openapi test')`, [adjLocation]);
+  await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, $2, 10)`, [adjSku, adjLocation]);
   await rebuildViews({ pool, views, feedMaxLen: 10_000 }, { skuPrefix });
   gateway = await startGatewayService(config, createLogger({ level: 'silent' }), { port: 0, metricsDefaults: false });
 });
@@ -231,8 +242,11 @@ describe('docs/openapi.yaml', () => {
       ready: () => ({ ready: true, checks: {} }),
       sdkBundle: async () => '',
       logger: createLogger({ level: 'silent' }),
-      // Listing routes never calls the service.
-      routes: createOrderRoutes({} as PurchaseService),
+      // Listing routes never calls the services; the gateway combines its routers like this.
+      routes: express
+        .Router()
+        .use(createOrderRoutes({} as PurchaseService))
+        .use(createAdjustmentRoutes({ store: {} as AdjustmentStore, authenticate: async () => ({ ok: false, reason: 'listing' }), logger: createLogger({ level: 'silent' }) })),
     });
     interface Layer {
       route?: { path: string; methods: Record<string, boolean> };
@@ -498,6 +512,59 @@ describe('the gateway answers as documented', () => {
     }
   });
 
+  it('POST /v1/adjustments: 201 applied, 200 duplicate, 400, 401, 404, 409, 413', async () => {
+    const auth = { Authorization: `Bearer ${WMS_KEY}` };
+    const adjust = (body: unknown, headers: Record<string, string> = auth) => call('/v1/adjustments', { method: 'POST', headers, body });
+    const adjustment = (more: Record<string, unknown> = {}) => ({
+      adjustmentId: randomUUID(),
+      sku: adjSku,
+      locationId: adjLocation,
+      kind: 'RECEIPT',
+      quantity: 5,
+      occurredAt: Date.now(),
+      sourceSystem: 'oas-wms',
+      ...more,
+    });
+    const receipt = adjustment({ reference: 'GRN-1' });
+    const applied = await adjust(receipt);
+    expect(applied.status, applied.text).toBe(201);
+    expect(applied.body).toMatchObject({ status: 'applied', adjustmentId: receipt.adjustmentId, kind: 'RECEIPT', locations: [{ locationId: adjLocation, onHandBefore: 10, onHandAfter: 15 }] });
+    const duplicate = await adjust(receipt);
+    expect(duplicate.status).toBe(200);
+    expect(duplicate.body).toEqual({ ...(applied.body as object), status: 'duplicate' });
+
+    for (const [body, error, field] of [
+      ['{"adjustmentId":', 'invalid_json', 'body'],
+      [adjustment({ kind: 'TRANSFER' }), 'invalid_body', 'toLocationId'],
+      [adjustment({ quantity: 0 }), 'invalid_body', 'quantity'],
+      [adjustment({ lot: 'x' }), 'invalid_body', 'lot'],
+    ] as const) {
+      const r = await adjust(body);
+      expect(r.status, `${error} ${r.text}`).toBe(400);
+      expect(r.body).toMatchObject({ error, details: { field } });
+    }
+    for (const headers of [{}, { Authorization: 'Bearer oas-sf-key-0123' }, { Authorization: 'Bearer nope-nope-nope' }] as Array<Record<string, string>>) {
+      const r = await adjust(adjustment(), headers);
+      expect(r.status, JSON.stringify(headers)).toBe(401);
+      expect(r.body).toMatchObject({ error: 'unauthorized' });
+    }
+    const noSku = await adjust(adjustment({ sku: unknownSku }));
+    expect(noSku.status).toBe(404);
+    expect(noSku.body).toMatchObject({ error: 'unknown_sku', details: { sku: unknownSku, field: 'sku' } });
+    const noLocation = await adjust(adjustment({ kind: 'TRANSFER', toLocationId: `${adjLocation}-none` }));
+    expect(noLocation.status).toBe(404);
+    expect(noLocation.body).toMatchObject({ error: 'unknown_location', details: { field: 'toLocationId' } });
+    const negative = await adjust(adjustment({ kind: 'PICK', quantity: 16 }));
+    expect(negative.status).toBe(409);
+    expect(negative.body).toMatchObject({ error: 'negative_on_hand', details: { sku: adjSku, locationId: adjLocation, onHand: 15, requested: 16 } });
+    const conflict = await adjust({ ...receipt, quantity: 6 });
+    expect(conflict.status).toBe(409);
+    expect(conflict.body).toMatchObject({ error: 'adjustment_id_conflict', details: { adjustmentId: receipt.adjustmentId } });
+    const big = await adjust(JSON.stringify(adjustment({ reference: 'x'.repeat(MAX_ADJUSTMENT_BODY_BYTES) })));
+    expect(big.status).toBe(413);
+    expect(big.body).toMatchObject({ error: 'body_too_large', details: { field: 'body' } });
+  });
+
   it('GET /healthz and /readyz', async () => {
     const health = await call('/healthz');
     expect(health.status).toBe(200);
@@ -555,6 +622,8 @@ describe('the gateway answers as documented', () => {
       'POST /v1/orders/{orderId}/cancel 500',
       'GET /v1/tickets/{sku}/{ticket} 500',
       'GET /v1/tickets/{sku}/{ticket}/events 500',
+      'POST /v1/adjustments 500',
+      'POST /v1/adjustments 503',
     ]);
     const documented = Object.entries(doc.paths).flatMap(([template, ops]) =>
       Object.entries(ops).flatMap(([method, op]) => Object.keys(op.responses).map((s) => `${method.toUpperCase()} ${template} ${s}`)),

@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import type { AdjustmentKind, StockAdjustment } from '../../../schemas/generated/avro-types.ts';
+import { adjustmentHash } from './adjustment.ts';
+import { decideBatch, rowKey, rowsToLock, type DecideState, type RowState } from './decide.ts';
+
+let n = 0;
+function adj(kind: AdjustmentKind, quantity: number, more: Partial<StockAdjustment> = {}): StockAdjustment {
+  n++;
+  return { adjustmentId: `a${n}`, sku: 'S', locationId: 'A', kind, quantity, toLocationId: null, occurredAt: n, sourceSystem: 'wms', reference: null, ...more };
+}
+const input = (...as: StockAdjustment[]) => as.map((adjustment) => ({ adjustment, hash: adjustmentHash(adjustment) }));
+
+function state(rows: Record<string, Partial<RowState>>, extra: Partial<DecideState> = {}): DecideState {
+  return {
+    rows: new Map(Object.entries(rows).map(([loc, r]) => [rowKey('S', loc), { onHand: 0, reserved: 0, ...r }])),
+    ledger: new Map(),
+    products: new Set(['S']),
+    locations: new Set(['A', 'B', 'C']),
+    ...extra,
+  };
+}
+
+describe('decideBatch: count versus delta', () => {
+  it('applies deltas and counts in order, each against what the previous left', () => {
+    const { decisions, writes } = decideBatch(
+      input(adj('RECEIPT', 5), adj('PICK', 3), adj('COUNT', 20), adj('DAMAGE', 1), adj('RETURN', 2), adj('COUNT', 21)),
+      state({ A: { onHand: 10 } }),
+    );
+    expect(decisions.map((d) => d.outcome)).toEqual(['applied', 'applied', 'applied', 'applied', 'applied', 'applied']);
+    expect(decisions.map((d) => (d.outcome === 'applied' ? d.changes[0]!.onHandAfter : null))).toEqual([15, 12, 20, 19, 21, 21]);
+    expect(decisions.map((d) => (d.outcome === 'applied' ? d.changes[0]!.onHandBefore : null))).toEqual([10, 15, 12, 20, 19, 21]);
+    expect(writes).toEqual([{ sku: 'S', locationId: 'A', onHandBefore: 10, onHandAfter: 21 }]);
+  });
+
+  it('a count that confirms the figure applies but writes nothing', () => {
+    const { decisions, writes } = decideBatch(input(adj('COUNT', 10)), state({ A: { onHand: 10 } }));
+    expect(decisions[0]).toMatchObject({ outcome: 'applied', changes: [{ locationId: 'A', onHandBefore: 10, onHandAfter: 10 }] });
+    expect(writes).toEqual([]);
+  });
+
+  it('creates a missing row for a receipt or a count, refuses a pick from it', () => {
+    const { decisions, writes } = decideBatch(input(adj('RECEIPT', 4, { locationId: 'B' }), adj('COUNT', 0, { locationId: 'C' }), adj('PICK', 1, { sku: 'S', locationId: 'A' })), state({}));
+    expect(decisions.map((d) => d.outcome)).toEqual(['applied', 'applied', 'refused']);
+    expect(decisions[2]).toMatchObject({ code: 'negative_on_hand' });
+    expect(writes).toEqual([
+      { sku: 'S', locationId: 'B', onHandBefore: null, onHandAfter: 4 },
+      { sku: 'S', locationId: 'C', onHandBefore: null, onHandAfter: 0 },
+    ]);
+  });
+});
+
+describe('decideBatch: refusals change nothing', () => {
+  it('never lets on hand go negative or below reserved when lowering it; raising is always allowed', () => {
+    const s = state({ A: { onHand: 10, reserved: 6 } });
+    const [neg, res, cnt, up, ok] = decideBatch(input(adj('PICK', 11), adj('DAMAGE', 5), adj('COUNT', 5), adj('RECEIPT', 1), adj('PICK', 4)), s).decisions;
+    expect(neg).toMatchObject({ outcome: 'refused', code: 'negative_on_hand', details: { onHand: 10, requested: 11 } });
+    expect(res).toMatchObject({ outcome: 'refused', code: 'below_reserved', details: { reserved: 6 } });
+    expect(cnt).toMatchObject({ outcome: 'refused', code: 'below_reserved' });
+    expect(up).toMatchObject({ outcome: 'applied' });
+    expect(ok).toMatchObject({ outcome: 'applied', changes: [{ onHandBefore: 11, onHandAfter: 7 }] });
+    // Already below reserved (someone wrote SQL): raising it is fine, a count that raises it too.
+    const below = state({ A: { onHand: 2, reserved: 6 } });
+    expect(decideBatch(input(adj('RECEIPT', 1), adj('COUNT', 3)), below).decisions.map((d) => d.outcome)).toEqual(['applied', 'applied']);
+  });
+
+  it('refuses what would overflow a Postgres int', () => {
+    const [d] = decideBatch(input(adj('RECEIPT', 10)), state({ A: { onHand: 2_147_483_640 } })).decisions;
+    expect(d).toMatchObject({ outcome: 'refused', code: 'on_hand_overflow' });
+  });
+
+  it('refuses unknown SKUs and locations, naming the field', () => {
+    const s = state({ A: { onHand: 10 } });
+    const [sku, loc, to] = decideBatch(input(adj('RECEIPT', 1, { sku: 'X' }), adj('RECEIPT', 1, { locationId: 'Z' }), adj('TRANSFER', 1, { toLocationId: 'Z' })), s).decisions;
+    expect(sku).toMatchObject({ outcome: 'refused', code: 'unknown_sku', details: { sku: 'X', field: 'sku' } });
+    expect(loc).toMatchObject({ outcome: 'refused', code: 'unknown_location', details: { locationId: 'Z', field: 'locationId' } });
+    expect(to).toMatchObject({ outcome: 'refused', code: 'unknown_location', details: { locationId: 'Z', field: 'toLocationId' } });
+  });
+
+  it('a refused adjustment leaves the state for the next one untouched', () => {
+    const { decisions, writes } = decideBatch(input(adj('PICK', 20), adj('PICK', 10)), state({ A: { onHand: 10 } }));
+    expect(decisions.map((d) => d.outcome)).toEqual(['refused', 'applied']);
+    expect(writes).toEqual([{ sku: 'S', locationId: 'A', onHandBefore: 10, onHandAfter: 0 }]);
+  });
+});
+
+describe('decideBatch: transfers are all or nothing', () => {
+  it('moves units from source to target, creating the target row', () => {
+    const { decisions, writes } = decideBatch(input(adj('TRANSFER', 4, { toLocationId: 'B' })), state({ A: { onHand: 10 } }));
+    expect(decisions[0]).toMatchObject({
+      outcome: 'applied',
+      changes: [
+        { locationId: 'A', onHandBefore: 10, onHandAfter: 6 },
+        { locationId: 'B', onHandBefore: 0, onHandAfter: 4 },
+      ],
+    });
+    expect(writes).toEqual([
+      { sku: 'S', locationId: 'A', onHandBefore: 10, onHandAfter: 6 },
+      { sku: 'S', locationId: 'B', onHandBefore: null, onHandAfter: 4 },
+    ]);
+  });
+
+  it('refused at the source or at the target: neither location changes', () => {
+    const atSource = decideBatch(input(adj('TRANSFER', 11, { toLocationId: 'B' })), state({ A: { onHand: 10 }, B: { onHand: 1 } }));
+    expect(atSource.decisions[0]).toMatchObject({ outcome: 'refused', code: 'negative_on_hand' });
+    expect(atSource.writes).toEqual([]);
+    const atTarget = decideBatch(input(adj('TRANSFER', 5, { toLocationId: 'B' })), state({ A: { onHand: 10 }, B: { onHand: 2_147_483_645 } }));
+    expect(atTarget.decisions[0]).toMatchObject({ outcome: 'refused', code: 'on_hand_overflow' });
+    expect(atTarget.writes).toEqual([]);
+  });
+
+  it('locks every touched row, transfer targets included, in one sorted order', () => {
+    expect(rowsToLock(input(adj('TRANSFER', 1, { sku: 'T', locationId: 'B', toLocationId: 'A' }), adj('RECEIPT', 1, { sku: 'S', locationId: 'C' }), adj('PICK', 1, { sku: 'T', locationId: 'B' })))).toEqual([
+      { sku: 'S', locationId: 'C' },
+      { sku: 'T', locationId: 'A' },
+      { sku: 'T', locationId: 'B' },
+    ]);
+  });
+});
+
+describe('decideBatch: exactly once', () => {
+  it('an id in the ledger is a duplicate with the same payload, a conflict with another', () => {
+    const first = adj('RECEIPT', 5);
+    const ledger = new Map([[first.adjustmentId, { hash: adjustmentHash(first), result: { version: 7 } }]]);
+    const { decisions, writes } = decideBatch(input(first, { ...first, quantity: 6 }), state({ A: { onHand: 10 } }, { ledger }));
+    expect(decisions[0]).toEqual({ outcome: 'duplicate', adjustment: first, first: { result: { version: 7 } } });
+    expect(decisions[1]).toMatchObject({ outcome: 'refused', code: 'adjustment_id_conflict', details: { adjustmentId: first.adjustmentId } });
+    expect(writes).toEqual([]);
+  });
+
+  it('the same id twice in one batch applies once', () => {
+    const a = adj('RECEIPT', 5);
+    const { decisions, writes } = decideBatch(input(a, a, { ...a, quantity: 1 }), state({ A: { onHand: 10 } }));
+    expect(decisions.map((d) => d.outcome)).toEqual(['applied', 'duplicate', 'refused']);
+    expect(decisions[1]).toMatchObject({ first: { index: 0 } });
+    expect(writes).toEqual([{ sku: 'S', locationId: 'A', onHandBefore: 10, onHandAfter: 15 }]);
+  });
+
+  it('a duplicate wins over catalog checks: an applied adjustment stays applied after its SKU left the catalog', () => {
+    const a = adj('RECEIPT', 5);
+    const ledger = new Map([[a.adjustmentId, { hash: adjustmentHash(a), result: {} }]]);
+    expect(decideBatch(input(a), state({}, { ledger, products: new Set() })).decisions[0]!.outcome).toBe('duplicate');
+  });
+
+  it('a refused id may be sent again and applies once the cause is gone', () => {
+    const a = adj('PICK', 5);
+    expect(decideBatch(input(a), state({ A: { onHand: 1 } })).decisions[0]!.outcome).toBe('refused');
+    expect(decideBatch(input(a), state({ A: { onHand: 9 } })).decisions[0]!.outcome).toBe('applied');
+  });
+});

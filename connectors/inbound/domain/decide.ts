@@ -1,0 +1,173 @@
+/**
+ * Deciding a batch of valid adjustments against the state read (and locked) in Postgres: which
+ * apply, which are duplicates of adjustments applied earlier, which are refused and why, and the
+ * rows' final on-hand figures. Adjustments are decided one after another in the given order
+ * (Kafka order within a partition), each against the state the previous ones left, so a batch
+ * decides exactly what the same adjustments applied one by one would. Pure: no I/O.
+ *
+ * Rules (docs/connectors.md):
+ *   - an id already applied with the same payload hash is a duplicate (nothing changes, the first
+ *     outcome is reported again); with another hash, `adjustment_id_conflict`;
+ *   - the SKU must be in `products`, every location in `locations` (`unknown_sku`,
+ *     `unknown_location`); a `stock_levels` row that does not exist yet counts as 0 on hand and
+ *     0 reserved, and an adjustment that applies to it (a receipt, a return, a count, the target
+ *     of a transfer) creates it;
+ *   - on hand never goes below 0 (`negative_on_hand`) and a change that lowers on hand never
+ *     leaves it below the units reserved for buyers (`below_reserved`); on hand stays within a
+ *     Postgres int (`on_hand_overflow`). A refused adjustment changes nothing, at any location.
+ */
+import type { StockAdjustment } from '../../../schemas/generated/avro-types.ts';
+import { KIND_EFFECT, MAX_UNITS } from './adjustment.ts';
+
+export interface RowState {
+  onHand: number;
+  reserved: number;
+}
+
+export type RefusalCode = 'adjustment_id_conflict' | 'unknown_sku' | 'unknown_location' | 'negative_on_hand' | 'below_reserved' | 'on_hand_overflow';
+
+/** What an applied adjustment did, per location it touched (a TRANSFER: source, then target). */
+export interface LocationChange {
+  locationId: string;
+  onHandBefore: number;
+  onHandAfter: number;
+}
+
+export interface LedgerEntry {
+  hash: string;
+  /** The outcome recorded when the adjustment was applied (reported again for duplicates). */
+  result: unknown;
+}
+
+export interface DecideInput {
+  adjustment: StockAdjustment;
+  hash: string;
+}
+
+export type Decision =
+  | { outcome: 'applied'; adjustment: StockAdjustment; hash: string; changes: LocationChange[] }
+  /** `first`: the ledger's stored result, or, when the first one is in this batch, its index. */
+  | { outcome: 'duplicate'; adjustment: StockAdjustment; first: { result: unknown } | { index: number } }
+  | { outcome: 'refused'; adjustment: StockAdjustment; code: RefusalCode; message: string; details: Record<string, unknown> };
+
+export interface RowWrite {
+  sku: string;
+  locationId: string;
+  /** The figure read under lock (null: no row yet, it is inserted). */
+  onHandBefore: number | null;
+  onHandAfter: number;
+}
+
+export interface DecideState {
+  /** Rows as read under lock, by rowKey; a touched row that is absent does not exist yet. */
+  rows: ReadonlyMap<string, RowState>;
+  /** Applied adjustments among the batch's ids. */
+  ledger: ReadonlyMap<string, LedgerEntry>;
+  products: ReadonlySet<string>;
+  locations: ReadonlySet<string>;
+}
+
+export function rowKey(sku: string, locationId: string): string {
+  return `${sku}\u0000${locationId}`;
+}
+
+/** Every (sku, location) the batch may touch, sorted: the order rows are locked in. */
+export function rowsToLock(items: readonly DecideInput[]): Array<{ sku: string; locationId: string }> {
+  const keys = new Map<string, { sku: string; locationId: string }>();
+  for (const { adjustment: a } of items) {
+    keys.set(rowKey(a.sku, a.locationId), { sku: a.sku, locationId: a.locationId });
+    if (a.kind === 'TRANSFER' && a.toLocationId !== null) keys.set(rowKey(a.sku, a.toLocationId), { sku: a.sku, locationId: a.toLocationId });
+  }
+  return [...keys.values()].sort((x, y) => (x.sku < y.sku ? -1 : x.sku > y.sku ? 1 : x.locationId < y.locationId ? -1 : x.locationId > y.locationId ? 1 : 0));
+}
+
+function refuse(adjustment: StockAdjustment, code: RefusalCode, message: string, details: Record<string, unknown>): Decision {
+  return { outcome: 'refused', adjustment, code, message, details };
+}
+
+/** The new on-hand figure of one location, or why it cannot be. */
+function check(a: StockAdjustment, locationId: string, row: RowState, after: number): Decision | null {
+  const details = { sku: a.sku, locationId, onHand: row.onHand, reserved: row.reserved, requested: a.quantity };
+  if (after < 0) {
+    return refuse(a, 'negative_on_hand', `${a.kind} of ${a.quantity} at ${locationId} would leave on hand at ${after} (on hand ${row.onHand})`, details);
+  }
+  if (after < row.onHand && after < row.reserved) {
+    return refuse(
+      a,
+      'below_reserved',
+      `${a.kind} ${a.kind === 'COUNT' ? `to ${a.quantity}` : `of ${a.quantity}`} at ${locationId} would leave on hand at ${after}, below the ${row.reserved} units reserved for buyers`,
+      details,
+    );
+  }
+  if (after > MAX_UNITS) return refuse(a, 'on_hand_overflow', `${a.kind} of ${a.quantity} at ${locationId} would take on hand above ${MAX_UNITS}`, details);
+  return null;
+}
+
+/** Decides `items` in order against `state`; returns one decision per item and the rows to write. */
+export function decideBatch(items: readonly DecideInput[], state: DecideState): { decisions: Decision[]; writes: RowWrite[] } {
+  const rows = new Map<string, RowState>();
+  const read = (sku: string, locationId: string): RowState => rows.get(rowKey(sku, locationId)) ?? state.rows.get(rowKey(sku, locationId)) ?? { onHand: 0, reserved: 0 };
+  const seen = new Map<string, { hash: string; index: number }>();
+  const decisions: Decision[] = [];
+
+  for (const [index, { adjustment: a, hash }] of items.entries()) {
+    const earlier = seen.get(a.adjustmentId);
+    const stored = state.ledger.get(a.adjustmentId);
+    const firstHash = earlier?.hash ?? stored?.hash;
+    if (firstHash !== undefined) {
+      if (firstHash !== hash) {
+        decisions.push(
+          refuse(a, 'adjustment_id_conflict', `adjustment ${a.adjustmentId} was already applied with a different payload`, { adjustmentId: a.adjustmentId }),
+        );
+      } else {
+        decisions.push({ outcome: 'duplicate', adjustment: a, first: earlier ? { index: earlier.index } : { result: stored!.result } });
+      }
+      continue;
+    }
+    if (!state.products.has(a.sku)) {
+      decisions.push(refuse(a, 'unknown_sku', `SKU ${a.sku} is not in the catalog`, { sku: a.sku, field: 'sku' }));
+      continue;
+    }
+    const unknownField = !state.locations.has(a.locationId) ? 'locationId' : a.toLocationId !== null && !state.locations.has(a.toLocationId) ? 'toLocationId' : null;
+    if (unknownField) {
+      const locationId = unknownField === 'locationId' ? a.locationId : a.toLocationId!;
+      decisions.push(refuse(a, 'unknown_location', `location ${locationId} is not in the catalog`, { locationId, field: unknownField }));
+      continue;
+    }
+
+    const effect = KIND_EFFECT[a.kind];
+    const targets: Array<{ locationId: string; after: (onHand: number) => number }> =
+      effect === 'move'
+        ? [
+            { locationId: a.locationId, after: (n) => n - a.quantity },
+            { locationId: a.toLocationId!, after: (n) => n + a.quantity },
+          ]
+        : [{ locationId: a.locationId, after: effect === '+' ? (n) => n + a.quantity : effect === '-' ? (n) => n - a.quantity : () => a.quantity }];
+
+    let refusal: Decision | null = null;
+    const changes: LocationChange[] = [];
+    for (const t of targets) {
+      const row = read(a.sku, t.locationId);
+      const after = t.after(row.onHand);
+      refusal = check(a, t.locationId, row, after);
+      if (refusal) break;
+      changes.push({ locationId: t.locationId, onHandBefore: row.onHand, onHandAfter: after });
+    }
+    if (refusal) {
+      decisions.push(refusal);
+      continue;
+    }
+    for (const c of changes) rows.set(rowKey(a.sku, c.locationId), { onHand: c.onHandAfter, reserved: read(a.sku, c.locationId).reserved });
+    seen.set(a.adjustmentId, { hash, index });
+    decisions.push({ outcome: 'applied', adjustment: a, hash, changes });
+  }
+
+  const writes: RowWrite[] = [];
+  for (const [key, row] of rows) {
+    const [sku, locationId] = key.split('\u0000') as [string, string];
+    const before = state.rows.get(key);
+    if (before && before.onHand === row.onHand) continue; // e.g. a COUNT that confirmed the figure: nothing to write
+    writes.push({ sku, locationId, onHandBefore: before ? before.onHand : null, onHandAfter: row.onHand });
+  }
+  return { decisions, writes };
+}

@@ -1,0 +1,70 @@
+/**
+ * The connectors as a running service: WMS/ERP in and out. Inbound: the `stock.adjustments`
+ * consumer (connectors/inbound), applying adjustments to Postgres exactly once. Outbound: the
+ * mappings that republish stock and order events for downstream systems (see the marked spot
+ * below). Used by `npm run connectors` (standalone) and by `npm start` (in the platform process).
+ * Scale out by starting more: instances of one CONNECTOR_INBOUND_GROUP_ID share the partitions.
+ */
+import { createSchemaRegistry, loadAvroSchema, registerStockSchemas } from '../lib/avro-registry.ts';
+import type { Config } from '../lib/config.ts';
+import { createKafka } from '../lib/kafka.ts';
+import type { Logger } from '../lib/logger.ts';
+import { startMetricsServer, type MetricsServer } from '../lib/metrics-server.ts';
+import { createPgPool } from '../lib/pg.ts';
+import { AvroRecordDecoder } from './inbound/adapters/avro-decoder.ts';
+import { AdjustmentStore } from './inbound/adapters/pg-adjustments.ts';
+import { startInboundConsumer, type InboundConsumer } from './inbound/consumer.ts';
+import { createInboundMetrics } from './inbound/metrics.ts';
+
+export interface ConnectorsService {
+  inbound: InboundConsumer;
+  /** The port of /metrics, /healthz and /readyz, or null when disabled. */
+  metricsPort: number | null;
+  stop(): Promise<void>;
+}
+
+export async function startConnectorsService(
+  config: Readonly<Config>,
+  logger: Logger,
+  overrides: { metricsPort?: number; metricsDefaults?: boolean } = {},
+): Promise<ConnectorsService> {
+  const log = logger.child({ component: 'connectors-service' });
+  // Makes sure the subjects exist with BACKWARD compatibility (idempotent; also what outbound encodes with).
+  await registerStockSchemas(config.registry.url);
+  const pool = createPgPool(config.pg.url, { max: config.inbound.pgPool, application: 'invsync-connectors' });
+  pool.on('error', (err) => log.warn({ err: err.message }, 'postgres connection error'));
+  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `invsync-connectors-${process.pid}`, logger });
+  const metrics = createInboundMetrics({ defaults: overrides.metricsDefaults ?? true });
+
+  const inbound = await startInboundConsumer({
+    kafka,
+    store: new AdjustmentStore({ pool, onRetry: () => metrics.retries.inc() }),
+    decoder: new AvroRecordDecoder({ registry: createSchemaRegistry(config.registry.url), readerSchema: loadAvroSchema('StockAdjustment') }),
+    logger,
+    metrics,
+    groupId: config.inbound.groupId,
+    fromBeginning: config.inbound.startFrom === 'earliest',
+    batchMax: config.inbound.batchMax,
+  });
+
+  // ---------------------------------------------------------------------------------------------
+  // OUTBOUND MAPPINGS — to be started here (connectors/outbound, config.outbound): each mapping's
+  // consumer joins the `stops` list below and reports into `metrics.registry` if it has metrics.
+  const stops: Array<() => Promise<void>> = [];
+  // ---------------------------------------------------------------------------------------------
+
+  let server: MetricsServer | undefined;
+  const metricsPort = overrides.metricsPort ?? config.connectors.metricsPort;
+  if (metricsPort > 0) server = await startMetricsServer({ registry: metrics.registry, port: metricsPort, ready: () => inbound.isReady() });
+
+  return {
+    inbound,
+    metricsPort: server?.port ?? null,
+    async stop() {
+      for (const s of stops) await s().catch((err: Error) => log.warn({ err: err.message }, 'an outbound mapping did not stop cleanly'));
+      await inbound.stop();
+      await server?.close();
+      await pool.end().catch(() => undefined);
+    },
+  };
+}

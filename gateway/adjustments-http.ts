@@ -1,0 +1,108 @@
+/**
+ * `POST /v1/adjustments`: the HTTP twin of the `stock.adjustments` topic, for WMS/ERP systems that
+ * would rather call than produce. The body is the Avro `StockAdjustment` record as JSON; it is
+ * validated and applied by the same code as the Kafka consumer (connectors/inbound: domain rules,
+ * one Postgres transaction recording the adjustment id), so an adjustment sent both ways applies
+ * once. Authenticated like the wms/erp WebSocket channels: `Authorization: Bearer <token>` with an
+ * API key (GATEWAY_API_KEYS) or a JWT (GATEWAY_JWT_SECRET) allowed on `wms` or `erp`.
+ *
+ * Answers (docs/openapi.yaml, docs/connectors.md): 201 applied · 200 duplicate (same id, same
+ * payload: the first outcome again) · 400 invalid_json / invalid_body (`details.field`) · 401
+ * unauthorized · 404 unknown_sku / unknown_location · 409 negative_on_hand, below_reserved,
+ * on_hand_overflow, adjustment_id_conflict · 413 body_too_large · 503 unavailable (nothing was
+ * applied, or it was and a retry with the same body answers 200).
+ */
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { errorMessage, isRetriable } from '../lib/errors.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { AdjustmentStore, ApplyOutcome } from '../connectors/inbound/adapters/pg-adjustments.ts';
+import { validateAdjustment } from '../connectors/inbound/domain/adjustment.ts';
+import type { AuthResult } from './auth.ts';
+import { HttpError } from './http.ts';
+
+export const ADJUSTMENTS_ROUTE = '/v1/adjustments';
+export const MAX_ADJUSTMENT_BODY_BYTES = 16 * 1024;
+
+type Authenticate = (channel: 'wms' | 'erp', token: string | undefined) => Promise<AuthResult>;
+
+/** The HTTP status of a refusal: the catalog does not know a name (404), or the stock state forbids it (409). */
+export function refusalStatus(code: string): 404 | 409 {
+  return code === 'unknown_sku' || code === 'unknown_location' ? 404 : 409;
+}
+
+/** The body of an applied or duplicate outcome. */
+export function outcomeBody(o: Extract<ApplyOutcome, { outcome: 'applied' | 'duplicate' }>) {
+  return {
+    status: o.outcome,
+    adjustmentId: o.adjustment.adjustmentId,
+    sku: o.adjustment.sku,
+    kind: o.adjustment.kind,
+    version: o.result.version,
+    locations: o.result.locations,
+  };
+}
+
+function bearer(req: Request): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  return m?.[1];
+}
+
+/** Postgres errors that mean "not now" (connection lost, server shutting down, too many clients). */
+function unavailable(err: unknown): boolean {
+  const code = String((err as { code?: unknown } | null)?.code ?? '');
+  return isRetriable(err) || /^(08|53|57P)/.test(code) || /Connection terminated|timeout exceeded when trying to connect/i.test(errorMessage(err));
+}
+
+export function createAdjustmentRoutes(deps: { store: AdjustmentStore; authenticate: Authenticate; logger: Logger }): Router {
+  const log = deps.logger.child({ component: 'adjustments-http' });
+  const router = express.Router({ caseSensitive: true, strict: true });
+  const parse = express.json({ limit: MAX_ADJUSTMENT_BODY_BYTES, strict: false, type: () => true });
+
+  const authenticate = async (req: Request, res: Response, next: NextFunction) => {
+    const token = bearer(req);
+    if (!token) {
+      res.set('WWW-Authenticate', 'Bearer');
+      throw new HttpError(401, 'unauthorized', 'POST /v1/adjustments needs a wms or erp token: Authorization: Bearer <API key or JWT>');
+    }
+    const wms = await deps.authenticate('wms', token);
+    const auth = wms.ok ? wms : await deps.authenticate('erp', token);
+    if (!auth.ok) {
+      res.set('WWW-Authenticate', 'Bearer error="invalid_token"');
+      throw new HttpError(401, 'unauthorized', `${auth.reason} (adjustments need a token allowed on wms or erp)`);
+    }
+    res.locals.subject = auth.subject;
+    next();
+  };
+
+  const body = (req: Request, res: Response, next: NextFunction) => {
+    parse(req, res, (err?: unknown) => {
+      if (!err) return next();
+      const type = (err as { type?: unknown }).type;
+      if (type === 'entity.too.large') return next(new HttpError(413, 'body_too_large', `an adjustment body is at most ${MAX_ADJUSTMENT_BODY_BYTES} bytes`, { field: 'body' }));
+      if (type === 'entity.parse.failed') return next(new HttpError(400, 'invalid_json', `the body is not valid JSON: ${errorMessage(err)}`, { field: 'body' }));
+      next(err);
+    });
+  };
+
+  router.post(ADJUSTMENTS_ROUTE, authenticate, body, async (req, res) => {
+    const v = validateAdjustment(req.body, { strict: true });
+    if (!v.ok) throw new HttpError(400, 'invalid_body', `${v.field}: ${v.message}`, { field: v.field });
+    let outcome: ApplyOutcome;
+    try {
+      [outcome] = (await deps.store.apply([{ adjustment: v.value, via: `http:${String(res.locals.subject)}` }])) as [ApplyOutcome];
+    } catch (err) {
+      if (!unavailable(err)) throw err;
+      log.warn({ err: errorMessage(err), adjustmentId: v.value.adjustmentId }, 'adjustment could not be applied now');
+      res.set('Retry-After', '1');
+      throw new HttpError(503, 'unavailable', 'the adjustment could not be applied now; retry with the same body (an adjustment id applies once)');
+    }
+    if (outcome.outcome === 'refused') {
+      throw new HttpError(refusalStatus(outcome.code), outcome.code, outcome.message, { ...outcome.details, adjustmentId: outcome.adjustment.adjustmentId });
+    }
+    if (outcome.outcome === 'applied') {
+      log.info({ adjustmentId: v.value.adjustmentId, sku: v.value.sku, kind: v.value.kind, version: outcome.result.version, subject: res.locals.subject }, 'adjustment applied');
+    }
+    res.status(outcome.outcome === 'applied' ? 201 : 200).json(outcomeBody(outcome));
+  });
+  return router;
+}
