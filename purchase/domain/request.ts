@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { toValidation, type Validation } from '../../lib/validation.ts';
 
 export const MAX_ITEMS = 20;
 export const MAX_QTY = 1000;
@@ -30,20 +31,9 @@ export const purchaseSchema = z.strictObject({
 
 export type PurchaseRequest = z.infer<typeof purchaseSchema>;
 
-export type Validation<T> = { ok: true; value: T } | { ok: false; field: string; message: string };
-
 /** Validates a parsed JSON body; the error names the first offending field (`items[0].qty`). */
 export function validatePurchase(body: unknown): Validation<PurchaseRequest> {
-  const r = purchaseSchema.safeParse(body);
-  if (r.success) return { ok: true, value: r.data };
-  const issue = r.error.issues[0]!;
-  let field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-  if (issue.code === 'unrecognized_keys') {
-    const keys = (issue as { keys?: string[] }).keys ?? [];
-    field = [field, keys[0]].filter(Boolean).join('.');
-    return { ok: false, field: field || 'body', message: `unknown field${keys.length > 1 ? 's' : ''} ${keys.join(', ')}` };
-  }
-  return { ok: false, field: field || 'body', message: issue.message };
+  return toValidation(purchaseSchema.safeParse(body));
 }
 
 const KEY_RE = /^[\x21-\x7e]{1,128}$/;

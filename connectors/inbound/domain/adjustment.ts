@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { toValidation, type Validation } from '../../../lib/validation.ts';
 import { ADJUSTMENT_KIND_SYMBOLS, type AdjustmentKind, type StockAdjustment } from '../../../schemas/generated/avro-types.ts';
 
 /** Largest on-hand figure (and quantity): Postgres `int` and Avro `int`. */
@@ -85,19 +86,7 @@ type Validated = z.output<typeof strictSchema>;
 const sameShape: [Validated, StockAdjustment] extends [StockAdjustment, Validated] ? true : never = true;
 void sameShape;
 
-export type Validation<T> = { ok: true; value: T } | { ok: false; field: string; message: string };
-
-function toValidation(r: { success: true; data: StockAdjustment } | { success: false; error: z.ZodError }): Validation<StockAdjustment> {
-  if (r.success) return { ok: true, value: r.data };
-  const issue = r.error.issues[0]!;
-  let field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-  if (issue.code === 'unrecognized_keys') {
-    const keys = (issue as { keys?: string[] }).keys ?? [];
-    field = [field, keys[0]].filter(Boolean).join('.');
-    return { ok: false, field: field || 'body', message: `unknown field${keys.length > 1 ? 's' : ''} ${keys.join(', ')}` };
-  }
-  return { ok: false, field: field || 'body', message: issue.message };
-}
+export type { Validation };
 
 /**
  * Validates an adjustment; the error names the first offending field. `strict` (HTTP bodies)
