@@ -4,7 +4,7 @@
  * cleanly on SIGINT/SIGTERM: the current batch finishes and its offsets are committed.
  */
 import { loadConfigOrExit } from '../lib/config.ts';
-import { errorMessage } from '../lib/errors.ts';
+import { ConfigError, errorMessage } from '../lib/errors.ts';
 import { createLogger } from '../lib/logger.ts';
 import { startConnectorsService } from './service.ts';
 
@@ -28,6 +28,11 @@ try {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 } catch (err) {
+  // A bad mapping file is configuration: one line naming it, exit 2, like any bad variable.
+  if (err instanceof ConfigError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exit(2);
+  }
   logger.fatal({ err: errorMessage(err) }, 'connectors failed to start');
   process.exit(1);
 }

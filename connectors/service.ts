@@ -13,6 +13,7 @@ import { startMetricsServer, type MetricsServer } from '../lib/metrics-server.ts
 import { createPgPool } from '../lib/pg.ts';
 import { AvroRecordDecoder } from './inbound/adapters/avro-decoder.ts';
 import { AdjustmentStore } from './inbound/adapters/pg-adjustments.ts';
+import { loadMappingFile, startOutboundMappings } from './outbound/service.ts';
 import { startInboundConsumer, type InboundConsumer } from './inbound/consumer.ts';
 import { createInboundMetrics } from './inbound/metrics.ts';
 
@@ -29,6 +30,8 @@ export async function startConnectorsService(
   overrides: { metricsPort?: number; metricsDefaults?: boolean } = {},
 ): Promise<ConnectorsService> {
   const log = logger.child({ component: 'connectors-service' });
+  // A bad mapping file stops start-up before anything joins a consumer group.
+  if (config.outbound.mappingsFile !== undefined) loadMappingFile(config.outbound.mappingsFile);
   // Makes sure the subjects exist with BACKWARD compatibility (idempotent; also what outbound encodes with).
   await registerStockSchemas(config.registry.url);
   const pool = createPgPool(config.pg.url, { max: config.inbound.pgPool, application: 'invsync-connectors' });
@@ -47,11 +50,17 @@ export async function startConnectorsService(
     batchMax: config.inbound.batchMax,
   });
 
-  // ---------------------------------------------------------------------------------------------
-  // OUTBOUND MAPPINGS — to be started here (connectors/outbound, config.outbound): each mapping's
-  // consumer joins the `stops` list below and reports into `metrics.registry` if it has metrics.
+  // Outbound mappings (docs/outbound-mappings.md): channel-specific topics declared in
+  // CONNECTOR_MAPPINGS_FILE; none when it is unset.
   const stops: Array<() => Promise<void>> = [];
-  // ---------------------------------------------------------------------------------------------
+  try {
+    const outbound = await startOutboundMappings({ config, logger, kafka, metricsRegistry: metrics.registry });
+    stops.push(() => outbound.stop());
+  } catch (err) {
+    await inbound.stop();
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
 
   let server: MetricsServer | undefined;
   const metricsPort = overrides.metricsPort ?? config.connectors.metricsPort;

@@ -139,6 +139,23 @@ const schema = z.object({
   PURCHASE_WAITING_ROOM_FACTOR: z.coerce.number({ message: 'must be a number' }).min(1, 'must be at least 1').max(100, 'must be at most 100').default(1.5),
   SEED_SKUS: positiveInt(10_000_000).default(1000),
   SEED_LOCATIONS: positiveInt(1000).default(3),
+  // Outbound connector mappings (connectors/outbound, docs/outbound-mappings.md).
+  CONNECTOR_MAPPINGS_FILE: z.string().min(1).optional(),
+  CONNECTOR_OUTBOUND_GROUP_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,120}$/, 'must be 1-120 characters of A-Z, a-z, 0-9, . _ -')
+    .default('invsync-outbound'),
+  // Inbound adjustments and the connectors service (connectors/, docs/connectors.md).
+  CONNECTOR_INBOUND_GROUP_ID: z.string().min(1).max(200).default('invsync-connectors-inbound'),
+  CONNECTOR_INBOUND_START_FROM: z.enum(['earliest', 'latest']).default('earliest'),
+  CONNECTOR_INBOUND_BATCH_MAX: positiveInt(10_000).default(500),
+  CONNECTOR_INBOUND_PG_POOL: positiveInt(200).default(8),
+  CONNECTOR_METRICS_PORT: z.coerce
+    .number({ message: 'must be a port number (0 disables)' })
+    .int('must be a whole number')
+    .min(0, 'must be between 0 and 65535')
+    .max(65535, 'must be between 0 and 65535')
+    .default(18092),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -216,6 +233,26 @@ export interface Config {
     waitingRoomFactor: number;
   };
   seed: { skus: number; locations: number };
+  outbound: {
+    /** YAML mapping file (absolute; a relative value is resolved against the project directory); undefined: no outbound mappings run. */
+    mappingsFile: string | undefined;
+    /** Each mapping consumes in its own group, `<groupIdPrefix>.<mapping name>`. */
+    groupIdPrefix: string;
+  };
+  inbound: {
+    /** Consumer group of the inbound adjustment consumers; instances in one group share the partitions. */
+    groupId: string;
+    /** Where a group without committed offsets starts. */
+    startFrom: 'earliest' | 'latest';
+    /** Most adjustments applied in one Postgres transaction. */
+    batchMax: number;
+    /** Postgres connections of one connectors process. */
+    pgPool: number;
+  };
+  connectors: {
+    /** Port of the connectors service's /metrics, /healthz, /readyz; 0: none. */
+    metricsPort: number;
+  };
 }
 
 /** Every variable the platform reads, for `.env.example` and the docs. */
@@ -310,6 +347,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       waitingRoomFactor: raw.PURCHASE_WAITING_ROOM_FACTOR,
     },
     seed: { skus: raw.SEED_SKUS, locations: raw.SEED_LOCATIONS },
+    outbound: {
+      mappingsFile: raw.CONNECTOR_MAPPINGS_FILE === undefined ? undefined : path.resolve(PROJECT_ROOT, raw.CONNECTOR_MAPPINGS_FILE),
+      groupIdPrefix: raw.CONNECTOR_OUTBOUND_GROUP_ID,
+    },
+    inbound: {
+      groupId: raw.CONNECTOR_INBOUND_GROUP_ID,
+      startFrom: raw.CONNECTOR_INBOUND_START_FROM,
+      batchMax: raw.CONNECTOR_INBOUND_BATCH_MAX,
+      pgPool: raw.CONNECTOR_INBOUND_PG_POOL,
+    },
+    connectors: { metricsPort: raw.CONNECTOR_METRICS_PORT },
   };
   if (config.gateway.devKeys && !['127.0.0.1', 'localhost', '::1'].includes(config.gateway.host)) {
     throw new ConfigError(
