@@ -1,5 +1,5 @@
 /** Kafka client factory (kafkajs), with kafkajs' own logs routed into pino. */
-import { Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry } from 'kafkajs';
 import type { Logger } from './logger.ts';
 
 export function createKafka(options: {
@@ -24,4 +24,43 @@ export function createKafka(options: {
     },
     ...options.overrides,
   });
+}
+
+/** What a group member knows about its membership: see `trackMembership`. */
+export interface Membership {
+  /** Resolves once the consumer has joined its group (first assignment). */
+  joined: Promise<{ memberId: string; partitions: number[] }>;
+  /** Joined and not crashed since. */
+  isReady(): boolean;
+  /** Partitions of `topic` assigned now, ascending. */
+  partitions(): number[];
+  /** Marks the member as stopping (not ready). */
+  leave(): void;
+}
+
+/** Follows a kafkajs consumer's group membership for readiness and logs joins and crashes. */
+export function trackMembership(consumer: Consumer, topic: string, log: Logger): Membership {
+  let ready = false;
+  let assigned: number[] = [];
+  let resolveJoined!: (v: { memberId: string; partitions: number[] }) => void;
+  const joined = new Promise<{ memberId: string; partitions: number[] }>((r) => (resolveJoined = r));
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    const partitions = e.payload.memberAssignment[topic] ?? [];
+    assigned = [...partitions].sort((a, b) => a - b);
+    ready = true;
+    log.info({ memberId: e.payload.memberId, partitions }, 'joined group');
+    resolveJoined({ memberId: e.payload.memberId, partitions });
+  });
+  consumer.on(consumer.events.CRASH, (e) => {
+    ready = false;
+    log.error({ err: e.payload.error?.message, restart: e.payload.restart }, 'consumer crashed');
+  });
+  return {
+    joined,
+    isReady: () => ready,
+    partitions: () => assigned,
+    leave: () => {
+      ready = false;
+    },
+  };
 }

@@ -15,6 +15,7 @@
  */
 import type { Consumer, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
+import { trackMembership } from '../lib/kafka.ts';
 import type { Logger } from '../lib/logger.ts';
 import { TOPICS } from '../lib/topics.ts';
 import type { StockDelta, StockLevel } from '../schemas/generated/avro-types.ts';
@@ -111,21 +112,7 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
     heartbeatInterval: 1000,
     retry: { initialRetryTime: 200, maxRetryTime: 10_000, retries: 10 },
   });
-  let ready = false;
-  let assigned: number[] = [];
-  let resolveJoined!: (v: { memberId: string; partitions: number[] }) => void;
-  const joined = new Promise<{ memberId: string; partitions: number[] }>((r) => (resolveJoined = r));
-  consumer.on(consumer.events.GROUP_JOIN, (e) => {
-    const partitions = e.payload.memberAssignment[topics.cdc] ?? [];
-    assigned = [...partitions].sort((a, b) => a - b);
-    ready = true;
-    log.info({ memberId: e.payload.memberId, partitions }, 'joined group');
-    resolveJoined({ memberId: e.payload.memberId, partitions });
-  });
-  consumer.on(consumer.events.CRASH, (e) => {
-    ready = false;
-    log.error({ err: e.payload.error?.message, restart: e.payload.restart }, 'consumer crashed');
-  });
+  const membership = trackMembership(consumer, topics.cdc, log);
 
   await producer.connect();
   await consumer.connect();
@@ -234,11 +221,11 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
   });
 
   return {
-    joined,
-    isReady: () => ready,
-    partitions: () => assigned,
+    joined: membership.joined,
+    isReady: membership.isReady,
+    partitions: membership.partitions,
     async stop() {
-      ready = false;
+      membership.leave();
       await consumer.disconnect().catch(() => undefined);
       await producer.disconnect().catch(() => undefined);
     },

@@ -16,6 +16,7 @@
  */
 import type { Consumer, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { errorMessage, SchemaError } from '../../lib/errors.ts';
+import { trackMembership } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { TOPICS } from '../../lib/topics.ts';
 import type { StockAdjustment } from '../../schemas/generated/avro-types.ts';
@@ -95,19 +96,7 @@ export async function startInboundConsumer(deps: InboundConsumerDeps): Promise<I
     heartbeatInterval: 1000,
     retry: { initialRetryTime: 200, maxRetryTime: 10_000, retries: 10 },
   });
-  let ready = false;
-  let resolveJoined!: (v: { memberId: string; partitions: number[] }) => void;
-  const joined = new Promise<{ memberId: string; partitions: number[] }>((r) => (resolveJoined = r));
-  consumer.on(consumer.events.GROUP_JOIN, (e) => {
-    const partitions = e.payload.memberAssignment[topics.adjustments] ?? [];
-    ready = true;
-    log.info({ memberId: e.payload.memberId, partitions }, 'joined group');
-    resolveJoined({ memberId: e.payload.memberId, partitions });
-  });
-  consumer.on(consumer.events.CRASH, (e) => {
-    ready = false;
-    log.error({ err: e.payload.error?.message, restart: e.payload.restart }, 'consumer crashed');
-  });
+  const membership = trackMembership(consumer, topics.adjustments, log);
 
   await producer.connect();
   await consumer.connect();
@@ -217,10 +206,10 @@ export async function startInboundConsumer(deps: InboundConsumerDeps): Promise<I
   });
 
   return {
-    joined,
-    isReady: () => ready,
+    joined: membership.joined,
+    isReady: membership.isReady,
     async stop() {
-      ready = false;
+      membership.leave();
       await consumer.disconnect().catch(() => undefined);
       await producer.disconnect().catch(() => undefined);
     },
