@@ -1,5 +1,5 @@
 /** Kafka client factory (kafkajs), with kafkajs' own logs routed into pino. */
-import { Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
 import type { Logger } from './logger.ts';
 
 export function createKafka(options: {
@@ -63,4 +63,30 @@ export function trackMembership(consumer: Consumer, topic: string, log: Logger):
       ready = false;
     },
   };
+}
+
+/**
+ * The consume → process → produce pair every stage uses (stock processor, inbound connector):
+ * an idempotent producer, a group consumer subscribed to `topic` with the platform's timings (a
+ * killed instance's partitions move to the others after 10 s; Kafka's default is 45 s), and its
+ * membership tracker. Connected and subscribed; the caller runs the consumer.
+ */
+export async function connectStage(opts: { kafka: Kafka; groupId: string; topic: string; fromBeginning: boolean; log: Logger }): Promise<{
+  producer: Producer;
+  consumer: Consumer;
+  membership: Membership;
+}> {
+  const producer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const consumer = opts.kafka.consumer({
+    groupId: opts.groupId,
+    maxWaitTimeInMs: 20,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1000,
+    retry: { initialRetryTime: 200, maxRetryTime: 10_000, retries: 10 },
+  });
+  const membership = trackMembership(consumer, opts.topic, opts.log);
+  await producer.connect();
+  await consumer.connect();
+  await consumer.subscribe({ topic: opts.topic, fromBeginning: opts.fromBeginning });
+  return { producer, consumer, membership };
 }

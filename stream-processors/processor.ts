@@ -15,7 +15,7 @@
  */
 import type { Consumer, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import { trackMembership } from '../lib/kafka.ts';
+import { connectStage } from '../lib/kafka.ts';
 import type { Logger } from '../lib/logger.ts';
 import { TOPICS } from '../lib/topics.ts';
 import type { StockDelta, StockLevel } from '../schemas/generated/avro-types.ts';
@@ -103,20 +103,7 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
   const log = deps.logger.child({ component: 'stock-processor', group: deps.groupId });
   const views = new RedisViews({ redis: deps.redis, prefix: deps.prefix });
   const m = deps.metrics;
-  const producer: Producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-  const consumer: Consumer = deps.kafka.consumer({
-    groupId: deps.groupId,
-    maxWaitTimeInMs: 20,
-    // A killed instance's partitions move to the others after 10 s (Kafka's default is 45 s).
-    sessionTimeout: 10_000,
-    heartbeatInterval: 1000,
-    retry: { initialRetryTime: 200, maxRetryTime: 10_000, retries: 10 },
-  });
-  const membership = trackMembership(consumer, topics.cdc, log);
-
-  await producer.connect();
-  await consumer.connect();
-  await consumer.subscribe({ topic: topics.cdc, fromBeginning: deps.fromBeginning });
+  const { producer, consumer, membership } = await connectStage({ kafka: deps.kafka, groupId: deps.groupId, topic: topics.cdc, fromBeginning: deps.fromBeginning, log });
 
   async function publish(results: ApplyResult[], dlq: DlqRecord[]): Promise<void> {
     const deltas: Message[] = [];

@@ -16,7 +16,7 @@
  */
 import type { Consumer, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { errorMessage, SchemaError } from '../../lib/errors.ts';
-import { trackMembership } from '../../lib/kafka.ts';
+import { connectStage } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { TOPICS } from '../../lib/topics.ts';
 import type { StockAdjustment } from '../../schemas/generated/avro-types.ts';
@@ -88,19 +88,7 @@ export async function startInboundConsumer(deps: InboundConsumerDeps): Promise<I
   const topics = { adjustments: deps.topics?.adjustments ?? TOPICS.stockAdjustments, dlq: deps.topics?.dlq ?? TOPICS.dlq };
   const log = deps.logger.child({ component: 'inbound-adjustments', group: deps.groupId });
   const m = deps.metrics;
-  const producer: Producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-  const consumer: Consumer = deps.kafka.consumer({
-    groupId: deps.groupId,
-    maxWaitTimeInMs: 20,
-    sessionTimeout: 10_000,
-    heartbeatInterval: 1000,
-    retry: { initialRetryTime: 200, maxRetryTime: 10_000, retries: 10 },
-  });
-  const membership = trackMembership(consumer, topics.adjustments, log);
-
-  await producer.connect();
-  await consumer.connect();
-  await consumer.subscribe({ topic: topics.adjustments, fromBeginning: deps.fromBeginning });
+  const { producer, consumer, membership } = await connectStage({ kafka: deps.kafka, groupId: deps.groupId, topic: topics.adjustments, fromBeginning: deps.fromBeginning, log });
 
   await consumer.run({
     eachBatchAutoResolve: false,
