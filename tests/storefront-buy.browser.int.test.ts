@@ -13,12 +13,11 @@ import pg from 'pg';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config.ts';
-import { createLogger } from '../lib/logger.ts';
 import { createRedis } from '../lib/redis.ts';
-import { startGatewayService, type GatewayService } from '../gateway/service.ts';
-import { cellValue, chromiumMissing, collectPageErrors, launchChromium, storefrontUrl } from './browser-helpers.ts';
+import type { GatewayService } from '../gateway/service.ts';
+import { cellValue, chromiumMissing, startStorefrontRig, stopStorefrontRig, storefrontUrl } from './browser-helpers.ts';
 import { testConfig, testKafka, unique } from './helpers.ts';
-import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
+import type { TestProcessor } from './processor-helpers.ts';
 
 const baseConfig = testConfig();
 const prefix = unique('buy').replaceAll('-', '').slice(0, 32);
@@ -52,21 +51,22 @@ interface PurchaseRecord {
 
 beforeAll(async () => {
   if (chromiumMissing) return;
-  processor = await startTestProcessor({ config, kafka, redis, prefix, groupId: unique('grp'), fromBeginning: false });
-  await waitProcessorLive(pool, processor.views, `${sku}-probe`);
-  await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 2), ($1, 'WH-2', 1)`, [sku]);
-  const views = processor.views;
-  await waitUntil(async () => (await views.readRows([sku])).size === 1, 30_000, 'the processor to apply the inserted SKU');
-  gateway = await startGatewayService(config, createLogger({ level: 'silent' }), { port: 0, metricsDefaults: false });
-  browser = await launchChromium();
-  page = await browser.newPage();
-  collectPageErrors(page, pageErrors);
+  ({ processor, gateway, browser, page } = await startStorefrontRig({
+    config,
+    kafka,
+    redis,
+    pool,
+    probeSku: `${sku}-probe`,
+    pageErrors,
+    stock: async () => {
+      await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 2), ($1, 'WH-2', 1)`, [sku]);
+      return [sku];
+    },
+  }));
 });
 
 afterAll(async () => {
-  await browser?.close().catch(() => undefined);
-  await gateway?.stop();
-  await processor?.processor.stop();
+  await stopStorefrontRig({ processor, gateway, browser, page });
   await pool.end();
   redis.disconnect();
 });

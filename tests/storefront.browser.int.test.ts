@@ -12,12 +12,11 @@ import pg from 'pg';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config.ts';
-import { createLogger } from '../lib/logger.ts';
 import { createRedis } from '../lib/redis.ts';
-import { startGatewayService, type GatewayService } from '../gateway/service.ts';
-import { cellValue, chromiumMissing, collectPageErrors, launchChromium, storefrontUrl } from './browser-helpers.ts';
+import type { GatewayService } from '../gateway/service.ts';
+import { cellValue, chromiumMissing, startStorefrontRig, stopStorefrontRig, storefrontUrl } from './browser-helpers.ts';
 import { testConfig, testKafka, unique } from './helpers.ts';
-import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
+import type { TestProcessor } from './processor-helpers.ts';
 
 const baseConfig = testConfig();
 const prefix = unique('web').replaceAll('-', '').slice(0, 32);
@@ -39,22 +38,23 @@ beforeAll(async () => {
   // Without Chromium nothing is started, and the test itself fails (a failing hook would only
   // report the test as skipped).
   if (chromiumMissing) return;
-  processor = await startTestProcessor({ config, kafka, redis, prefix, groupId: unique('grp'), fromBeginning: false });
-  await waitProcessorLive(pool, processor.views, `${skuPrefix}-probe`);
-  // Stock that exists before the page opens: it must arrive in the page's snapshot.
-  await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) SELECT s, 'WH-1', 10 FROM unnest($1::text[]) AS s`, [skus]);
-  const views = processor.views;
-  await waitUntil(async () => (await views.readRows(skus)).size === skus.length, 30_000, 'the processor to apply the inserted SKUs');
-  gateway = await startGatewayService(config, createLogger({ level: 'silent' }), { port: 0, metricsDefaults: false });
-  browser = await launchChromium();
-  page = await browser.newPage();
-  collectPageErrors(page, pageErrors);
+  ({ processor, gateway, browser, page } = await startStorefrontRig({
+    config,
+    kafka,
+    redis,
+    pool,
+    probeSku: `${skuPrefix}-probe`,
+    pageErrors,
+    // Stock that exists before the page opens: it must arrive in the page's snapshot.
+    stock: async () => {
+      await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) SELECT s, 'WH-1', 10 FROM unnest($1::text[]) AS s`, [skus]);
+      return skus;
+    },
+  }));
 });
 
 afterAll(async () => {
-  await browser?.close().catch(() => undefined);
-  await gateway?.stop();
-  await processor?.processor.stop();
+  await stopStorefrontRig({ processor, gateway, browser, page });
   await pool.end();
   redis.disconnect();
 });
