@@ -53,6 +53,9 @@ async function main(): Promise<void> {
   say(`  read a view:     redis-cli -u ${config.redis.url} HGETALL '${viewKeys(config.redis.prefix).summary('SKU-000001')}'`);
   if (processor.metricsPort) say(`  metrics:         http://127.0.0.1:${processor.metricsPort}/metrics`);
   say(`  adjust stock:    curl -X POST ${gateway.url}/v1/adjustments -H 'Authorization: Bearer ${config.gateway.devKeys ? 'dev-wms-key' : '<wms key>'}' -H 'content-type: application/json' -d '{"adjustmentId":"demo-'$(date +%s%N)'","sku":"SKU-000001","locationId":"WH-1","kind":"RECEIPT","quantity":5,"occurredAt":'$(date +%s%3N)',"sourceSystem":"me"}'   (docs/connectors.md)`);
+  say(`  buy:             curl -X POST ${gateway.url}/v1/purchases -H "Idempotency-Key: $(date +%s%N)" -H 'content-type: application/json' -d '{"customerId":"me","items":[{"sku":"SKU-000001","qty":1}]}'   (docs/purchase-path.md)`);
+  say(`  traffic:         npm run simulate -- flash-sale | shoppers | wms | erp     (watch the demo page; docs/inspect-and-simulate.md)`);
+  say(`  topics:          npm run inspect -- topics | lag | connectors | orders.events`);
   say(`  views vs truth:  npm run views -- reconcile      (rebuild: npm run views -- rebuild)`);
   say(`  raw CDC events:  npm run tail`);
   say(`  stack health:    npm run stack -- status      (stop everything: npm run stack -- down)`);
