@@ -327,6 +327,15 @@ describe('purchase path: order lifecycle', () => {
     expect(c.body).toMatchObject({ error: 'invalid_state', details: { status: 'expired' } });
     await waitUntil(async () => (await gate.state(sku)).available === 3, 10_000, 'expired units back in the gate');
   });
+  it('a hold whose reserved units were changed by hand still expires, without going below 0', async () => {
+    const sku = await stock([4]);
+    const placed = await purchase(strict.url, unique('k'), 'edited', [{ sku, qty: 2 }]);
+    expect(placed.status).toBe(201);
+    const id = String(placed.body.orderId);
+    await pool.query(`UPDATE stock_levels SET reserved = 1 WHERE sku = $1`, [sku]);
+    await events.waitFor((m) => m.key === id && m.headers.eventType === 'ReservationExpired', 20_000);
+    expect(await skuTruth(pool, sku)).toEqual({ onHand: 4, reserved: 0, sellable: 4 });
+  });
 });
 
 describe('purchase path: limits', () => {

@@ -181,14 +181,25 @@ export class OrdersStore {
   private async finish(c: pg.PoolClient, order: OrderView, to: 'confirmed' | 'cancelled' | 'expired'): Promise<OrderView> {
     const res = order.lines.flatMap((l) => l.allocations.map((a) => ({ sku: l.sku, loc: a.locationId, qty: a.qty })));
     res.sort((a, b) => (a.sku === b.sku ? (a.loc < b.loc ? -1 : 1) : a.sku < b.sku ? -1 : 1));
-    const onHandDelta = to === 'confirmed' ? 1 : 0;
-    const u = await c.query(
-      `UPDATE stock_levels s SET reserved = s.reserved - d.qty, on_hand = s.on_hand - d.qty * $4
-       FROM unnest($1::text[], $2::text[], $3::int[]) AS d(sku, location_id, qty)
-       WHERE s.sku = d.sku AND s.location_id = d.location_id AND s.reserved >= d.qty`,
-      [res.map((r) => r.sku), res.map((r) => r.loc), res.map((r) => r.qty), onHandDelta],
-    );
-    if (u.rowCount !== res.length) throw new Error(`order ${order.orderId}: its reservations are no longer in stock_levels (rows changed: ${u.rowCount}/${res.length})`);
+    if (to === 'confirmed') {
+      // Payment captured: the units leave the shelf. Both figures must still cover the order.
+      const u = await c.query(
+        `UPDATE stock_levels s SET reserved = s.reserved - d.qty, on_hand = s.on_hand - d.qty
+         FROM unnest($1::text[], $2::text[], $3::int[]) AS d(sku, location_id, qty)
+         WHERE s.sku = d.sku AND s.location_id = d.location_id AND s.reserved >= d.qty AND s.on_hand >= d.qty`,
+        [res.map((r) => r.sku), res.map((r) => r.loc), res.map((r) => r.qty)],
+      );
+      if (u.rowCount !== res.length) throw new Error(`order ${order.orderId}: its reservations are no longer in stock_levels (rows changed: ${u.rowCount}/${res.length})`);
+    } else {
+      // Releasing a hold never fails on figures someone changed by hand: `reserved` falls by the
+      // order's units, never below 0, so one edited row cannot wedge the expiry worker.
+      await c.query(
+        `UPDATE stock_levels s SET reserved = greatest(0, s.reserved - d.qty)
+         FROM unnest($1::text[], $2::text[], $3::int[]) AS d(sku, location_id, qty)
+         WHERE s.sku = d.sku AND s.location_id = d.location_id`,
+        [res.map((r) => r.sku), res.map((r) => r.loc), res.map((r) => r.qty)],
+      );
+    }
     const upd = await c.query<{ updated_at: Date }>(`UPDATE orders SET status = $2, updated_at = clock_timestamp() WHERE id = $1 RETURNING updated_at`, [order.orderId, to]);
     const next: OrderView = { ...order, status: to, updatedAt: upd.rows[0]!.updated_at.toISOString() };
     const type: OrderEventType = to === 'confirmed' ? 'OrderConfirmed' : to === 'cancelled' ? 'OrderCancelled' : 'ReservationExpired';
