@@ -105,29 +105,47 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
   const m = deps.metrics;
   const { producer, consumer, membership } = await connectStage({ kafka: deps.kafka, groupId: deps.groupId, topic: topics.cdc, fromBeginning: deps.fromBeginning, log });
 
+  /**
+   * The batch's effects. The gateway feed is written first, in parallel with the Kafka send: a
+   * gateway (and its clients) gets the change as soon as the view has it, without waiting for
+   * the topic's acknowledgements. The published marks follow both. A failure anywhere retries the
+   * batch; effects written before the failure are written again (feed readers and Kafka
+   * consumers drop what they already have by version).
+   */
   async function publish(results: ApplyResult[], dlq: DlqRecord[]): Promise<void> {
-    const deltas: Message[] = [];
-    const lastLevel = new Map<string, SkuSummary>();
-    const feed: SkuSummary[] = [];
+    const emittedResults: ApplyResult[] = [];
     const emitted = new Map<string, number>();
     for (const r of results) {
       if (!shouldEmit(r, emitted.get(r.summary.sku) ?? -1)) continue;
       emitted.set(r.summary.sku, Math.max(r.summary.version, emitted.get(r.summary.sku) ?? -1));
-      const delta = toStockDelta(r.summary, r.previousAvailable, r.change);
-      deltas.push({ key: r.summary.sku, value: await deps.codecs.stockDelta.encode(delta) });
-      lastLevel.set(r.summary.sku, r.summary); // compacted topic: the batch's last state per SKU suffices
-      feed.push(r.summary);
+      emittedResults.push(r);
     }
-    const levels: Message[] = [];
-    for (const s of lastLevel.values()) levels.push({ key: s.sku, value: await deps.codecs.stockLevel.encode(toStockLevel(s)) });
-    const topicMessages = [
-      { topic: topics.deltas, messages: deltas },
-      { topic: topics.levels, messages: levels },
-      { topic: topics.dlq, messages: dlq.map((d) => dlqMessage(d, deps.groupId)) },
-    ].filter((t) => t.messages.length > 0);
-    if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });
-    // Feed entries and published marks in one round trip.
-    await views.appendFeedAndMarkPublished(feed, deps.feedMaxLen, emitted);
+    const feedWritten = views.appendFeed(
+      emittedResults.map((r) => r.summary),
+      deps.feedMaxLen,
+    );
+    const sent = (async () => {
+      const deltas: Message[] = [];
+      const lastLevel = new Map<string, SkuSummary>();
+      for (const r of emittedResults) {
+        const delta = toStockDelta(r.summary, r.previousAvailable, r.change);
+        deltas.push({ key: r.summary.sku, value: await deps.codecs.stockDelta.encode(delta) });
+        lastLevel.set(r.summary.sku, r.summary); // compacted topic: the batch's last state per SKU suffices
+      }
+      const levels: Message[] = [];
+      for (const s of lastLevel.values()) levels.push({ key: s.sku, value: await deps.codecs.stockLevel.encode(toStockLevel(s)) });
+      const topicMessages = [
+        { topic: topics.deltas, messages: deltas },
+        { topic: topics.levels, messages: levels },
+        { topic: topics.dlq, messages: dlq.map((d) => dlqMessage(d, deps.groupId)) },
+      ].filter((t) => t.messages.length > 0);
+      if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });
+    })();
+    // Both settle before the marks (and before an error is rethrown), so nothing is left running.
+    const [feedResult, sendResult] = await Promise.allSettled([feedWritten, sent]);
+    if (feedResult.status === 'rejected') throw feedResult.reason;
+    if (sendResult.status === 'rejected') throw sendResult.reason;
+    await views.markPublished(emitted);
   }
 
   await consumer.run({

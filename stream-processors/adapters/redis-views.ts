@@ -197,15 +197,6 @@ export class RedisViews {
     });
   }
 
-  /** The processor's last step for a batch: feed entries, then published marks, in one round trip. */
-  async appendFeedAndMarkPublished(summaries: SkuSummary[], maxLen: number, versions: Map<string, number>): Promise<void> {
-    if (summaries.length === 0 && versions.size === 0) return;
-    const pipeline = this.redis.pipeline();
-    this.queueFeed(pipeline, summaries, maxLen);
-    const fn = (pipeline as unknown as { invMarkPublished: (k: string, v: number) => unknown }).invMarkPublished.bind(pipeline);
-    for (const [sku, version] of versions) fn(this.keys.summary(sku), version);
-    for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
-  }
 
   private queueFeed(pipeline: ChainableCommander, summaries: SkuSummary[], maxLen: number): void {
     for (const s of summaries) {
