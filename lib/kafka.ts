@@ -90,3 +90,11 @@ export async function connectStage(opts: { kafka: Kafka; groupId: string; topic:
   await consumer.subscribe({ topic: opts.topic, fromBeginning: opts.fromBeginning });
   return { producer, consumer, membership };
 }
+
+/**
+ * How a stage runs its consumer: batches, offsets resolved by the stage only after its work for a
+ * batch is done (applied and published), committed at most once a second, partitions in parallel.
+ */
+export function stageRunOptions(partitionsConsumedConcurrently = 6) {
+  return { eachBatchAutoResolve: false, autoCommit: true, autoCommitInterval: 1000, partitionsConsumedConcurrently } as const;
+}

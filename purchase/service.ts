@@ -121,11 +121,8 @@ export class PurchaseService {
         if (fate) return { status: fate.status, body: fate.body, headers: { 'Idempotent-Replayed': 'true' } };
         return this.waitlisted(sku, t.ticket, null);
       }
-      case 'sold_out': {
-        const o = error(409, 'sold_out', `SKU ${sku} is sold out (ticket ${t.ticket})`, { sku, requested: req.items.find((i) => i.sku === sku)!.qty, available: 0, ticket: t.ticket });
-        await this.waitingRoom.setFate({ sku, ticket: t.ticket, status: o.status, body: o.body });
-        return o;
-      }
+      case 'sold_out':
+        return this.ticketSoldOut(sku, t.ticket, items);
       case 'waitlisted':
         return this.waitlisted(sku, t.ticket, t.position);
       case 'admit': {
@@ -136,6 +133,14 @@ export class PurchaseService {
         }
       }
     }
+  }
+
+  /** A ticket's fate when the SKU is sold out: recorded for the ticket, and the answer. */
+  private async ticketSoldOut(sku: string, ticket: number, items: GateItem[]): Promise<Outcome> {
+    const requested = items.find((i) => i.sku === sku)?.qty ?? 0;
+    const o = error(409, 'sold_out', `SKU ${sku} is sold out (ticket ${ticket})`, { sku, requested, available: 0, ticket });
+    await this.waitingRoom.setFate({ sku, ticket, status: o.status, body: o.body });
+    return o;
   }
 
   private waitlisted(sku: string, ticket: number, position: number | null): Outcome {
@@ -164,9 +169,7 @@ export class PurchaseService {
         if (a.kind === 'empty' || a.kind === 'wait') break;
         if (a.kind === 'sold_out') {
           for (const r of a.requests) {
-            const qty = r.items.find((x) => x.sku === sku)?.qty ?? 0;
-            const o = error(409, 'sold_out', `SKU ${sku} is sold out (ticket ${r.ticket})`, { sku, requested: qty, available: 0, ticket: r.ticket });
-            await this.waitingRoom.setFate({ sku, ticket: r.ticket, status: o.status, body: o.body });
+            await this.ticketSoldOut(sku, r.ticket, r.items);
             decided++;
           }
           break;

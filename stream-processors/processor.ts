@@ -15,7 +15,7 @@
  */
 import type { Consumer, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import { connectStage } from '../lib/kafka.ts';
+import { connectStage, stageRunOptions } from '../lib/kafka.ts';
 import type { Logger } from '../lib/logger.ts';
 import { TOPICS } from '../lib/topics.ts';
 import type { StockDelta, StockLevel } from '../schemas/generated/avro-types.ts';
@@ -149,10 +149,7 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
   }
 
   await consumer.run({
-    eachBatchAutoResolve: false,
-    autoCommit: true,
-    autoCommitInterval: 1000,
-    partitionsConsumedConcurrently: deps.partitionsConsumedConcurrently ?? 6,
+    ...stageRunOptions(deps.partitionsConsumedConcurrently),
     eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
       if (!isRunning() || isStale() || batch.messages.length === 0) return;
       const started = performance.now();

@@ -16,7 +16,7 @@
  */
 import type { Consumer, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { errorMessage, SchemaError } from '../../lib/errors.ts';
-import { connectStage } from '../../lib/kafka.ts';
+import { connectStage, stageRunOptions } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { TOPICS } from '../../lib/topics.ts';
 import type { StockAdjustment } from '../../schemas/generated/avro-types.ts';
@@ -91,10 +91,7 @@ export async function startInboundConsumer(deps: InboundConsumerDeps): Promise<I
   const { producer, consumer, membership } = await connectStage({ kafka: deps.kafka, groupId: deps.groupId, topic: topics.adjustments, fromBeginning: deps.fromBeginning, log });
 
   await consumer.run({
-    eachBatchAutoResolve: false,
-    autoCommit: true,
-    autoCommitInterval: 1000,
-    partitionsConsumedConcurrently: deps.partitionsConsumedConcurrently ?? 6,
+    ...stageRunOptions(deps.partitionsConsumedConcurrently),
     eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
       if (!isRunning() || isStale() || batch.messages.length === 0) return;
       const started = performance.now();

@@ -3,10 +3,10 @@
  * script is loaded once per connection with ioredis `defineCommand` (EVALSHA, NOSCRIPT fallback)
  * and called through one typed method here. Key layout in docs/purchase-path.md.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
+import { defineLuaCommand, type LuaCommand } from '../../lib/redis.ts';
 import { viewKeys, type ViewKeys } from '../../stream-processors/adapters/redis-views.ts';
 
 const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
@@ -70,7 +70,6 @@ const DEFAULT_LIMITS: GateLimits = {
   holdTtlMs: 900_000,
 };
 
-type Script = (...args: Array<string | number>) => Promise<unknown>;
 const SCRIPTS = ['gate-reserve', 'gate-settle', 'gate-release', 'gate-check-4'] as const;
 
 export class Gate {
@@ -78,7 +77,7 @@ export class Gate {
   private readonly redis: Redis;
   private readonly prefix: string;
   private readonly limits: GateLimits;
-  private readonly cmd: Record<(typeof SCRIPTS)[number], Script>;
+  private readonly cmd: Record<(typeof SCRIPTS)[number], LuaCommand>;
 
   /** `limits` may be left out by users that only check or settle (reconciliation). */
   constructor(deps: { redis: Redis; prefix: string; limits?: GateLimits }) {
@@ -86,19 +85,8 @@ export class Gate {
     this.prefix = deps.prefix;
     this.limits = deps.limits ?? DEFAULT_LIMITS;
     this.keys = viewKeys(deps.prefix);
-    const r = deps.redis as unknown as Record<string, Script>;
-    const cmd = {} as Record<(typeof SCRIPTS)[number], Script>;
-    for (const name of SCRIPTS) {
-      const command = `inv_${name.replace(/-/g, '_')}`;
-      if (!r[command]) {
-        const fixed = /-(\d+)$/.exec(name);
-        deps.redis.defineCommand(command, {
-          lua: fs.readFileSync(path.join(LUA_DIR, `${name}.lua`), 'utf8'),
-          ...(fixed ? { numberOfKeys: Number(fixed[1]) } : {}),
-        });
-      }
-      cmd[name] = r[command]!.bind(deps.redis);
-    }
+    const cmd = {} as Record<(typeof SCRIPTS)[number], LuaCommand>;
+    for (const name of SCRIPTS) cmd[name] = defineLuaCommand(deps.redis, `inv_${name.replace(/-/g, '_')}`, path.join(LUA_DIR, `${name}.lua`));
     this.cmd = cmd;
   }
 

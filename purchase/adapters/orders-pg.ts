@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import { retry } from '../../lib/retry.ts';
 import type { Allocation } from '../domain/allocate.ts';
 import type { GateItem } from './gate.ts';
 
@@ -53,14 +54,16 @@ type WriteBackRow =
   | { id: string; ok: false; reason: 'insufficient' | 'exists' }
   | { id: string; ok: false; reason: 'duplicate_key'; existing: { orderId: string; hash: string | null } };
 
+/** Deadlock or serialization failure: the transaction may simply be run again. */
 const RETRY_CODES = new Set(['40P01', '40001']);
+const RETRY = { retries: 4, initialDelayMs: 5, maxDelayMs: 200, retriable: (err: unknown) => RETRY_CODES.has(String((err as { code?: unknown } | null)?.code)) };
 
 function eventPayload(type: OrderEventType, o: { orderId: string; customerId: string; status: OrderStatus; expiresAt: string; lines: OrderLine[] }) {
   return { type, orderId: o.orderId, customerId: o.customerId, status: o.status, expiresAt: o.expiresAt, occurredAt: new Date().toISOString(), items: o.lines };
 }
 
-async function inTx<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
+function inTx<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  return retry(async () => {
     const c = await pool.connect();
     try {
       await c.query('BEGIN');
@@ -69,12 +72,11 @@ async function inTx<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Pro
       return out;
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);
-      if (attempt < 5 && RETRY_CODES.has((err as { code?: string }).code ?? '')) continue;
       throw err;
     } finally {
       c.release();
     }
-  }
+  }, RETRY);
 }
 
 async function insertOutbox(c: pg.PoolClient, events: Array<{ orderId: string; type: OrderEventType; payload: unknown }>): Promise<void> {
@@ -113,22 +115,15 @@ export class OrdersStore {
 
   private async callWriteBack(holds: HoldToWrite[]): Promise<Map<string, WriteResult>> {
     const input = holds.map((h) => ({ id: h.holdId, customer: h.customerId, idem: h.idempotencyKey, hash: h.hash, expires: h.expiresAt.toISOString(), items: h.items }));
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const r = await this.pool.query<{ out: WriteBackRow[] }>('SELECT purchase_write_back($1::jsonb) AS out', [JSON.stringify(input)]);
-        const out = new Map<string, WriteResult>();
-        for (const row of r.rows[0]!.out) {
-          if (row.ok) out.set(row.id, { ok: true, lines: row.lines, versions: new Map(Object.entries(row.versions).map(([k, v]) => [k, Number(v)])) });
-          else if (row.reason === 'duplicate_key') out.set(row.id, { ok: false, reason: 'duplicate_key', existing: row.existing });
-          else if (row.reason === 'exists') out.set(row.id, { ok: false, reason: 'exists', message: 'the hold was settled without this write-back (it took too long)' });
-          else out.set(row.id, { ok: false, reason: 'insufficient', message: 'Postgres does not hold enough sellable units for this purchase' });
-        }
-        return out;
-      } catch (err) {
-        if (attempt < 5 && RETRY_CODES.has((err as { code?: string }).code ?? '')) continue;
-        throw err;
-      }
+    const r = await retry(() => this.pool.query<{ out: WriteBackRow[] }>('SELECT purchase_write_back($1::jsonb) AS out', [JSON.stringify(input)]), RETRY);
+    const out = new Map<string, WriteResult>();
+    for (const row of r.rows[0]!.out) {
+      if (row.ok) out.set(row.id, { ok: true, lines: row.lines, versions: new Map(Object.entries(row.versions).map(([k, v]) => [k, Number(v)])) });
+      else if (row.reason === 'duplicate_key') out.set(row.id, { ok: false, reason: 'duplicate_key', existing: row.existing });
+      else if (row.reason === 'exists') out.set(row.id, { ok: false, reason: 'exists', message: 'the hold was settled without this write-back (it took too long)' });
+      else out.set(row.id, { ok: false, reason: 'insufficient', message: 'Postgres does not hold enough sellable units for this purchase' });
     }
+    return out;
   }
 
   async getOrder(orderId: string, c: pg.Pool | pg.PoolClient = this.pool, lock = false): Promise<OrderView | null> {

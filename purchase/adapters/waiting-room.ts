@@ -4,10 +4,10 @@
  * that tells every gateway a fate was decided, so the one holding the client's event stream can
  * forward it. Keys carry the SKU's hash tag, like the gate's.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
+import { defineLuaCommand, type LuaCommand } from '../../lib/redis.ts';
 import { viewKeys, type ViewKeys } from '../../stream-processors/adapters/redis-views.ts';
 import type { GateItem } from './gate.ts';
 
@@ -40,12 +40,10 @@ export type TicketOutcome =
 
 export type AdmitOutcome = { kind: 'empty' } | { kind: 'wait' } | { kind: 'admit'; request: QueuedRequest } | { kind: 'sold_out'; requests: QueuedRequest[] };
 
-type Script = (...args: Array<string | number>) => Promise<unknown>;
-
 export class WaitingRoomStore {
   private readonly keys: ViewKeys;
-  private readonly ticketCmd: Script;
-  private readonly admitCmd: Script;
+  private readonly ticketCmd: LuaCommand;
+  private readonly admitCmd: LuaCommand;
   private subscriber: Redis | undefined;
 
   constructor(
@@ -57,11 +55,8 @@ export class WaitingRoomStore {
     private readonly decideTimeoutMs: number,
   ) {
     this.keys = viewKeys(prefix);
-    const r = redis as unknown as Record<string, Script>;
-    if (!r.inv_wr_ticket) redis.defineCommand('inv_wr_ticket', { numberOfKeys: 6, lua: fs.readFileSync(path.join(LUA_DIR, 'waiting-room-ticket.lua'), 'utf8') });
-    if (!r.inv_wr_admit) redis.defineCommand('inv_wr_admit', { numberOfKeys: 5, lua: fs.readFileSync(path.join(LUA_DIR, 'waiting-room-admit.lua'), 'utf8') });
-    this.ticketCmd = r.inv_wr_ticket!.bind(redis);
-    this.admitCmd = r.inv_wr_admit!.bind(redis);
+    this.ticketCmd = defineLuaCommand(redis, 'inv_wr_ticket', path.join(LUA_DIR, 'waiting-room-ticket-6.lua'));
+    this.admitCmd = defineLuaCommand(redis, 'inv_wr_admit', path.join(LUA_DIR, 'waiting-room-admit-5.lua'));
   }
 
   private room(sku: string): string {

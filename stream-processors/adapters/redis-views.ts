@@ -9,10 +9,10 @@
  * The hash tag {<sku>} keeps a SKU's keys in one Redis Cluster slot, so the script stays atomic
  * there too.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChainableCommander, Redis } from 'ioredis';
+import { defineLuaCommand } from '../../lib/redis.ts';
 import { decodeRows, summarize, type Outcome, type RowChange, type SkuRows, type SkuSummary } from '../domain/fold.ts';
 
 const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
@@ -69,15 +69,8 @@ export interface SkuApplyResult {
 
 /** Loads the script once per connection (EVALSHA with a NOSCRIPT fallback, via defineCommand). */
 export function defineViewCommands(redis: Redis): void {
-  if ((redis as unknown as Record<string, unknown>).invApplyRows) return;
-  redis.defineCommand('invApplyRows', {
-    numberOfKeys: 4,
-    lua: fs.readFileSync(path.join(LUA_DIR, 'apply-rows-4.lua'), 'utf8'),
-  });
-  redis.defineCommand('invMarkPublished', {
-    numberOfKeys: 1,
-    lua: fs.readFileSync(path.join(LUA_DIR, 'mark-published-1.lua'), 'utf8'),
-  });
+  defineLuaCommand(redis, 'invApplyRows', path.join(LUA_DIR, 'apply-rows-4.lua'));
+  defineLuaCommand(redis, 'invMarkPublished', path.join(LUA_DIR, 'mark-published-1.lua'));
 }
 
 /** Queues one apply call for changes that all belong to one SKU. */

@@ -1,5 +1,5 @@
 --[[
-waiting-room-admit.lua: the waiting-room worker's step for one hot SKU. Admits the next
+waiting-room-admit-5.lua: the waiting-room worker's step for one hot SKU. Admits the next
 waitlisted request while the gate has units for more than the admitted requests still being
 decided, or, when the gate is empty and nothing admitted is pending, declares every waitlisted
 request sold out. Several gateways may run it: each step is atomic.

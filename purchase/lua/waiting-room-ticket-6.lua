@@ -1,5 +1,5 @@
 --[[
-waiting-room-ticket.lua: a numbered ticket for a purchase of a hot SKU (docs/purchase-path.md,
+waiting-room-ticket-6.lua: a numbered ticket for a purchase of a hot SKU (docs/purchase-path.md,
 "Waiting room"). The first `cap` tickets proceed to the gate at once, where cap starts at
 ceil(gate available x factor) when the first ticket is drawn and grows by one with every
 waitlisted ticket admitted later. Past the cap: sold out at once when the gate has nothing left,
