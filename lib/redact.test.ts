@@ -8,6 +8,10 @@ describe('redactUrl', () => {
     expect(redactUrl('rediss://default:pw@cache.example:6380/0')).toBe('rediss://default:***@cache.example:6380/0');
   });
 
+  it('drops the password for a command line to copy', () => {
+    expect(redactUrl('postgres://invsync:hunter2@127.0.0.1:15432/inventory', { drop: true })).toBe('postgres://invsync@127.0.0.1:15432/inventory');
+  });
+
   it('hides secrets in the query string', () => {
     const out = redactUrl('postgres://u@h/db?sslmode=require&sslpassword=abc&password=def');
     expect(out).not.toContain('abc');

@@ -12,10 +12,11 @@ export const REDACTED = '***';
 /**
  * `redis://:s3cret@host:6379` -> `redis://:***@host:6379`;
  * `postgres://invsync:pw@h/db?sslpassword=x` -> `postgres://invsync:***@h/db?sslpassword=***`.
+ * With `drop`, the password is left out instead (`postgres://invsync@h/db`).
  * Anything that does not parse as a URL is returned with any `user:password@` part redacted,
  * so a malformed value with a secret in it is not printed whole either.
  */
-export function redactUrl(value: string): string {
+export function redactUrl(value: string, opts: { drop?: boolean } = {}): string {
   let u: URL;
   try {
     u = new URL(value);
@@ -25,7 +26,8 @@ export function redactUrl(value: string): string {
   const secretParams = [...u.searchParams.keys()].filter((name) => SECRET_PARAM.test(name));
   // Nothing secret: the value as given (no normalisation such as a trailing slash).
   if (!u.password && secretParams.length === 0) return value;
-  if (u.password) u.password = REDACTED;
+  // drop: no password at all, for a command line to copy (the tool asks, or reads ~/.pgpass).
+  if (u.password) u.password = opts.drop ? '' : REDACTED;
   for (const name of secretParams) u.searchParams.set(name, REDACTED);
   // The query serializer percent-encodes the marker; undo that for readability.
   return u.toString().replaceAll('%2A%2A%2A', REDACTED);

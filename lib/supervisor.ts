@@ -72,7 +72,7 @@ export interface SupervisorOptions {
 export type SupervisorEvent =
   | { type: 'spawned'; child: ChildStatus }
   | { type: 'ready'; child: ChildStatus }
-  | { type: 'exited'; child: ChildStatus; code: number | null; signal: NodeJS.Signals | null; expected: boolean; ranMs: number }
+  | { type: 'exited'; child: ChildStatus; pid: number | null; code: number | null; signal: NodeJS.Signals | null; expected: boolean; ranMs: number }
   | { type: 'restart-scheduled'; child: ChildStatus; delayMs: number }
   | { type: 'failed'; child: ChildStatus; reason: string };
 
@@ -253,18 +253,19 @@ export class Supervisor extends EventEmitter<{ event: [SupervisorEvent] }> {
   private onExit(slot: Slot, code: number | null, signal: NodeJS.Signals | null): void {
     const ranMs = Date.now() - slot.startedAt;
     const expected = this.stopping !== null;
+    const pid = slot.status.pid;
     slot.proc = null;
     slot.exited = null;
     slot.status.pid = null;
     slot.status.lastExit = { code, signal, at: Date.now() };
     if (expected) {
       slot.status.state = 'stopped';
-      this.emitEvent({ type: 'exited', child: { ...slot.status }, code, signal, expected, ranMs });
+      this.emitEvent({ type: 'exited', child: { ...slot.status }, pid, code, signal, expected, ranMs });
       return;
     }
     slot.status.crashes++;
     const wasReady = slot.ready;
-    this.emitEvent({ type: 'exited', child: { ...slot.status }, code, signal, expected, ranMs });
+    this.emitEvent({ type: 'exited', child: { ...slot.status }, pid, code, signal, expected, ranMs });
     const permanent = this.opts.permanentExitCodes ?? [2];
     if (code !== null && permanent.includes(code) && !wasReady) {
       return this.fail(slot, `exited with code ${code} while starting (a configuration error: fix it and start again)`);
@@ -291,4 +292,24 @@ export class Supervisor extends EventEmitter<{ event: [SupervisorEvent] }> {
     slot.status.reason = reason;
     this.emitEvent({ type: 'failed', child: { ...slot.status }, reason });
   }
+}
+
+/**
+ * The start table: one row per child with its pid, state, restarts and crashes, and a last column
+ * (`detail(child)`, or why it failed / when it restarts). Pure.
+ */
+export function renderChildTable(children: ChildStatus[], detail: (c: ChildStatus) => string = () => '', now = Date.now()): string {
+  const rows = children.map((c) => {
+    const last =
+      c.state === 'failed'
+        ? (c.reason ?? 'failed')
+        : c.state === 'backoff' && c.nextStartAt !== null
+          ? `restart in ${(Math.max(0, c.nextStartAt - now) / 1000).toFixed(1)}s`
+          : detail(c);
+    return [c.name, c.pid === null ? '-' : String(c.pid), c.state, String(c.restarts), String(c.crashes), last];
+  });
+  const head = ['process', 'pid', 'state', 'restarts', 'crashes', ''];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => `  ${r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i]!))).join('  ')}`.trimEnd();
+  return [line(head), ...rows.map(line)].join('\n');
 }
