@@ -25,7 +25,7 @@ import { PROJECT_ROOT } from './config.ts';
 import { errorMessage } from './errors.ts';
 import type { Logger } from './logger.ts';
 
-const LOCK_KEY = 0x1_5e_7d; // arbitrary, constant: "invsync housekeeping" (migrations use 0x15e7c)
+export const HOUSEKEEPING_LOCK_KEY = 0x1_5e_7d; // arbitrary, constant: "invsync housekeeping" (migrations use 0x15e7c)
 
 export interface Retention {
   outboxMs: number;
@@ -87,7 +87,7 @@ export class Housekeeper {
     client.on('error', onError);
     let locked = false;
     try {
-      const lock = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
+      const lock = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [HOUSEKEEPING_LOCK_KEY]);
       locked = lock.rows[0]!.ok;
       if (!locked) return { skipped: true, outbox: 0, adjustments: 0, idempotencyKeys: 0 };
       const r = this.deps.retention;
@@ -120,7 +120,7 @@ export class Housekeeper {
       this.pruned?.inc({ what: 'idempotency_keys' }, result.idempotencyKeys);
       return result;
     } finally {
-      if (locked) await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);
+      if (locked) await client.query('SELECT pg_advisory_unlock($1)', [HOUSEKEEPING_LOCK_KEY]).catch(() => undefined);
       client.off('error', onError);
       client.release();
     }
