@@ -16,5 +16,6 @@ await runService({
   logger,
   what: 'connectors',
   start: () => startConnectorsService(config, logger),
+  stopBoundMs: config.lifecycle.drainTimeoutMs + 5000,
   describe: async (s) => ({ partitions: (await s.inbound.joined).partitions, metricsPort: s.metricsPort }),
 });

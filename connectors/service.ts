@@ -7,6 +7,7 @@
  */
 import { createSchemaRegistry, loadAvroSchema, registerStockSchemas } from '../lib/avro-registry.ts';
 import type { Config } from '../lib/config.ts';
+import { Housekeeper, outboxSlotName } from '../lib/housekeeping.ts';
 import { createKafka } from '../lib/kafka.ts';
 import type { Logger } from '../lib/logger.ts';
 import { startMetricsServer, type MetricsServer } from '../lib/metrics-server.ts';
@@ -62,14 +63,33 @@ export async function startConnectorsService(
     throw err;
   }
 
+  // Housekeeping (lib/housekeeping.ts): pruning on a schedule, one instance at a time.
+  let housekeeper: Housekeeper | undefined;
+  if (config.housekeeping.intervalMs > 0) {
+    const h = config.housekeeping;
+    housekeeper = new Housekeeper({
+      pool,
+      logger,
+      registry: metrics.registry,
+      outboxSlot: outboxSlotName(),
+      retention: { outboxMs: h.outboxRetentionMs, adjustmentsMs: h.adjustmentsRetentionMs, idempotencyMs: h.idempotencyRetentionMs },
+    });
+    housekeeper.start(h.intervalMs);
+  }
+
+  let stopping = false;
   let server: MetricsServer | undefined;
   const metricsPort = overrides.metricsPort ?? config.connectors.metricsPort;
-  if (metricsPort > 0) server = await startMetricsServer({ registry: metrics.registry, port: metricsPort, ready: () => inbound.isReady() });
+  if (metricsPort > 0) server = await startMetricsServer({ registry: metrics.registry, port: metricsPort, ready: () => !stopping && inbound.isReady() });
 
   return {
     inbound,
     metricsPort: server?.port ?? null,
     async stop() {
+      // Readiness goes red first; then the work in progress finishes (the inbound consumer's
+      // current batch is applied and committed by its disconnect).
+      stopping = true;
+      await housekeeper?.stop();
       for (const s of stops) await s().catch((err: Error) => log.warn({ err: err.message }, 'an outbound mapping did not stop cleanly'));
       await inbound.stop();
       await server?.close();

@@ -23,6 +23,7 @@ import { Hub } from './hub.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { createOrderRoutes, createPurchaseHandler, isPurchaseRoute } from './purchase-http.ts';
 import { attachWebSocket } from './ws-server.ts';
+import { HttpDrain, sleep, waitClosed } from './drain.ts';
 
 export interface GatewayService {
   port: number;
@@ -93,6 +94,8 @@ export async function startGatewayService(
   const routes = express.Router({ caseSensitive: true, strict: true });
   routes.use(createOrderRoutes(purchases));
   routes.use(createAdjustmentRoutes({ store: new AdjustmentStore({ pool }), authenticate, logger }));
+  // Graceful stop (docs/operations.md): readiness red -> refuse new work -> in-flight finishes.
+  const drain = new HttpDrain();
   const hub = new Hub({ tickMs: config.gateway.tickMs, maxBufferedBytes: config.gateway.maxBufferedBytes, metrics, cursor: () => feed.lastId });
   const app = createHttpApp({
     views,
@@ -101,13 +104,13 @@ export async function startGatewayService(
     logger,
     routes,
     ready: () => {
-      const checks = { redis: redis.status === 'ready', feed: feed.connected };
+      const checks = { redis: redis.status === 'ready', feed: feed.connected, accepting: drain.phase === 'serving' };
       // Purchases also need purchaseRedis and Postgres; they answer 503 by themselves when either is down.
-      return { ready: checks.redis && checks.feed, checks };
+      return { ready: checks.redis && checks.feed && checks.accepting, checks };
     },
   });
   const handlePurchase = createPurchaseHandler({ service: purchases, metrics, logger });
-  const server = http.createServer((req, res) => (isPurchaseRoute(req) ? handlePurchase(req, res) : app(req, res)));
+  const server = http.createServer(drain.track((req, res) => (isPurchaseRoute(req) ? handlePurchase(req, res) : app(req, res))));
   const wss = attachWebSocket({
     server,
     hub,
@@ -136,16 +139,33 @@ export async function startGatewayService(
     metrics,
     purchases,
     async stop() {
-      hub.stop();
-      purchases.stop();
-      for (const client of wss.clients) client.close(CLOSE.goingAway.code, 'gateway shutting down');
+      // 1. Readiness goes red (load balancers stop sending), for the configured delay.
+      drain.phase = 'not_ready';
+      log.info({ inFlight: drain.inFlight, sockets: wss.clients.size }, 'draining: readiness red');
+      if (config.lifecycle.readinessDelayMs > 0) await sleep(config.lifecycle.readinessDelayMs);
+      const deadline = Date.now() + config.lifecycle.drainTimeoutMs;
+      // 2. No new connections; new requests on open keep-alive connections get 503 + Connection: close.
+      drain.phase = 'refusing';
       const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      // 3. Subscribers reconnect elsewhere: 1001 "going away" (reconnect: true in the protocol).
+      hub.stop();
+      for (const client of wss.clients) client.close(CLOSE.goingAway.code, 'gateway shutting down');
+      // Background purchase workers stop taking new work; requests already in flight go on.
+      purchases.stop();
+      // 4. In-flight requests (purchases waiting for their write-back) finish, within the bound.
+      drain.endStreams();
+      const drained = await drain.idle(deadline - Date.now());
+      if (!drained) log.warn({ inFlight: drain.inFlight }, 'drain timeout: closing the requests still in flight');
+      await waitClosed(wss, Math.max(0, deadline - Date.now()));
+      for (const client of wss.clients) client.terminate();
       server.closeAllConnections();
       await closed;
       await feed.stop();
       redis.disconnect();
       purchaseRedis.disconnect();
       await pool.end().catch(() => undefined);
+      log.info({ drained }, 'gateway stopped');
     },
   };
 }

@@ -156,6 +156,18 @@ const schema = z.object({
     .min(0, 'must be between 0 and 65535')
     .max(65535, 'must be between 0 and 65535')
     .default(18092),
+  // --- lifecycle, supervisor, housekeeping (lib/process-policy.ts, lib/supervisor.ts,
+  // lib/housekeeping.ts; docs/operations.md) ---
+  SHUTDOWN_DRAIN_TIMEOUT_MS: positiveInt(600_000).default(10_000),
+  SHUTDOWN_READINESS_DELAY_MS: nonNegativeInt(600_000).default(0),
+  SUPERVISOR_BACKOFF_INITIAL_MS: positiveInt(600_000).default(500),
+  SUPERVISOR_BACKOFF_MAX_MS: positiveInt(3_600_000).default(30_000),
+  SUPERVISOR_STABLE_AFTER_MS: positiveInt(86_400_000).default(30_000),
+  SUPERVISOR_MAX_START_FAILURES: positiveInt(1000).default(5),
+  HOUSEKEEPING_INTERVAL_S: nonNegativeInt(7 * 86_400).default(3600),
+  HOUSEKEEPING_OUTBOX_RETENTION_S: positiveInt(365 * 86_400).default(3600),
+  HOUSEKEEPING_ADJUSTMENTS_RETENTION_DAYS: positiveInt(3650).default(30),
+  HOUSEKEEPING_IDEMPOTENCY_RETENTION_DAYS: positiveInt(3650).default(30),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -252,6 +264,23 @@ export interface Config {
   connectors: {
     /** Port of the connectors service's /metrics, /healthz, /readyz; 0: none. */
     metricsPort: number;
+  };
+  lifecycle: {
+    /** Bound on a graceful stop's drain (in-flight purchases, the current batch). */
+    drainTimeoutMs: number;
+    /** How long readiness is red before a gateway stops accepting (load balancers notice). */
+    readinessDelayMs: number;
+  };
+  supervisor: {
+    backoff: { initialMs: number; maxMs: number; stableMs: number };
+    maxStartFailures: number;
+  };
+  housekeeping: {
+    /** 0: no housekeeping job in this process. */
+    intervalMs: number;
+    outboxRetentionMs: number;
+    adjustmentsRetentionMs: number;
+    idempotencyRetentionMs: number;
   };
 }
 
@@ -358,7 +387,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       pgPool: raw.CONNECTOR_INBOUND_PG_POOL,
     },
     connectors: { metricsPort: raw.CONNECTOR_METRICS_PORT },
+    lifecycle: { drainTimeoutMs: raw.SHUTDOWN_DRAIN_TIMEOUT_MS, readinessDelayMs: raw.SHUTDOWN_READINESS_DELAY_MS },
+    supervisor: {
+      backoff: { initialMs: raw.SUPERVISOR_BACKOFF_INITIAL_MS, maxMs: raw.SUPERVISOR_BACKOFF_MAX_MS, stableMs: raw.SUPERVISOR_STABLE_AFTER_MS },
+      maxStartFailures: raw.SUPERVISOR_MAX_START_FAILURES,
+    },
+    housekeeping: {
+      intervalMs: raw.HOUSEKEEPING_INTERVAL_S * 1000,
+      outboxRetentionMs: raw.HOUSEKEEPING_OUTBOX_RETENTION_S * 1000,
+      adjustmentsRetentionMs: raw.HOUSEKEEPING_ADJUSTMENTS_RETENTION_DAYS * 86_400_000,
+      idempotencyRetentionMs: raw.HOUSEKEEPING_IDEMPOTENCY_RETENTION_DAYS * 86_400_000,
+    },
   };
+  if (config.supervisor.backoff.maxMs < config.supervisor.backoff.initialMs) {
+    throw new ConfigError('invalid configuration: SUPERVISOR_BACKOFF_MAX_MS must be at least SUPERVISOR_BACKOFF_INITIAL_MS', { variable: 'SUPERVISOR_BACKOFF_MAX_MS' });
+  }
+  // The Postgres idempotency records are the second line of defence behind Redis's: they must
+  // outlive them, or a replay after a Redis loss could create a second order.
+  if (config.housekeeping.idempotencyRetentionMs < config.purchase.idempotencyTtlS * 1000) {
+    throw new ConfigError(
+      `invalid configuration: HOUSEKEEPING_IDEMPOTENCY_RETENTION_DAYS (${raw.HOUSEKEEPING_IDEMPOTENCY_RETENTION_DAYS}) must cover PURCHASE_IDEMPOTENCY_TTL_S (${config.purchase.idempotencyTtlS} s)`,
+      { variable: 'HOUSEKEEPING_IDEMPOTENCY_RETENTION_DAYS' },
+    );
+  }
   if (config.gateway.devKeys && !['127.0.0.1', 'localhost', '::1'].includes(config.gateway.host)) {
     throw new ConfigError(
       `invalid configuration: GATEWAY_API_KEYS must be set when GATEWAY_HOST (${config.gateway.host}) is not loopback: the built-in development keys are public`,

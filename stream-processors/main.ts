@@ -15,5 +15,6 @@ await runService({
   logger,
   what: 'stock processor',
   start: () => startProcessorService(config, logger),
+  stopBoundMs: config.lifecycle.drainTimeoutMs + 5000,
   describe: async (s) => ({ partitions: (await s.processor.joined).partitions, metricsPort: s.metricsPort }),
 });

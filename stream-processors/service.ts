@@ -41,9 +41,10 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
     prefix: config.redis.prefix,
     feedMaxLen: config.processor.feedMaxLen,
   });
+  let stopping = false;
   let server: MetricsServer | undefined;
   if (config.processor.metricsPort > 0) {
-    server = await startMetricsServer({ registry: metrics.registry, port: config.processor.metricsPort, ready: () => processor.isReady() });
+    server = await startMetricsServer({ registry: metrics.registry, port: config.processor.metricsPort, ready: () => !stopping && processor.isReady() });
   }
 
   // Periodic reconciliation with repair (invariant 2). Several instances may run it at once:
@@ -79,6 +80,9 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
     processor,
     metricsPort: server?.port ?? null,
     async stop() {
+      // Readiness red first; a reconciliation in progress finishes, then the current batch is
+      // applied and its offsets committed (the consumer's disconnect waits for it).
+      stopping = true;
       if (timer) clearTimeout(timer);
       await running;
       await processor.stop();
