@@ -38,7 +38,7 @@ const subscribe = z
   .object({
     op: z.literal('subscribe'),
     skus: z.union([z.literal('*'), z.array(sku).min(1, 'must name at least one SKU')]),
-    since: z.string().max(64).refine(validCursor, 'must be a cursor from a snapshot or deltas frame ("ms-seq", each part at most 2^64-1)').optional(),
+    since: z.string().max(64).refine(validCursor, 'must be a cursor from a snapshot or deltas frame').optional(),
     id,
   })
   .strict();
