@@ -309,6 +309,9 @@ export class Hub {
     conn.replayPending.clear();
     this.opts.metrics.closed.inc({ code: String(CLOSE.slowConsumer.code) });
     conn.ws.close(CLOSE.slowConsumer.code, 'slow consumer');
+    // No more fan-out work for it; the close frame waits behind its backlog (a client that is
+    // slow but reading still gets 4008).
+    this.remove(conn);
     // A client that reads nothing will not read the close frame either.
     setTimeout(() => conn.ws.terminate(), 2000).unref();
   }
