@@ -18,6 +18,7 @@ import type { Logger } from '../lib/logger.ts';
 import type { AdjustmentStore, ApplyOutcome } from '../connectors/inbound/adapters/pg-adjustments.ts';
 import { validateAdjustment } from '../connectors/inbound/domain/adjustment.ts';
 import type { AuthResult } from './auth.ts';
+import { discardRest, readBody } from './body.ts';
 import { HttpError } from './http.ts';
 
 export const ADJUSTMENTS_ROUTE = '/v1/adjustments';
@@ -56,7 +57,6 @@ function unavailable(err: unknown): boolean {
 export function createAdjustmentRoutes(deps: { store: AdjustmentStore; authenticate: Authenticate; logger: Logger }): Router {
   const log = deps.logger.child({ component: 'adjustments-http' });
   const router = express.Router({ caseSensitive: true, strict: true });
-  const parse = express.json({ limit: MAX_ADJUSTMENT_BODY_BYTES, strict: false, type: () => true });
 
   const authenticate = async (req: Request, res: Response, next: NextFunction) => {
     const token = bearer(req);
@@ -74,14 +74,25 @@ export function createAdjustmentRoutes(deps: { store: AdjustmentStore; authentic
     next();
   };
 
+  // The size limit holds while the body streams in (body.ts; express.json would read a too-large
+  // body to its end before answering 413).
   const body = (req: Request, res: Response, next: NextFunction) => {
-    parse(req, res, (err?: unknown) => {
-      if (!err) return next();
-      const type = (err as { type?: unknown }).type;
-      if (type === 'entity.too.large') return next(new HttpError(413, 'body_too_large', `an adjustment body is at most ${MAX_ADJUSTMENT_BODY_BYTES} bytes`, { field: 'body' }));
-      if (type === 'entity.parse.failed') return next(new HttpError(400, 'invalid_json', `the body is not valid JSON: ${errorMessage(err)}`, { field: 'body' }));
-      next(err);
-    });
+    readBody(req, MAX_ADJUSTMENT_BODY_BYTES).then(
+      (read) => {
+        if (!read.ok && read.reason === 'aborted') return void res.destroy();
+        if (!read.ok) {
+          res.once('finish', () => discardRest(req));
+          return next(new HttpError(413, 'body_too_large', `an adjustment body is at most ${MAX_ADJUSTMENT_BODY_BYTES} bytes`, { field: 'body' }));
+        }
+        try {
+          req.body = JSON.parse(read.body.toString('utf8')) as unknown;
+        } catch (err) {
+          return next(new HttpError(400, 'invalid_json', `the body is not valid JSON: ${errorMessage(err)}`, { field: 'body' }));
+        }
+        next();
+      },
+      (err: unknown) => next(err),
+    );
   };
 
   router.post(ADJUSTMENTS_ROUTE, authenticate, body, async (req, res) => {

@@ -1,6 +1,6 @@
 /**
  * The gateway's HTTP API (express): stock reads served from the Redis views, health, readiness,
- * metrics, the OpenAPI document, the storefront demo page and the browser build of the SDK.
+ * the OpenAPI document, the storefront demo page and the browser build of the SDK.
  * Every error is JSON `{error, message, details?}` with a stable `error` code.
  */
 import fs from 'node:fs';
@@ -12,6 +12,7 @@ import type { Logger } from '../lib/logger.ts';
 import type { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import type { SkuSummary } from '../stream-processors/domain/fold.ts';
 import { readSummaries } from './adapters/stock-reader.ts';
+import { hasControlChars } from './limits.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 export const MAX_BATCH_SKUS = 100;
@@ -20,8 +21,8 @@ export class HttpError extends Error {
   readonly status: number;
   readonly code: string;
   readonly details: Record<string, unknown> | undefined;
-  constructor(status: number, code: string, message: string, details?: Record<string, unknown>) {
-    super(message);
+  constructor(status: number, code: string, message: string, details?: Record<string, unknown>, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
     this.status = status;
     this.code = code;
     this.details = details;
@@ -34,6 +35,37 @@ function stockBody(s: SkuSummary) {
 
 function checkSku(sku: string): void {
   if (sku.length < 1 || sku.length > 128) throw new HttpError(400, 'invalid_sku', 'a SKU is 1 to 128 characters', { sku });
+  if (hasControlChars(sku)) throw new HttpError(400, 'invalid_sku', 'a SKU has no control characters', { sku });
+}
+
+/** Seconds a client should wait before retrying when a dependency is down. */
+export const RETRY_AFTER_S = 1;
+
+/**
+ * Security headers on every answer of the gateway's HTTP port (API and demo page): no sniffing,
+ * no framing, no referrer, and a content security policy allowing only the page's own scripts,
+ * styles and connections (fetch and the WebSocket on the same host).
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'Content-Security-Policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Cross-Origin-Opener-Policy': 'same-origin',
+});
+
+/**
+ * Reads the views; when Redis does not answer, the request is refused with 503 and Retry-After
+ * (a dependency is down: try again), never a 500.
+ */
+async function readOr503(views: RedisViews, skus: string[], res: Response): ReturnType<typeof readSummaries> {
+  try {
+    return await readSummaries(views, skus);
+  } catch (err) {
+    res.set('Retry-After', String(RETRY_AFTER_S));
+    throw new HttpError(503, 'unavailable', 'stock data is unavailable right now; retry shortly', { dependency: 'redis' }, err);
+  }
 }
 
 export function createHttpApp(deps: {
@@ -65,7 +97,7 @@ export function createHttpApp(deps: {
   app.get('/v1/stock/:sku', async (req, res) => {
     const sku = String(req.params.sku);
     checkSku(sku);
-    const { summaries } = await readSummaries(deps.views, [sku]);
+    const { summaries } = await readOr503(deps.views, [sku], res);
     const s = summaries[0];
     if (!s) throw new HttpError(404, 'unknown_sku', `no stock is known for SKU ${sku}`, { sku });
     res.json(stockBody(s));
@@ -79,7 +111,7 @@ export function createHttpApp(deps: {
     }
     if (skus.length > MAX_BATCH_SKUS) throw new HttpError(400, 'too_many_skus', `at most ${MAX_BATCH_SKUS} SKUs per request`, { count: skus.length });
     skus.forEach(checkSku);
-    const { summaries, unknown } = await readSummaries(deps.views, skus);
+    const { summaries, unknown } = await readOr503(deps.views, skus, res);
     res.json({ items: summaries.map(stockBody), unknown });
   });
 
@@ -91,12 +123,11 @@ export function createHttpApp(deps: {
 
   app.get('/readyz', (_req, res) => {
     const r = deps.ready();
+    if (!r.ready) res.set('Retry-After', String(RETRY_AFTER_S));
     res.status(r.ready ? 200 : 503).json({ status: r.ready ? 'ready' : 'not_ready', checks: r.checks });
   });
 
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
+  // /metrics is not served here: it has its own listener (GATEWAY_METRICS_PORT, loopback).
 
   const openapiText = fs.readFileSync(path.join(PROJECT_ROOT, 'docs', 'openapi.yaml'), 'utf8');
   const openapiJson = YAML.parse(openapiText) as unknown;
@@ -116,6 +147,7 @@ export function createHttpApp(deps: {
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof HttpError) {
+      if (err.status >= 500) log.warn({ err: err.message, cause: (err.cause as Error | undefined)?.message, method: req.method, path: req.path }, 'request refused: dependency unavailable');
       res.status(err.status).json({ error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
       return;
     }

@@ -8,11 +8,14 @@ class FakeSocket {
   readonly OPEN = 1;
   readyState = 1;
   bufferedAmount = 0;
+  /** When set, every write stays in the buffer (nothing drains while the hub writes). */
+  grow = false;
   sent: Buffer[] = [];
   /** The raw socket the hub writes pre-encoded frames to (strip the 2-4 byte header back off). */
   readonly _socket = {
     destroyed: false,
     write: (frame: Buffer) => {
+      if (this.grow) this.bufferedAmount += frame.length;
       const n = frame[1]! & 0x7f;
       this.sent.push(frame.subarray(n < 126 ? 2 : n === 126 ? 4 : 10));
       return true;
@@ -20,6 +23,7 @@ class FakeSocket {
   };
   closedWith: number | undefined;
   send(data: Buffer) {
+    if (this.grow) this.bufferedAmount += data.length;
     this.sent.push(data);
   }
   close(code: number) {
@@ -27,7 +31,9 @@ class FakeSocket {
   }
   terminate() {}
   frames() {
-    return this.sent.map((b) => JSON.parse(b.toString()) as { type: string; items: Array<{ sku: string; version: number; available: number }> });
+    return this.sent.map(
+      (b) => JSON.parse(b.toString()) as { type: string; more?: boolean; id?: string; unknown?: string[]; items: Array<{ sku: string; version: number; available: number }> },
+    );
   }
 }
 
@@ -41,8 +47,8 @@ function entry(sku: string, version: number, available = version, deleted = fals
   };
 }
 
-function setup(maxBufferedBytes = 1 << 20) {
-  const hub = new Hub({ tickMs: 1000, maxBufferedBytes, metrics: createGatewayMetrics({ defaults: false }), cursor: () => '9-9' });
+function setup(maxBufferedBytes = 1 << 20, maxReplyFrameBytes?: number) {
+  const hub = new Hub({ tickMs: 1000, maxBufferedBytes, maxReplyFrameBytes, metrics: createGatewayMetrics({ defaults: false }), cursor: () => '9-9' });
   const conn = (channel: 'storefront' | 'wms' = 'storefront') => {
     const ws = new FakeSocket();
     const c = new Connection(ws as unknown as WebSocket, channel);
@@ -111,7 +117,7 @@ describe('Hub', () => {
     const { hub, conn } = setup(1000);
     const { c, ws } = conn();
     hub.subscribe(c, ['A']);
-    ws.bufferedAmount = 990;
+    ws.bufferedAmount = 1010; // already over the bound before this tick's frame
     hub.publish([entry('A', 1)]);
     hub.tick();
     expect(ws.closedWith).toBe(4008);
@@ -119,5 +125,66 @@ describe('Hub', () => {
     hub.publish([entry('A', 2)]);
     hub.tick();
     expect(ws.sent).toHaveLength(0);
+  });
+
+  it('the frame being written does not count: a backlog under the bound gets its frame', () => {
+    const { hub, conn } = setup(1000);
+    const { c, ws } = conn();
+    hub.subscribe(c, ['A']);
+    ws.bufferedAmount = 990;
+    hub.publish([entry('A', 1)]);
+    hub.tick();
+    expect(ws.closedWith).toBeUndefined();
+    expect(ws.frames()).toHaveLength(1);
+  });
+
+  it('a snapshot larger than the slow-consumer bound goes out in bounded frames to a fast client (finding 8)', () => {
+    const { hub, conn } = setup(2000, 600);
+    const { c, ws } = conn();
+    ws.grow = true; // nothing drains while the hub writes
+    const skus = Array.from({ length: 100 }, (_, i) => `SKU-${String(i).padStart(4, '0')}`);
+    hub.subscribe(c, skus);
+    hub.sendSnapshot(c, skus.map((s) => entry(s, 1).state), ['GONE'], 'req-1');
+    expect(ws.closedWith).toBeUndefined();
+    const frames = ws.frames();
+    expect(frames.length).toBeGreaterThan(3);
+    expect(frames.every((f) => f.type === 'snapshot')).toBe(true);
+    expect(ws.sent.every((b) => b.length <= 600 + 200)).toBe(true);
+    expect(frames.slice(0, -1).every((f) => f.more === true && f.id === undefined)).toBe(true);
+    expect(frames.at(-1)).toMatchObject({ id: 'req-1', unknown: ['GONE'] });
+    expect(frames.at(-1)!.more).toBeUndefined();
+    expect(frames.flatMap((f) => f.items.map((i) => i.sku))).toEqual(skus);
+    // Still draining the reply when the next tick comes: not a slow consumer.
+    hub.publish([entry('SKU-0001', 2)]);
+    hub.tick();
+    expect(ws.closedWith).toBeUndefined();
+    expect(ws.frames().at(-1)!.type).toBe('deltas');
+  });
+
+  it('a client that stops reading after a large reply is still closed with 4008', () => {
+    const { hub, conn } = setup(2000, 600);
+    const { c, ws } = conn();
+    ws.grow = true;
+    const skus = Array.from({ length: 100 }, (_, i) => `SKU-${i}`);
+    hub.subscribe(c, skus);
+    hub.sendSnapshot(c, skus.map((s) => entry(s, 1).state), []);
+    for (let v = 2; v < 200 && ws.closedWith === undefined; v++) {
+      hub.publish(skus.map((s) => entry(s, v)));
+      hub.tick();
+    }
+    expect(ws.closedWith).toBe(4008);
+  });
+
+  it('a large replay is split into several deltas frames, each SKU once, in order', () => {
+    const { hub, conn } = setup(1 << 20, 1000);
+    const { c, ws } = conn('wms');
+    const skus = Array.from({ length: 50 }, (_, i) => `R-${i}`);
+    hub.subscribe(c, skus);
+    hub.replay(c, skus.map((s) => entry(s, 3)));
+    hub.tick();
+    const frames = ws.frames();
+    expect(frames.length).toBeGreaterThan(1);
+    expect(frames.every((f) => f.type === 'deltas')).toBe(true);
+    expect(frames.flatMap((f) => f.items.map((i) => i.sku))).toEqual(skus);
   });
 });

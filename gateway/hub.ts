@@ -11,9 +11,10 @@
 import type { WebSocket } from 'ws';
 import type { Channel } from '../lib/config.ts';
 import type { FeedEntry } from './adapters/feed.ts';
-import { CLOSE, deltasFrame, itemJson, snapshotFrame, type SkuState } from './domain/protocol.ts';
+import { CLOSE, deltasFrame, itemJson, snapshotFrame, snapshotPartFrame, type SkuState } from './domain/protocol.ts';
 import { rank } from '../stream-processors/domain/fold.ts';
 import { encodeTextFrame } from './domain/ws-frame.ts';
+import { chunkItems } from './limits.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 /** Order of SKU states: (version, deleted), as one number (the fold's rank). */
@@ -34,6 +35,13 @@ export class Connection {
   tickItems: FeedEntry[] = [];
   invalidFrames = 0;
   closing = false;
+  /**
+   * Bytes of this connection's own recent replies (a split snapshot, a large replay) that may
+   * still wait in its buffer without making it a slow consumer; cleared once the buffer is back
+   * under the bound. A client that reads nothing is still closed: its backlog grows past the
+   * bound plus this allowance.
+   */
+  replyAllowance = 0;
   /** Client frames are handled one after another, in arrival order. */
   queue: Promise<void> = Promise.resolve();
 
@@ -57,6 +65,8 @@ export interface HubOptions {
   metrics: GatewayMetrics;
   /** Current feed position (the cursor put in frames). */
   cursor: () => string;
+  /** Snapshots and deltas are split into frames of at most about this many bytes (default 256 KiB). */
+  maxReplyFrameBytes?: number;
 }
 
 /** Item JSON cached per entry: computed at most once per kind however many connections get it. */
@@ -166,7 +176,15 @@ export class Hub {
     if (conn.replayPending.size) this.replayDirty.add(conn);
   }
 
-  /** Sends a snapshot now (not on the tick); items not newer than what was sent are left out. */
+  private get maxReplyFrameBytes(): number {
+    return this.opts.maxReplyFrameBytes ?? 256 * 1024;
+  }
+
+  /**
+   * Sends a snapshot now (not on the tick); items not newer than what was sent are left out. A
+   * large one goes out as several `snapshot` frames: the parts before the last carry
+   * `"more":true`; the last carries `unknown` and the request's `id`.
+   */
   sendSnapshot(conn: Connection, states: SkuState[], unknown: string[], id?: string | number): void {
     const items: string[] = [];
     for (const s of states) {
@@ -175,7 +193,12 @@ export class Hub {
       conn.held.set(s.sku, r);
       items.push(itemJson(s, conn.channel));
     }
-    this.send(conn, snapshotFrame(this.opts.cursor(), items, unknown, id));
+    const cursor = this.opts.cursor();
+    const parts = chunkItems(items, this.maxReplyFrameBytes);
+    const frames = parts.map((part, i) =>
+      Buffer.from(i < parts.length - 1 ? snapshotPartFrame(cursor, part) : snapshotFrame(cursor, part, unknown, id)),
+    );
+    this.sendBatch(conn, frames, (f) => this.rawSend(conn, f));
   }
 
   /**
@@ -207,7 +230,7 @@ export class Hub {
     this.replayDirty.clear();
 
     const cursor = this.opts.cursor();
-    const shared = new Map<string, Buffer>();
+    const shared = new Map<string, Buffer[]>();
     let frames = 0;
     let items = 0;
     for (const conn of touched) {
@@ -219,13 +242,15 @@ export class Hub {
         key += `|${e.id}`;
         if (e.rts < rts) rts = e.rts;
       }
-      let frame = shared.get(key);
-      if (!frame) {
-        frame = encodeTextFrame(Buffer.from(deltasFrame(cursor, rts, entries.map((e) => entryItem(e, conn.full)))));
-        shared.set(key, frame);
+      let encoded = shared.get(key);
+      if (!encoded) {
+        // A large backlog or replay goes out as several deltas frames of bounded size.
+        const parts = chunkItems(entries.map((e) => entryItem(e, conn.full)), this.maxReplyFrameBytes);
+        encoded = parts.map((part) => encodeTextFrame(Buffer.from(deltasFrame(cursor, rts, part))));
+        shared.set(key, encoded);
       }
-      if (this.sendFrame(conn, frame)) {
-        frames++;
+      if (this.sendBatch(conn, encoded, (f) => this.writeEncoded(conn, f))) {
+        frames += encoded.length;
         items += entries.length;
       }
     }
@@ -234,19 +259,36 @@ export class Hub {
   }
 
   send(conn: Connection, text: string): boolean {
-    return this.sendBuffer(conn, Buffer.from(text));
+    return this.sendBatch(conn, [Buffer.from(text)], (f) => this.rawSend(conn, f));
   }
 
   /**
-   * Sends unless the connection is a slow consumer: when more than maxBufferedBytes already wait
-   * in its socket buffer, it is closed with 4008 instead of letting memory grow.
+   * Sends the frames of one reply (a snapshot, a tick's deltas, an answer) unless the connection
+   * is a slow consumer. Slow means: what still waits in its buffer from earlier writes exceeds
+   * maxBufferedBytes plus the allowance of its own recent replies — the frames being written now
+   * never count, so a fast client sent one large reply is not closed; a client that stops reading
+   * is closed with 4008 once its backlog grows past the bound, instead of letting memory grow.
    */
-  private sendBuffer(conn: Connection, data: Buffer): boolean {
+  private sendBatch(conn: Connection, frames: Buffer[], write: (frame: Buffer) => boolean): boolean {
     if (conn.closing || conn.ws.readyState !== conn.ws.OPEN) return false;
-    if (conn.ws.bufferedAmount + data.length > this.opts.maxBufferedBytes) {
+    const backlog = conn.ws.bufferedAmount;
+    const bound = this.opts.maxBufferedBytes;
+    if (backlog <= bound) conn.replyAllowance = 0;
+    else if (backlog > bound + conn.replyAllowance) {
       this.closeSlow(conn);
       return false;
     }
+    let bytes = 0;
+    for (const f of frames) {
+      if (!write(f)) return false;
+      bytes += f.length;
+    }
+    if (bytes > conn.replyAllowance) conn.replyAllowance = bytes;
+    return true;
+  }
+
+  private rawSend(conn: Connection, data: Buffer): boolean {
+    if (conn.ws.readyState !== conn.ws.OPEN) return false;
     conn.ws.send(data, { binary: false });
     return true;
   }
@@ -255,12 +297,7 @@ export class Hub {
    * Writes an already-encoded frame straight to the connection's socket. Safe to mix with
    * ws.send: without compression the ws library writes synchronously, so order is kept.
    */
-  private sendFrame(conn: Connection, frame: Buffer): boolean {
-    if (conn.closing || conn.ws.readyState !== conn.ws.OPEN) return false;
-    if (conn.ws.bufferedAmount + frame.length > this.opts.maxBufferedBytes) {
-      this.closeSlow(conn);
-      return false;
-    }
+  private writeEncoded(conn: Connection, frame: Buffer): boolean {
     const socket = (conn.ws as unknown as { _socket?: { write(b: Buffer): boolean; destroyed: boolean } })._socket;
     if (!socket || socket.destroyed) return false;
     socket.write(frame);
@@ -272,6 +309,9 @@ export class Hub {
     conn.replayPending.clear();
     this.opts.metrics.closed.inc({ code: String(CLOSE.slowConsumer.code) });
     conn.ws.close(CLOSE.slowConsumer.code, 'slow consumer');
+    // No more fan-out work for it; the close frame waits behind its backlog (a client that is
+    // slow but reading still gets 4008).
+    this.remove(conn);
     // A client that reads nothing will not read the close frame either.
     setTimeout(() => conn.ws.terminate(), 2000).unref();
   }

@@ -9,6 +9,7 @@ export interface GatewayMetrics {
   feedEntries: Counter;
   closed: Counter<'code'>;
   invalidFrames: Counter<'code'>;
+  upgradesRefused: Counter<'reason'>;
   httpRequests: Counter<'route' | 'status'>;
   httpDuration: Histogram<'route'>;
   purchases: Counter<'outcome'>;
@@ -27,6 +28,12 @@ export function createGatewayMetrics({ defaults = true }: { defaults?: boolean }
     feedEntries: new Counter({ name: 'invsync_gateway_feed_entries_total', help: 'Feed entries received from Redis', registers: [registry] }),
     closed: new Counter({ name: 'invsync_gateway_closed_total', help: 'Connections closed by the gateway, by close code', labelNames: ['code'], registers: [registry] }),
     invalidFrames: new Counter({ name: 'invsync_gateway_invalid_frames_total', help: 'Client frames refused, by error code', labelNames: ['code'], registers: [registry] }),
+    upgradesRefused: new Counter({
+      name: 'invsync_gateway_upgrades_refused_total',
+      help: 'WebSocket upgrades refused before a connection existed (bad_request, not_found, too_many_connections, too_many_connections_from_address)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     httpRequests: new Counter({ name: 'invsync_gateway_http_requests_total', help: 'HTTP requests', labelNames: ['route', 'status'], registers: [registry] }),
     httpDuration: new Histogram({
       name: 'invsync_gateway_http_request_seconds',

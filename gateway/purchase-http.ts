@@ -10,6 +10,7 @@ import express from 'express';
 import type { Logger } from '../lib/logger.ts';
 import { validatePurchase, validIdempotencyKey } from '../purchase/domain/request.ts';
 import type { Outcome, PurchaseService } from '../purchase/service.ts';
+import { discardRest, readBody } from './body.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 export const MAX_PURCHASE_BODY_BYTES = 16 * 1024;
@@ -46,24 +47,20 @@ export function createPurchaseHandler(deps: { service: PurchaseService; metrics:
       req.resume();
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooBig = false;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_PURCHASE_BODY_BYTES) tooBig = true;
-      else chunks.push(c);
-    });
-    req.on('error', () => res.destroy());
-    req.on('end', () => {
-      if (tooBig) return finish(bad(413, 'body_too_large', `a purchase body is at most ${MAX_PURCHASE_BODY_BYTES} bytes`, { field: 'body' }));
+    // The size limit holds while the body streams in (body.ts): a larger one is refused at once.
+    void readBody(req, MAX_PURCHASE_BODY_BYTES).then((read) => {
+      if (!read.ok && read.reason === 'aborted') return void res.destroy();
+      if (!read.ok) {
+        finish(bad(413, 'body_too_large', `a purchase body is at most ${MAX_PURCHASE_BODY_BYTES} bytes`, { field: 'body' }));
+        return discardRest(req);
+      }
       const key = req.headers['idempotency-key'];
       const idemKey = Array.isArray(key) ? key[0] : key;
       if (idemKey === undefined) return finish(bad(400, 'missing_idempotency_key', 'the Idempotency-Key header is required', { field: 'Idempotency-Key' }));
       if (!validIdempotencyKey(idemKey)) return finish(bad(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1 to 128 printable ASCII characters without spaces', { field: 'Idempotency-Key' }));
       let parsed: unknown;
       try {
-        parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        parsed = JSON.parse(read.body.toString('utf8'));
       } catch (err) {
         return finish(bad(400, 'invalid_json', `the body is not valid JSON: ${(err as Error).message}`, { field: 'body' }));
       }
@@ -74,6 +71,9 @@ export function createPurchaseHandler(deps: { service: PurchaseService; metrics:
         log.error({ err: (err as Error).message }, 'purchase handler failed');
         finish(bad(500, 'internal_error', 'the gateway could not answer this request'));
       });
+    }).catch((err: unknown) => {
+      log.error({ err: (err as Error).message }, 'purchase handler failed');
+      finish(bad(500, 'internal_error', 'the gateway could not answer this request'));
     });
   };
 }

@@ -9,6 +9,7 @@ import express from 'express';
 import type { Config } from '../lib/config.ts';
 import { PROJECT_ROOT } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
+import { startMetricsServer, type MetricsServer } from '../lib/metrics-server.ts';
 import { createPgPool } from '../lib/pg.ts';
 import { createRedis } from '../lib/redis.ts';
 import { PurchaseService } from '../purchase/service.ts';
@@ -18,16 +19,22 @@ import { FeedReader } from './adapters/feed.ts';
 import { createAdjustmentRoutes } from './adjustments-http.ts';
 import { createAuthenticator } from './auth.ts';
 import { CLOSE } from './domain/protocol.ts';
-import { createHttpApp } from './http.ts';
+import { discardRest, declaredLength } from './body.ts';
+import { createHttpApp, SECURITY_HEADERS } from './http.ts';
 import { Hub } from './hub.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { createOrderRoutes, createPurchaseHandler, isPurchaseRoute } from './purchase-http.ts';
 import { attachWebSocket } from './ws-server.ts';
 import { HttpDrain, sleep, waitClosed } from './drain.ts';
 
+/** No route takes a body larger than this; a larger declared Content-Length is refused before routing. */
+export const MAX_REQUEST_BODY_BYTES = 64 * 1024;
+
 export interface GatewayService {
   port: number;
   url: string;
+  /** The metrics listener (/metrics, /healthz, /readyz), or undefined when disabled. */
+  metricsUrl: string | undefined;
   hub: Hub;
   metrics: GatewayMetrics;
   purchases: PurchaseService;
@@ -61,7 +68,8 @@ export function sdkBundle(): Promise<string> {
 export async function startGatewayService(
   config: Readonly<Config>,
   logger: Logger,
-  overrides: { port?: number; metricsDefaults?: boolean } = {},
+  /** port 0 (tests): an ephemeral API port, and an ephemeral metrics port unless metricsPort says otherwise (null: none). */
+  overrides: { port?: number; metricsDefaults?: boolean; metricsPort?: number | null } = {},
 ): Promise<GatewayService> {
   const log = logger.child({ component: 'gateway' });
   const redis = createRedis(config.redis.url);
@@ -96,21 +104,57 @@ export async function startGatewayService(
   routes.use(createAdjustmentRoutes({ store: new AdjustmentStore({ pool }), authenticate, logger }));
   // Graceful stop (docs/operations.md): readiness red -> refuse new work -> in-flight finishes.
   const drain = new HttpDrain();
-  const hub = new Hub({ tickMs: config.gateway.tickMs, maxBufferedBytes: config.gateway.maxBufferedBytes, metrics, cursor: () => feed.lastId });
+  const hub = new Hub({
+    tickMs: config.gateway.tickMs,
+    maxBufferedBytes: config.gateway.maxBufferedBytes,
+    maxReplyFrameBytes: config.gateway.limits.maxReplyFrameBytes,
+    metrics,
+    cursor: () => feed.lastId,
+  });
+  const readiness = () => {
+    const checks = { redis: redis.status === 'ready', feed: feed.connected, accepting: drain.phase === 'serving' };
+    // Purchases also need purchaseRedis and Postgres; they answer 503 by themselves when either is down.
+    return { ready: checks.redis && checks.feed && checks.accepting, checks };
+  };
   const app = createHttpApp({
     views,
     metrics,
     sdkBundle,
     logger,
     routes,
-    ready: () => {
-      const checks = { redis: redis.status === 'ready', feed: feed.connected, accepting: drain.phase === 'serving' };
-      // Purchases also need purchaseRedis and Postgres; they answer 503 by themselves when either is down.
-      return { ready: checks.redis && checks.feed && checks.accepting, checks };
-    },
+    ready: readiness,
   });
   const handlePurchase = createPurchaseHandler({ service: purchases, metrics, logger });
-  const server = http.createServer(drain.track((req, res) => (isPurchaseRoute(req) ? handlePurchase(req, res) : app(req, res))));
+  const server = http.createServer(drain.track((req, res) => {
+    // Crash safety: nothing a request carries may throw out of here (docs/security-limits.md).
+    try {
+      for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+      const declared = declaredLength(req);
+      if (declared !== undefined && declared > MAX_REQUEST_BODY_BYTES) {
+        // Refused before a byte of the body is read (the routes' own limits are smaller still).
+        const body = JSON.stringify({ error: 'body_too_large', message: `a request body is at most ${MAX_REQUEST_BODY_BYTES} bytes`, details: { field: 'body' } });
+        res.writeHead(413, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+        res.end(body);
+        discardRest(req);
+        return;
+      }
+      if (isPurchaseRoute(req)) handlePurchase(req, res);
+      else app(req, res);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'request refused: it could not be handled');
+      if (res.headersSent) return void res.destroy();
+      const body = JSON.stringify({ error: 'bad_request', message: 'the request could not be parsed' });
+      res.writeHead(400, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+      res.end(body);
+    }
+  }));
+  // Malformed HTTP (bad request line, header overflow, bad chunking): node answers 400 and closes.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || (err.code === 'ECONNRESET')) return void socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    const body = JSON.stringify({ error: 'bad_request', message: 'malformed HTTP request' });
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
   const wss = attachWebSocket({
     server,
     hub,
@@ -131,10 +175,18 @@ export async function startGatewayService(
   });
   const address = server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
-  log.info({ port: actualPort }, 'gateway listening');
+  // /metrics on its own listener (loopback by default), never on the public API port.
+  const metricsPort = overrides.metricsPort !== undefined ? overrides.metricsPort : overrides.port === 0 ? 0 : config.gateway.metrics.port || null;
+  let metricsServer: MetricsServer | undefined;
+  if (metricsPort !== null) {
+    metricsServer = await startMetricsServer({ registry: metrics.registry, port: metricsPort, host: config.gateway.metrics.host, ready: () => readiness().ready });
+  }
+  const metricsUrl = metricsServer ? `http://${config.gateway.metrics.host}:${metricsServer.port}` : undefined;
+  log.info({ port: actualPort, metrics: metricsUrl ?? 'off' }, 'gateway listening');
   return {
     port: actualPort,
     url: `http://${config.gateway.host}:${actualPort}`,
+    metricsUrl,
     hub,
     metrics,
     purchases,
@@ -161,6 +213,7 @@ export async function startGatewayService(
       for (const client of wss.clients) client.terminate();
       server.closeAllConnections();
       await closed;
+      await metricsServer?.close();
       await feed.stop();
       redis.disconnect();
       purchaseRedis.disconnect();

@@ -4,6 +4,7 @@
  * out of here: every handler is guarded, bad frames get an error frame, repeated abuse a close.
  */
 import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -13,6 +14,7 @@ import { readStates } from './adapters/stock-reader.ts';
 import type { AuthResult } from './auth.ts';
 import { CLOSE, errorFrame, isChannel, parseClientFrame, PROTOCOL_VERSION, type ClientFrame } from './domain/protocol.ts';
 import { Connection, type Hub } from './hub.ts';
+import { ConnectionCounter, Semaphore, TokenBucket } from './limits.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 export interface WsDeps {
@@ -34,22 +36,63 @@ function tokenOf(req: IncomingMessage, url: URL): string | undefined {
 
 export function attachWebSocket(deps: WsDeps): WebSocketServer {
   const { hub, config, metrics } = deps;
+  const { limits } = config;
   const log = deps.logger.child({ component: 'ws' });
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false });
+  const counter = new ConnectionCounter(limits.maxConnections, limits.maxConnectionsPerAddress, new Set(limits.exemptAddresses));
+  const resumeSlots = new Semaphore(limits.resumeConcurrency);
+  const budgets = new WeakMap<Connection, { frames: TokenBucket; skus: TokenBucket }>();
 
-  deps.server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://gateway');
-    if (url.pathname !== '/v1/stream') {
-      socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"error":"not_found","message":"WebSocket endpoint is /v1/stream"}');
-      return;
+  /** Answers an upgrade with a plain HTTP error (JSON body) and closes the socket. */
+  function refuseUpgrade(socket: Duplex, status: string, reason: string, message: string, headers = ''): void {
+    metrics.upgradesRefused.inc({ reason });
+    const body = JSON.stringify({ error: reason, message });
+    if (socket.destroyed || !socket.writable) return void socket.destroy();
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${headers}Connection: close\r\n\r\n${body}`);
+  }
+
+  // Crash safety: nothing on the upgrade path may throw out of this listener (an exception here
+  // is outside any request handler and would end the process).
+  deps.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    try {
+      onUpgrade(req, socket, head);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'upgrade refused: the request could not be handled');
+      refuseUpgrade(socket, '400 Bad Request', 'bad_request', 'the upgrade request could not be parsed');
     }
+  });
+
+  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://gateway');
+    } catch {
+      return refuseUpgrade(socket, '400 Bad Request', 'bad_request', 'the request target is not a valid URL');
+    }
+    if (url.pathname !== '/v1/stream') return refuseUpgrade(socket, '404 Not Found', 'not_found', 'WebSocket endpoint is /v1/stream');
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const admitted = counter.admit(address);
+    if (!admitted.ok) {
+      if (admitted.reason === 'total') {
+        return refuseUpgrade(socket, '503 Service Unavailable', 'too_many_connections', `this gateway holds its maximum of ${limits.maxConnections} connections; retry later or on another instance`, 'Retry-After: 5\r\n');
+      }
+      return refuseUpgrade(socket, '429 Too Many Requests', 'too_many_connections_from_address', `at most ${limits.maxConnectionsPerAddress} connections per address`, 'Retry-After: 5\r\n');
+    }
+    // Released once, whenever the socket goes (refused by ws, closed, broken).
+    let released = false;
+    socket.once('close', () => {
+      if (released) return;
+      released = true;
+      counter.release(address);
+    });
     wss.handleUpgrade(req, socket, head, (ws) => {
       onConnection(ws, req, url).catch((err: unknown) => {
         log.error({ err: (err as Error).message }, 'connection setup failed');
         ws.close(CLOSE.internal.code, 'internal error');
       });
     });
-  });
+  }
 
   function refuse(ws: WebSocket, close: { code: number }, code: string, message: string): void {
     metrics.closed.inc({ code: String(close.code) });
@@ -70,12 +113,21 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
       return;
     }
     const conn = new Connection(ws, channelName);
+    budgets.set(conn, {
+      frames: new TokenBucket(limits.framesPerSec, limits.frameBurst),
+      skus: new TokenBucket(limits.subscribeSkusPerSec, limits.subscribeSkusBurst),
+    });
     hub.add(conn);
     ws.on('close', (code) => {
       hub.remove(conn);
       if (code === CLOSE.tooBig.code) metrics.closed.inc({ code: String(code) });
     });
     ws.on('message', (data, isBinary) => {
+      if (conn.closing) return;
+      // The frame rate is checked on arrival: frames over it are refused, never queued.
+      if (!budgets.get(conn)!.frames.take(1)) {
+        return invalid(conn, 'rate_limited', `at most ${limits.framesPerSec} frames per second (burst ${limits.frameBurst}); this frame was not handled`);
+      }
       // Frames are handled one at a time per connection, in arrival order.
       conn.queue = conn.queue.then(() => onMessage(conn, data, isBinary)).catch((err: unknown) => {
         log.error({ err: (err as Error).message }, 'frame handling failed');
@@ -89,7 +141,13 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
         protocol: PROTOCOL_VERSION,
         channel: channelName,
         cursor: deps.feed.lastId,
-        limits: { maxSubscriptions: config.maxSubscriptions, maxFrameBytes: config.maxFrameBytes, tickMs: config.tickMs },
+        limits: {
+          maxSubscriptions: config.maxSubscriptions,
+          maxFrameBytes: config.maxFrameBytes,
+          tickMs: config.tickMs,
+          framesPerSec: limits.framesPerSec,
+          subscribeSkusPerSec: limits.subscribeSkusPerSec,
+        },
       }),
     );
   }
@@ -114,21 +172,45 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
     await handle(conn, parsed.frame);
   }
 
+  /** A dependency (the Redis views or feed) failed: the frame changed nothing and may be retried. */
+  function unavailable(conn: Connection, err: unknown, id?: string | number): void {
+    log.warn({ err: (err as Error).message }, 'frame not handled: stock views unavailable');
+    hub.send(conn, errorFrame('unavailable', 'stock data is unavailable right now; nothing changed, retry the frame', id));
+  }
+
+  /** Subscription changes cost one token per SKU named (held ones too; "*" costs one). */
+  function overSkuBudget(conn: Connection, skus: string[] | '*', id?: string | number): boolean {
+    if (budgets.get(conn)!.skus.take(skus === '*' ? 1 : skus.length)) return false;
+    invalid(conn, 'rate_limited', `subscription changes are limited to ${limits.subscribeSkusPerSec} SKUs per second (burst ${limits.subscribeSkusBurst}) per connection; nothing changed`, id);
+    return true;
+  }
+
   async function handle(conn: Connection, frame: ClientFrame): Promise<void> {
     switch (frame.op) {
       case 'ping':
         hub.send(conn, JSON.stringify(frame.id === undefined ? { type: 'pong', ts: Date.now() } : { type: 'pong', ts: Date.now(), id: frame.id }));
         return;
       case 'unsubscribe':
+        if (overSkuBudget(conn, frame.skus, frame.id)) return;
         hub.unsubscribe(conn, frame.skus);
         hub.send(conn, JSON.stringify({ type: 'unsubscribed', skus: frame.skus, ...(frame.id === undefined ? {} : { id: frame.id }) }));
         return;
       case 'subscribe': {
+        if (overSkuBudget(conn, frame.skus, frame.id)) return;
         if (frame.skus === '*') {
           if (!conn.full) return invalid(conn, 'forbidden', 'subscribing to every SKU ("*") is for the wms and erp channels', frame.id);
+          const wasAll = conn.all;
           hub.subscribe(conn, '*');
-          if (frame.since) await replay(conn, frame.since, undefined);
-          hub.send(conn, JSON.stringify({ type: 'subscribed', skus: '*', cursor: deps.feed.lastId, ...(frame.id === undefined ? {} : { id: frame.id }) }));
+          let resumed: boolean | undefined;
+          try {
+            if (frame.since) resumed = await replay(conn, frame.since, undefined);
+          } catch (err) {
+            if (!wasAll) hub.unsubscribe(conn, '*');
+            return unavailable(conn, err, frame.id);
+          }
+          // resumed false: the feed no longer holds (or the bound refuses) the changes since the
+          // cursor; there is no snapshot of "*": re-bootstrap from stock.levels or HTTP.
+          hub.send(conn, JSON.stringify({ type: 'subscribed', skus: '*', cursor: deps.feed.lastId, ...(resumed === undefined ? {} : { resumed }), ...(frame.id === undefined ? {} : { id: frame.id }) }));
           return;
         }
         const requested = [...new Set(frame.skus)];
@@ -136,21 +218,40 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
         if (conn.skus.size + fresh.length > config.maxSubscriptions) {
           return invalid(conn, 'too_many_skus', `a connection may subscribe to at most ${config.maxSubscriptions} SKUs (has ${conn.skus.size}, asked for ${fresh.length} more)`, frame.id);
         }
-        hub.subscribe(conn, requested);
-        // Resume: replay what was missed when the feed still has it, else a fresh snapshot.
-        if (frame.since && (await replay(conn, frame.since, requested))) {
-          hub.send(conn, JSON.stringify({ type: 'subscribed', skus: requested, cursor: deps.feed.lastId, ...(frame.id === undefined ? {} : { id: frame.id }) }));
-          return;
+        const added = hub.subscribe(conn, requested);
+        try {
+          // Resume: replay what was missed when the feed still has it, else a fresh snapshot.
+          if (frame.since && (await replay(conn, frame.since, requested))) {
+            hub.send(conn, JSON.stringify({ type: 'subscribed', skus: requested, cursor: deps.feed.lastId, ...(frame.id === undefined ? {} : { id: frame.id }) }));
+            return;
+          }
+          // SKUs this connection already holds a state of are not read again: it gets their changes.
+          const toRead = requested.filter((s) => !conn.held.has(s));
+          const { states, unknown } = await readStates(deps.views, toRead);
+          hub.sendSnapshot(conn, states, unknown, frame.id);
+        } catch (err) {
+          // Nothing changed: the SKUs this frame added are not left subscribed.
+          hub.unsubscribe(conn, added);
+          unavailable(conn, err, frame.id);
         }
-        const { states, unknown } = await readStates(deps.views, requested);
-        hub.sendSnapshot(conn, states, unknown, frame.id);
         return;
       }
     }
   }
 
+  /**
+   * Queues the feed entries after `since` for this connection; false when they cannot be had
+   * (trimmed away, or more than the resume bound): the caller sends a snapshot instead. At most
+   * `resumeConcurrency` reads run at once per process.
+   */
   async function replay(conn: Connection, since: string, skus: string[] | undefined): Promise<boolean> {
-    const entries = await deps.feed.readSince(since);
+    const release = await resumeSlots.acquire();
+    let entries;
+    try {
+      entries = await deps.feed.readSince(since, limits.maxResumeEntries);
+    } finally {
+      release();
+    }
     if (!entries) return false;
     const wanted = skus ? new Set(skus) : undefined;
     hub.replay(conn, wanted ? entries.filter((e) => wanted.has(e.state.sku)) : entries);

@@ -122,6 +122,29 @@ const schema = z.object({
     { name: 'dev-erp', key: 'dev-erp-key', channels: ['erp'] },
   ]),
   GATEWAY_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 secret)').optional(),
+  // --- Gateway limits (issue 10: crash safety and limits; docs/security-limits.md) ---
+  GATEWAY_MAX_CONNECTIONS: positiveInt(10_000_000).default(50_000),
+  GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: positiveInt(10_000_000).default(100),
+  /** Comma-separated remote addresses counted in the total only (a local proxy, benchmarks); `none`: no exemptions. */
+  GATEWAY_LIMIT_EXEMPT_ADDRESSES: z
+    .string()
+    .transform((value) => (value.trim() === 'none' ? [] : value.split(',').map((s) => s.trim()).filter(Boolean)))
+    .default(['127.0.0.1', '::1', '::ffff:127.0.0.1']),
+  GATEWAY_WS_FRAMES_PER_SEC: positiveInt(1_000_000).default(50),
+  GATEWAY_WS_FRAME_BURST: positiveInt(1_000_000).default(100),
+  GATEWAY_WS_SUBSCRIBE_SKUS_PER_SEC: positiveInt(100_000_000).default(2000),
+  /** Unset: twice GATEWAY_MAX_SUBSCRIPTIONS (a full subscription, then a full resume, at once). */
+  GATEWAY_WS_SUBSCRIBE_SKUS_BURST: positiveInt(100_000_000).optional(),
+  GATEWAY_MAX_RESUME_ENTRIES: positiveInt(10_000_000).default(10_000),
+  GATEWAY_RESUME_CONCURRENCY: positiveInt(1000).default(4),
+  GATEWAY_MAX_REPLY_FRAME_BYTES: positiveInt(64 * 1024 * 1024).default(256 * 1024),
+  GATEWAY_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  GATEWAY_METRICS_PORT: z.coerce
+    .number({ message: 'must be a port number (0 disables)' })
+    .int('must be a whole number')
+    .min(0, 'must be between 0 and 65535')
+    .max(65535, 'must be between 0 and 65535')
+    .default(18089),
   PURCHASE_HOLD_TTL_S: positiveInt(7 * 24 * 3600).default(900),
   PURCHASE_SETTLE_TIMEOUT_S: positiveInt(3600).default(30),
   PURCHASE_MAX_PER_CUSTOMER: nonNegativeInt(1_000_000).default(10),
@@ -226,6 +249,26 @@ export interface Config {
     jwtSecret: string | undefined;
     /** True while the built-in development keys are in use. */
     devKeys: boolean;
+    /** Limits against abuse (docs/security-limits.md). */
+    limits: {
+      maxConnections: number;
+      maxConnectionsPerAddress: number;
+      /** Remote addresses counted in the total only. */
+      exemptAddresses: string[];
+      framesPerSec: number;
+      frameBurst: number;
+      /** SKUs named in subscribe/unsubscribe frames, per connection. */
+      subscribeSkusPerSec: number;
+      subscribeSkusBurst: number;
+      /** A resume further behind than this many feed entries gets a snapshot instead. */
+      maxResumeEntries: number;
+      /** Resume reads running at once in one gateway process. */
+      resumeConcurrency: number;
+      /** Snapshots and deltas are split into frames of at most about this many bytes. */
+      maxReplyFrameBytes: number;
+    };
+    /** /metrics, /healthz, /readyz on their own listener; port 0: no metrics listener. */
+    metrics: { host: string; port: number };
   };
   purchase: {
     holdTtlMs: number;
@@ -362,6 +405,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       apiKeys: raw.GATEWAY_API_KEYS,
       jwtSecret: raw.GATEWAY_JWT_SECRET,
       devKeys: input.GATEWAY_API_KEYS === undefined,
+      limits: {
+        maxConnections: raw.GATEWAY_MAX_CONNECTIONS,
+        maxConnectionsPerAddress: raw.GATEWAY_MAX_CONNECTIONS_PER_ADDRESS,
+        exemptAddresses: raw.GATEWAY_LIMIT_EXEMPT_ADDRESSES,
+        framesPerSec: raw.GATEWAY_WS_FRAMES_PER_SEC,
+        frameBurst: raw.GATEWAY_WS_FRAME_BURST,
+        subscribeSkusPerSec: raw.GATEWAY_WS_SUBSCRIBE_SKUS_PER_SEC,
+        subscribeSkusBurst: raw.GATEWAY_WS_SUBSCRIBE_SKUS_BURST ?? 2 * raw.GATEWAY_MAX_SUBSCRIPTIONS,
+        maxResumeEntries: raw.GATEWAY_MAX_RESUME_ENTRIES,
+        resumeConcurrency: raw.GATEWAY_RESUME_CONCURRENCY,
+        maxReplyFrameBytes: raw.GATEWAY_MAX_REPLY_FRAME_BYTES,
+      },
+      metrics: { host: raw.GATEWAY_METRICS_HOST, port: raw.GATEWAY_METRICS_PORT },
     },
     purchase: {
       holdTtlMs: raw.PURCHASE_HOLD_TTL_S * 1000,

@@ -574,9 +574,12 @@ describe('the gateway answers as documented', () => {
     expect(ready.body).toEqual({ status: 'ready', checks: { redis: true, feed: true } });
   });
 
-  it('GET /metrics: Prometheus text', async () => {
-    const { status, text } = await call('/metrics');
-    expect(status).toBe(200);
+  it('/metrics is not on the API port; its own listener serves Prometheus text', async () => {
+    const onApi = await call('/metrics', { undocumentedPath: true });
+    expect(onApi.status).toBe(404);
+    const res = await fetch(`${gateway.metricsUrl}/metrics`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
     expect(text).toMatch(/^# HELP invsync_gateway_/m);
     expect(text).toContain('invsync_gateway_http_requests_total{route="/v1/stock/:sku",status="200"}');
   });
@@ -609,10 +612,13 @@ describe('the gateway answers as documented', () => {
 
   it('covered every documented status that a healthy gateway can produce', () => {
     // Not reproducible against a healthy gateway: 500s (Redis or Postgres failing mid-request),
-    // 503s (not ready; a purchase that cannot be decided or written back).
+    // 503s (not ready; Redis down for a stock read; a purchase that cannot be decided or written
+    // back; tests/gateway-limits.int.test.ts takes Redis away for the stock reads).
     const unreachable = new Set([
       'GET /v1/stock/{sku} 500',
       'GET /v1/stock 500',
+      'GET /v1/stock/{sku} 503',
+      'GET /v1/stock 503',
       'GET /sdk.js 500',
       'GET /readyz 503',
       'POST /v1/purchases 500',

@@ -39,10 +39,15 @@ function toEntry(id: string, list: string[], rts: number): FeedEntry | undefined
 type XReadReply = Array<[string, Array<[string, string[]]>]> | null;
 
 /** Compares stream ids ("ms-seq"). */
+/** The largest stream id Redis accepts. */
+export const MAX_ID = '18446744073709551615-18446744073709551615';
+
 export function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(Number) as [number, number];
-  const [bm, bs] = b.split('-').map(Number) as [number, number];
-  return am === bm ? as - bs : am - bm;
+  // BigInt: a client's cursor may use all 64 bits of either half, past Number's exact range.
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  const d = am === bm ? as - bs : am - bm;
+  return d < 0n ? -1 : d > 0n ? 1 : 0;
 }
 
 export class FeedReader {
@@ -102,6 +107,7 @@ export class FeedReader {
    * stream still holds (it is trimmed): the client then needs a snapshot.
    */
   async readSince(since: string, max = 100_000): Promise<FeedEntry[] | undefined> {
+    if (since === MAX_ID) return []; // nothing can come after the largest id (and Redis refuses "(max")
     const first = (await this.redis.xrange(this.key, '-', '+', 'COUNT', 1)) as Array<[string, string[]]>;
     const firstId = first[0]?.[0];
     // Nothing trimmed away between `since` and the first entry we still hold?
@@ -116,16 +122,20 @@ export class FeedReader {
     const rts = Date.now();
     const out: FeedEntry[] = [];
     let from = `(${since}`;
-    while (out.length < max) {
-      const page = (await this.redis.xrange(this.key, from, '+', 'COUNT', 5000)) as Array<[string, string[]]>;
+    let seen = 0;
+    for (;;) {
+      // Never more than max + 1 entries in all: one past the bound says "too far behind".
+      const want = Math.min(5000, max + 1 - seen);
+      const page = (await this.redis.xrange(this.key, from, '+', 'COUNT', want)) as Array<[string, string[]]>;
+      seen += page.length;
+      if (seen > max) return undefined; // too far behind: a snapshot is cheaper
       for (const [id, fields] of page) {
         const e = toEntry(id, fields, rts);
         if (e) out.push(e);
       }
-      if (page.length < 5000) return out;
+      if (page.length < want) return out;
       from = `(${page[page.length - 1]![0]}`;
     }
-    return undefined; // too far behind: a snapshot is cheaper
   }
 
   async stop(): Promise<void> {

@@ -33,6 +33,10 @@ describe('parseClientFrame', () => {
     ['{"op":"subscribe","skus":[""]}', 'invalid_frame', 'skus.0: must not be empty'],
     ['{"op":"subscribe","skus":["A"],"since":"yesterday"}', 'invalid_frame', 'since: must be a cursor from a snapshot or deltas frame'],
     ['{"op":"subscribe","skus":["A"],"extra":true}', 'invalid_frame', 'frame: Unrecognized key: "extra"'],
+    ['{"op":"subscribe","skus":["A"],"since":"99999999999999999999999-0"}', 'invalid_frame', 'since: must be a cursor from a snapshot or deltas frame'],
+    ['{"op":"subscribe","skus":["A"],"since":"18446744073709551616-0"}', 'invalid_frame', 'since: must be a cursor from a snapshot or deltas frame'],
+    ['{"op":"subscribe","skus":["A\\u0000B"]}', 'invalid_frame', 'skus.0: must not contain control characters'],
+    ['{"op":"unsubscribe","skus":["A\\nB"]}', 'invalid_frame', 'skus.0: must not contain control characters'],
   ])('refuses %s', (text, code, message) => {
     expect(parseClientFrame(text)).toEqual({ ok: false, error: { code, message } });
   });

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { Channel } from '../../lib/config.ts';
 import { rank } from '../../stream-processors/domain/fold.ts';
+import { hasControlChars, validCursor } from '../limits.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -26,14 +27,18 @@ export function isChannel(value: string): value is Channel {
   return (CHANNELS as readonly string[]).includes(value);
 }
 
-const sku = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
+const sku = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(128, 'must be at most 128 characters')
+  .refine((v) => !hasControlChars(v), 'must not contain control characters');
 const id = z.union([z.string().max(64), z.number()]).optional();
 
 const subscribe = z
   .object({
     op: z.literal('subscribe'),
     skus: z.union([z.literal('*'), z.array(sku).min(1, 'must name at least one SKU')]),
-    since: z.string().regex(/^\d+-\d+$/, 'must be a cursor from a snapshot or deltas frame').optional(),
+    since: z.string().max(64).refine(validCursor, 'must be a cursor from a snapshot or deltas frame').optional(),
     id,
   })
   .strict();
@@ -111,6 +116,11 @@ export function deltasFrame(cursor: string, rts: number, items: string[]): strin
 
 export function snapshotFrame(cursor: string, items: string[], unknown: string[], id?: string | number): string {
   return `{"type":"snapshot","cursor":"${cursor}","items":[${items.join(',')}],"unknown":${JSON.stringify(unknown)}${id === undefined ? '' : `,"id":${JSON.stringify(id)}`}}`;
+}
+
+/** A part of a snapshot split over several frames; the last part is an ordinary snapshot frame. */
+export function snapshotPartFrame(cursor: string, items: string[]): string {
+  return `{"type":"snapshot","cursor":"${cursor}","items":[${items.join(',')}],"unknown":[],"more":true}`;
 }
 
 export function errorFrame(code: string, message: string, id?: string | number): string {
