@@ -245,8 +245,8 @@ describe('docs/openapi.yaml', () => {
       // Listing routes never calls the services; the gateway combines its routers like this.
       routes: express
         .Router()
-        .use(createOrderRoutes({} as PurchaseService))
-        .use(createAdjustmentRoutes({ store: {} as AdjustmentStore, authenticate: async () => ({ ok: false, reason: 'listing' }), logger: createLogger({ level: 'silent' }) })),
+        .use(createOrderRoutes({} as PurchaseService, { verifier: { verify: async () => ({ ok: false, reason: "listing" }) }, allowAnonymous: false }))
+        .use(createAdjustmentRoutes({ store: {} as AdjustmentStore, verifier: { verify: async () => ({ ok: false, reason: "listing" }) }, logger: createLogger({ level: 'silent' }) })),
     });
     interface Layer {
       route?: { path: string; methods: Record<string, boolean> };
