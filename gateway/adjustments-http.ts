@@ -3,12 +3,12 @@
  * would rather call than produce. The body is the Avro `StockAdjustment` record as JSON; it is
  * validated and applied by the same code as the Kafka consumer (connectors/inbound: domain rules,
  * one Postgres transaction recording the adjustment id), so an adjustment sent both ways applies
- * once. Authenticated like the wms/erp WebSocket channels: `Authorization: Bearer <token>` with an
- * API key (GATEWAY_API_KEYS) or a JWT (GATEWAY_JWT_SECRET) allowed on `wms` or `erp`.
+ * once. Needs a credential (`Authorization: Bearer <API key or JWT>`, gateway/auth.ts) with scope
+ * `adjustments:write` (docs/security-credentials.md).
  *
  * Answers (docs/openapi.yaml, docs/connectors.md): 201 applied · 200 duplicate (same id, same
  * payload: the first outcome again) · 400 invalid_json / invalid_body (`details.field`) · 401
- * unauthorized · 404 unknown_sku / unknown_location · 409 negative_on_hand, below_reserved,
+ * unauthorized · 403 forbidden (a valid credential without the scope) · 404 unknown_sku / unknown_location · 409 negative_on_hand, below_reserved,
  * on_hand_overflow, adjustment_id_conflict · 413 body_too_large · 503 unavailable (nothing was
  * applied, or it was and a retry with the same body answers 200).
  */
@@ -17,14 +17,15 @@ import { errorMessage, isRetriable } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { AdjustmentStore, ApplyOutcome } from '../connectors/inbound/adapters/pg-adjustments.ts';
 import { validateAdjustment } from '../connectors/inbound/domain/adjustment.ts';
-import type { AuthResult } from './auth.ts';
 import { discardRest, readBody } from './body.ts';
+import { bearerToken, type Verifier } from './auth.ts';
 import { HttpError } from './http.ts';
 
 export const ADJUSTMENTS_ROUTE = '/v1/adjustments';
 export const MAX_ADJUSTMENT_BODY_BYTES = 16 * 1024;
 
-type Authenticate = (channel: 'wms' | 'erp', token: string | undefined) => Promise<AuthResult>;
+/** The scope a credential needs to write stock (docs/security-credentials.md). */
+export const ADJUSTMENTS_SCOPE = 'adjustments:write';
 
 /** The HTTP status of a refusal: the catalog does not know a name (404), or the stock state forbids it (409). */
 export function refusalStatus(code: string): 404 | 409 {
@@ -43,10 +44,6 @@ export function outcomeBody(o: Extract<ApplyOutcome, { outcome: 'applied' | 'dup
   };
 }
 
-function bearer(req: Request): string | undefined {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-  return m?.[1];
-}
 
 /** Postgres errors that mean "not now" (connection lost, server shutting down, too many clients). */
 function unavailable(err: unknown): boolean {
@@ -54,23 +51,26 @@ function unavailable(err: unknown): boolean {
   return isRetriable(err) || /^(08|53|57P)/.test(code) || /Connection terminated|timeout exceeded when trying to connect/i.test(errorMessage(err));
 }
 
-export function createAdjustmentRoutes(deps: { store: AdjustmentStore; authenticate: Authenticate; logger: Logger }): Router {
+export function createAdjustmentRoutes(deps: { store: AdjustmentStore; verifier: Pick<Verifier, 'verify'>; logger: Logger }): Router {
   const log = deps.logger.child({ component: 'adjustments-http' });
   const router = express.Router({ caseSensitive: true, strict: true });
 
   const authenticate = async (req: Request, res: Response, next: NextFunction) => {
-    const token = bearer(req);
+    const token = bearerToken(req.headers.authorization);
     if (!token) {
       res.set('WWW-Authenticate', 'Bearer');
-      throw new HttpError(401, 'unauthorized', 'POST /v1/adjustments needs a wms or erp token: Authorization: Bearer <API key or JWT>');
+      throw new HttpError(401, 'unauthorized', `POST /v1/adjustments needs a credential with scope ${ADJUSTMENTS_SCOPE}: Authorization: Bearer <API key or JWT>`);
     }
-    const wms = await deps.authenticate('wms', token);
-    const auth = wms.ok ? wms : await deps.authenticate('erp', token);
+    const auth = await deps.verifier.verify(token);
     if (!auth.ok) {
       res.set('WWW-Authenticate', 'Bearer error="invalid_token"');
-      throw new HttpError(401, 'unauthorized', `${auth.reason} (adjustments need a token allowed on wms or erp)`);
+      throw new HttpError(401, 'unauthorized', `${auth.reason} (adjustments need scope ${ADJUSTMENTS_SCOPE})`);
     }
-    res.locals.subject = auth.subject;
+    if (!auth.principal.scopes.has(ADJUSTMENTS_SCOPE)) {
+      res.set('WWW-Authenticate', `Bearer error="insufficient_scope", scope="${ADJUSTMENTS_SCOPE}"`);
+      throw new HttpError(403, 'forbidden', `credential ${auth.principal.subject} lacks scope ${ADJUSTMENTS_SCOPE}`);
+    }
+    res.locals.subject = auth.principal.subject;
     next();
   };
 

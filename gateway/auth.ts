@@ -1,13 +1,56 @@
 /**
- * Who may use the wms/erp channels: API keys from configuration (GATEWAY_API_KEYS), or HS256 JWTs
- * signed with GATEWAY_JWT_SECRET whose `channels` claim names the channel (verified with jose:
- * signature, expiry, not-before). Keys are compared in constant time.
+ * The gateway's one credential verifier (docs/security-credentials.md). A request or a WebSocket
+ * presents one token (`Authorization: Bearer <token>`, or `?token=` on the WebSocket URL); it is
+ *   - an API key from configuration (GATEWAY_API_KEYS), compared in constant time: a service
+ *     credential with the key's grants (channels wms/erp and scopes), no expiry; or
+ *   - a JWT, verified with jose: HS256 with GATEWAY_JWT_SECRET, or RS256/ES256 with the public keys
+ *     of GATEWAY_JWT_JWKS (a file or an http(s) URL). `exp` is required, the lifetime
+ *     (`exp - iat`, or `exp - now` without `iat`) is at most GATEWAY_JWT_MAX_LIFETIME_S, `iss` and
+ *     `aud` must match GATEWAY_JWT_ISSUER / GATEWAY_JWT_AUDIENCE when those are set.
+ *
+ * A JWT is a customer token (`sub` is the customer id) unless its `kind` claim says `service` or it
+ * carries grants (`scope`: space-separated, `scopes` or `channels`: arrays); grants the platform
+ * does not know are ignored. The result is a typed Principal; routes decide what it may do.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { jwtVerify } from 'jose';
-import type { ApiKey, Channel } from '../lib/config.ts';
+import fs from 'node:fs';
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { SCOPES, type ApiKey, type Channel } from '../lib/config.ts';
+import { customerIdProblem } from '../purchase/domain/request.ts';
 
-export type AuthResult = { ok: true; subject: string } | { ok: false; reason: string };
+export type Scope = (typeof SCOPES)[number] | 'wms' | 'erp';
+
+export interface Principal {
+  kind: 'customer' | 'service';
+  /** The customer id (customers) or the credential's name / `sub` (services). */
+  subject: string;
+  scopes: ReadonlySet<string>;
+  /** Epoch ms when the credential stops being valid; undefined: API keys (no expiry). */
+  expiresAt: number | undefined;
+  via: 'api_key' | 'jwt';
+}
+
+export type VerifyResult = { ok: true; principal: Principal } | { ok: false; reason: string };
+export type AuthResult = { ok: true; subject: string; principal?: Principal } | { ok: false; reason: string };
+
+export interface VerifierOptions {
+  apiKeys: readonly ApiKey[];
+  jwtSecret: string | undefined;
+  /** JWKS file path or http(s) URL for RS256/ES256 tokens. */
+  jwks?: string | undefined;
+  issuer?: string | undefined;
+  audience?: string | undefined;
+  maxLifetimeS?: number;
+}
+
+export interface Verifier {
+  /** Verifies a presented token; `undefined` (no credential) is a failure with a reason. */
+  verify(token: string | undefined): Promise<VerifyResult>;
+  /** The WebSocket channel rule: storefront is public, wms/erp need a credential with that grant. */
+  authenticate(channel: Channel, token: string | undefined): Promise<AuthResult>;
+}
+
+const GRANTS = new Set<string>(['wms', 'erp', ...SCOPES]);
 
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -15,25 +58,93 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export function createAuthenticator(opts: { apiKeys: ApiKey[]; jwtSecret: string | undefined }) {
+/** The known grants a JWT carries (`scope` string, `scopes` / `channels` arrays). */
+export function grantsOf(payload: JWTPayload): Set<string> {
+  const out = new Set<string>();
+  const add = (v: unknown) => {
+    if (typeof v === 'string' && GRANTS.has(v)) out.add(v);
+  };
+  if (typeof payload.scope === 'string') payload.scope.split(/\s+/).forEach(add);
+  for (const claim of ['scopes', 'channels'] as const) if (Array.isArray(payload[claim])) (payload[claim] as unknown[]).forEach(add);
+  return out;
+}
+
+/** The Principal of verified claims, or why they are not acceptable (pure; exported for tests). */
+export function principalOf(payload: JWTPayload, now: number, maxLifetimeS: number): VerifyResult {
+  if (typeof payload.exp !== 'number') return { ok: false, reason: 'invalid token: the exp claim is required' };
+  const from = typeof payload.iat === 'number' ? payload.iat : Math.floor(now / 1000);
+  if (payload.exp - from > maxLifetimeS) return { ok: false, reason: `invalid token: its lifetime exceeds ${maxLifetimeS} s` };
+  const scopes = grantsOf(payload);
+  const kind = payload.kind === 'service' || payload.kind === 'customer' ? payload.kind : scopes.size > 0 ? 'service' : 'customer';
+  const sub = typeof payload.sub === 'string' ? payload.sub : undefined;
+  if (kind === 'customer') {
+    if (sub === undefined) return { ok: false, reason: 'invalid token: a customer token needs a sub claim (the customer id)' };
+    const problem = customerIdProblem(sub);
+    if (problem) return { ok: false, reason: `invalid token: sub ${problem}` };
+    if (sub.startsWith('anon:')) return { ok: false, reason: 'invalid token: customer ids starting with anon: are reserved for anonymous development purchases' };
+  }
+  return { ok: true, principal: { kind, subject: sub ?? 'jwt', scopes: kind === 'customer' ? new Set() : scopes, expiresAt: payload.exp * 1000, via: 'jwt' } };
+}
+
+function jwksGetter(jwks: string): JWTVerifyGetKey {
+  if (/^https?:\/\//.test(jwks)) return createRemoteJWKSet(new URL(jwks));
+  return createLocalJWKSet(JSON.parse(fs.readFileSync(jwks, 'utf8')) as Parameters<typeof createLocalJWKSet>[0]);
+}
+
+export function createVerifier(opts: VerifierOptions): Verifier {
   const secret = opts.jwtSecret ? new TextEncoder().encode(opts.jwtSecret) : undefined;
-  return async function authenticate(channel: Channel, token: string | undefined): Promise<AuthResult> {
+  const keys = opts.jwks ? jwksGetter(opts.jwks) : undefined;
+  const maxLifetimeS = opts.maxLifetimeS ?? 86_400;
+  const claims = { ...(opts.issuer ? { issuer: opts.issuer } : {}), ...(opts.audience ? { audience: opts.audience } : {}), requiredClaims: ['exp'] };
+
+  async function verifyJwt(token: string): Promise<VerifyResult> {
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      return { ok: false, reason: 'invalid token' };
+    }
+    try {
+      let payload: JWTPayload;
+      if (alg === 'HS256' && secret) payload = (await jwtVerify(token, secret, { ...claims, algorithms: ['HS256'] })).payload;
+      else if ((alg === 'RS256' || alg === 'ES256') && keys) payload = (await jwtVerify(token, keys, { ...claims, algorithms: ['RS256', 'ES256'] })).payload;
+      else return { ok: false, reason: `invalid token: algorithm ${String(alg)} is not accepted here` };
+      return principalOf(payload, Date.now(), maxLifetimeS);
+    } catch (err) {
+      return { ok: false, reason: `invalid token: ${(err as Error).message}` };
+    }
+  }
+
+  async function verify(token: string | undefined): Promise<VerifyResult> {
+    if (!token) return { ok: false, reason: 'no credential: send Authorization: Bearer <API key or JWT>' };
+    const key = opts.apiKeys.find((k) => sameSecret(k.key, token));
+    if (key) return { ok: true, principal: { kind: 'service', subject: key.name, scopes: new Set(key.scopes ?? key.channels), expiresAt: undefined, via: 'api_key' } };
+    if (token.split('.').length === 3) return verifyJwt(token);
+    return { ok: false, reason: 'invalid token' };
+  }
+
+  async function authenticate(channel: Channel, token: string | undefined): Promise<AuthResult> {
     if (channel === 'storefront') return { ok: true, subject: 'public' };
     if (!token) return { ok: false, reason: `channel ${channel} requires a token` };
-    const key = opts.apiKeys.find((k) => sameSecret(k.key, token));
-    if (key) {
-      return key.channels.includes(channel) ? { ok: true, subject: key.name } : { ok: false, reason: `API key ${key.name} is not allowed on channel ${channel}` };
+    const v = await verify(token);
+    if (!v.ok) return v;
+    if (!v.principal.scopes.has(channel)) {
+      return { ok: false, reason: v.principal.via === 'api_key' ? `API key ${v.principal.subject} is not allowed on channel ${channel}` : `token is not allowed on channel ${channel}` };
     }
-    if (secret && token.split('.').length === 3) {
-      try {
-        const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'] });
-        const channels = Array.isArray(payload.channels) ? payload.channels : [];
-        if (!channels.includes(channel)) return { ok: false, reason: `token is not allowed on channel ${channel}` };
-        return { ok: true, subject: String(payload.sub ?? 'jwt') };
-      } catch (err) {
-        return { ok: false, reason: `invalid token: ${(err as Error).message}` };
-      }
-    }
-    return { ok: false, reason: 'invalid token' };
-  };
+    return { ok: true, subject: v.principal.subject, principal: v.principal };
+  }
+
+  return { verify, authenticate };
+}
+
+/** The previous interface (WebSocket channels only), kept for callers that need nothing else. */
+export function createAuthenticator(opts: VerifierOptions): Verifier['authenticate'] {
+  return createVerifier(opts).authenticate;
+}
+
+/** The bearer token of an HTTP request, if any. */
+export function bearerToken(header: string | string[] | undefined): string | undefined {
+  const h = Array.isArray(header) ? header[0] : header;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h ?? '');
+  return m?.[1];
 }

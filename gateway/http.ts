@@ -13,6 +13,7 @@ import type { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import type { SkuSummary } from '../stream-processors/domain/fold.ts';
 import { readSummaries } from './adapters/stock-reader.ts';
 import { hasControlChars } from './limits.ts';
+import { bearerToken, type Verifier } from './auth.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 export const MAX_BATCH_SKUS = 100;
@@ -29,7 +30,11 @@ export class HttpError extends Error {
   }
 }
 
-function stockBody(s: SkuSummary) {
+/** Grants that may see per-location figures over HTTP: the WebSocket's wms/erp channels, or the scope. */
+const LOCATION_GRANTS = ['wms', 'erp', 'stock:read-locations'];
+
+function stockBody(s: SkuSummary, full: boolean) {
+  if (!full) return { sku: s.sku, available: s.available, version: s.version, deleted: s.deleted, commitTs: s.commitTs, committedAt: new Date(s.commitTs).toISOString() };
   return { ...s, committedAt: new Date(s.commitTs).toISOString() };
 }
 
@@ -76,6 +81,8 @@ export function createHttpApp(deps: {
   logger: Logger;
   /** More API routes (the order routes of the purchase path). */
   routes?: Router;
+  /** Stock reads show per-location figures only to credentials with wms, erp or stock:read-locations. */
+  verifier?: Pick<Verifier, 'verify'>;
 }) {
   const app = express();
   app.disable('x-powered-by');
@@ -94,13 +101,28 @@ export function createHttpApp(deps: {
     next();
   });
 
+  /**
+   * Public availability for everyone, like the storefront channel; on hand, reserved and the
+   * per-location figures only for a credential allowed them (a bad credential is a 401).
+   */
+  const fullView = async (req: Request, res: Response): Promise<boolean> => {
+    if (req.headers.authorization === undefined || !deps.verifier) return false;
+    const v = await deps.verifier.verify(bearerToken(req.headers.authorization));
+    if (!v.ok) {
+      res.set('WWW-Authenticate', 'Bearer error="invalid_token"');
+      throw new HttpError(401, 'unauthorized', v.reason);
+    }
+    return LOCATION_GRANTS.some((g) => v.principal.scopes.has(g));
+  };
+
   app.get('/v1/stock/:sku', async (req, res) => {
     const sku = String(req.params.sku);
     checkSku(sku);
+    const full = await fullView(req, res);
     const { summaries } = await readOr503(deps.views, [sku], res);
     const s = summaries[0];
     if (!s) throw new HttpError(404, 'unknown_sku', `no stock is known for SKU ${sku}`, { sku });
-    res.json(stockBody(s));
+    res.json(stockBody(s, full));
   });
 
   app.get('/v1/stock', async (req, res) => {
@@ -111,8 +133,9 @@ export function createHttpApp(deps: {
     }
     if (skus.length > MAX_BATCH_SKUS) throw new HttpError(400, 'too_many_skus', `at most ${MAX_BATCH_SKUS} SKUs per request`, { count: skus.length });
     skus.forEach(checkSku);
+    const full = await fullView(req, res);
     const { summaries, unknown } = await readOr503(deps.views, skus, res);
-    res.json({ items: summaries.map(stockBody), unknown });
+    res.json({ items: summaries.map((s) => stockBody(s, full)), unknown });
   });
 
   if (deps.routes) app.use(deps.routes);

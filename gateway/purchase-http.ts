@@ -11,7 +11,36 @@ import type { Logger } from '../lib/logger.ts';
 import { validatePurchase, validIdempotencyKey } from '../purchase/domain/request.ts';
 import type { Outcome, PurchaseService } from '../purchase/service.ts';
 import { discardRest, readBody } from './body.ts';
+import { bearerToken, type Verifier } from './auth.ts';
+import { purchaseCustomer, resolveRequester, type Refusal, type Requester } from './domain/identity.ts';
 import type { GatewayMetrics } from './metrics.ts';
+
+/** Who may buy and see orders (docs/security-credentials.md). */
+export interface PurchaseIdentity {
+  verifier: Pick<Verifier, 'verify'>;
+  /** Development only (PURCHASE_ALLOW_ANONYMOUS): no credential buys as `anon:<customerId>`. */
+  allowAnonymous: boolean;
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The verifier's answer for the request's credential; undefined when it presents none. */
+async function credentialOf(req: IncomingMessage, identity: PurchaseIdentity) {
+  const token = bearerToken(req.headers.authorization);
+  if (token === undefined && req.headers.authorization === undefined) return undefined;
+  return identity.verifier.verify(token);
+}
+
+function refusal(r: Refusal): Outcome {
+  return {
+    status: r.status,
+    body: { error: r.code, message: r.message, ...(r.field ? { details: { field: r.field } } : {}) },
+    ...(r.status === 401 ? { headers: { 'WWW-Authenticate': 'Bearer' } } : {}),
+  };
+}
 
 export const MAX_PURCHASE_BODY_BYTES = 16 * 1024;
 const ROUTE = '/v1/purchases';
@@ -32,7 +61,7 @@ export function isPurchaseRoute(req: IncomingMessage): boolean {
   return url === ROUTE || url.startsWith(`${ROUTE}?`);
 }
 
-export function createPurchaseHandler(deps: { service: PurchaseService; metrics: GatewayMetrics; logger: Logger }) {
+export function createPurchaseHandler(deps: { service: PurchaseService; metrics: GatewayMetrics; logger: Logger; identity: PurchaseIdentity }) {
   const log = deps.logger.child({ component: 'purchase-http' });
   const { metrics } = deps;
   return function handlePurchase(req: IncomingMessage, res: ServerResponse): void {
@@ -67,7 +96,14 @@ export function createPurchaseHandler(deps: { service: PurchaseService; metrics:
       const v = validatePurchase(parsed);
       if (!v.ok) return finish(bad(400, 'invalid_body', `${v.field}: ${v.message}`, { field: v.field }));
       const address = req.socket.remoteAddress ?? 'unknown';
-      deps.service.purchase(v.value, idemKey, address).then(finish, (err: unknown) => {
+      const body = v.value;
+      credentialOf(req, deps.identity)
+        .then((verified) => {
+          const who = purchaseCustomer(verified, { header: header(req, 'x-customer-id'), body: body.customerId }, deps.identity.allowAnonymous);
+          if (!who.ok) return refusal(who);
+          return deps.service.purchase({ customerId: who.customerId, items: body.items }, idemKey, address);
+        })
+        .then(finish, (err: unknown) => {
         log.error({ err: (err as Error).message }, 'purchase handler failed');
         finish(bad(500, 'internal_error', 'the gateway could not answer this request'));
       });
@@ -89,6 +125,7 @@ class TicketEvents {
   constructor(private readonly service: PurchaseService) {}
 
   async watch(sku: string, ticket: number, res: express.Response): Promise<void> {
+    // Keyed by SKU and ticket number: only a stream the route opened for the ticket's owner is here.
     this.subscribed ??= this.service.waitingRoom.subscribe((f) => {
       const set = this.watchers.get(`${f.sku}\u0000${f.ticket}`);
       for (const r of set ?? []) this.send(r, f);
@@ -118,30 +155,65 @@ class TicketEvents {
   }
 }
 
-/** Order routes (GET /v1/orders/:orderId, POST .../confirm and .../cancel) and waiting-room tickets. */
-export function createOrderRoutes(service: PurchaseService): Router {
+/**
+ * Order routes (GET /v1/orders/:orderId, POST .../confirm and .../cancel) and waiting-room tickets.
+ * Every route needs a credential (or the development anonymous mode with X-Customer-Id); an order
+ * or ticket the caller may not see answers 404 exactly like one that does not exist.
+ */
+export function createOrderRoutes(service: PurchaseService, identity: PurchaseIdentity): Router {
   const router = express.Router({ caseSensitive: true, strict: true });
   const reply = (res: express.Response, o: Outcome) => {
     if (o.headers) res.set(o.headers);
     res.status(o.status).json(o.body);
   };
-  router.get('/v1/orders/:orderId', async (req, res) => reply(res, await service.getOrder(String(req.params.orderId))));
-  router.post('/v1/orders/:orderId/confirm', async (req, res) => reply(res, await service.transition(String(req.params.orderId), 'confirmed')));
-  router.post('/v1/orders/:orderId/cancel', async (req, res) => reply(res, await service.transition(String(req.params.orderId), 'cancelled')));
-  const ticketOf = (raw: string): number | null => (/^[1-9]\d{0,15}$/.test(raw) ? Number(raw) : null);
-  const badTicket = (res: express.Response) => reply(res, { status: 400, body: { error: 'invalid_ticket', message: 'a ticket is a positive whole number', details: { field: 'ticket' } } });
+  /** The caller, or the 401/400/403 answer already sent. */
+  const caller = async (req: express.Request, res: express.Response): Promise<Requester | undefined> => {
+    const r = resolveRequester(await credentialOf(req, identity), { header: header(req, 'x-customer-id') }, identity.allowAnonymous);
+    if (r.ok) return r.requester;
+    reply(res, refusal(r));
+    return undefined;
+  };
+  router.get('/v1/orders/:orderId', async (req, res) => {
+    const who = await caller(req, res);
+    if (who) reply(res, await service.getOrder(String(req.params.orderId), who));
+  });
+  router.post('/v1/orders/:orderId/confirm', async (req, res) => {
+    const who = await caller(req, res);
+    if (who) reply(res, await service.transition(String(req.params.orderId), 'confirmed', who));
+  });
+  router.post('/v1/orders/:orderId/cancel', async (req, res) => {
+    const who = await caller(req, res);
+    if (who) reply(res, await service.transition(String(req.params.orderId), 'cancelled', who));
+  });
+  const REF_RE = /^[1-9]\d{0,15}-[A-Za-z0-9_-]{22}$/;
+  /** The ticket number behind the URL's reference, or the answer already sent. */
+  const ticketOf = async (req: express.Request, res: express.Response): Promise<{ sku: string; ticket: number } | undefined> => {
+    const who = await caller(req, res);
+    if (!who) return undefined;
+    const sku = String(req.params.sku);
+    const ref = String(req.params.ticket);
+    if (!REF_RE.test(ref)) {
+      reply(res, { status: 400, body: { error: 'invalid_ticket', message: 'a ticket reference is the fate URL a 202 answer gave: <number>-<22 characters>', details: { field: 'ticket' } } });
+      return undefined;
+    }
+    const ticket = await service.openTicket(sku, ref, who);
+    if (ticket === null) {
+      reply(res, { status: 404, body: { error: 'unknown_ticket', message: `no ticket ${ref} for SKU ${sku}`, details: { sku, ticket: ref } } });
+      return undefined;
+    }
+    return { sku, ticket };
+  };
   router.get('/v1/tickets/:sku/:ticket', async (req, res) => {
-    const ticket = ticketOf(String(req.params.ticket));
-    if (ticket === null) return badTicket(res);
-    reply(res, await service.ticketState(String(req.params.sku), ticket));
+    const t = await ticketOf(req, res);
+    if (t) reply(res, await service.ticketState(t.sku, t.ticket));
   });
   const events = new TicketEvents(service);
   router.get('/v1/tickets/:sku/:ticket/events', async (req, res) => {
-    const ticket = ticketOf(String(req.params.ticket));
-    if (ticket === null) return badTicket(res);
-    const state = await service.ticketState(String(req.params.sku), ticket);
+    const t = await ticketOf(req, res);
+    if (!t) return;
+    const state = await service.ticketState(t.sku, t.ticket);
     if (state.status !== 200) return reply(res, state);
-    await events.watch(String(req.params.sku), ticket, res);
+    await events.watch(t.sku, t.ticket, res);
   });
   return router;
 }

@@ -17,7 +17,7 @@ import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import { AdjustmentStore } from '../connectors/inbound/adapters/pg-adjustments.ts';
 import { FeedReader } from './adapters/feed.ts';
 import { createAdjustmentRoutes } from './adjustments-http.ts';
-import { createAuthenticator } from './auth.ts';
+import { createVerifier } from './auth.ts';
 import { CLOSE } from './domain/protocol.ts';
 import { discardRest, declaredLength } from './body.ts';
 import { createHttpApp, SECURITY_HEADERS } from './http.ts';
@@ -96,12 +96,17 @@ export async function startGatewayService(
       },
     },
   });
-  const authenticate = createAuthenticator({ apiKeys: config.gateway.apiKeys, jwtSecret: config.gateway.jwtSecret });
+  // One credential verifier for HTTP and WebSocket (gateway/auth.ts, docs/security-credentials.md).
+  const verifier = createVerifier({ apiKeys: config.gateway.apiKeys, jwtSecret: config.gateway.jwtSecret, ...config.auth });
+  const { authenticate } = verifier;
+  const identity = { verifier, allowAnonymous: config.auth.allowAnonymous };
+  if (config.auth.allowAnonymous) log.warn('PURCHASE_ALLOW_ANONYMOUS=1: purchases without a credential are accepted (development only)');
+  if (config.gateway.devKeys) log.warn('GATEWAY_API_KEYS is unset: the public development keys (dev-*-key) are accepted (development only)');
   // More API routes: the purchase path's orders and tickets, and the HTTP twin of stock.adjustments
   // (it shares the pool: adjustments are rare next to purchases).
   const routes = express.Router({ caseSensitive: true, strict: true });
-  routes.use(createOrderRoutes(purchases));
-  routes.use(createAdjustmentRoutes({ store: new AdjustmentStore({ pool }), authenticate, logger }));
+  routes.use(createOrderRoutes(purchases, identity));
+  routes.use(createAdjustmentRoutes({ store: new AdjustmentStore({ pool }), verifier, logger }));
   // Graceful stop (docs/operations.md): readiness red -> refuse new work -> in-flight finishes.
   const drain = new HttpDrain();
   const hub = new Hub({
@@ -122,9 +127,10 @@ export async function startGatewayService(
     sdkBundle,
     logger,
     routes,
+    verifier,
     ready: readiness,
   });
-  const handlePurchase = createPurchaseHandler({ service: purchases, metrics, logger });
+  const handlePurchase = createPurchaseHandler({ service: purchases, metrics, logger, identity });
   const server = http.createServer(drain.track((req, res) => {
     // Crash safety: nothing a request carries may throw out of here (docs/security-limits.md).
     try {

@@ -118,7 +118,22 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
       skus: new TokenBucket(limits.subscribeSkusPerSec, limits.subscribeSkusBurst),
     });
     hub.add(conn);
+    // Token expiry (docs/websocket.md): a wms/erp connection closes with 4005 when its token
+    // expires, unless an `auth` frame brought a fresh one first.
+    let expiry: NodeJS.Timeout | undefined;
+    const armExpiry = (expiresAt: number | undefined) => {
+      clearTimeout(expiry);
+      if (expiresAt === undefined) return;
+      expiry = setTimeout(() => {
+        if (conn.closing) return;
+        conn.closing = true;
+        refuse(ws, CLOSE.tokenExpired, 'token_expired', 'the token of this connection expired; send {"op":"auth","token":...} before it does, or reconnect with a fresh token');
+      }, Math.min(Math.max(0, expiresAt - Date.now()), 2_147_483_647));
+    };
+    armExpiry(auth.principal?.expiresAt);
+    reauth.set(conn, armExpiry);
     ws.on('close', (code) => {
+      clearTimeout(expiry);
       hub.remove(conn);
       if (code === CLOSE.tooBig.code) metrics.closed.inc({ code: String(code) });
     });
@@ -148,9 +163,13 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
           framesPerSec: limits.framesPerSec,
           subscribeSkusPerSec: limits.subscribeSkusPerSec,
         },
+        ...(auth.principal?.expiresAt === undefined ? {} : { tokenExpiresAt: auth.principal.expiresAt }),
       }),
     );
   }
+
+  /** Per connection: re-arms its token expiry after an `auth` frame. */
+  const reauth = new WeakMap<Connection, (expiresAt: number | undefined) => void>();
 
   function invalid(conn: Connection, code: string, message: string, id?: string | number): void {
     metrics.invalidFrames.inc({ code });
@@ -187,6 +206,19 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
 
   async function handle(conn: Connection, frame: ClientFrame): Promise<void> {
     switch (frame.op) {
+      case 'auth': {
+        const r = await deps.authenticate(conn.channel, frame.token);
+        const id = frame.id === undefined ? {} : { id: frame.id };
+        if (!r.ok) {
+          // The connection keeps its current token (and its expiry).
+          hub.send(conn, errorFrame('unauthorized', r.reason, frame.id));
+          return;
+        }
+        const expiresAt = r.principal?.expiresAt;
+        reauth.get(conn)?.(expiresAt);
+        hub.send(conn, JSON.stringify({ type: 'authenticated', channel: conn.channel, ...(expiresAt === undefined ? {} : { tokenExpiresAt: expiresAt }), ...id }));
+        return;
+      }
       case 'ping':
         hub.send(conn, JSON.stringify(frame.id === undefined ? { type: 'pong', ts: Date.now() } : { type: 'pong', ts: Date.now(), id: frame.id }));
         return;

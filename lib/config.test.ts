@@ -58,16 +58,32 @@ describe('loadConfig', () => {
   it('parses gateway API keys and refuses the development keys off loopback', () => {
     const c = loadConfig({ GATEWAY_API_KEYS: 'acme-wms:0123456789:wms; acme-both:abcdefghij:wms+erp' });
     expect(c.gateway.apiKeys).toEqual([
-      { name: 'acme-wms', key: '0123456789', channels: ['wms'] },
-      { name: 'acme-both', key: 'abcdefghij', channels: ['wms', 'erp'] },
+      { name: 'acme-wms', key: '0123456789', channels: ['wms'], scopes: ['wms'] },
+      { name: 'acme-both', key: 'abcdefghij', channels: ['wms', 'erp'], scopes: ['wms', 'erp'] },
     ]);
+    // Scopes contain ':' themselves: everything after name:key: is the grant list.
+    expect(loadConfig({ GATEWAY_API_KEYS: 'shop:0123456789:purchase:act-for+wms+adjustments:write' }).gateway.apiKeys).toEqual([
+      { name: 'shop', key: '0123456789', channels: ['wms'], scopes: ['purchase:act-for', 'wms', 'adjustments:write'] },
+    ]);
+    expect(() => loadConfig({ GATEWAY_API_KEYS: 'shop:0123456789:purchase:everything' })).toThrow(/GATEWAY_API_KEYS must be name:key:grant/);
     expect(c.gateway.devKeys).toBe(false);
     expect(loadConfig({}).gateway.devKeys).toBe(true);
-    expect(() => loadConfig({ GATEWAY_API_KEYS: 'acme:short:wms' })).toThrow(/GATEWAY_API_KEYS must be name:key:channel/);
+    expect(() => loadConfig({ GATEWAY_API_KEYS: 'acme:short:wms' })).toThrow(/GATEWAY_API_KEYS must be name:key:grant/);
     expect(() => loadConfig({ GATEWAY_API_KEYS: 'acme:0123456789:pos' })).toThrow(/GATEWAY_API_KEYS/);
     expect(() => loadConfig({ GATEWAY_HOST: '0.0.0.0' })).toThrow(/GATEWAY_API_KEYS must be set when GATEWAY_HOST \(0.0.0.0\) is not loopback/);
     expect(loadConfig({ GATEWAY_HOST: '0.0.0.0', GATEWAY_API_KEYS: 'a:0123456789:erp' }).gateway.host).toBe('0.0.0.0');
     expect(() => loadConfig({ GATEWAY_JWT_SECRET: 'short' })).toThrow(/GATEWAY_JWT_SECRET must be at least 32 characters/);
+  });
+
+  it('identity: JWKS file or URL, issuer/audience, maximum lifetime, anonymous purchases as a development default', () => {
+    const d = loadConfig({});
+    expect(d.auth).toEqual({ jwks: undefined, issuer: undefined, audience: undefined, maxLifetimeS: 86_400, allowAnonymous: true });
+    expect(d.purchase.refusalTtlS).toBe(300);
+    const c = loadConfig({ GATEWAY_JWT_JWKS: 'https://id.example/.well-known/jwks.json', GATEWAY_JWT_ISSUER: 'https://id.example', GATEWAY_JWT_AUDIENCE: 'invsync', PURCHASE_ALLOW_ANONYMOUS: '0' });
+    expect(c.auth).toMatchObject({ jwks: 'https://id.example/.well-known/jwks.json', issuer: 'https://id.example', audience: 'invsync', allowAnonymous: false });
+    expect(loadConfig({ GATEWAY_JWT_JWKS: 'keys/jwks.json' }).auth.jwks).toBe(path.join(PROJECT_ROOT, 'keys', 'jwks.json'));
+    expect(() => loadConfig({ GATEWAY_JWT_JWKS: 'ftp://x/jwks' })).toThrow(/GATEWAY_JWT_JWKS/);
+    expect(() => loadConfig({ PURCHASE_ALLOW_ANONYMOUS: 'yes' })).toThrow(/PURCHASE_ALLOW_ANONYMOUS/);
   });
 
   it('returns a frozen object', () => {

@@ -54,24 +54,40 @@ export interface ApiKey {
   name: string;
   key: string;
   channels: Channel[];
+  /** Everything the key may do: its channels (`wms`, `erp`) and scopes (docs/security-credentials.md). */
+  scopes: string[];
 }
 
-/** `name:key:channel+channel;name2:key2:channel` — e.g. `acme-wms:s3cret:wms`. */
+// --- identity: credentials and scopes (gateway/auth.ts, docs/security-credentials.md) ---
+/** Scopes a service credential may hold, besides the WebSocket channels `wms` and `erp`. */
+export const SCOPES = ['purchase:act-for', 'orders:read', 'orders:confirm', 'orders:cancel', 'stock:read-locations', 'adjustments:write'] as const;
+const GRANTS: readonly string[] = [...CHANNELS, ...SCOPES];
+
+/** `name:key:grant+grant;...` — a grant is a channel or a scope, e.g. `acme-wms:s3cret:wms+adjustments:write`. */
 const apiKeys = z
   .string()
   .transform((value, ctx): ApiKey[] => {
     const out: ApiKey[] = [];
     for (const entry of value.split(';').map((e) => e.trim()).filter(Boolean)) {
-      const [name, key, channels] = entry.split(':');
-      const list = (channels ?? '').split('+').filter(Boolean);
-      if (!name || !key || key.length < 8 || list.length === 0 || !list.every((c) => (CHANNELS as readonly string[]).includes(c))) {
-        ctx.addIssue({ code: 'custom', message: 'must be name:key:channel[+channel] entries separated by ";" (key at least 8 characters, channels storefront|wms|erp)' });
+      const [name, key, ...rest] = entry.split(':');
+      const list = rest.join(':').split('+').filter(Boolean);
+      if (!name || !key || key.length < 8 || list.length === 0 || !list.every((c) => GRANTS.includes(c))) {
+        ctx.addIssue({ code: 'custom', message: `must be name:key:grant[+grant] entries separated by ";" (key at least 8 characters, grants ${GRANTS.join('|')})` });
         return z.NEVER;
       }
-      out.push({ name, key, channels: list as Channel[] });
+      out.push({ name, key, channels: list.filter((c) => (CHANNELS as readonly string[]).includes(c)) as Channel[], scopes: list });
     }
     return out;
   });
+
+/** Development keys, public and loopback-only (docs/security-credentials.md). */
+const DEV_KEYS: ApiKey[] = [
+  { name: 'dev-wms', key: 'dev-wms-key', channels: ['wms'], scopes: ['wms', 'adjustments:write'] },
+  { name: 'dev-erp', key: 'dev-erp-key', channels: ['erp'], scopes: ['erp', 'adjustments:write'] },
+  { name: 'dev-storefront', key: 'dev-storefront-key', channels: [], scopes: ['purchase:act-for'] },
+  { name: 'dev-payments', key: 'dev-payments-key', channels: [], scopes: ['orders:read', 'orders:confirm'] },
+  { name: 'dev-support', key: 'dev-support-key', channels: [], scopes: ['orders:read', 'orders:cancel', 'stock:read-locations'] },
+];
 
 /** Variable name → schema. Defaults are the native stack's own block of loopback ports. */
 const schema = z.object({
@@ -117,10 +133,7 @@ const schema = z.object({
   GATEWAY_MAX_FRAME_BYTES: positiveInt(16 * 1024 * 1024).default(65536),
   GATEWAY_MAX_BUFFERED_BYTES: positiveInt(1024 * 1024 * 1024).default(4 * 1024 * 1024),
   GATEWAY_MAX_INVALID_FRAMES: positiveInt(1000).default(10),
-  GATEWAY_API_KEYS: apiKeys.default([
-    { name: 'dev-wms', key: 'dev-wms-key', channels: ['wms'] },
-    { name: 'dev-erp', key: 'dev-erp-key', channels: ['erp'] },
-  ]),
+  GATEWAY_API_KEYS: apiKeys.default(DEV_KEYS),
   GATEWAY_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 secret)').optional(),
   // --- Gateway limits (issue 10: crash safety and limits; docs/security-limits.md) ---
   GATEWAY_MAX_CONNECTIONS: positiveInt(10_000_000).default(50_000),
@@ -145,6 +158,16 @@ const schema = z.object({
     .min(0, 'must be between 0 and 65535')
     .max(65535, 'must be between 0 and 65535')
     .default(18089),
+  // --- identity (gateway/auth.ts, docs/security-credentials.md) ---
+  GATEWAY_JWT_JWKS: z
+    .string()
+    .refine((v) => /^https?:\/\//.test(v) || !v.includes('://'), 'must be a path to a JWKS file or an http(s):// URL')
+    .optional(),
+  GATEWAY_JWT_ISSUER: z.string().min(1).optional(),
+  GATEWAY_JWT_AUDIENCE: z.string().min(1).optional(),
+  GATEWAY_JWT_MAX_LIFETIME_S: positiveInt(30 * 24 * 3600).default(86_400),
+  PURCHASE_ALLOW_ANONYMOUS: z.enum(['0', '1']).default('1'),
+  PURCHASE_REFUSAL_TTL_S: positiveInt(86_400).default(300),
   PURCHASE_HOLD_TTL_S: positiveInt(7 * 24 * 3600).default(900),
   PURCHASE_SETTLE_TIMEOUT_S: positiveInt(3600).default(30),
   PURCHASE_MAX_PER_CUSTOMER: nonNegativeInt(1_000_000).default(10),
@@ -270,6 +293,17 @@ export interface Config {
     /** /metrics, /healthz, /readyz on their own listener; port 0: no metrics listener. */
     metrics: { host: string; port: number };
   };
+  /** Identity (gateway/auth.ts): JWT verification beyond the HS256 secret, anonymous purchases. */
+  auth: {
+    /** JWKS for RS256/ES256 tokens: an absolute file path or an http(s) URL; undefined: none. */
+    jwks: string | undefined;
+    issuer: string | undefined;
+    audience: string | undefined;
+    /** Longest accepted token lifetime (exp - iat, or exp - now without iat), seconds. */
+    maxLifetimeS: number;
+    /** Development only: purchases without a credential, as customer `anon:<customerId>`. */
+    allowAnonymous: boolean;
+  };
   purchase: {
     holdTtlMs: number;
     /** After this long without a write-back outcome, a hold is settled against Postgres (the reaper). */
@@ -286,6 +320,8 @@ export interface Config {
     /** SKUs that go through the waiting room. */
     hotSkus: string[];
     waitingRoomFactor: number;
+    /** How long a refusal decided for a waitlisted ticket is kept (successes: idempotencyTtlS). */
+    refusalTtlS: number;
   };
   seed: { skus: number; locations: number };
   outbound: {
@@ -419,6 +455,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       },
       metrics: { host: raw.GATEWAY_METRICS_HOST, port: raw.GATEWAY_METRICS_PORT },
     },
+    auth: {
+      jwks: raw.GATEWAY_JWT_JWKS === undefined ? undefined : /^https?:\/\//.test(raw.GATEWAY_JWT_JWKS) ? raw.GATEWAY_JWT_JWKS : path.resolve(PROJECT_ROOT, raw.GATEWAY_JWT_JWKS),
+      issuer: raw.GATEWAY_JWT_ISSUER,
+      audience: raw.GATEWAY_JWT_AUDIENCE,
+      maxLifetimeS: raw.GATEWAY_JWT_MAX_LIFETIME_S,
+      allowAnonymous: raw.PURCHASE_ALLOW_ANONYMOUS === '1',
+    },
     purchase: {
       holdTtlMs: raw.PURCHASE_HOLD_TTL_S * 1000,
       settleTimeoutMs: raw.PURCHASE_SETTLE_TIMEOUT_S * 1000,
@@ -430,6 +473,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       pgPool: raw.PURCHASE_PG_POOL,
       hotSkus: raw.PURCHASE_HOT_SKUS,
       waitingRoomFactor: raw.PURCHASE_WAITING_ROOM_FACTOR,
+      refusalTtlS: raw.PURCHASE_REFUSAL_TTL_S,
     },
     seed: { skus: raw.SEED_SKUS, locations: raw.SEED_LOCATIONS },
     outbound: {

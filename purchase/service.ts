@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../lib/config.ts';
 import { errorMessage } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
-import { Gate, type GateItem, type HoldRecord } from './adapters/gate.ts';
+import { Gate, scopedIdempotencyKey, type GateItem, type HoldRecord } from './adapters/gate.ts';
 import { OrdersStore, type OrderLine, type OrderView } from './adapters/orders-pg.ts';
 import { WaitingRoomStore, type Fate, type QueuedRequest } from './adapters/waiting-room.ts';
 import { requestHash, type PurchaseRequest } from './domain/request.ts';
@@ -40,7 +40,25 @@ function orderBody(o: OrderView): Record<string, unknown> {
   return { orderId: o.orderId, customerId: o.customerId, status: o.status, expiresAt: o.expiresAt, createdAt: o.createdAt, updatedAt: o.updatedAt, items: o.lines };
 }
 
+/** Who asks for an order or a ticket: the customer it is or acts for, and its scopes (gateway/domain/identity.ts). */
+export interface Caller {
+  customerId: string | undefined;
+  scopes: ReadonlySet<string>;
+}
+
+/** Scopes a service needs on another customer's order. */
+export const ORDER_SCOPES = { read: 'orders:read', confirmed: 'orders:confirm', cancelled: 'orders:cancel' } as const;
+
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function mayAccess(caller: Caller, owner: string, scope: string): boolean {
+  return caller.customerId === owner || caller.scopes.has(scope);
+}
+
+function limited(scope: 'customer' | 'address', retryAfterMs: number): Outcome {
+  const s = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  return error(429, 'rate_limited', `too many purchase attempts from this ${scope}; retry after ${s} s`, { scope, retryAfterMs }, { 'Retry-After': String(s) });
+}
 
 export class PurchaseService {
   readonly gate: Gate;
@@ -80,11 +98,12 @@ export class PurchaseService {
     });
   }
 
-  /** POST /v1/purchases, after the body and key were validated. */
+  /** POST /v1/purchases, after the body and key were validated and the customer resolved from the credential. */
   async purchase(req: PurchaseRequest, idempotencyKey: string, address: string): Promise<Outcome> {
     const hash = requestHash(req);
+    const scoped = scopedIdempotencyKey(req.customerId, idempotencyKey);
     // The same key arriving twice at this process while the first is in flight: one answer.
-    const running = this.inProcess.get(idempotencyKey);
+    const running = this.inProcess.get(scoped);
     if (running) {
       if (running.hash !== hash) return this.count(error(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', { field: 'Idempotency-Key' }));
       const o = await running.done;
@@ -96,11 +115,11 @@ export class PurchaseService {
       this.log.error({ err: errorMessage(err) }, 'purchase failed');
       return error(503, 'unavailable', 'the purchase could not be decided; nothing was reserved, retry with the same Idempotency-Key');
     });
-    this.inProcess.set(idempotencyKey, { hash, done });
+    this.inProcess.set(scoped, { hash, done });
     try {
       return this.count(await done);
     } finally {
-      this.inProcess.delete(idempotencyKey);
+      this.inProcess.delete(scoped);
     }
   }
 
@@ -111,20 +130,26 @@ export class PurchaseService {
    */
   private async viaWaitingRoom(sku: string, req: PurchaseRequest, key: string, hash: string, address: string): Promise<Outcome> {
     const items = req.items.map((i) => ({ sku: i.sku, qty: i.qty }));
-    const t = await this.waitingRoom.ticket(sku, { key, hash, customerId: req.customerId, items, address }, this.deps.config.purchase.idempotencyTtlS);
+    const p = this.deps.config.purchase;
+    const t = await this.waitingRoom.ticket(sku, { key, hash, customerId: req.customerId, items, address }, scopedIdempotencyKey(req.customerId, key), p.idempotencyTtlS, p);
     switch (t.kind) {
+      case 'limited':
+        return limited(t.scope, t.retryAfterMs);
       case 'unknown':
         return error(404, 'unknown_sku', `no stock is known for SKU ${sku}`, { field: `items[${req.items.findIndex((i) => i.sku === sku)}].sku`, sku });
       case 'known': {
         if (t.hash !== hash) return error(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', { field: 'Idempotency-Key' });
         const fate = await this.waitingRoom.getFate(sku, t.ticket);
         if (fate) return { status: fate.status, body: fate.body, headers: { 'Idempotent-Replayed': 'true' } };
-        return this.waitlisted(sku, t.ticket, null);
+        return this.waitlisted(sku, t.ticket, null, req.customerId);
       }
-      case 'sold_out':
-        return this.ticketSoldOut(sku, t.ticket, items);
+      case 'sold_out': {
+        // No ticket was drawn and nothing is stored: a retry is evaluated afresh.
+        const requested = items.find((i) => i.sku === sku)?.qty ?? 0;
+        return error(409, 'sold_out', `SKU ${sku} is sold out`, { sku, requested, available: 0 });
+      }
       case 'waitlisted':
-        return this.waitlisted(sku, t.ticket, t.position);
+        return this.waitlisted(sku, t.ticket, t.position, req.customerId);
       case 'admit': {
         try {
           return await this.decideTicket(sku, t.ticket, { ticket: t.ticket, key, hash, customerId: req.customerId, items, address });
@@ -135,16 +160,16 @@ export class PurchaseService {
     }
   }
 
-  /** A ticket's fate when the SKU is sold out: recorded for the ticket, and the answer. */
+  /** A waitlisted ticket's fate when the SKU sold out: recorded (briefly) for the ticket. */
   private async ticketSoldOut(sku: string, ticket: number, items: GateItem[]): Promise<Outcome> {
     const requested = items.find((i) => i.sku === sku)?.qty ?? 0;
     const o = error(409, 'sold_out', `SKU ${sku} is sold out (ticket ${ticket})`, { sku, requested, available: 0, ticket });
-    await this.waitingRoom.setFate({ sku, ticket, status: o.status, body: o.body });
+    await this.waitingRoom.setFate({ sku, ticket, status: o.status, body: o.body }, this.deps.config.purchase.refusalTtlS);
     return o;
   }
 
-  private waitlisted(sku: string, ticket: number, position: number | null): Outcome {
-    const at = `/v1/tickets/${encodeURIComponent(sku)}/${ticket}`;
+  private async waitlisted(sku: string, ticket: number, position: number | null, customerId: string): Promise<Outcome> {
+    const at = `/v1/tickets/${encodeURIComponent(sku)}/${await this.waitingRoom.ticketRef(sku, ticket, customerId)}`;
     return {
       status: 202,
       body: { status: 'waitlisted', sku, ticket, ...(position === null ? {} : { position }), fate: at, events: `${at}/events` },
@@ -154,9 +179,10 @@ export class PurchaseService {
 
   /** Runs an admitted ticket's purchase through the gate and records its fate. */
   private async decideTicket(sku: string, ticket: number, r: QueuedRequest): Promise<Outcome> {
-    const o = await this.decide({ customerId: r.customerId, items: r.items }, r.key, r.hash, r.address);
+    // The ticket took the rate limits when it was drawn.
+    const o = await this.decide({ customerId: r.customerId, items: r.items }, r.key, r.hash, r.address, true);
     const body = { ...o.body, ticket };
-    await this.waitingRoom.setFate({ sku, ticket, status: o.status, body });
+    await this.waitingRoom.setFate({ sku, ticket, status: o.status, body }, this.deps.config.purchase.refusalTtlS);
     return { ...o, body };
   }
 
@@ -186,7 +212,15 @@ export class PurchaseService {
     return decided;
   }
 
-  /** GET /v1/tickets/:sku/:ticket. */
+  /**
+   * The ticket a reference opens for this caller (the customer it was issued to, or a service
+   * acting for that customer), or null: then the ticket "does not exist" for the caller.
+   */
+  async openTicket(sku: string, ref: string, caller: Caller): Promise<number | null> {
+    return this.waitingRoom.openRef(sku, ref, caller.customerId);
+  }
+
+  /** GET /v1/tickets/:sku/:ref, for a ticket `openTicket` opened. */
   async ticketState(sku: string, ticket: number): Promise<Outcome> {
     const fate = await this.waitingRoom.getFate(sku, ticket);
     if (fate) return { status: 200, body: { sku, ticket, decided: true, outcome: { status: fate.status, body: fate.body } } };
@@ -201,10 +235,11 @@ export class PurchaseService {
     return o;
   }
 
-  private async decide(req: PurchaseRequest, idempotencyKey: string, hash: string, address: string): Promise<Outcome> {
+  private async decide(req: PurchaseRequest, idempotencyKey: string, hash: string, address: string, rateTaken = false): Promise<Outcome> {
     const holdId = randomUUID();
     const items: GateItem[] = req.items.map((i) => ({ sku: i.sku, qty: i.qty }));
-    const g = await this.gate.reserve({ holdId, idempotencyKey, hash, customerId: req.customerId, address, items });
+    const scoped = scopedIdempotencyKey(req.customerId, idempotencyKey);
+    const g = await this.gate.reserve({ holdId, idempotencyKey: scoped, hash, customerId: req.customerId, address, items, skipRate: rateTaken });
     switch (g.kind) {
       case 'replay': {
         if (g.record.hash !== hash) return error(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', { field: 'Idempotency-Key' });
@@ -213,10 +248,8 @@ export class PurchaseService {
         }
         return error(409, 'idempotency_in_progress', 'a request with this Idempotency-Key is still being processed; retry shortly', { field: 'Idempotency-Key' }, { 'Retry-After': '1' });
       }
-      case 'limited': {
-        const s = Math.max(1, Math.ceil(g.retryAfterMs / 1000));
-        return error(429, 'rate_limited', `too many purchase attempts from this ${g.scope}; retry after ${s} s`, { scope: g.scope, retryAfterMs: g.retryAfterMs }, { 'Retry-After': String(s) });
-      }
+      case 'limited':
+        return limited(g.scope, g.retryAfterMs);
       case 'unknown': {
         const i = req.items.findIndex((x) => x.sku === g.sku);
         return error(404, 'unknown_sku', `no stock is known for SKU ${g.sku}`, { field: `items[${i}].sku`, sku: g.sku });
@@ -234,7 +267,7 @@ export class PurchaseService {
       case 'ok':
         break;
     }
-    const hold = { holdId, idemKey: this.gate.idemKey(idempotencyKey), customerId: req.customerId, items };
+    const hold = { holdId, idemKey: this.gate.idemKey(scoped), customerId: req.customerId, items };
     const expiresAt = new Date(Date.now() + this.deps.config.purchase.holdTtlMs);
     const w = await this.queue.write({ holdId, customerId: req.customerId, idempotencyKey, hash, items, expiresAt });
     if (w.ok) {
@@ -259,16 +292,23 @@ export class PurchaseService {
     return error(503, 'write_back_failed', 'the purchase could not be recorded; nothing was reserved, retry with the same Idempotency-Key', { reason: w.reason }, { 'Retry-After': '1' });
   }
 
-  async getOrder(orderId: string): Promise<Outcome> {
+  /**
+   * GET /v1/orders/:id: for its customer (or a service acting for it) and services with
+   * `orders:read`; anyone else gets the same 404 as for an order that does not exist.
+   */
+  async getOrder(orderId: string, caller: Caller): Promise<Outcome> {
     if (!UUID_RE.test(orderId)) return error(400, 'invalid_order_id', 'an order id is a UUID', { field: 'orderId' });
     const o = await this.store.getOrder(orderId);
-    if (!o || o.status === 'abandoned') return error(404, 'unknown_order', `no order ${orderId}`, { orderId });
+    if (!o || o.status === 'abandoned' || !mayAccess(caller, o.customerId, ORDER_SCOPES.read)) return error(404, 'unknown_order', `no order ${orderId}`, { orderId });
     return { status: 200, body: orderBody(o) };
   }
 
-  /** POST /v1/orders/:id/confirm | cancel. */
-  async transition(orderId: string, to: 'confirmed' | 'cancelled'): Promise<Outcome> {
+  /** POST /v1/orders/:id/confirm | cancel: its customer, or a service with `orders:confirm` / `orders:cancel`. */
+  async transition(orderId: string, to: 'confirmed' | 'cancelled', caller: Caller): Promise<Outcome> {
     if (!UUID_RE.test(orderId)) return error(400, 'invalid_order_id', 'an order id is a UUID', { field: 'orderId' });
+    // An order's customer never changes: checking before the transaction's own read is safe.
+    const owner = await this.store.orderCustomer(orderId);
+    if (owner === null || !mayAccess(caller, owner, ORDER_SCOPES[to])) return error(404, 'unknown_order', `no order ${orderId}`, { orderId });
     const r = await this.store.transition(orderId, to);
     if (!r.ok && r.reason === 'unknown_order') return error(404, 'unknown_order', `no order ${orderId}`, { orderId });
     if (!r.ok) {

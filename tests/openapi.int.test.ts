@@ -30,6 +30,7 @@ import type { PurchaseService } from '../purchase/service.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import { rebuildViews } from '../stream-processors/views-maintenance.ts';
 import { unique } from './helpers.ts';
+import { as, IDENTITY_ENV } from './purchase-helpers.ts';
 
 const OPENAPI_PATH = path.join(PROJECT_ROOT, 'docs', 'openapi.yaml');
 const openapiText = fs.readFileSync(OPENAPI_PATH, 'utf8');
@@ -116,6 +117,10 @@ const hotSku = `${skuPrefix}-hot`;
 const adjSku = `${skuPrefix}-adj`;
 const adjLocation = unique('OAS-L');
 const WMS_KEY = 'oas-wms-key-0123';
+/** A payment service: reads and confirms anyone's orders, may not buy. */
+const PAY_KEY = 'oas-pay-key-0123';
+const wms = { Authorization: `Bearer ${WMS_KEY}` };
+const pay = { Authorization: `Bearer ${PAY_KEY}` };
 
 // A low per-customer limit makes `customer_limit` reachable with a few units. No background
 // workers (PURCHASE_EXPIRY_INTERVAL_MS=0): the test runs the waiting-room worker's passes itself,
@@ -129,7 +134,8 @@ const config = loadConfig({
   PURCHASE_EXPIRY_INTERVAL_MS: '0',
   PURCHASE_HOT_SKUS: hotSku,
   PURCHASE_WAITING_ROOM_FACTOR: '1.5',
-  GATEWAY_API_KEYS: `oas-wms:${WMS_KEY}:wms;oas-storefront:oas-sf-key-0123:storefront`,
+  GATEWAY_API_KEYS: `oas-wms:${WMS_KEY}:wms+adjustments:write;oas-storefront:oas-sf-key-0123:storefront;oas-pay:${PAY_KEY}:orders:read+orders:confirm`,
+  ...IDENTITY_ENV,
 });
 const pool = new pg.Pool({ connectionString: config.pg.url, max: 4 });
 const redis = createRedis(config.redis.url);
@@ -245,8 +251,8 @@ describe('docs/openapi.yaml', () => {
       // Listing routes never calls the services; the gateway combines its routers like this.
       routes: express
         .Router()
-        .use(createOrderRoutes({} as PurchaseService))
-        .use(createAdjustmentRoutes({ store: {} as AdjustmentStore, authenticate: async () => ({ ok: false, reason: 'listing' }), logger: createLogger({ level: 'silent' }) })),
+        .use(createOrderRoutes({} as PurchaseService, { verifier: { verify: async () => ({ ok: false, reason: "listing" }) }, allowAnonymous: false }))
+        .use(createAdjustmentRoutes({ store: {} as AdjustmentStore, verifier: { verify: async () => ({ ok: false, reason: "listing" }) }, logger: createLogger({ level: 'silent' }) })),
     });
     interface Layer {
       route?: { path: string; methods: Record<string, boolean> };
@@ -292,13 +298,27 @@ describe('docs/openapi.yaml', () => {
 
 describe('the gateway answers as documented', () => {
   it('GET /v1/stock/{sku}: 200 with the SKU summed over its locations', async () => {
-    const { status, body } = await call(`/v1/stock/${encodeURIComponent(known[0]!)}`);
+    const { status, body } = await call(`/v1/stock/${encodeURIComponent(known[0]!)}`, { headers: wms });
     expect(status).toBe(200);
     // WH-1: 10 on hand, 1 reserved, 1 safety; WH-2: 20, 2, 1.
     expect(body).toMatchObject({ sku: known[0], onHand: 30, reserved: 3, safetyStock: 2, available: 8 + 17, deleted: false });
     const b = body as { commitTs: number; committedAt: string; locations: Array<{ locationId: string }> };
     expect(new Date(b.committedAt).getTime()).toBe(b.commitTs);
     expect(b.locations.map((l) => l.locationId)).toEqual(['WH-1', 'WH-2']);
+  });
+
+  it('GET /v1/stock: anonymous callers get the public figures only; a bad credential is 401', async () => {
+    for (const p of [`/v1/stock/${encodeURIComponent(known[0]!)}`, `/v1/stock?skus=${encodeURIComponent(known[0]!)}`]) {
+      const anon = await call(p);
+      expect(anon.status).toBe(200);
+      const item = (p.includes('?') ? (anon.body as { items: unknown[] }).items[0] : anon.body) as Record<string, unknown>;
+      expect(item).toMatchObject({ sku: known[0], available: 25, deleted: false });
+      expect(item.onHand).toBeUndefined();
+      expect(item.locations).toBeUndefined();
+      const bad = await call(p, { headers: { Authorization: 'Bearer not-a-key-at-all' } });
+      expect(bad.status).toBe(401);
+      expect(bad.body).toMatchObject({ error: 'unauthorized' });
+    }
   });
 
   it('GET /v1/stock/{sku}: 404 unknown_sku, 400 invalid_sku', async () => {
@@ -314,7 +334,7 @@ describe('the gateway answers as documented', () => {
   });
 
   it('GET /v1/stock?skus=: 200 {items, unknown} in request order', async () => {
-    const { status, body } = await call(`/v1/stock?skus=${[known[1], unknownSku, known[0], known[1]].map((s) => encodeURIComponent(s!)).join(',')}`);
+    const { status, body } = await call(`/v1/stock?skus=${[known[1], unknownSku, known[0], known[1]].map((s) => encodeURIComponent(s!)).join(',')}`, { headers: wms });
     expect(status).toBe(200);
     const b = body as { items: Array<{ sku: string }>; unknown: string[] };
     expect(b.items.map((i) => i.sku)).toEqual([known[1], known[0]]);
@@ -341,8 +361,11 @@ describe('the gateway answers as documented', () => {
   });
 
   it('POST /v1/purchases: 201 and its replay, 400s, 404, 409 sold_out and customer_limit, 413, 422', async () => {
-    const buy = (key: string | undefined, body: unknown) =>
-      call('/v1/purchases', { method: 'POST', headers: key === undefined ? {} : { 'Idempotency-Key': key }, body });
+    // Each body's customer buys with its own customer token (the body may repeat its own id).
+    const buy = async (key: string | undefined, body: unknown, auth?: Record<string, string>) => {
+      const who = typeof body === 'object' && body !== null ? String((body as { customerId?: unknown }).customerId ?? 'oas-a') : 'oas-a';
+      return call('/v1/purchases', { method: 'POST', headers: { ...(auth ?? (await as(who))), ...(key === undefined ? {} : { 'Idempotency-Key': key }) }, body });
+    };
     const key = randomUUID();
     const request = { customerId: 'oas-a', items: [{ sku: buySku, qty: 2 }] };
     const placed = await buy(key, request);
@@ -384,10 +407,23 @@ describe('the gateway answers as documented', () => {
     expect(big.body).toMatchObject({ error: 'body_too_large' });
   });
 
+  it('POST /v1/purchases: 401 without a credential, 403 for a service that may not buy, 400 for a customer naming someone else', async () => {
+    const items = [{ sku: buySku, qty: 1 }];
+    const none = await call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': randomUUID() }, body: { customerId: 'oas-a', items } });
+    expect(none.status).toBe(401);
+    expect(none.body).toMatchObject({ error: 'unauthorized' });
+    const payer = await call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': randomUUID(), ...pay }, body: { customerId: 'oas-a', items } });
+    expect(payer.status).toBe(403);
+    expect(payer.body).toMatchObject({ error: 'forbidden' });
+    const spoof = await call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': randomUUID(), ...(await as('oas-a')) }, body: { customerId: 'oas-b', items } });
+    expect(spoof.status).toBe(400);
+    expect(spoof.body).toMatchObject({ error: 'invalid_customer', details: { field: 'customerId' } });
+  });
+
   it('POST /v1/purchases: 429 rate_limited with Retry-After once a customer exceeds its burst', async () => {
     let limited: Answer | undefined;
     for (let i = 0; i < 30 && !limited; i++) {
-      const r = await call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': randomUUID() }, body: { customerId: 'oas-rl', items: [{ sku: unknownSku, qty: 1 }] } });
+      const r = await call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': randomUUID(), ...(await as('oas-rl')) }, body: { items: [{ sku: unknownSku, qty: 1 }] } });
       if (r.status === 429) limited = r;
       else expect(r.status).toBe(404);
     }
@@ -398,43 +434,53 @@ describe('the gateway answers as documented', () => {
 
   it('orders: GET, confirm, cancel; 400 invalid_order_id, 404 unknown_order, 409 invalid_state', async () => {
     const place = async (customerId: string) => {
-      const r = await call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': randomUUID() }, body: { customerId, items: [{ sku: buySku, qty: 1 }] } });
+      const r = await call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': randomUUID(), ...(await as(customerId)) }, body: { items: [{ sku: buySku, qty: 1 }] } });
       expect(r.status, r.text).toBe(201);
       return (r.body as { orderId: string }).orderId;
     };
     const first = await place('oas-c');
     const second = await place('oas-d');
-    const got = await call(`/v1/orders/${first}`);
+    const c = await as('oas-c');
+    const d = await as('oas-d');
+    const got = await call(`/v1/orders/${first}`, { headers: c });
     expect(got.status).toBe(200);
     expect(got.body).toMatchObject({ orderId: first, customerId: 'oas-c', status: 'reserved', items: [{ sku: buySku, qty: 1 }] });
-    const confirmed = await call(`/v1/orders/${first}/confirm`, { method: 'POST' });
+    // Someone else's order does not exist for you; without a credential: 401.
+    for (const [method, suffix] of [['GET', ''], ['POST', '/confirm'], ['POST', '/cancel']] as const) {
+      const other = await call(`/v1/orders/${first}${suffix}`, { method, headers: d });
+      expect(other.status, `${method} ${suffix}`).toBe(404);
+      expect(other.body).toMatchObject({ error: 'unknown_order', details: { orderId: first } });
+      const anonymous = await call(`/v1/orders/${first}${suffix}`, { method });
+      expect(anonymous.status, `${method} ${suffix}`).toBe(401);
+    }
+    const confirmed = await call(`/v1/orders/${first}/confirm`, { method: 'POST', headers: pay });
     expect(confirmed.status).toBe(200);
     expect(confirmed.body).toMatchObject({ orderId: first, status: 'confirmed' });
-    const cancelled = await call(`/v1/orders/${second}/cancel`, { method: 'POST' });
+    const cancelled = await call(`/v1/orders/${second}/cancel`, { method: 'POST', headers: d });
     expect(cancelled.status).toBe(200);
     expect(cancelled.body).toMatchObject({ orderId: second, status: 'cancelled' });
-    for (const [p, status] of [
-      [`/v1/orders/${first}/cancel`, 'confirmed'],
-      [`/v1/orders/${second}/confirm`, 'cancelled'],
+    for (const [p, status, who] of [
+      [`/v1/orders/${first}/cancel`, 'confirmed', c],
+      [`/v1/orders/${second}/confirm`, 'cancelled', d],
     ] as const) {
-      const r = await call(p, { method: 'POST' });
+      const r = await call(p, { method: 'POST', headers: who });
       expect(r.status, p).toBe(409);
       expect(r.body, p).toMatchObject({ error: 'invalid_state', details: { status } });
     }
     const missing = randomUUID();
     for (const [method, suffix] of [['GET', ''], ['POST', '/confirm'], ['POST', '/cancel']] as const) {
-      const bad = await call(`/v1/orders/not-a-uuid${suffix}`, { method });
+      const bad = await call(`/v1/orders/not-a-uuid${suffix}`, { method, headers: c });
       expect(bad.status, `${method} ${suffix}`).toBe(400);
       expect(bad.body).toMatchObject({ error: 'invalid_order_id', details: { field: 'orderId' } });
-      const none = await call(`/v1/orders/${missing}${suffix}`, { method });
+      const none = await call(`/v1/orders/${missing}${suffix}`, { method, headers: c });
       expect(none.status, `${method} ${suffix}`).toBe(404);
       expect(none.body).toMatchObject({ error: 'unknown_order', details: { orderId: missing } });
     }
   });
 
   it('waiting room: 201/409 with tickets, 202 waitlisted, GET /v1/tickets/{sku}/{ticket} and its events', async () => {
-    const buyHot = (key: string, customerId: string) =>
-      call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': key }, body: { customerId, items: [{ sku: hotSku, qty: 1 }] } });
+    const buyHot = async (key: string, customerId: string) =>
+      call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': key, ...(await as(customerId)) }, body: { items: [{ sku: hotSku, qty: 1 }] } });
     const ticketPath = `/v1/tickets/${encodeURIComponent(hotSku)}`;
     /** The `fate` events of a server-sent event stream (the stream has ended when `call` returns). */
     const fates = (text: string) =>
@@ -452,10 +498,10 @@ describe('the gateway answers as documented', () => {
     expect(first[0]!.body).toMatchObject({ status: 'reserved', items: [{ sku: hotSku, qty: 1 }], ticket: 1 });
     expect(first[0]!.headers.get('location')).toBe(`/v1/orders/${(first[0]!.body as { orderId: string }).orderId}`);
     expect(first[2]!.body).toMatchObject({ error: 'sold_out', details: { sku: hotSku, available: 0 }, ticket: 3 });
-    // Past the cap with nothing left: sold out at once, the ticket in details.
+    // Past the cap with nothing left: sold out at once, no ticket drawn, nothing stored.
     const pastCap = await buyHot(randomUUID(), 'oas-h4');
     expect(pastCap.status).toBe(409);
-    expect(pastCap.body).toMatchObject({ error: 'sold_out', details: { sku: hotSku, requested: 1, available: 0, ticket: 4 } });
+    expect(pastCap.body).toEqual({ error: 'sold_out', message: expect.any(String), details: { sku: hotSku, requested: 1, available: 0 } });
 
     // Restock (folded into the views as CDC would): past the cap with units left -> 202.
     await pool.query(`UPDATE stock_levels SET on_hand = on_hand + 3 WHERE sku = $1`, [hotSku]);
@@ -463,19 +509,21 @@ describe('the gateway answers as documented', () => {
     const key = randomUUID();
     const waitlisted = await buyHot(key, 'oas-h5');
     expect(waitlisted.status, waitlisted.text).toBe(202);
-    const fatePath = `${ticketPath}/5`;
-    expect(waitlisted.body).toEqual({ status: 'waitlisted', sku: hotSku, ticket: 5, position: 2, fate: fatePath, events: `${fatePath}/events` });
+    const fatePath = String((waitlisted.body as { fate: string }).fate);
+    expect(fatePath).toMatch(new RegExp(`^${ticketPath}/4-[A-Za-z0-9_-]{22}$`));
+    expect(waitlisted.body).toEqual({ status: 'waitlisted', sku: hotSku, ticket: 4, position: 1, fate: fatePath, events: `${fatePath}/events` });
     expect(waitlisted.headers.get('location')).toBe(fatePath);
     const again = await buyHot(key, 'oas-h5');
     expect(again.status).toBe(202);
-    expect(again.body).toEqual({ status: 'waitlisted', sku: hotSku, ticket: 5, fate: fatePath, events: `${fatePath}/events` });
+    expect(again.body).toEqual({ status: 'waitlisted', sku: hotSku, ticket: 4, fate: fatePath, events: `${fatePath}/events` });
 
-    const waiting = await call(fatePath);
+    const owner = await as('oas-h5');
+    const waiting = await call(fatePath, { headers: owner });
     expect(waiting.status).toBe(200);
-    expect(waiting.body).toEqual({ sku: hotSku, ticket: 5, decided: false });
+    expect(waiting.body).toEqual({ sku: hotSku, ticket: 4, decided: false });
 
     // The fate is pushed to an open stream when the worker decides the ticket.
-    const stream = call(`${fatePath}/events`);
+    const stream = call(`${fatePath}/events`, { headers: owner });
     await sleep(200);
     expect(await gateway.purchases.admitOnce()).toBe(1);
     const pushed = await stream;
@@ -483,32 +531,39 @@ describe('the gateway answers as documented', () => {
     expect(pushed.contentType).toContain('text/event-stream');
     const [fate, ...more] = fates(pushed.text);
     expect(more).toEqual([]);
-    expect(fate).toMatchObject({ status: 201, body: { status: 'reserved', items: [{ sku: hotSku, qty: 1 }], ticket: 5 } });
+    expect(fate).toMatchObject({ status: 201, body: { status: 'reserved', items: [{ sku: hotSku, qty: 1 }], ticket: 4 } });
 
-    const decided = await call(fatePath);
+    const decided = await call(fatePath, { headers: owner });
     expect(decided.status).toBe(200);
-    expect(decided.body).toEqual({ sku: hotSku, ticket: 5, decided: true, outcome: fate });
+    expect(decided.body).toEqual({ sku: hotSku, ticket: 4, decided: true, outcome: fate });
     const replay = await buyHot(key, 'oas-h5');
     expect(replay.status).toBe(201);
     expect(replay.headers.get('idempotent-replayed')).toBe('true');
     expect(replay.body).toEqual(fate!.body);
 
     // A stream opened after the fate was decided answers it at once.
-    const late = await call(`${ticketPath}/4/events`);
+    const late = await call(`${fatePath}/events`, { headers: owner });
     expect(late.status).toBe(200);
-    expect(fates(late.text)).toEqual([{ status: 409, body: pastCap.body }]);
+    expect(fates(late.text)).toEqual([fate]);
 
     for (const suffix of ['', '/events']) {
-      for (const bad of ['0', 'abc', '1.5', '-1', '01']) {
-        const r = await call(`${ticketPath}/${bad}${suffix}`);
+      for (const bad of ['0', 'abc', '1.5', '-1', '01', '4', `4-${'A'.repeat(21)}`]) {
+        const r = await call(`${ticketPath}/${bad}${suffix}`, { headers: owner });
         expect(r.status, `${bad}${suffix}`).toBe(400);
         expect(r.body).toMatchObject({ error: 'invalid_ticket', details: { field: 'ticket' } });
       }
-      for (const p of [`${ticketPath}/999`, `/v1/tickets/${encodeURIComponent(unknownSku)}/1`]) {
-        const r = await call(`${p}${suffix}`);
+      // Someone else's ticket is as unknown as one never issued; without a credential: 401.
+      for (const [p, who] of [
+        [`${ticketPath}/999-${'A'.repeat(22)}`, owner],
+        [`/v1/tickets/${encodeURIComponent(unknownSku)}/1-${'A'.repeat(22)}`, owner],
+        [fatePath, await as('oas-h1')],
+      ] as const) {
+        const r = await call(`${p}${suffix}`, { headers: who });
         expect(r.status, `${p}${suffix}`).toBe(404);
         expect(r.body).toMatchObject({ error: 'unknown_ticket' });
       }
+      const anonymous = await call(`${fatePath}${suffix}`);
+      expect(anonymous.status).toBe(401);
     }
   });
 
@@ -543,10 +598,16 @@ describe('the gateway answers as documented', () => {
       expect(r.status, `${error} ${r.text}`).toBe(400);
       expect(r.body).toMatchObject({ error, details: { field } });
     }
-    for (const headers of [{}, { Authorization: 'Bearer oas-sf-key-0123' }, { Authorization: 'Bearer nope-nope-nope' }] as Array<Record<string, string>>) {
+    for (const headers of [{}, { Authorization: 'Bearer nope-nope-nope' }] as Array<Record<string, string>>) {
       const r = await adjust(adjustment(), headers);
       expect(r.status, JSON.stringify(headers)).toBe(401);
       expect(r.body).toMatchObject({ error: 'unauthorized' });
+    }
+    // Valid credentials without adjustments:write: a storefront key, a payment service.
+    for (const headers of [{ Authorization: 'Bearer oas-sf-key-0123' }, pay]) {
+      const r = await adjust(adjustment(), headers);
+      expect(r.status, JSON.stringify(headers)).toBe(403);
+      expect(r.body).toMatchObject({ error: 'forbidden' });
     }
     const noSku = await adjust(adjustment({ sku: unknownSku }));
     expect(noSku.status).toBe(404);

@@ -3,6 +3,7 @@
  * of requests in flight, and Postgres/gate read-outs used to check the invariants.
  */
 import http from 'node:http';
+import { SignJWT } from 'jose';
 import type pg from 'pg';
 import type { Gate } from '../purchase/adapters/gate.ts';
 
@@ -42,8 +43,55 @@ export function post(base: string, path: string, body: unknown, headers: Record<
   });
 }
 
-export function purchase(base: string, key: string, customerId: string, items: Array<{ sku: string; qty: number }>): Promise<HttpReply> {
-  return post(base, '/v1/purchases', { customerId, items }, { 'Idempotency-Key': key });
+/** The HS256 secret test gateways verify customer tokens with (docs/security-credentials.md). */
+export const TEST_JWT_SECRET = 'purchase-tests-jwt-secret-0123456789abcdef';
+/** Configuration for test gateways: customers authenticate with tokens, no anonymous purchases. */
+export const IDENTITY_ENV = { GATEWAY_JWT_SECRET: TEST_JWT_SECRET, PURCHASE_ALLOW_ANONYMOUS: '0' } as const;
+
+const tokens = new Map<string, Promise<string>>();
+
+/** A customer token (JWT, `sub` = the customer, 1 h) signed with TEST_JWT_SECRET, cached per customer. */
+export function customerToken(customerId: string, claims: Record<string, unknown> = {}, ttl = '1h'): Promise<string> {
+  const cacheable = Object.keys(claims).length === 0 && ttl === '1h';
+  const cached = cacheable ? tokens.get(customerId) : undefined;
+  if (cached) return cached;
+  const t = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(customerId).setIssuedAt().setExpirationTime(ttl).sign(new TextEncoder().encode(TEST_JWT_SECRET));
+  if (cacheable) tokens.set(customerId, t);
+  return t;
+}
+
+/** `Authorization` header of a customer. */
+export async function as(customerId: string): Promise<Record<string, string>> {
+  return { Authorization: `Bearer ${await customerToken(customerId)}` };
+}
+
+/** A purchase by `customerId`, authenticated with its customer token (the body names no customer). */
+export async function purchase(base: string, key: string, customerId: string, items: Array<{ sku: string; qty: number }>): Promise<HttpReply> {
+  return post(base, '/v1/purchases', { items }, { 'Idempotency-Key': key, ...(await as(customerId)) });
+}
+
+/** GETs `base + path` as JSON. */
+export function get(base: string, path: string, headers: Record<string, string> = {}): Promise<HttpReply> {
+  const url = new URL(path, base);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'GET', headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks).toString('utf8');
+        let parsed: Record<string, unknown>;
+        try {
+          parsed = JSON.parse(raw) as Record<string, unknown>;
+        } catch {
+          parsed = { raw };
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 export interface SkuTruth {

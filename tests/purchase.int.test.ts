@@ -16,15 +16,17 @@ import { Gate } from '../purchase/adapters/gate.ts';
 import { reconcileViews } from '../stream-processors/views-maintenance.ts';
 import { testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
 import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
-import { post, purchase, reservedByOrders, skuTruth, type HttpReply } from './purchase-helpers.ts';
+import { as, IDENTITY_ENV, post, purchase, reservedByOrders, skuTruth, type HttpReply } from './purchase-helpers.ts';
+import { scopedIdempotencyKey } from '../purchase/adapters/gate.ts';
 
 const base = testConfig();
 const prefix = unique('buy').replaceAll('-', '');
-const open = { PURCHASE_RATE_CUSTOMER_PER_SEC: '0', PURCHASE_RATE_ADDRESS_PER_SEC: '0', PURCHASE_MAX_PER_CUSTOMER: '0', PURCHASE_EXPIRY_INTERVAL_MS: '200' };
+const open = { ...IDENTITY_ENV, PURCHASE_RATE_CUSTOMER_PER_SEC: '0', PURCHASE_RATE_ADDRESS_PER_SEC: '0', PURCHASE_MAX_PER_CUSTOMER: '0', PURCHASE_EXPIRY_INTERVAL_MS: '200' };
 const config = loadConfig({ ...process.env, REDIS_PREFIX: prefix, ...open });
 const strictConfig = loadConfig({
   ...process.env,
   REDIS_PREFIX: prefix,
+  ...IDENTITY_ENV,
   PURCHASE_RATE_CUSTOMER_PER_SEC: '1',
   PURCHASE_RATE_CUSTOMER_BURST: '3',
   PURCHASE_RATE_ADDRESS_PER_SEC: '0',
@@ -58,8 +60,8 @@ async function stock(perLocation: number[], safety = 0): Promise<string> {
 }
 
 /** Reads a server-sent event stream until its first `fate` event. */
-async function fateEvent(url: string, timeoutMs = 20_000): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+async function fateEvent(url: string, headers: Record<string, string>, timeoutMs = 20_000): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
   expect(res.headers.get('content-type')).toContain('text/event-stream');
   const text = await res.text();
   const m = /event: fate\ndata: (.*)\n/.exec(text);
@@ -225,7 +227,7 @@ describe('purchase path: idempotency and bad input', () => {
     const key = unique('idem');
     const first = await purchase(gwA.url, key, 'forgot', [{ sku, qty: 1 }]);
     expect(first.status).toBe(201);
-    await redis.del(gate.idemKey(key));
+    await redis.del(gate.idemKey(scopedIdempotencyKey('forgot', key)));
     const again = await purchase(gwA.url, key, 'forgot', [{ sku, qty: 1 }]);
     expect(again.status).toBe(201);
     expect(again.body.orderId).toBe(first.body.orderId);
@@ -246,7 +248,7 @@ describe('purchase path: idempotency and bad input', () => {
     ['qty "2"', { customerId: 'x', items: [{ sku: 'S', qty: '2' }] }, { 'Idempotency-Key': 'k' }, 400, 'invalid_body', 'items[0].qty'],
     ['an absurd qty', { customerId: 'x', items: [{ sku: 'S', qty: 1e12 }] }, { 'Idempotency-Key': 'k' }, 400, 'invalid_body', 'items[0].qty'],
     ['no items', { customerId: 'x', items: [] }, { 'Idempotency-Key': 'k' }, 400, 'invalid_body', 'items'],
-    ['no customer', { items: [{ sku: 'S', qty: 1 }] }, { 'Idempotency-Key': 'k' }, 400, 'invalid_body', 'customerId'],
+    ['no customer', { items: [{ sku: 'S', qty: 1 }] }, { 'Idempotency-Key': 'k', Authorization: 'Bearer dev-storefront-key' }, 400, 'missing_customer', 'X-Customer-Id'],
     ['a SKU twice', { customerId: 'x', items: [{ sku: 'S', qty: 1 }, { sku: 'S', qty: 1 }] }, { 'Idempotency-Key': 'k' }, 400, 'invalid_body', 'items'],
   ])('refuses %s with a 4xx naming the field, and reserves nothing', async (_what, body, headers, status, error, field) => {
     const before = await pool.query(`SELECT count(*)::int AS n FROM orders`);
@@ -278,14 +280,15 @@ describe('purchase path: order lifecycle', () => {
     const sku = await stock([5]);
     const placed = await purchase(gwA.url, unique('k'), 'life', [{ sku, qty: 2 }]);
     const id = String(placed.body.orderId);
-    const c = await post(gwB.url, `/v1/orders/${id}/confirm`, {});
+    // The payment service confirms (scope orders:confirm); the buyer sees it.
+    const c = await post(gwB.url, `/v1/orders/${id}/confirm`, {}, { Authorization: 'Bearer dev-payments-key' });
     expect(c.status).toBe(200);
     expect(c.body).toMatchObject({ orderId: id, status: 'confirmed' });
     expect(await skuTruth(pool, sku)).toEqual({ onHand: 3, reserved: 0, sellable: 3 });
-    const twice = await post(gwA.url, `/v1/orders/${id}/confirm`, {});
+    const twice = await post(gwA.url, `/v1/orders/${id}/confirm`, {}, await as('life'));
     expect(twice.status).toBe(409);
     expect(twice.body).toMatchObject({ error: 'invalid_state', details: { status: 'confirmed' } });
-    expect((await post(gwA.url, `/v1/orders/${id}/cancel`, {})).body).toMatchObject({ error: 'invalid_state', details: { status: 'confirmed' } });
+    expect((await post(gwA.url, `/v1/orders/${id}/cancel`, {}, await as('life'))).body).toMatchObject({ error: 'invalid_state', details: { status: 'confirmed' } });
     const ev = await events.waitFor((m) => m.key === id && m.headers.eventType === 'OrderConfirmed');
     expect(JSON.parse(ev.value!)).toMatchObject({ type: 'OrderConfirmed', orderId: id, status: 'confirmed' });
     await gateSettled(sku);
@@ -297,7 +300,7 @@ describe('purchase path: order lifecycle', () => {
     const placed = await purchase(gwA.url, unique('k'), 'life', [{ sku, qty: 4 }]);
     const id = String(placed.body.orderId);
     expect((await purchase(gwA.url, unique('k'), 'other', [{ sku, qty: 1 }])).status).toBe(409);
-    const c = await post(gwA.url, `/v1/orders/${id}/cancel`, {});
+    const c = await post(gwA.url, `/v1/orders/${id}/cancel`, {}, await as('life'));
     expect(c.body).toMatchObject({ orderId: id, status: 'cancelled' });
     expect(await skuTruth(pool, sku)).toEqual({ onHand: 4, reserved: 0, sellable: 4 });
     await events.waitFor((m) => m.key === id && m.headers.eventType === 'OrderCancelled');
@@ -306,10 +309,10 @@ describe('purchase path: order lifecycle', () => {
   });
 
   it('unknown and malformed order ids get 404 and 400', async () => {
-    const unknown = await post(gwA.url, '/v1/orders/00000000-0000-4000-8000-000000000000/confirm', {});
+    const unknown = await post(gwA.url, '/v1/orders/00000000-0000-4000-8000-000000000000/confirm', {}, { Authorization: 'Bearer dev-payments-key' });
     expect(unknown.status).toBe(404);
     expect(unknown.body.error).toBe('unknown_order');
-    const bad = await post(gwA.url, '/v1/orders/not-an-id/cancel', {});
+    const bad = await post(gwA.url, '/v1/orders/not-an-id/cancel', {}, await as('life'));
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ error: 'invalid_order_id', details: { field: 'orderId' } });
   });
@@ -322,7 +325,7 @@ describe('purchase path: order lifecycle', () => {
     const ev = await events.waitFor((m) => m.key === id && m.headers.eventType === 'ReservationExpired', 20_000);
     expect(JSON.parse(ev.value!)).toMatchObject({ type: 'ReservationExpired', status: 'expired' });
     expect(await skuTruth(pool, sku)).toEqual({ onHand: 3, reserved: 0, sellable: 3 });
-    const c = await post(gwA.url, `/v1/orders/${id}/confirm`, {});
+    const c = await post(gwA.url, `/v1/orders/${id}/confirm`, {}, await as('expiring'));
     expect(c.status).toBe(409);
     expect(c.body).toMatchObject({ error: 'invalid_state', details: { status: 'expired' } });
     await waitUntil(async () => (await gate.state(sku)).available === 3, 10_000, 'expired units back in the gate');
@@ -371,10 +374,11 @@ describe('purchase path: waiting room', () => {
     for (let i = 0; i < 3; i++) first.push(await purchase(hot.url, unique('k'), `h${i}`, [{ sku: hotSku, qty: 1 }]));
     expect(first.map((r) => r.status)).toEqual([201, 201, 409]);
     expect(first.map((r) => r.body.ticket)).toEqual([1, 2, 3]);
-    // Past the cap with nothing left: sold out at once, without reaching the gate.
+    // Past the cap with nothing left: sold out at once, without reaching the gate or drawing a ticket.
     const fourth = await purchase(hot.url, unique('k'), 'h3', [{ sku: hotSku, qty: 1 }]);
     expect(fourth.status).toBe(409);
-    expect(fourth.body).toMatchObject({ error: 'sold_out', details: { ticket: 4, available: 0 } });
+    expect(fourth.body).toMatchObject({ error: 'sold_out', details: { available: 0 } });
+    expect((fourth.body.details as Record<string, unknown>).ticket).toBeUndefined();
 
     // Restock: past the cap with units available, requests are waitlisted and admitted in order.
     await pool.query(`UPDATE stock_levels SET on_hand = on_hand + 3 WHERE sku = $1`, [hotSku]);
@@ -384,11 +388,12 @@ describe('purchase path: waiting room', () => {
     const waitlisted = burst.filter((r) => r.status === 202);
     expect(waitlisted.length).toBeGreaterThan(0);
     expect(waitlisted[0]!.body).toMatchObject({ status: 'waitlisted', sku: hotSku });
-    const tickets = burst.map((r) => Number(r.body.ticket ?? (r.body.details as Record<string, unknown>)?.ticket));
-    expect(new Set(tickets).size).toBe(8);
+    const tickets = waitlisted.map((r) => Number(r.body.ticket));
+    expect(new Set(tickets).size).toBe(waitlisted.length);
+    const owner = (r: HttpReply) => `w${burst.indexOf(r)}`;
 
-    // Each waitlisted ticket learns its fate over server-sent events.
-    const fates = await Promise.all(waitlisted.map((r) => fateEvent(`${hot.url}${String(r.body.events)}`)));
+    // Each waitlisted ticket learns its fate over server-sent events (its owner's stream).
+    const fates = await Promise.all(waitlisted.map(async (r) => fateEvent(`${hot.url}${String(r.body.events)}`, await as(owner(r)))));
     const reserved = fates.filter((f) => f.status === 201);
     expect(reserved).toHaveLength(3);
     expect(fates.filter((f) => f.status === 409).every((f) => f.body.error === 'sold_out')).toBe(true);
@@ -398,9 +403,9 @@ describe('purchase path: waiting room', () => {
     const idx = burst.indexOf(waitlisted[0]!);
     const retry = await purchase(hot.url, `${prefix}-wr-${idx}`, `w${idx}`, [{ sku: hotSku, qty: 1 }]);
     expect(retry.headers['idempotent-replayed']).toBe('true');
-    const state = await fetch(`${hot.url}${String(waitlisted[0]!.body.fate)}`).then((r) => r.json() as Promise<Record<string, unknown>>);
+    const state = await fetch(`${hot.url}${String(waitlisted[0]!.body.fate)}`, { headers: await as(owner(waitlisted[0]!)) }).then((r) => r.json() as Promise<Record<string, unknown>>);
     expect(state).toMatchObject({ sku: hotSku, decided: true, outcome: { status: retry.status } });
-    const unknown = await fetch(`${hot.url}/v1/tickets/${hotSku}/999999`);
+    const unknown = await fetch(`${hot.url}/v1/tickets/${hotSku}/999999-${'A'.repeat(22)}`, { headers: await as('w0') });
     expect(unknown.status).toBe(404);
   });
 });

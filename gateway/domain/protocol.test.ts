@@ -27,8 +27,8 @@ describe('parseClientFrame', () => {
   it.each([
     ['{oops', 'invalid_json', 'frame is not valid JSON'],
     ['[1,2]', 'invalid_frame', 'frame must be a JSON object'],
-    ['{"op":"dance"}', 'invalid_frame', 'unknown op "dance": expected subscribe, unsubscribe or ping'],
-    ['{"skus":["A"]}', 'invalid_frame', 'unknown op null: expected subscribe, unsubscribe or ping'],
+    ['{"op":"dance"}', 'invalid_frame', 'unknown op "dance": expected subscribe, unsubscribe, ping or auth'],
+    ['{"skus":["A"]}', 'invalid_frame', 'unknown op null: expected subscribe, unsubscribe, ping or auth'],
     ['{"op":"subscribe","skus":[]}', 'invalid_frame', 'skus: must name at least one SKU'],
     ['{"op":"subscribe","skus":[""]}', 'invalid_frame', 'skus.0: must not be empty'],
     ['{"op":"subscribe","skus":["A"],"since":"yesterday"}', 'invalid_frame', 'since: must be a cursor from a snapshot or deltas frame'],

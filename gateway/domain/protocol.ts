@@ -19,6 +19,8 @@ export const CLOSE = {
   unknownChannel: { code: 4002, reconnect: false },
   abuse: { code: 4003, reconnect: false },
   slowConsumer: { code: 4008, reconnect: true },
+  /** The connection's token expired and no `auth` frame renewed it: reconnect with a fresh token. */
+  tokenExpired: { code: 4005, reconnect: true },
 } as const;
 
 export const CHANNELS: readonly Channel[] = ['storefront', 'wms', 'erp'];
@@ -44,7 +46,9 @@ const subscribe = z
   .strict();
 const unsubscribe = z.object({ op: z.literal('unsubscribe'), skus: z.union([z.literal('*'), z.array(sku).min(1)]), id }).strict();
 const ping = z.object({ op: z.literal('ping'), id }).strict();
-const frameSchema = z.discriminatedUnion('op', [subscribe, unsubscribe, ping]);
+/** Re-authentication of a wms/erp connection before its token expires (docs/websocket.md). */
+const auth = z.object({ op: z.literal('auth'), token: z.string().min(1, 'must not be empty').max(8192, 'must be at most 8192 characters'), id }).strict();
+const frameSchema = z.discriminatedUnion('op', [subscribe, unsubscribe, ping, auth]);
 
 export type ClientFrame = z.infer<typeof frameSchema>;
 
@@ -68,8 +72,8 @@ export function parseClientFrame(text: string): { ok: true; frame: ClientFrame }
     return { ok: false, error: { code: 'invalid_frame', message: 'frame must be a JSON object' } };
   }
   const op = (raw as { op?: unknown }).op;
-  if (typeof op !== 'string' || !['subscribe', 'unsubscribe', 'ping'].includes(op)) {
-    return { ok: false, error: withId({ code: 'invalid_frame', message: `unknown op ${JSON.stringify(op ?? null)}: expected subscribe, unsubscribe or ping` }) };
+  if (typeof op !== 'string' || !['subscribe', 'unsubscribe', 'ping', 'auth'].includes(op)) {
+    return { ok: false, error: withId({ code: 'invalid_frame', message: `unknown op ${JSON.stringify(op ?? null)}: expected subscribe, unsubscribe, ping or auth` }) };
   }
   const parsed = frameSchema.safeParse(raw);
   if (!parsed.success) {

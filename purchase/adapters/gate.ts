@@ -70,6 +70,14 @@ const DEFAULT_LIMITS: GateLimits = {
   holdTtlMs: 900_000,
 };
 
+/**
+ * An Idempotency-Key as stored in Redis: scoped by the customer, so one customer's key can never
+ * replay (or block) another customer's purchase. The customer part is URI-encoded (no `:`).
+ */
+export function scopedIdempotencyKey(customerId: string, key: string): string {
+  return `${encodeURIComponent(customerId)}:${key}`;
+}
+
 const SCRIPTS = ['gate-reserve', 'gate-settle', 'gate-release', 'gate-check-4'] as const;
 
 export class Gate {
@@ -90,6 +98,7 @@ export class Gate {
     this.cmd = cmd;
   }
 
+  /** The record of a scoped key (`scopedIdempotencyKey`). */
   idemKey(key: string): string {
     return `${this.prefix}:idem:${key}`;
   }
@@ -106,10 +115,13 @@ export class Gate {
     return `${this.prefix}:{${sku}}:gate:cust`;
   }
 
-  /** One atomic gate decision (gate-reserve.lua). */
-  async reserve(a: { holdId: string; idempotencyKey: string; hash: string; customerId: string; address: string; items: GateItem[]; now?: number }): Promise<ReserveOutcome> {
+  /**
+   * One atomic gate decision (gate-reserve.lua). `idempotencyKey` is the scoped key; `skipRate`:
+   * the rate limits were already taken (a waiting-room ticket takes them before it is drawn).
+   */
+  async reserve(a: { holdId: string; idempotencyKey: string; hash: string; customerId: string; address: string; items: GateItem[]; now?: number; skipRate?: boolean }): Promise<ReserveOutcome> {
     const now = a.now ?? Date.now();
-    const L = this.limits;
+    const L = a.skipRate ? { ...this.limits, rateCustomer: { perSec: 0, burst: 1 }, rateAddress: { perSec: 0, burst: 1 } } : this.limits;
     const keys = [this.idemKey(a.idempotencyKey), this.holdKey(a.holdId), this.unsettledKey, `${this.prefix}:rl:c:${a.customerId}`, `${this.prefix}:rl:a:${a.address}`];
     for (const i of a.items) keys.push(this.keys.summary(i.sku), this.keys.gate(i.sku), this.holdsKey(i.sku), this.customerKey(i.sku));
     const args: Array<string | number> = [

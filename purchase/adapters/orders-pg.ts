@@ -238,8 +238,15 @@ export class OrdersStore {
     return { abandoned: false, status: o.rows[0]?.status ?? 'abandoned', versions: new Map(lines.rows.map((r) => [r.sku, Number(r.version)])) };
   }
 
-  async findByIdempotencyKey(key: string): Promise<{ orderId: string; hash: string | null } | null> {
-    const r = await this.pool.query<{ id: string; request_hash: string | null }>(`SELECT id, request_hash FROM orders WHERE idempotency_key = $1`, [key]);
+  /** The customer of an order (null: no such order); abandoned orders do not exist for clients. */
+  async orderCustomer(orderId: string): Promise<string | null> {
+    const r = await this.pool.query<{ customer_id: string }>(`SELECT customer_id FROM orders WHERE id = $1 AND status <> 'abandoned'`, [orderId]);
+    return r.rows[0]?.customer_id ?? null;
+  }
+
+  /** Idempotency keys are scoped by customer (migration 0010). */
+  async findByIdempotencyKey(customerId: string, key: string): Promise<{ orderId: string; hash: string | null } | null> {
+    const r = await this.pool.query<{ id: string; request_hash: string | null }>(`SELECT id, request_hash FROM orders WHERE customer_id = $1 AND idempotency_key = $2`, [customerId, key]);
     const row = r.rows[0];
     return row ? { orderId: row.id, hash: row.request_hash } : null;
   }

@@ -4,6 +4,7 @@
  * that tells every gateway a fate was decided, so the one holding the client's event stream can
  * forward it. Keys carry the SKU's hash tag, like the gate's.
  */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
@@ -34,9 +35,15 @@ export interface Fate {
 export type TicketOutcome =
   | { kind: 'admit'; ticket: number }
   | { kind: 'waitlisted'; ticket: number; position: number }
-  | { kind: 'sold_out'; ticket: number }
+  | { kind: 'sold_out' }
   | { kind: 'known'; ticket: number; hash: string }
+  | { kind: 'limited'; scope: 'customer' | 'address'; retryAfterMs: number }
   | { kind: 'unknown' };
+
+export interface TicketLimits {
+  rateCustomer: { perSec: number; burst: number };
+  rateAddress: { perSec: number; burst: number };
+}
 
 export type AdmitOutcome = { kind: 'empty' } | { kind: 'wait' } | { kind: 'admit'; request: QueuedRequest } | { kind: 'sold_out'; requests: QueuedRequest[] };
 
@@ -45,6 +52,7 @@ export class WaitingRoomStore {
   private readonly ticketCmd: LuaCommand;
   private readonly admitCmd: LuaCommand;
   private subscriber: Redis | undefined;
+  private secret: Promise<Buffer> | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -55,7 +63,7 @@ export class WaitingRoomStore {
     private readonly decideTimeoutMs: number,
   ) {
     this.keys = viewKeys(prefix);
-    this.ticketCmd = defineLuaCommand(redis, 'inv_wr_ticket', path.join(LUA_DIR, 'waiting-room-ticket-6.lua'));
+    this.ticketCmd = defineLuaCommand(redis, 'inv_wr_ticket8', path.join(LUA_DIR, 'waiting-room-ticket-8.lua'));
     this.admitCmd = defineLuaCommand(redis, 'inv_wr_admit', path.join(LUA_DIR, 'waiting-room-admit-5.lua'));
   }
 
@@ -69,16 +77,28 @@ export class WaitingRoomStore {
     return `${this.prefix}:wr:fates`;
   }
 
-  async ticket(sku: string, request: Omit<QueuedRequest, 'ticket'>, ttlS: number): Promise<TicketOutcome> {
+  /**
+   * Draws a ticket, after the caller's rate limits (nothing is drawn or stored past them).
+   * `scopedKey` is the Idempotency-Key scoped by customer (a retry keeps its ticket).
+   */
+  async ticket(sku: string, request: Omit<QueuedRequest, 'ticket'>, scopedKey: string, ttlS: number, limits: TicketLimits): Promise<TicketOutcome> {
     const queued = JSON.stringify({ ticket: '{ticket}', ...request });
-    const r = (await this.ticketCmd(this.room(sku), `${this.room(sku)}:queue`, `${this.room(sku)}:keys`, this.keys.summary(sku), this.keys.gate(sku), `${this.room(sku)}:out`, this.factor, request.key, queued, ttlS, request.hash, Date.now(), Date.now() + this.decideTimeoutMs)) as Array<string | number>;
+    const now = Date.now();
+    const r = (await this.ticketCmd(
+      this.room(sku), `${this.room(sku)}:queue`, `${this.room(sku)}:keys`, this.keys.summary(sku), this.keys.gate(sku), `${this.room(sku)}:out`,
+      `${this.prefix}:rl:c:${request.customerId}`, `${this.prefix}:rl:a:${request.address}`,
+      this.factor, scopedKey, queued, ttlS, request.hash, now, now + this.decideTimeoutMs,
+      limits.rateCustomer.burst, limits.rateCustomer.perSec, limits.rateAddress.burst, limits.rateAddress.perSec,
+    )) as Array<string | number>;
     switch (r[0]) {
       case 'admit':
         return { kind: 'admit', ticket: Number(r[1]) };
       case 'waitlisted':
         return { kind: 'waitlisted', ticket: Number(r[1]), position: Number(r[2]) };
       case 'sold_out':
-        return { kind: 'sold_out', ticket: Number(r[1]) };
+        return { kind: 'sold_out' };
+      case 'limited':
+        return { kind: 'limited', scope: r[1] === 'address' ? 'address' : 'customer', retryAfterMs: Number(r[2]) };
       case 'known':
         return { kind: 'known', ticket: Number(r[1]), hash: String(r[2]) };
       case 'unknown':
@@ -101,9 +121,51 @@ export class WaitingRoomStore {
     await this.redis.zrem(`${this.room(sku)}:out`, String(ticket));
   }
 
-  async setFate(fate: Fate): Promise<void> {
+  /**
+   * Records a ticket's fate and tells every gateway. Successes are kept as long as idempotency
+   * records (`fateTtlS`); refusals only `refusalTtlS`, so refused tickets cannot pile up.
+   */
+  async setFate(fate: Fate, refusalTtlS = this.fateTtlS): Promise<void> {
     const text = JSON.stringify(fate);
-    await this.redis.multi().set(this.fateKey(fate.sku, fate.ticket), text, 'EX', this.fateTtlS).publish(this.channel, text).exec();
+    const ttl = fate.status === 201 ? this.fateTtlS : Math.min(this.fateTtlS, refusalTtlS);
+    await this.redis.multi().set(this.fateKey(fate.sku, fate.ticket), text, 'EX', ttl).publish(this.channel, text).exec();
+  }
+
+  /** The secret ticket references are signed with: one per Redis prefix, shared by every gateway. */
+  private refSecret(): Promise<Buffer> {
+    this.secret ??= (async () => {
+      const key = `${this.prefix}:wr:secret`;
+      await this.redis.set(key, randomBytes(32).toString('base64url'), 'NX');
+      const v = await this.redis.get(key);
+      if (!v) throw new Error('waiting-room secret missing');
+      return Buffer.from(v);
+    })();
+    this.secret.catch(() => {
+      this.secret = undefined;
+    });
+    return this.secret;
+  }
+
+  private async mac(sku: string, ticket: number, customerId: string): Promise<string> {
+    return createHmac('sha256', await this.refSecret()).update(`${sku}\u0000${ticket}\u0000${customerId}`).digest('base64url').slice(0, 22);
+  }
+
+  /**
+   * The reference of a ticket in URLs: `<ticket>-<mac>`, the MAC binding the ticket number to the
+   * SKU and the customer it was issued to. Unguessable, and only that customer's credential opens it.
+   */
+  async ticketRef(sku: string, ticket: number, customerId: string): Promise<string> {
+    return `${ticket}-${await this.mac(sku, ticket, customerId)}`;
+  }
+
+  /** The ticket number of `ref` when it was issued to `customerId`, else null. */
+  async openRef(sku: string, ref: string, customerId: string | undefined): Promise<number | null> {
+    const m = /^([1-9]\d{0,15})-([A-Za-z0-9_-]{22})$/.exec(ref);
+    if (!m || customerId === undefined) return null;
+    const ticket = Number(m[1]);
+    const want = Buffer.from(await this.mac(sku, ticket, customerId));
+    const got = Buffer.from(m[2]!);
+    return want.length === got.length && timingSafeEqual(want, got) ? ticket : null;
   }
 
   async getFate(sku: string, ticket: number): Promise<Fate | null> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { requestHash, validatePurchase, validIdempotencyKey } from './request.ts';
+import { customerIdProblem, requestHash, validatePurchase, validIdempotencyKey } from './request.ts';
 
 describe('validatePurchase', () => {
   it('accepts a well-formed purchase', () => {
@@ -14,12 +14,30 @@ describe('validatePurchase', () => {
     [{ customerId: 'c', items: [{ sku: '', qty: 1 }] }, 'items[0].sku'],
     [{ customerId: 'c', items: [] }, 'items'],
     [{ customerId: '', items: [{ sku: 'A', qty: 1 }] }, 'customerId'],
+    [{ customerId: 'a\u0000b', items: [{ sku: 'A', qty: 1 }] }, 'customerId'],
+    [{ customerId: 'c', items: [{ sku: 'A\u001fB', qty: 1 }] }, 'items[0].sku'],
     [[1, 2], 'body'],
     [null, 'body'],
   ])('names the offending field of %j', (body, field) => {
     const r = validatePurchase(body);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.field).toBe(field);
+  });
+});
+
+describe('customerIdProblem', () => {
+  it('refuses empty, over-long and control-character ids', () => {
+    expect(customerIdProblem('alice')).toBeUndefined();
+    expect(customerIdProblem('émile@example.com')).toBeUndefined();
+    expect(customerIdProblem('')).toMatch(/1 to 128/);
+    expect(customerIdProblem('x'.repeat(129))).toMatch(/1 to 128/);
+    expect(customerIdProblem('a\u0000b')).toMatch(/control/);
+    expect(customerIdProblem('a\nb')).toMatch(/control/);
+    expect(customerIdProblem('a\u007fb')).toMatch(/control/);
+  });
+
+  it('the customer id is optional in the body (it comes from the credential)', () => {
+    expect(validatePurchase({ items: [{ sku: 'A', qty: 1 }] })).toEqual({ ok: true, value: { items: [{ sku: 'A', qty: 1 }] } });
   });
 });
 

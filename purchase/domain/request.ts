@@ -9,10 +9,25 @@ import { toValidation, type Validation } from '../../lib/validation.ts';
 export const MAX_ITEMS = 20;
 export const MAX_QTY = 1000;
 
-const sku = z.string().min(1, 'must be 1 to 128 characters').max(128, 'must be 1 to 128 characters');
+// eslint-disable-next-line no-control-regex
+const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 
+/** Why a customer id is not acceptable (1 to 128 characters, no control characters), or undefined. */
+export function customerIdProblem(id: string): string | undefined {
+  if (id.length < 1 || id.length > 128) return 'must be 1 to 128 characters';
+  if (CONTROL_RE.test(id)) return 'must not contain control characters';
+  return undefined;
+}
+
+const noControl = (s: string) => !CONTROL_RE.test(s);
+const sku = z.string().min(1, 'must be 1 to 128 characters').max(128, 'must be 1 to 128 characters').refine(noControl, 'must not contain control characters');
+
+/**
+ * The body. `customerId` is only honoured for a service credential with `purchase:act-for` (the
+ * customer it acts for) or in the development anonymous mode; a customer's id comes from its token.
+ */
 export const purchaseSchema = z.strictObject({
-  customerId: z.string().min(1, 'must be 1 to 128 characters').max(128, 'must be 1 to 128 characters'),
+  customerId: z.string().min(1, 'must be 1 to 128 characters').max(128, 'must be 1 to 128 characters').refine(noControl, 'must not contain control characters').optional(),
   items: z
     .array(
       z.strictObject({
@@ -29,10 +44,15 @@ export const purchaseSchema = z.strictObject({
     .refine((items) => new Set(items.map((i) => i.sku)).size === items.length, 'must not list a SKU twice'),
 });
 
-export type PurchaseRequest = z.infer<typeof purchaseSchema>;
+export type PurchaseBody = z.infer<typeof purchaseSchema>;
+/** A purchase with its customer resolved from the credential. */
+export interface PurchaseRequest {
+  customerId: string;
+  items: PurchaseBody['items'];
+}
 
 /** Validates a parsed JSON body; the error names the first offending field (`items[0].qty`). */
-export function validatePurchase(body: unknown): Validation<PurchaseRequest> {
+export function validatePurchase(body: unknown): Validation<PurchaseBody> {
   return toValidation(purchaseSchema.safeParse(body));
 }
 
