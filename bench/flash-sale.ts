@@ -51,6 +51,7 @@ import { consumeFromEnd, deleteGroup } from './lib/kafka-topics.ts';
 import { deletePrefix } from './lib/redis-keys.ts';
 import { progress, runId } from './lib/run.ts';
 import { stats, type Stats } from './lib/stats.ts';
+import { redactUrl } from '../lib/redact.ts';
 
 const GOAL_RATIO = 5;
 const GOAL_SOLD_OUT_PER_S = 20_000;
@@ -119,7 +120,7 @@ async function checkStack(config: Readonly<Config>, pool: pg.Pool): Promise<void
   try {
     await Promise.race([redis.ping(), sleep(3000).then(() => Promise.reject(new Error('no answer in 3 s')))]);
   } catch (err) {
-    throw new Error(`Redis at ${config.redis.url} is not reachable (${(err as Error).message}); ${hint}`);
+    throw new Error(`Redis at ${redactUrl(config.redis.url)} is not reachable (${(err as Error).message}); ${hint}`);
   } finally {
     redis.disconnect();
   }
@@ -128,7 +129,7 @@ async function checkStack(config: Readonly<Config>, pool: pg.Pool): Promise<void
     const body = (await res.json()) as { connector?: { state?: string } };
     if (body.connector?.state !== 'RUNNING') throw new Error(`outbox connector is ${body.connector?.state ?? `HTTP ${res.status}`}`);
   } catch (err) {
-    throw new Error(`Kafka Connect at ${config.connect.url} is not ready (${(err as Error).message}); ${hint}`);
+    throw new Error(`Kafka Connect at ${redactUrl(config.connect.url)} is not ready (${(err as Error).message}); ${hint}`);
   }
 }
 

@@ -211,6 +211,10 @@ export class Supervisor extends EventEmitter<{ event: [SupervisorEvent] }> {
       cwd: spec.cwd,
       env: spec.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // Own process group: a terminal's Ctrl-C reaches the supervisor only, which forwards it, so
+      // a child's exit on stop is never mistaken for a crash. A child whose supervisor dies sees
+      // its IPC channel close and stops itself (lib/process-policy.ts onStopRequest).
+      detached: true,
     });
     slot.proc = proc;
     slot.ready = false;

@@ -18,6 +18,7 @@ import { createSchemaRegistry, decodeAvro } from '../lib/avro-registry.ts';
 import { loadConfigOrExit, type Config } from '../lib/config.ts';
 import { errorMessage, SchemaError } from '../lib/errors.ts';
 import { createKafka } from '../lib/kafka.ts';
+import { redactUrl } from '../lib/redact.ts';
 
 const USAGE = `usage: npm run inspect -- <command> [options]
   topics [--all] [--json]          topics with partitions, messages and cleanup policy (--all: internal ones too)
@@ -249,10 +250,10 @@ async function connectors(config: Config, o: Options): Promise<number> {
   let body: Record<string, { status: ConnectorStatus }>;
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(5000), headers: { accept: 'application/json' } });
-    if (!res.ok) fail(`Kafka Connect at ${config.connect.url} answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
+    if (!res.ok) fail(`Kafka Connect at ${redactUrl(config.connect.url)} answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
     body = (await res.json()) as Record<string, { status: ConnectorStatus }>;
   } catch (err) {
-    fail(`Kafka Connect is not reachable at ${config.connect.url} (${errorMessage((err as { cause?: unknown }).cause ?? err)}): is the stack up? npm run stack -- status`);
+    fail(`Kafka Connect is not reachable at ${redactUrl(config.connect.url)} (${errorMessage((err as { cause?: unknown }).cause ?? err)}): is the stack up? npm run stack -- status`);
   }
   const list = Object.values(body)
     .map((c) => c.status)
@@ -261,7 +262,7 @@ async function connectors(config: Config, o: Options): Promise<number> {
   const broken = list.filter((c) => !healthy(c));
   if (o.json) {
     process.stdout.write(`${JSON.stringify(list.map((c) => ({ name: c.name, type: c.type ?? null, state: c.connector.state, worker: c.connector.worker_id, tasks: c.tasks.map((t) => ({ id: t.id, state: t.state, worker: t.worker_id, ...(t.trace ? { trace: t.trace.split('\n')[0] } : {}) })), running: healthy(c) })))}\n`);
-  } else if (list.length === 0) process.stdout.write(`no connectors on ${config.connect.url}\n`);
+  } else if (list.length === 0) process.stdout.write(`no connectors on ${redactUrl(config.connect.url)}\n`);
   else {
     process.stdout.write(table([['CONNECTOR', 'TYPE', 'STATE', 'TASKS', 'WORKER'], ...list.map((c) => [c.name, c.type ?? '-', c.connector.state, c.tasks.map((t) => `${t.id}:${t.state}`).join(' ') || '(none)', c.connector.worker_id])]));
     for (const c of list) {
@@ -295,7 +296,7 @@ async function decodeBytes(buf: Buffer | null, registry: SchemaRegistry, config:
     try {
       return { format: 'avro', schemaId, value: await decodeAvro(registry, buf) };
     } catch (err) {
-      if (!(err instanceof SchemaError)) throw new CliError(`schema registry unreachable at ${config.registry.url} while decoding schema id ${schemaId}: ${errorMessage(err)}`);
+      if (!(err instanceof SchemaError)) throw new CliError(`schema registry unreachable at ${redactUrl(config.registry.url)} while decoding schema id ${schemaId}: ${errorMessage(err)}`);
       return { format: 'binary', value: buf.toString('base64'), note: `looks like Avro (schema id ${schemaId}) but does not decode: ${err.message}` };
     }
   }

@@ -37,6 +37,7 @@ import { createPgPool } from '../lib/pg.ts';
 import { locationId, skuId } from '../lib/seed.ts';
 import { TOPICS } from '../lib/topics.ts';
 import type { AdjustmentKind, StockAdjustment } from '../schemas/generated/avro-types.ts';
+import { redactUrl } from '../lib/redact.ts';
 
 const USAGE = `usage: npm run simulate -- <simulation> [options]
   flash-sale [--sku FLASH-DEMO] [--units 200] [--shoppers 500] [--rate 50] [--gateway URL]
@@ -654,7 +655,7 @@ async function adjustments(kind: 'wms' | 'erp', o: RunOptions, config: Config): 
   try {
     codecs = await registerStockSchemas(config.registry.url);
   } catch (e) {
-    err(`the schema registry at ${config.registry.url} is not usable (${errorMessage(e)}): is the stack up? npm run stack -- status`);
+    err(`the schema registry at ${redactUrl(config.registry.url)} is not usable (${errorMessage(e)}): is the stack up? npm run stack -- status`);
     return 1;
   }
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });

@@ -27,7 +27,8 @@ import { viewKeys } from '../stream-processors/adapters/redis-views.ts';
 import { startFeedTail } from '../stream-processors/feed-tail.ts';
 
 const config = loadConfigOrExit();
-const say = (line: string) => process.stdout.write(`${line}\n`);
+// Every console line passes redaction: connection URLs may carry passwords (finding 12).
+const say = (line: string) => process.stdout.write(`${redactUrlsIn(line)}\n`);
 const logsDir = path.join(config.stack.dir, 'logs');
 fs.mkdirSync(logsDir, { recursive: true });
 const log = createLogger({ level: 'info', name: 'invsync-supervisor', file: path.join(logsDir, 'supervisor.log') });

@@ -632,7 +632,7 @@ describe('the gateway answers as documented', () => {
     expect(health.body).toEqual({ status: 'ok' });
     const ready = await call('/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body).toEqual({ status: 'ready', checks: { redis: true, feed: true } });
+    expect(ready.body).toEqual({ status: 'ready', checks: { redis: true, feed: true, accepting: true } });
   });
 
   it('/metrics is not on the API port; its own listener serves Prometheus text', async () => {

@@ -84,6 +84,16 @@ describe('supervisor', () => {
     expect(s.status().map((c) => c.state)).toEqual(['stopped', 'stopped']);
   });
 
+  it('children of a supervisor that is SIGKILLed stop by themselves: no orphans', async () => {
+    const sup = startChild('tests/fixtures/children/fake-supervisor.ts');
+    const line = await sup.waitForLine(/^pids \d+ \d+$/);
+    const pids = line.split(' ').slice(1).map(Number);
+    for (const pid of pids) expect(isAlive(pid)).toBe(true);
+    sup.signal('SIGKILL');
+    await sup.exited;
+    await waitFor(() => pids.every((pid) => !isAlive(pid)), 'the orphaned children to exit');
+  });
+
   it('kill() of one child restarts only that child', async () => {
     const { s } = supervise([fake('a', { FAKE_MODE: 'ready' }), fake('b', { FAKE_MODE: 'ready' })]);
     s.start();
