@@ -138,6 +138,19 @@ export function createHttpApp(deps: {
     res.json({ items: summaries.map((s) => stockBody(s, full)), unknown });
   });
 
+  // Path parameters (order ids, ticket SKUs, ...) never hold control characters: refused here,
+  // before any route looks them up (the stock routes above answer invalid_sku themselves).
+  app.use((req, _res, next) => {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(req.path);
+    } catch {
+      return next(new HttpError(400, 'bad_request', 'the path is not valid percent-encoding'));
+    }
+    if (hasControlChars(decoded)) return next(new HttpError(400, 'bad_request', 'the path has control characters'));
+    next();
+  });
+
   if (deps.routes) app.use(deps.routes);
 
   app.get('/healthz', (_req, res) => {

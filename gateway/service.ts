@@ -185,7 +185,25 @@ export async function startGatewayService(
   const metricsPort = overrides.metricsPort !== undefined ? overrides.metricsPort : overrides.port === 0 ? 0 : config.gateway.metrics.port || null;
   let metricsServer: MetricsServer | undefined;
   if (metricsPort !== null) {
-    metricsServer = await startMetricsServer({ registry: metrics.registry, port: metricsPort, host: config.gateway.metrics.host, ready: () => readiness().ready });
+    try {
+      metricsServer = await startMetricsServer({ registry: metrics.registry, port: metricsPort, host: config.gateway.metrics.host, ready: () => readiness().ready });
+    } catch (err) {
+      // Nothing half-started is left behind.
+      hub.stop();
+      purchases.stop();
+      await new Promise<void>((r) => server.close(() => r()));
+      await feed.stop();
+      redis.disconnect();
+      purchaseRedis.disconnect();
+      await pool.end().catch(() => undefined);
+      const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+      throw new Error(
+        inUse
+          ? `GATEWAY_METRICS_PORT ${metricsPort} is in use: give each gateway process on a host its own metrics port (0 disables the listener)`
+          : `the metrics listener could not start: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
   }
   const metricsUrl = metricsServer ? `http://${config.gateway.metrics.host}:${metricsServer.port}` : undefined;
   log.info({ port: actualPort, metrics: metricsUrl ?? 'off' }, 'gateway listening');

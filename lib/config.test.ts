@@ -86,6 +86,31 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PURCHASE_ALLOW_ANONYMOUS: 'yes' })).toThrow(/PURCHASE_ALLOW_ANONYMOUS/);
   });
 
+  it('gateway limits: defaults, the exempt-address list (none), the burst derived from the subscription cap, bad values named', () => {
+    const d = loadConfig({}).gateway;
+    expect(d.limits).toEqual({
+      maxConnections: 50_000,
+      maxConnectionsPerAddress: 100,
+      exemptAddresses: ['127.0.0.1', '::1', '::ffff:127.0.0.1'],
+      framesPerSec: 50,
+      frameBurst: 100,
+      subscribeSkusPerSec: 2000,
+      subscribeSkusBurst: 2000,
+      maxResumeEntries: 10_000,
+      resumeConcurrency: 4,
+      maxReplyFrameBytes: 256 * 1024,
+    });
+    expect(d.metrics).toEqual({ host: '127.0.0.1', port: 18089 });
+    const c = loadConfig({ GATEWAY_LIMIT_EXEMPT_ADDRESSES: 'none', GATEWAY_MAX_SUBSCRIPTIONS: '50', GATEWAY_METRICS_PORT: '0' }).gateway;
+    expect(c.limits.exemptAddresses).toEqual([]);
+    expect(c.limits.subscribeSkusBurst).toBe(100);
+    expect(c.metrics.port).toBe(0);
+    expect(loadConfig({ GATEWAY_LIMIT_EXEMPT_ADDRESSES: '10.0.0.1, 10.0.0.2' }).gateway.limits.exemptAddresses).toEqual(['10.0.0.1', '10.0.0.2']);
+    expect(() => loadConfig({ GATEWAY_MAX_CONNECTIONS: '0' })).toThrow(/GATEWAY_MAX_CONNECTIONS must be at least 1/);
+    expect(() => loadConfig({ GATEWAY_WS_FRAMES_PER_SEC: 'lots' })).toThrow(/GATEWAY_WS_FRAMES_PER_SEC must be a number/);
+    expect(() => loadConfig({ GATEWAY_METRICS_PORT: '70000' })).toThrow(/GATEWAY_METRICS_PORT must be between 0 and 65535/);
+  });
+
   it('returns a frozen object', () => {
     const c = loadConfig({});
     expect(Object.isFrozen(c)).toBe(true);

@@ -327,6 +327,13 @@ describe('resume and cursors (findings 7 and 11)', () => {
       expect(r.status, path).toBe(400);
       expect(await r.json()).toMatchObject({ error: 'invalid_sku' });
     }
+    for (const path of ['/v1/tickets/A%00B/1', '/v1/orders/%00', '/v1/tickets/A%7FB/1/events']) {
+      const r = await fetch(`${roomy.url}${path}`);
+      expect(r.status, path).toBe(400);
+      expect(await r.json()).toMatchObject({ error: 'bad_request' });
+    }
+    const post = await fetch(`${roomy.url}/v1/orders/%1B/cancel`, { method: 'POST' });
+    expect(post.status).toBe(400);
   });
 });
 

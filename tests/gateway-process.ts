@@ -46,7 +46,8 @@ export async function spawnGateway(env: Record<string, string>, { timeoutMs = 60
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, LOG_LEVEL: 'warn', PURCHASE_EXPIRY_INTERVAL_MS: '0', GATEWAY_PORT: String(port), ...env },
+    // No metrics listener: its fixed default port would collide between parallel children.
+    env: { ...process.env, LOG_LEVEL: 'warn', PURCHASE_EXPIRY_INTERVAL_MS: '0', GATEWAY_METRICS_PORT: '0', GATEWAY_PORT: String(port), ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';

@@ -431,7 +431,7 @@ describe('purchase path: gate and reconciliation', () => {
     const port = 20000 + Math.floor(Math.random() * 20000);
     const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
       cwd: PROJECT_ROOT,
-      env: { ...process.env, REDIS_PREFIX: prefix, GATEWAY_PORT: String(port), LOG_LEVEL: 'error', ...open, PURCHASE_SETTLE_TIMEOUT_S: '1', PURCHASE_EXPIRY_INTERVAL_MS: '0' },
+      env: { ...process.env, REDIS_PREFIX: prefix, GATEWAY_PORT: String(port), GATEWAY_METRICS_PORT: '0', LOG_LEVEL: 'error', ...open, PURCHASE_SETTLE_TIMEOUT_S: '1', PURCHASE_EXPIRY_INTERVAL_MS: '0' },
       stdio: 'ignore',
     });
     const url = `http://127.0.0.1:${port}`;

@@ -121,7 +121,8 @@ export const SERVER_NODE_FLAGS = ['--max-semi-space-size=32'];
 
 /** Environment for a gateway child on its own prefix and port. */
 export function gatewayEnv(prefix: string, port: number, extra: Record<string, string | undefined> = {}): Record<string, string> {
-  const env: Record<string, string> = { REDIS_PREFIX: prefix, GATEWAY_PORT: String(port), GATEWAY_MAX_SUBSCRIPTIONS: '1000', LOG_LEVEL: 'warn' };
+  // No metrics listener (GATEWAY_METRICS_PORT 0): its fixed default port would collide between children.
+  const env: Record<string, string> = { REDIS_PREFIX: prefix, GATEWAY_PORT: String(port), GATEWAY_METRICS_PORT: '0', GATEWAY_MAX_SUBSCRIPTIONS: '1000', LOG_LEVEL: 'warn' };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
   return env;
 }
