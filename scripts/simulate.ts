@@ -140,6 +140,17 @@ function pacer(rate: number, signal: AbortSignal): () => Promise<boolean> {
   };
 }
 
+/**
+ * How simulated shoppers authenticate (docs/security-credentials.md): as a storefront backend
+ * (the first configured API key with purchase:act-for; the development key dev-storefront-key
+ * by default) naming each shopper in X-Customer-Id, which also lets it confirm and cancel their
+ * orders. Without such a key, anonymously (development mode, PURCHASE_ALLOW_ANONYMOUS=1).
+ */
+function shopperAuth(config: Config): (customerId: string) => Record<string, string> {
+  const key = config.gateway.apiKeys.find((k) => k.scopes.includes('purchase:act-for'))?.key;
+  return (customerId): Record<string, string> => (key ? { Authorization: `Bearer ${key}`, 'X-Customer-Id': customerId } : { 'X-Customer-Id': customerId });
+}
+
 async function stockView(gateway: string, sku: string): Promise<{ available: number; version?: number } | undefined> {
   try {
     const res = await fetch(`${gateway}/v1/stock/${encodeURIComponent(sku)}`, { signal: AbortSignal.timeout(2000) });
@@ -228,9 +239,10 @@ async function flashSale(o: FlashSaleOptions): Promise<number> {
     }, 250);
     const printer = tty ? undefined : setInterval(show, 1000);
 
+    const auth = shopperAuth(config);
     const shopper = async (i: number) => {
       const customerId = `shopper-${String(i + 1).padStart(4, '0')}`;
-      const body = JSON.stringify({ customerId, items: [{ sku: o.sku, qty: 1 }] });
+      const body = JSON.stringify({ items: [{ sku: o.sku, qty: 1 }] });
       while (await pace()) {
         let status = 0;
         let code = 'network_error';
@@ -238,7 +250,7 @@ async function flashSale(o: FlashSaleOptions): Promise<number> {
         try {
           const res = await fetch(`${o.gateway}/v1/purchases`, {
             method: 'POST',
-            headers: { 'Content-Type': 'application/json', 'Idempotency-Key': randomUUID() },
+            headers: { 'Content-Type': 'application/json', 'Idempotency-Key': randomUUID(), ...auth(customerId) },
             body,
             signal: AbortSignal.timeout(10_000),
           });
@@ -724,7 +736,8 @@ function tallyText(t: Tally): string {
     .join(', ');
 }
 
-async function shoppers(o: RunOptions): Promise<number> {
+async function shoppers(o: RunOptions, config: Config): Promise<number> {
+  const auth = shopperAuth(config);
   const err = (m: string) => process.stderr.write(`error: ${m}\n`);
   const ready = await fetch(`${o.gateway}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
   if (!ready) {
@@ -735,7 +748,7 @@ async function shoppers(o: RunOptions): Promise<number> {
   const browse: Tally = {};
   const buy: Tally = {};
   const after: Tally = {};
-  const lastPurchase = new Map<number, { key: string; body: string; orderId: string }>();
+  const lastPurchase = new Map<number, { key: string; body: string; orderId: string; customer: string }>();
   const inFlight = new Set<Promise<void>>();
   const followUps = new Map<NodeJS.Timeout, () => void>();
   let skipped = 0;
@@ -743,10 +756,14 @@ async function shoppers(o: RunOptions): Promise<number> {
   const MAX_IN_FLIGHT = 256;
   const sku = () => skuId(Math.min(o.skus, 1 + Math.floor(o.skus * rng() ** 2)));
 
-  const call = async (method: 'GET' | 'POST', path: string, init: { body?: string; key?: string } = {}) => {
+  const call = async (method: 'GET' | 'POST', path: string, init: { body?: string; key?: string; customer?: string } = {}) => {
     const res = await fetch(`${o.gateway}${path}`, {
       method,
-      headers: { ...(init.body ? { 'Content-Type': 'application/json' } : {}), ...(init.key ? { 'Idempotency-Key': init.key } : {}) },
+      headers: {
+        ...(init.body ? { 'Content-Type': 'application/json' } : {}),
+        ...(init.key ? { 'Idempotency-Key': init.key } : {}),
+        ...(init.customer ? auth(init.customer) : {}),
+      },
       ...(init.body ? { body: init.body } : {}),
       signal: AbortSignal.timeout(10_000),
     });
@@ -755,7 +772,7 @@ async function shoppers(o: RunOptions): Promise<number> {
   };
   const outcome = (r: { status: number; json: { error?: string } }) => (r.status >= 200 && r.status < 300 ? String(r.status) : `${r.status} ${r.json.error ?? ''}`.trim());
 
-  const followUp = (orderId: string) => {
+  const followUp = (orderId: string, customer: string) => {
     const what = weighted(rng, { confirm: 40, cancel: 20, expire: 40 });
     if (what === 'expire') {
       bump(after, 'left to expire');
@@ -764,7 +781,7 @@ async function shoppers(o: RunOptions): Promise<number> {
     const run = () => {
       followUps.delete(t);
       track(
-        call('POST', `/v1/orders/${encodeURIComponent(orderId)}/${what}`).then(
+        call('POST', `/v1/orders/${encodeURIComponent(orderId)}/${what}`, { customer }).then(
           (r) => bump(after, r.status === 200 ? (what === 'confirm' ? 'confirmed' : 'cancelled') : `${what} ${outcome(r)}`),
           () => bump(after, `${what} network error`),
         ),
@@ -789,18 +806,19 @@ async function shoppers(o: RunOptions): Promise<number> {
         const previous = lastPurchase.get(customer);
         if (what === 'replay' && previous) {
           // The same key and body again (a client retrying): the same order, not a second one.
-          const r = await call('POST', '/v1/purchases', { body: previous.body, key: previous.key });
+          const r = await call('POST', '/v1/purchases', { body: previous.body, key: previous.key, customer: previous.customer });
           bump(buy, r.status === 201 && r.replayed && r.json.orderId === previous.orderId ? 'replayed (same order)' : `replay ${outcome(r)}`);
           return;
         }
         const items = [...new Set(Array.from({ length: rng() < 0.7 ? 1 : 2 }, sku))].map((s) => ({ sku: s, qty: rng() < 0.8 ? 1 : 2 }));
-        const body = JSON.stringify({ customerId: `sim-shopper-${String(customer + 1).padStart(5, '0')}`, items });
+        const customerId = `sim-shopper-${String(customer + 1).padStart(5, '0')}`;
+        const body = JSON.stringify({ items });
         const key = randomUUID();
-        const r = await call('POST', '/v1/purchases', { body, key });
+        const r = await call('POST', '/v1/purchases', { body, key, customer: customerId });
         if (r.status === 201 && r.json.orderId) {
           bump(buy, 'reserved');
-          lastPurchase.set(customer, { key, body, orderId: r.json.orderId });
-          followUp(r.json.orderId);
+          lastPurchase.set(customer, { key, body, orderId: r.json.orderId, customer: customerId });
+          followUp(r.json.orderId, customerId);
         } else {
           if (r.status === 404 && r.json.error === 'not_found') noRoute = true;
           bump(buy, r.status === 202 ? 'waitlisted' : r.json.error ?? String(r.status));
@@ -865,7 +883,7 @@ async function main(): Promise<void> {
   if (command !== 'wms' && command !== 'erp' && command !== 'shoppers') usage(`unknown simulation ${JSON.stringify(command)}`);
   const config = loadConfigOrExit();
   const o = parseRun(command, rest, config);
-  process.exit(command === 'shoppers' ? await shoppers(o) : await adjustments(command, o, config));
+  process.exit(command === 'shoppers' ? await shoppers(o, config) : await adjustments(command, o, config));
 }
 
 await main();

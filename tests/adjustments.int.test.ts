@@ -351,7 +351,7 @@ describe('invalid adjustments go to the DLQ and change nothing', () => {
 
 describe('end to end and the HTTP twin', () => {
   const prefix = unique('adje2e').replaceAll('-', '').slice(0, 32);
-  const gwConfig = loadConfig({ ...process.env, REDIS_PREFIX: prefix, GATEWAY_API_KEYS: 'test-wms:test-wms-key-1:wms;test-erp:test-erp-key-1:erp;test-sf:test-sf-key-1:storefront' });
+  const gwConfig = loadConfig({ ...process.env, REDIS_PREFIX: prefix, GATEWAY_API_KEYS: 'test-wms:test-wms-key-1:wms+adjustments:write;test-erp:test-erp-key-1:erp+adjustments:write;test-sf:test-sf-key-1:storefront;test-feed:test-feed-key-1:wms' });
   const redis = createRedis(config.redis.url);
   let proc: TestProcessor;
   let gateway: GatewayService;
@@ -433,7 +433,9 @@ describe('end to end and the HTTP twin', () => {
       [{ ...adjustment(sku, 'RECEIPT', 1), extra: true }, auth, 400, 'invalid_body'],
       ['{"adjustmentId":', auth, 400, 'invalid_json'],
       [adjustment(sku, 'RECEIPT', 1), {}, 401, 'unauthorized'],
-      [adjustment(sku, 'RECEIPT', 1), { Authorization: 'Bearer test-sf-key-1' }, 401, 'unauthorized'],
+      [adjustment(sku, 'RECEIPT', 1), { Authorization: 'Bearer test-sf-key-1' }, 403, 'forbidden'],
+      // A feed credential (wms channel, no adjustments:write) reads; it does not write.
+      [adjustment(sku, 'RECEIPT', 1), { Authorization: 'Bearer test-feed-key-1' }, 403, 'forbidden'],
       [adjustment(sku, 'RECEIPT', 1), { Authorization: 'Bearer not-a-key-at-all' }, 401, 'unauthorized'],
     ];
     for (const [b, headers, status, error] of refusals) {

@@ -282,7 +282,7 @@ describe('CLOSE_CODES', () => {
     const sdkLine = /The SDK reconnects on ([^.]*)/.exec(md)?.[1] ?? '';
     const reconnectCodes = [...sdkLine.matchAll(/\d{4}/g)].map((m) => Number(m[0])).sort();
     expect(table.length).toBeGreaterThanOrEqual(8);
-    expect(reconnectCodes).toEqual([1001, 1006, 1011, 1012, 1013, 4008]);
+    expect(reconnectCodes).toEqual([1001, 1006, 1011, 1012, 1013, 4005, 4008]);
 
     const documented = [...new Set([...table.map((r) => r.code), ...reconnectCodes])].sort();
     expect(Object.values(CLOSE_CODES).map((c) => c.code).sort()).toEqual(documented);
@@ -378,6 +378,20 @@ describe('StockClient', () => {
     await deltasThenSync(client, connection, [item('A', 6, 4, { deleted: false })], '14-0', 'M', 4);
     expect(client.get('A')).toMatchObject({ version: 6, deleted: false, available: 4 });
     expect(log.items.filter((i) => i.sku === 'A').map((i) => `${i.version}${i.deleted ? 'd' : ''}`)).toEqual(['5d', '6']);
+  });
+
+  it('authenticate(): sends an auth frame now, and reconnects after 4005 with the newest token', async () => {
+    gateway.autoWelcome = true;
+    const client = makeClient({ channel: 'wms', token: 'old-token' });
+    const first = await gateway.accept();
+    await nextEvent(client, 'welcome');
+    client.authenticate('fresh-token');
+    expect(await first.next()).toMatchObject({ op: 'auth', token: 'fresh-token' });
+    first.close(CLOSE_CODES.tokenExpired.code, 'token_expired');
+    const second = await gateway.accept();
+    expect(second.url.searchParams.get('token')).toBe('fresh-token');
+    expect(second.url.searchParams.get('channel')).toBe('wms');
+    client.close();
   });
 
   it('reconnects after close 4008 and resumes with since = last cursor and every remembered SKU', async () => {

@@ -116,7 +116,13 @@ export interface PingFrame {
   op: 'ping';
   id?: string;
 }
-export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PingFrame;
+/** A fresh token for the connection (docs/websocket.md, "Token expiry"). */
+export interface AuthFrame {
+  op: 'auth';
+  token: string;
+  id?: string;
+}
+export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PingFrame | AuthFrame;
 
 /** Every close code of docs/websocket.md, and whether the SDK reconnects after it. */
 export const CLOSE_CODES = {
@@ -131,6 +137,8 @@ export const CLOSE_CODES = {
   unauthorized: { code: 4001, reconnect: false },
   unknownChannel: { code: 4002, reconnect: false },
   tooManyInvalidFrames: { code: 4003, reconnect: false },
+  /** The token expired: reconnect with the latest token given to `authenticate()`. */
+  tokenExpired: { code: 4005, reconnect: true },
   slowConsumer: { code: 4008, reconnect: true },
 } as const satisfies Record<string, { code: number; reconnect: boolean }>;
 
@@ -370,7 +378,9 @@ function byteLength(text: string): number {
 }
 
 export class StockClient extends TypedEmitter<StockClientEvents> {
-  readonly #url: string;
+  #url: string;
+  readonly #baseUrl: string;
+  readonly #channel: ChannelName;
   readonly #WebSocket: WebSocketConstructor;
   readonly #backoff: BackoffOptions;
   readonly #random: () => number;
@@ -410,6 +420,8 @@ export class StockClient extends TypedEmitter<StockClientEvents> {
       throw new TypeError('StockClient: no WebSocket implementation; pass one as options.WebSocket (on Node 20: the `ws` package)');
     }
     this.#WebSocket = Impl;
+    this.#baseUrl = options.url;
+    this.#channel = channel;
     this.#url = connectUrl(options.url, channel, options.token);
     this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.#random = options.random ?? Math.random;
@@ -488,6 +500,17 @@ export class StockClient extends TypedEmitter<StockClientEvents> {
       this.#pending.set(id, { op: 'ping', sentAt: now(), resolve, reject });
       this.#send({ op: 'ping', id });
     });
+  }
+
+  /**
+   * A fresh token (wms/erp with JWTs): sent now as `{"op":"auth"}` when connected, so the
+   * connection outlives the old token's expiry (`welcome.tokenExpiresAt`), and used for every
+   * reconnect from now on. A refused token is reported as an `error` event (`unauthorized`).
+   */
+  authenticate(token: string): void {
+    if (this.#stopped) return;
+    this.#url = connectUrl(this.#baseUrl, this.#channel, token);
+    if (this.#isReady()) this.#send({ op: 'auth', token, id: this.#id() });
   }
 
   /** Closes the connection (code 1000) for good: no reconnect. */
@@ -700,6 +723,8 @@ export class StockClient extends TypedEmitter<StockClientEvents> {
         return;
       case 'pong':
         return this.#onPong(id);
+      case 'authenticated':
+        return;
       case 'error':
         return this.#onErrorFrame(frame, id);
       default:

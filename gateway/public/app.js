@@ -5,7 +5,7 @@
 // (SKU-000001 ...); default: the first 48.
 //
 // Each card has a Buy button: one unit, POST /v1/purchases as this browser's customer (a
-// customerId kept in localStorage), a fresh Idempotency-Key per click (reused only to retry that
+// customerId kept in localStorage, sent as X-Customer-Id), a fresh Idempotency-Key per click (reused only to retry that
 // click's request after a network error, 503 or 409 idempotency_in_progress). The outcome shows
 // on the card for a few seconds; the number itself only changes when the purchase comes back
 // through the feed (Postgres -> CDC -> processor -> here). A card with nothing available has its
@@ -13,8 +13,16 @@
 //
 // A hot SKU's purchase may be waitlisted (202, the waiting room): the card shows
 // `waitlisted · ticket N` and keeps its button disabled while the page listens for the ticket's
-// fate on the server-sent event stream the answer names (`events`; polling `fate` if the stream
-// cannot be opened), then shows the fate like a direct answer (reserved · order … / sold out).
+// fate by polling the `fate` URL the answer names, then shows the fate like a direct answer
+// (reserved · order … / sold out).
+//
+// Credentials: the demo page has none. It buys through the development anonymous mode
+// (PURCHASE_ALLOW_ANONYMOUS=1, the default outside production): the gateway records the customer
+// as `anon:<customerId>`, a namespace no real customer can be in, and shows this browser's tickets
+// only to requests naming the same X-Customer-Id. With anonymous purchases off, Buy answers 401
+// (shown on the card): a real storefront buys through its backend (scope purchase:act-for) or
+// with the customer's own token (docs/security-credentials.md). EventSource cannot send headers,
+// so a waitlisted ticket's fate is polled (`fate`) with the X-Customer-Id header.
 //
 // Test hooks: every cell has `data-sku`, its values `data-testid="available" | "version" | "lag"`,
 // its button `data-testid="buy"` and the last outcome `data-testid="buy-status"` (with
@@ -292,8 +300,8 @@ function retryAfterMs(response) {
 async function requestPurchase(sku, idempotencyKey) {
   const init = {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey },
-    body: JSON.stringify({ customerId: customer, items: [{ sku, qty: 1 }] }),
+    headers: { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey, 'X-Customer-Id': customer },
+    body: JSON.stringify({ items: [{ sku, qty: 1 }] }),
   };
   for (let attempt = 1; ; attempt++) {
     let response;
@@ -349,7 +357,7 @@ async function pollFate(fateUrl) {
   let failures = 0;
   for (;;) {
     try {
-      const response = await fetch(fateUrl, { headers: { Accept: 'application/json' } });
+      const response = await fetch(fateUrl, { headers: { Accept: 'application/json', 'X-Customer-Id': customer } });
       const body = await response.json().catch(() => undefined);
       if (response.ok && body?.decided === true && body.outcome) return body.outcome;
       if (response.ok && body?.decided === false) failures = 0;
@@ -366,37 +374,12 @@ async function pollFate(fateUrl) {
 }
 
 /**
- * The fate of a waitlisted ticket ({status, body}, what its purchase was answered): one `fate`
- * event on the ticket's server-sent event stream; polling `fate` when the stream fails for good
- * (EventSource reconnects by itself after a dropped connection, and the gateway repeats a
- * decided fate to a new stream).
+ * The fate of a waitlisted ticket ({status, body}, what its purchase was answered). A ticket
+ * opens only for its customer and EventSource cannot name one (no headers), so the page polls
+ * `fate` with X-Customer-Id; a client with a bearer token can read the `events` stream instead.
  */
 function awaitFate(waitlisted) {
-  if (typeof EventSource !== 'function') return pollFate(waitlisted.fate);
-  return new Promise((resolve) => {
-    const source = new EventSource(waitlisted.events);
-    let settled = false;
-    const settle = (outcome) => {
-      if (settled) return;
-      settled = true;
-      source.close();
-      resolve(outcome);
-    };
-    source.addEventListener('fate', (event) => {
-      try {
-        const fate = JSON.parse(/** @type {MessageEvent} */ (event).data);
-        if (typeof fate?.status === 'number' && fate.body) return settle(fate);
-      } catch {
-        // fall through to polling
-      }
-      source.close();
-      void pollFate(waitlisted.fate).then(settle);
-    });
-    source.addEventListener('error', () => {
-      // CLOSED: the stream could not be (re)opened (e.g. a JSON error instead of a stream).
-      if (source.readyState === EventSource.CLOSED && !settled) void pollFate(waitlisted.fate).then(settle);
-    });
-  });
+  return pollFate(waitlisted.fate);
 }
 
 async function purchase(sku, cell) {
