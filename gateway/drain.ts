@@ -17,6 +17,7 @@ export class HttpDrain {
   phase: DrainPhase = 'serving';
   private readonly open = new Set<ServerResponse>();
   private readonly waiters = new Set<() => void>();
+  private readonly streams = new Set<ServerResponse>();
 
   get inFlight(): number {
     return this.open.size;
@@ -34,12 +35,15 @@ export class HttpDrain {
       this.open.add(res);
       res.once('close', () => {
         this.open.delete(res);
+        this.streams.delete(res);
         if (this.open.size === 0) for (const w of [...this.waiters]) w();
       });
       // A response that finishes while draining closes its connection instead of keeping it alive.
       const writeHead = res.writeHead;
       res.writeHead = ((...args: Parameters<typeof writeHead>) => {
         if (this.phase === 'refusing' && !res.headersSent) res.setHeader('connection', 'close');
+        // Headers given to writeHead directly are not visible to getHeader: look at them here.
+        if (isEventStream(args) || isEventStreamType(res.getHeader('content-type'))) this.streams.add(res);
         return writeHead.apply(res, args);
       }) as typeof writeHead;
       handler(req, res);
@@ -48,9 +52,7 @@ export class HttpDrain {
 
   /** Ends server-sent-event streams (they never finish by themselves). */
   endStreams(): void {
-    for (const res of this.open) {
-      if (String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) res.end();
-    }
+    for (const res of this.streams) res.end();
   }
 
   /** Resolves true when no request is in flight, false when `ms` passed first. */
@@ -67,6 +69,22 @@ export class HttpDrain {
       this.waiters.add(onIdle);
     });
   }
+}
+
+function isEventStreamType(value: unknown): boolean {
+  return String(value ?? '').toLowerCase().startsWith('text/event-stream');
+}
+
+/** Whether writeHead's arguments set `Content-Type: text/event-stream`. */
+function isEventStream(args: unknown[]): boolean {
+  for (const a of args) {
+    if (Array.isArray(a)) {
+      for (let i = 0; i + 1 < a.length; i += 2) if (String(a[i]).toLowerCase() === 'content-type' && isEventStreamType(a[i + 1])) return true;
+    } else if (a && typeof a === 'object') {
+      for (const [k, v] of Object.entries(a)) if (k.toLowerCase() === 'content-type' && isEventStreamType(v)) return true;
+    }
+  }
+  return false;
 }
 
 export function sleep(ms: number): Promise<void> {

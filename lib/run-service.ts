@@ -29,7 +29,11 @@ export async function runService<S extends { stop(): Promise<void> }>(opts: {
   let service: S | undefined;
   const stop = (reason: string) => {
     stopRequested = reason;
-    if (!service) return; // still starting: stopped as soon as the start finishes
+    if (!service) {
+      // Still starting: stopped as soon as the start finishes, and never later than the bound.
+      setTimeout(() => process.exit(EXIT.failed), opts.stopBoundMs).unref();
+      return;
+    }
     logger.info({ signal: reason }, 'stopping');
     stopWithin({ logger, stop: () => service!.stop(), boundMs: opts.stopBoundMs });
   };

@@ -6,9 +6,11 @@
  * accepted, the purchase completes with its 201 once the lock goes, the order is in Postgres, and
  * the process exits 0. The processor and the connectors drain and exit 0 as well.
  */
+import http from 'node:http';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { HttpDrain } from '../gateway/drain.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createRedis } from '../lib/redis.ts';
 import { Gate } from '../purchase/adapters/gate.ts';
@@ -124,5 +126,48 @@ describe('graceful stop', () => {
     expect(pe).toEqual({ code: 0, signal: null });
     expect(ce).toEqual({ code: 0, signal: null });
     for (const child of [p, c]) expect(child.lines.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+  });
+
+  it('HttpDrain: while refusing, a request on an open keep-alive connection gets 503 shutting_down and the connection closes; event streams are ended', async () => {
+    const drain = new HttpDrain();
+    const server = http.createServer(
+      drain.track((req, res) => {
+        if (req.url === '/events') {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write('event: hello\ndata: {}\n\n');
+          return;
+        }
+        res.end('ok');
+      }),
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (path: string) =>
+      new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        }).on('error', reject);
+      });
+    try {
+      expect((await get('/')).status).toBe(200);
+      const stream = get('/events');
+      await waitFor(() => drain.inFlight === 1, 'the event stream to be open');
+      drain.phase = 'refusing';
+      drain.endStreams();
+      expect((await stream).body).toContain('event: hello');
+      expect(await drain.idle(5000)).toBe(true);
+      const refused = await get('/');
+      expect(refused.status).toBe(503);
+      expect(refused.headers['retry-after']).toBe('1');
+      expect(refused.headers.connection).toBe('close');
+      expect(JSON.parse(refused.body)).toMatchObject({ error: 'shutting_down' });
+    } finally {
+      agent.destroy();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
