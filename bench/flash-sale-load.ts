@@ -22,7 +22,7 @@
  *
  * Usage: node --import tsx bench/flash-sale-load.ts --port P --sku S [--host 127.0.0.1]
  *          [--clients 2000] [--attempts 100000] [--customers 100000] [--max-seconds 120]
- *          [--connect-batch 250] [--prime-path /healthz]
+ *          [--connect-batch 250] [--prime-path /healthz] [--api-key KEY (purchase:act-for: Authorization + X-Customer-Id)]
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -41,6 +41,12 @@ export interface LoadOptions {
   connectBatch: number;
   /** GET before the clock starts, once per connection. */
   primePath: string;
+  /**
+   * A storefront-backend credential (scope purchase:act-for): sent as `Authorization: Bearer`
+   * with the customer in `X-Customer-Id` (docs/security-credentials.md). The body names the
+   * customer too, for the database-only baseline, which has no credentials.
+   */
+  apiKey: string | undefined;
 }
 
 /** Latency summary in ms (0.1 ms resolution); nulls when there was no sample. */
@@ -214,8 +220,9 @@ export async function runLoad(o: LoadOptions, log: (line: string) => void = () =
   const request = (n: number): string => {
     const customer = `c-${Math.floor(Math.random() * o.customers)}`;
     const body = `{"customerId":"${customer}","items":[{"sku":${JSON.stringify(o.sku)},"qty":1}]}`;
+    const auth = o.apiKey ? `Authorization: Bearer ${o.apiKey}\r\nX-Customer-Id: ${customer}\r\n` : '';
     return (
-      `POST /v1/purchases HTTP/1.1\r\nHost: ${hostHeader}\r\nContent-Type: application/json\r\n` +
+      `POST /v1/purchases HTTP/1.1\r\nHost: ${hostHeader}\r\nContent-Type: application/json\r\n${auth}` +
       `Idempotency-Key: fs-${tag}-${n}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
     );
   };
@@ -505,6 +512,7 @@ function parseOptions(argv: string[]): LoadOptions {
     maxSeconds: num('max-seconds', 120),
     connectBatch: Math.round(num('connect-batch', 250)),
     primePath: get('prime-path') ?? '/healthz',
+    apiKey: get('api-key'),
   };
 }
 

@@ -134,12 +134,18 @@ async function checkStack(config: Readonly<Config>, pool: pg.Pool): Promise<void
 }
 
 /** Runs the load child against a server on `port`; returns its summary. */
-async function runLoadChild(port: number, sku: string, o: Options): Promise<LoadSummary> {
+/** The gateway's buyers authenticate as the storefront backend (development key, loopback-only). */
+const GATEWAY_SHOP_KEY = 'dev-storefront-key';
+
+async function runLoadChild(port: number, sku: string, o: Options, apiKey?: string): Promise<LoadSummary> {
   let summary: LoadSummary | undefined;
   const child = spawnNode(
     'load',
     'bench/flash-sale-load.ts',
-    ['--port', String(port), '--sku', sku, '--clients', String(o.clients), '--attempts', String(o.attempts), '--customers', String(o.customers), '--max-seconds', String(o.maxSeconds)],
+    [
+      ...['--port', String(port), '--sku', sku, '--clients', String(o.clients), '--attempts', String(o.attempts), '--customers', String(o.customers), '--max-seconds', String(o.maxSeconds)],
+      ...(apiKey ? ['--api-key', apiKey] : []),
+    ],
     {
       onStdoutLine: (line) => {
         try {
@@ -293,7 +299,7 @@ async function gatePhase(config: Readonly<Config>, pool: pg.Pool, o: Options, id
     }
     if (o.warmup > 0) {
       progress(`  warm-up: ${o.warmup} attempts on ${warmSku} (${WARMUP_UNITS} units)`);
-      const w = await runLoadChild(g.port, warmSku, { ...o, attempts: o.warmup });
+      const w = await runLoadChild(g.port, warmSku, { ...o, attempts: o.warmup }, GATEWAY_SHOP_KEY);
       progress(`  warm-up: ${w.attemptsPerS}/s, 201 ${w.accepted}, sold_out ${w.soldOut}, other ${w.other}`);
     }
 
@@ -315,7 +321,7 @@ async function gatePhase(config: Readonly<Config>, pool: pg.Pool, o: Options, id
     progress(`  ${sku} available = ${o.units} through the gateway; ${o.attempts} attempts over ${o.clients} connections`);
 
     const meter = cpuMeter(gateway.pid);
-    const s = await runLoadChild(g.port, sku, o);
+    const s = await runLoadChild(g.port, sku, o, GATEWAY_SHOP_KEY);
     const cpu = meter(s.cpuS);
     const base = phaseFrom('gateway', s, o.units);
     progress(`  gateway: ${s.completed} answered in ${(s.durationMs / 1000).toFixed(1)} s (${s.attemptsPerS}/s): 201 ${s.accepted}, sold_out ${s.soldOut}, other ${s.other}`);

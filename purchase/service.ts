@@ -161,10 +161,11 @@ export class PurchaseService {
   }
 
   /** A waitlisted ticket's fate when the SKU sold out: recorded (briefly) for the ticket. */
-  private async ticketSoldOut(sku: string, ticket: number, items: GateItem[]): Promise<Outcome> {
-    const requested = items.find((i) => i.sku === sku)?.qty ?? 0;
+  private async ticketSoldOut(sku: string, r: QueuedRequest): Promise<Outcome> {
+    const { ticket } = r;
+    const requested = r.items.find((i) => i.sku === sku)?.qty ?? 0;
     const o = error(409, 'sold_out', `SKU ${sku} is sold out (ticket ${ticket})`, { sku, requested, available: 0, ticket });
-    await this.waitingRoom.setFate({ sku, ticket, status: o.status, body: o.body }, this.deps.config.purchase.refusalTtlS);
+    await this.waitingRoom.setFate({ sku, ticket, status: o.status, body: o.body }, this.deps.config.purchase.refusalTtlS, scopedIdempotencyKey(r.customerId, r.key));
     return o;
   }
 
@@ -182,7 +183,7 @@ export class PurchaseService {
     // The ticket took the rate limits when it was drawn.
     const o = await this.decide({ customerId: r.customerId, items: r.items }, r.key, r.hash, r.address, true);
     const body = { ...o.body, ticket };
-    await this.waitingRoom.setFate({ sku, ticket, status: o.status, body }, this.deps.config.purchase.refusalTtlS);
+    await this.waitingRoom.setFate({ sku, ticket, status: o.status, body }, this.deps.config.purchase.refusalTtlS, scopedIdempotencyKey(r.customerId, r.key));
     return { ...o, body };
   }
 
@@ -195,7 +196,7 @@ export class PurchaseService {
         if (a.kind === 'empty' || a.kind === 'wait') break;
         if (a.kind === 'sold_out') {
           for (const r of a.requests) {
-            await this.ticketSoldOut(sku, r.ticket, r.items);
+            await this.ticketSoldOut(sku, r);
             decided++;
           }
           break;
@@ -226,6 +227,10 @@ export class PurchaseService {
     if (fate) return { status: 200, body: { sku, ticket, decided: true, outcome: { status: fate.status, body: fate.body } } };
     if (!Number.isSafeInteger(ticket) || ticket < 1 || ticket > (await this.waitingRoom.issued(sku))) {
       return error(404, 'unknown_ticket', `no ticket ${ticket} for SKU ${sku}`, { sku, ticket });
+    }
+    // Decided, and its fate no longer kept (refusals are kept PURCHASE_REFUSAL_TTL_S).
+    if (!(await this.waitingRoom.isPending(sku, ticket))) {
+      return error(404, 'unknown_ticket', `ticket ${ticket} for SKU ${sku} was decided and its outcome is no longer kept`, { sku, ticket });
     }
     return { status: 200, body: { sku, ticket, decided: false } };
   }

@@ -250,6 +250,45 @@ describe('finding 5: hot SKUs are rate-limited before a ticket, and refusals do 
   });
 });
 
+describe('finding 5: what a refused ticket keeps', () => {
+  it('a waitlisted ticket refused later keeps its fate briefly and does not bind its key; a success keeps the idempotency TTL', async () => {
+    const sku = `${skuPrefix}-brief`;
+    await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 1)`, [sku]);
+    await rebuildViews({ pool, views, feedMaxLen: 10_000 }, { skuPrefix: sku });
+    const hotGw = await startGatewayService(loadConfig({ ...base, PURCHASE_HOT_SKUS: sku, PURCHASE_RATE_CUSTOMER_PER_SEC: '0', PURCHASE_RATE_ADDRESS_PER_SEC: '0' }), logger, { port: 0, metricsDefaults: false });
+    try {
+      const won = await post(hotGw.url, '/v1/purchases', { items: [{ sku, qty: 1 }] }, { ...(await as('first')), 'Idempotency-Key': randomUUID() });
+      expect(won.status).toBe(201);
+      // Restock by one: the next buyer is past the cap with a unit left -> waitlisted.
+      await pool.query(`UPDATE stock_levels SET on_hand = 2 WHERE sku = $1`, [sku]);
+      await rebuildViews({ pool, views, feedMaxLen: 10_000 }, { skuPrefix: sku });
+      const key = randomUUID();
+      const w = await post(hotGw.url, '/v1/purchases', { items: [{ sku, qty: 1 }] }, { ...(await as('late')), 'Idempotency-Key': key });
+      expect(w.status).toBe(202);
+      // The unit goes away again (a pick): the worker declares the waitlisted ticket sold out.
+      await pool.query(`UPDATE stock_levels SET on_hand = 1 WHERE sku = $1`, [sku]);
+      await rebuildViews({ pool, views, feedMaxLen: 10_000 }, { skuPrefix: sku });
+      expect(await hotGw.purchases.admitOnce()).toBe(1);
+      const fate = await get(hotGw.url, String(w.body.fate), await as('late'));
+      expect(fate.body).toMatchObject({ decided: true, outcome: { status: 409, body: { error: 'sold_out' } } });
+      const refusalTtl = await redis.ttl(`${prefix}:{${sku}}:wr:fate:${String(w.body.ticket)}`);
+      expect(refusalTtl).toBeGreaterThan(0);
+      expect(refusalTtl).toBeLessThanOrEqual(config.purchase.refusalTtlS);
+      const successTtl = await redis.ttl(`${prefix}:{${sku}}:wr:fate:${String(won.body.ticket)}`);
+      expect(successTtl).toBeGreaterThan(config.purchase.refusalTtlS);
+      // The key is not bound to the refused ticket: a retry is evaluated afresh (sold out, no ticket).
+      const retry = await post(hotGw.url, '/v1/purchases', { items: [{ sku, qty: 1 }] }, { ...(await as('late')), 'Idempotency-Key': key });
+      expect(retry.status).toBe(409);
+      expect(retry.headers['idempotent-replayed']).toBeUndefined();
+      // Once the refusal is gone, the ticket is unknown rather than "undecided" forever.
+      await redis.del(`${prefix}:{${sku}}:wr:fate:${String(w.body.ticket)}`);
+      expect((await get(hotGw.url, String(w.body.fate), await as('late'))).status).toBe(404);
+    } finally {
+      await hotGw.stop();
+    }
+  });
+});
+
 describe('finding 6: HTTP follows the WebSocket channel rules', () => {
   it('anonymous stock reads get public availability only; wms/erp/stock:read-locations credentials get the locations', async () => {
     const sku = await stock('loc', [7, 3]);

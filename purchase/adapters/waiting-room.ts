@@ -125,10 +125,31 @@ export class WaitingRoomStore {
    * Records a ticket's fate and tells every gateway. Successes are kept as long as idempotency
    * records (`fateTtlS`); refusals only `refusalTtlS`, so refused tickets cannot pile up.
    */
-  async setFate(fate: Fate, refusalTtlS = this.fateTtlS): Promise<void> {
+  async setFate(fate: Fate, refusalTtlS = this.fateTtlS, scopedKey?: string): Promise<void> {
     const text = JSON.stringify(fate);
-    const ttl = fate.status === 201 ? this.fateTtlS : Math.min(this.fateTtlS, refusalTtlS);
-    await this.redis.multi().set(this.fateKey(fate.sku, fate.ticket), text, 'EX', ttl).publish(this.channel, text).exec();
+    const refused = fate.status !== 201;
+    const tx = this.redis.multi().set(this.fateKey(fate.sku, fate.ticket), text, 'EX', refused ? Math.min(this.fateTtlS, refusalTtlS) : this.fateTtlS);
+    // A refusal does not bind the key: once the fate is gone, a retry is evaluated afresh.
+    if (refused && scopedKey !== undefined) tx.hdel(`${this.room(fate.sku)}:keys`, scopedKey);
+    await tx.publish(this.channel, text).exec();
+  }
+
+  /**
+   * True while a ticket without a fate is still waiting: admitted and not decided (in `:out`),
+   * or in the queue. The queue holds exactly the tickets from its head on (tickets past the cap
+   * are queued in order and admitted from the head); anything else was decided and its fate
+   * has expired.
+   */
+  async isPending(sku: string, ticket: number): Promise<boolean> {
+    const [out, cap, head] = await Promise.all([
+      this.redis.zscore(`${this.room(sku)}:out`, String(ticket)),
+      this.redis.hget(this.room(sku), 'cap'),
+      this.redis.lindex(`${this.room(sku)}:queue`, 0),
+    ]);
+    if (out !== null) return true;
+    if (head === null || ticket <= Number(cap ?? 0)) return false;
+    const first = Number(/"ticket":(\d+)/.exec(head)?.[1] ?? Infinity);
+    return ticket >= first;
   }
 
   /** The secret ticket references are signed with: one per Redis prefix, shared by every gateway. */
