@@ -50,7 +50,7 @@ for (const [k, target] of targets.entries()) {
   // Rounds of a bounded storm, each followed by the target's checks, until the target's share of the time is used.
   let round = 0;
   let first = one ?? 0;
-  const totals: Record<string, number> = { cases: 0, rounds: 0 };
+  const totals = { cases: 0, rounds: 0 } as Record<string, number> & { cases: number; rounds: number };
   do {
     const cases = one !== undefined ? 1 : target === 'gateway' ? 2000 : 400;
     const opts = { ...common, first, cases, ...(deadline !== undefined ? { deadline } : {}) };
