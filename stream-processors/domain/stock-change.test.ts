@@ -56,7 +56,7 @@ describe('decodeStockChange', () => {
     ['[]', 'event is not an object'],
     ['{"op":"x","source":{"ts_ms":1}}', 'unsupported op "x"'],
     ['{"op":"u","source":{}}', 'source.ts_ms missing'],
-    ['{"op":"u","source":{"ts_ms":1},"after":{"sku":"A","location_id":"B","on_hand":"5","reserved":0,"safety_stock":0,"version":1}}', 'after: quantities must be integers'],
+    ['{"op":"u","source":{"ts_ms":1},"after":{"sku":"A","location_id":"B","on_hand":"5","reserved":0,"safety_stock":0,"version":1}}', 'after: quantities must be whole numbers from 0 to 2147483647'],
     ['{"op":"u","source":{"ts_ms":1,"table":"outbox"},"after":{}}', 'event is for table outbox, not stock_levels'],
   ])('refuses %s with a reason', (value, reason) => {
     expect(decodeStockChange(value)).toEqual({ ok: false, reason });
@@ -68,4 +68,25 @@ describe('available', () => {
     expect(available({ onHand: 10, reserved: 3, safetyStock: 2 })).toBe(5);
     expect(available({ onHand: 1, reserved: 3, safetyStock: 2 })).toBe(0);
   });
+
+  // Found by the fuzzer (docs/security-fuzz.md): quantities beyond Postgres/Avro `int` decoded fine,
+  // were applied, and then the StockDelta could not be encoded: the batch failed with a
+  // non-retriable error and the processor's consumer stopped for good.
+  it.each([
+    ['on_hand', 2 ** 31],
+    ['reserved', 2 ** 53 - 1],
+    ['safety_stock', -(2 ** 31) - 1],
+    ['on_hand', -1],
+  ])('refuses %s = %d (outside a Postgres int >= 0)', (field, value) => {
+    const event = JSON.parse(fixture('stock-levels-update.json'));
+    event.after[field] = value;
+    expect(decodeStockChange(JSON.stringify(event))).toEqual({ ok: false, reason: 'after: quantities must be whole numbers from 0 to 2147483647' });
+  });
+
+  it('accepts the largest Postgres int', () => {
+    const event = JSON.parse(fixture('stock-levels-update.json'));
+    event.after.on_hand = 2_147_483_647;
+    expect(decodeStockChange(JSON.stringify(event)).ok).toBe(true);
+  });
 });
+

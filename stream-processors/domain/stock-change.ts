@@ -50,16 +50,27 @@ function int(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isSafeInteger(v) ? v : undefined;
 }
 
+/** Largest quantity: stock_levels columns are Postgres `int` (with CHECK >= 0), and the Avro effects carry `int`. */
+export const MAX_QUANTITY = 2_147_483_647;
+
+/** A quantity as Postgres can hold it: a whole number in 0..MAX_QUANTITY. */
+function quantity(v: unknown): number | undefined {
+  const n = int(v);
+  return n !== undefined && n >= 0 && n <= MAX_QUANTITY ? n : undefined;
+}
+
 function decodeRow(raw: unknown): StockRow | string {
   if (!isObject(raw)) return 'row is not an object';
   const { sku, location_id, on_hand, reserved, safety_stock, version, updated_at } = raw;
   if (typeof sku !== 'string' || sku === '') return 'sku missing';
   if (typeof location_id !== 'string' || location_id === '') return 'location_id missing';
-  const onHand = int(on_hand);
-  const res = int(reserved);
-  const safety = int(safety_stock);
+  // Out of range can only be a forged or corrupted event; applied, it would make the Avro effects
+  // unencodable and stop the partition (found by the fuzzer), so it is dead-lettered here.
+  const onHand = quantity(on_hand);
+  const res = quantity(reserved);
+  const safety = quantity(safety_stock);
   const ver = int(version);
-  if (onHand === undefined || res === undefined || safety === undefined) return 'quantities must be integers';
+  if (onHand === undefined || res === undefined || safety === undefined) return `quantities must be whole numbers from 0 to ${MAX_QUANTITY}`;
   if (ver === undefined || ver < 0) return 'version must be a non-negative integer';
   return {
     sku,

@@ -1,0 +1,17 @@
+/**
+ * Bounded fuzz of the stock processor (a child process): garbage and mutated Debezium events on
+ * the real CDC topic. The processor stays up, every partition moves past the storm, and the dead
+ * letters of this run equal the poison messages injected. Fixed seed; longer runs: `npm run fuzz`.
+ */
+import { describe, expect, it } from 'vitest';
+import { distinct, formatViolation } from './fuzz/report.ts';
+import { runProcessorTarget } from './fuzz/target-processor.ts';
+
+describe('stock processor under fuzz', () => {
+  it('dead-letters exactly the poison, applies the rest and keeps every partition moving', async () => {
+    const { stats, violations } = await runProcessorTarget({ seed: 1, cases: 120 });
+    expect(stats.poison).toBeGreaterThan(0);
+    expect(distinct(violations).map(formatViolation).join('\n\n')).toBe('');
+    expect(stats.dlq).toBe(stats.poison);
+  }, 120_000);
+});
