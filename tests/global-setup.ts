@@ -58,7 +58,10 @@ export async function setup(): Promise<void> {
   } else {
     log(config.stack.mode === 'native' ? 'no Docker engine: using the native stack (started if not up)' : 'STACK=external');
   }
-  const { seconds } = await stackUp(config, log);
+  // `up` may generate the native stack's credentials: continue with the configuration that has them.
+  const up = await stackUp(config, log);
+  config = up.config;
+  const { seconds } = up;
   log(`services ready in ${seconds.toFixed(1)}s`);
   // The storefront browser test drives Debian's Chromium (browser downloads do not work here).
   if (!fs.existsSync('/usr/bin/chromium') && config.stack.autoInstall && canAptInstall()) aptInstall(['chromium'], log);
