@@ -453,7 +453,7 @@ function startKafka({ config, tools, artifacts, secrets, log }: Ctx): void {
       'inter.broker.listener.name=SASL_SSL',
       'sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512',
       'sasl.mechanism.controller.protocol=PLAIN',
-      'listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256',
+      'listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512',
       `listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=${propertyValue(jaas('scram', KAFKA_ADMIN_USER, secrets.kafkaAdminPassword))}`,
       'listener.name.controller.sasl.enabled.mechanisms=PLAIN',
       `listener.name.controller.plain.sasl.jaas.config=${propertyValue(
