@@ -49,8 +49,9 @@ async function main(): Promise<void> {
   say(`  storefront demo: ${gateway.url}/        (live availability grid)`);
   say(`  stock API:       curl ${gateway.url}/v1/stock/SKU-000001`);
   say(`  WebSocket feed:  ws://${config.gateway.host}:${gateway.port}/v1/stream?channel=storefront   (docs/websocket.md)`);
-  say(`  change stock:    psql ${config.pg.url.replace(/:[^:@/]*@/, '@')} -c "UPDATE stock_levels SET on_hand = on_hand + 5 WHERE sku = 'SKU-000001' AND location_id = 'WH-1'"`);
-  say(`  read a view:     redis-cli -u ${config.redis.url} HGETALL '${viewKeys(config.redis.prefix).summary('SKU-000001')}'`);
+  // Credentials are never printed: `stack url` hands them to the tool on request (docs/stack.md).
+  say(`  change stock:    psql "$(npm run -s stack -- url pg)" -c "UPDATE stock_levels SET on_hand = on_hand + 5 WHERE sku = 'SKU-000001' AND location_id = 'WH-1'"`);
+  say(`  read a view:     redis-cli -u "$(npm run -s stack -- url redis)" --no-auth-warning HGETALL '${viewKeys(config.redis.prefix).summary('SKU-000001')}'`);
   if (processor.metricsPort) say(`  metrics:         http://127.0.0.1:${processor.metricsPort}/metrics`);
   say(`  adjust stock:    curl -X POST ${gateway.url}/v1/adjustments -H 'Authorization: Bearer ${config.gateway.devKeys ? 'dev-wms-key' : '<wms key>'}' -H 'content-type: application/json' -d '{"adjustmentId":"demo-'$(date +%s%N)'","sku":"SKU-000001","locationId":"WH-1","kind":"RECEIPT","quantity":5,"occurredAt":'$(date +%s%3N)',"sourceSystem":"me"}'   (docs/connectors.md)`);
   say(`  buy:             curl -X POST ${gateway.url}/v1/purchases -H "Idempotency-Key: $(date +%s%N)" -H 'content-type: application/json' -d '{"customerId":"me","items":[{"sku":"SKU-000001","qty":1}]}'   (docs/purchase-path.md)`);
