@@ -142,6 +142,16 @@ describe.runIf(native)('native stack: secrets on disk', () => {
     for (const s of secretValues()) expect(cli.stdout + cli.stderr).not.toContain(s);
   });
 
+  it('writes no secret into the stack logs or its process records', () => {
+    const dirs = [path.join(config.stack.dir, 'logs'), path.join(config.stack.dir, 'run')];
+    const files = dirs.flatMap((d) => fs.readdirSync(d).map((f) => path.join(d, f)));
+    expect(files.length).toBeGreaterThan(5);
+    for (const f of files) {
+      const text = fs.readFileSync(f, 'utf8');
+      for (const s of secretValues()) expect(text.includes(s), `${f} contains a secret`).toBe(false);
+    }
+  });
+
   it('`stack url pg` prints a connection string that logs in (for psql), and nothing else does', async () => {
     const cli = spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'stack', 'cli.ts'), 'url', 'pg'], {
       cwd: PROJECT_ROOT,
