@@ -22,13 +22,16 @@ import { startGatewayService } from '../gateway/service.ts';
 import { startFeedTail } from '../stream-processors/feed-tail.ts';
 import { startProcessorService } from '../stream-processors/service.ts';
 
-const config = loadConfigOrExit();
+let config = loadConfigOrExit();
 const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, name: 'invsync' });
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(): Promise<void> {
   say(`invsync: starting the platform (${config.stack.mode} stack)`);
-  const { status, seconds } = await stackUp(config, say);
+  const up = await stackUp(config, say);
+  // The first `up` of a native stack generates its credentials: continue with the configuration that has them.
+  config = up.config;
+  const { status, seconds } = up;
   const pool = createPgPool(config.pg.url, { max: 2, application: 'invsync-start' });
   try {
     const { inserted } = await seedCatalog(pool, config.seed);
