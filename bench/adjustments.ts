@@ -67,7 +67,7 @@ async function consumerMain(argv: string[]): Promise<void> {
   };
   const metrics = createInboundMetrics({ defaults: false });
   const consumer = await startInboundConsumer({
-    kafka: createKafka({ brokers: config.kafka.brokers, clientId: `bench-adjustments-consumer-${process.pid}`, logger }),
+    kafka: createKafka({ connection: config.kafka, clientId: `bench-adjustments-consumer-${process.pid}`, logger }),
     store,
     decoder: new AvroRecordDecoder({ registry: createSchemaRegistry(config.registry.url), readerSchema: loadAvroSchema('StockAdjustment') }),
     logger,
@@ -123,7 +123,7 @@ async function main(): Promise<void> {
   const topic = `bench-adj-${id}`;
   const dlq = `bench-adj-dlq-${id}`;
   const groupId = `bench-adj-${id}`;
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `bench-adjustments-${id}` });
+  const kafka = createKafka({ connection: config.kafka, clientId: `bench-adjustments-${id}` });
   const pool = createPgPool(config.pg.url, { max: 4, application: 'invsync-bench-adjustments' });
   const result: Record<string, unknown> = { benchmark: 'adjustments', machine: machine(), steadyRate: rate, steadySeconds: seconds, burstSize: burst, rows, partitions: 6 };
   installHardLimit(600_000, 'error: 10 minutes elapsed; killing children');

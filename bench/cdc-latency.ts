@@ -15,6 +15,7 @@ import { loadConfigOrExit } from '../lib/config.ts';
 import { createKafka } from '../lib/kafka.ts';
 import { TOPICS } from '../lib/topics.ts';
 import { loadConnectorSpecs, registerConnectors, waitConnectorsRunning } from '../stack/connectors.ts';
+import { connectSecretsDir } from '../stack/stack.ts';
 import { decodeStockChange } from '../stream-processors/domain/stock-change.ts';
 import { machine, parseArgs } from './args.ts';
 import { consumeFromEnd } from './lib/kafka-topics.ts';
@@ -44,7 +45,7 @@ interface Phase {
 const pool = new pg.Pool({ connectionString: config.pg.url, max: 16 });
 await seedBenchRows(pool, 'BENCH-', rows);
 
-const kafka = createKafka({ brokers: config.kafka.brokers, clientId: 'bench-cdc' });
+const kafka = createKafka({ connection: config.kafka, clientId: 'bench-cdc' });
 
 async function phase(pollIntervalMs: number): Promise<Phase> {
   const acks = new Map<string, number>();
@@ -102,7 +103,7 @@ async function phase(pollIntervalMs: number): Promise<Phase> {
 async function setPollInterval(ms: number): Promise<void> {
   const specs = loadConnectorSpecs().filter((s) => s.name === 'invsync-stock-cdc');
   const patched = specs.map((s) => ({ ...s, config: { ...s.config, 'poll.interval.ms': String(ms) } }));
-  await registerConnectors(config.connect.url, patched);
+  await registerConnectors(config.connect.url, patched, connectSecretsDir(config));
   await sleep(3000); // the task restarts with the new configuration
   await waitConnectorsRunning(config.connect.url, ['invsync-stock-cdc'], 60_000);
 }
@@ -117,7 +118,7 @@ if (args.has('compare-default-poll')) {
     progress('same load with Debezium default poll.interval.ms=500');
     phases.push(await phase(500));
   } finally {
-    await registerConnectors(config.connect.url);
+    await registerConnectors(config.connect.url, loadConnectorSpecs(), connectSecretsDir(config));
     await waitConnectorsRunning(config.connect.url, ['invsync-stock-cdc'], 60_000);
   }
 }

@@ -82,7 +82,7 @@ const pool = createPgPool(config.pg.url, { max: connections, application: 'invsy
 const redis = createRedis(config.redis.url);
 const feedRedis = createRedis(config.redis.url);
 const procRedis = timedRedis(config.redis.url, (kind, _commands, ms) => record(`redis ${kind}`, ms));
-const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `bench-c2v-${runId}` });
+const kafka = createKafka({ connection: config.kafka, clientId: `bench-c2v-${runId}` });
 const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'warn', base: { component: 'bench-c2v' } }, destination(2));
 const metrics = createProcessorMetrics({ defaults: false });
 
@@ -138,7 +138,7 @@ try {
     { topic: topics.dlq, numPartitions: 1 },
   ]);
   processor = await startStockProcessor({
-    kafka: timedKafka(config.kafka.brokers, `bench-c2v-${runId}-proc`, (ms) => record('kafka sendBatch', ms)),
+    kafka: timedKafka(config.kafka, `bench-c2v-${runId}-proc`, (ms) => record('kafka sendBatch', ms)),
     redis: procRedis,
     codecs: await registerStockSchemas(config.registry.url),
     logger,

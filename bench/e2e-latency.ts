@@ -355,7 +355,7 @@ async function main(): Promise<void> {
     await stopChild(processor, 30_000);
     killAllChildren();
     await feedLoop?.catch(() => undefined);
-    await deleteGroup(createKafka({ brokers: config.kafka.brokers, clientId: `bench-e2e-${id}` }), groupId);
+    await deleteGroup(createKafka({ connection: config.kafka, clientId: `bench-e2e-${id}` }), groupId);
     await deletePrefix(redis, prefix).catch((err: Error) => progress(`  cleanup: could not delete ${prefix}:*: ${err.message}`));
     redis.disconnect();
     feedRedis.disconnect();

@@ -256,7 +256,7 @@ async function gatePhase(config: Readonly<Config>, pool: pg.Pool, o: Options, id
   const prefix = `bfs-${id}`;
   const groupId = `bench-flash-${id}`;
   const ordersGroupId = `bench-flash-orders-${id}`;
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `bench-flash-${id}` });
+  const kafka = createKafka({ connection: config.kafka, clientId: `bench-flash-${id}` });
   const redis = createRedis(config.redis.url);
   let processor: Child | undefined;
   let gateway: Child | undefined;

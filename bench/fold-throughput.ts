@@ -64,7 +64,7 @@ const topics = {
 };
 const groups: string[] = [];
 const prefixes: string[] = [];
-const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `bench-fold-${runId}` });
+const kafka = createKafka({ connection: config.kafka, clientId: `bench-fold-${runId}` });
 const redis = createRedis(config.redis.url);
 // The processor's own logs (warnings and errors only) go to stderr, never into --json output.
 const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'warn', base: { component: 'bench-fold' } }, destination(2));
@@ -300,7 +300,7 @@ async function foldRun(round: number, codecs: StockCodecs, cpuProfile?: Session)
   prefixes.push(prefix);
   const metrics = createProcessorMetrics({ defaults: false });
   const procRedis = timedProcRedis();
-  const procKafka = timedKafka(config.kafka.brokers, `bench-fold-${runId}-proc-${round}`, (ms) => (acc.send += ms));
+  const procKafka = timedKafka(config.kafka, `bench-fold-${runId}-proc-${round}`, (ms) => (acc.send += ms));
   Object.assign(acc, { encode: 0, encodes: 0, send: 0, redis: {} });
   if (cpuProfile) {
     await cpuProfile.post('Profiler.enable');

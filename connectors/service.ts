@@ -34,16 +34,16 @@ export async function startConnectorsService(
   // A bad mapping file stops start-up before anything joins a consumer group.
   if (config.outbound.mappingsFile !== undefined) loadMappingFile(config.outbound.mappingsFile);
   // Makes sure the subjects exist with BACKWARD compatibility (idempotent; also what outbound encodes with).
-  await registerStockSchemas(config.registry.url);
+  await registerStockSchemas(config.registry);
   const pool = createPgPool(config.pg.url, { max: config.inbound.pgPool, application: 'invsync-connectors' });
   pool.on('error', (err) => log.warn({ err: err.message }, 'postgres connection error'));
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `invsync-connectors-${process.pid}`, logger });
+  const kafka = createKafka({ connection: config.kafka, clientId: `invsync-connectors-${process.pid}`, logger });
   const metrics = createInboundMetrics({ defaults: overrides.metricsDefaults ?? true });
 
   const inbound = await startInboundConsumer({
     kafka,
     store: new AdjustmentStore({ pool, onRetry: () => metrics.retries.inc() }),
-    decoder: new AvroRecordDecoder({ registry: createSchemaRegistry(config.registry.url), readerSchema: loadAvroSchema('StockAdjustment') }),
+    decoder: new AvroRecordDecoder({ registry: createSchemaRegistry(config.registry), readerSchema: loadAvroSchema('StockAdjustment') }),
     logger,
     metrics,
     groupId: config.inbound.groupId,

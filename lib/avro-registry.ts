@@ -21,7 +21,7 @@ import {
   type StockDelta,
   type StockLevel,
 } from '../schemas/generated/avro-types.ts';
-import { PROJECT_ROOT } from './config.ts';
+import { PROJECT_ROOT, type RegistryConnection } from './config.ts';
 import { errorMessage, SchemaError, TransientError } from './errors.ts';
 import { TOPICS } from './topics.ts';
 
@@ -64,9 +64,24 @@ export function loadAvroSchema(name: AvroRecordName): object {
   }
 }
 
-/** A registry client for `registryUrl` (the Confluent API base, e.g. .../apis/ccompat/v7). */
-export function createSchemaRegistry(registryUrl: string): SchemaRegistry {
-  return new SchemaRegistry({ host: registryUrl.replace(/\/+$/, '') });
+/**
+ * Where the registry is: its Confluent API base URL (e.g. .../apis/ccompat/v7), or
+ * `config.registry` (URL plus basic-auth credentials when configured).
+ */
+export type RegistryTarget = string | RegistryConnection;
+
+function registryBase(target: RegistryTarget): string {
+  return (typeof target === 'string' ? target : target.url).replace(/\/+$/, '');
+}
+
+function registryAuth(target: RegistryTarget): RegistryConnection['auth'] {
+  return typeof target === 'string' ? undefined : target.auth;
+}
+
+/** A registry client for `target`, with basic auth when the target has credentials. */
+export function createSchemaRegistry(target: RegistryTarget): SchemaRegistry {
+  const auth = registryAuth(target);
+  return new SchemaRegistry({ host: registryBase(target), ...(auth ? { auth } : {}) });
 }
 
 /**
@@ -74,17 +89,22 @@ export function createSchemaRegistry(registryUrl: string): SchemaRegistry {
  * subject does not exist yet (some registries refuse config for unknown subjects; Apicurio and
  * Confluent accept it).
  */
-export async function setSubjectCompatibility(registryUrl: string, subject: string, level: COMPATIBILITY): Promise<boolean> {
-  const url = `${registryUrl.replace(/\/+$/, '')}/config/${encodeURIComponent(subject)}`;
+export async function setSubjectCompatibility(registryUrl: RegistryTarget, subject: string, level: COMPATIBILITY): Promise<boolean> {
+  const url = `${registryBase(registryUrl)}/config/${encodeURIComponent(subject)}`;
+  const auth = registryAuth(registryUrl);
   let res: Response;
   try {
     res = await fetch(url, {
       method: 'PUT',
-      headers: { 'content-type': REGISTRY_CONTENT_TYPE, accept: REGISTRY_CONTENT_TYPE },
+      headers: {
+        'content-type': REGISTRY_CONTENT_TYPE,
+        accept: REGISTRY_CONTENT_TYPE,
+        ...(auth ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` } : {}),
+      },
       body: JSON.stringify({ compatibility: level }),
     });
   } catch (err) {
-    throw new TransientError(`schema registry unreachable at ${registryUrl}: ${errorMessage(err)}`, { cause: err });
+    throw new TransientError(`schema registry unreachable at ${registryBase(registryUrl)}: ${errorMessage(err)}`, { cause: err });
   }
   const body = await res.text();
   if (res.ok) return true;
@@ -116,7 +136,7 @@ function registryError(context: string, err: unknown): Error {
  */
 export async function registerAvroSchema(
   registry: SchemaRegistry,
-  registryUrl: string,
+  registryUrl: RegistryTarget,
   subject: string,
   schema: object,
 ): Promise<number> {
@@ -198,7 +218,7 @@ function codec<T>(registry: SchemaRegistry, subject: string, schemaName: string,
  * Registers the platform's value schemas (stock.deltas, stock.levels, stock.adjustments) with
  * BACKWARD compatibility and returns one codec per topic. Safe to call at every start-up.
  */
-export async function registerStockSchemas(registryUrl: string): Promise<StockCodecs> {
+export async function registerStockSchemas(registryUrl: RegistryTarget): Promise<StockCodecs> {
   const registry = createSchemaRegistry(registryUrl);
   const make = async <T>(entry: { subject: string; schema: AvroRecordName }): Promise<AvroCodec<T>> => {
     const id = await registerAvroSchema(registry, registryUrl, entry.subject, loadAvroSchema(entry.schema));

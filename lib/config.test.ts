@@ -2,16 +2,22 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, loadConfig, PROJECT_ROOT } from './config.ts';
+
+/** A native stack that has not generated its secrets yet. */
+const noSecrets = { readSecrets: () => undefined };
 import { ConfigError } from './errors.ts';
 
 describe('loadConfig', () => {
   it('defaults to the native stack on its own loopback ports, away from 5432/6379', () => {
-    const c = loadConfig({});
+    const c = loadConfig({}, noSecrets);
     expect(c.stack.mode).toBe('native');
     expect(c.pg).toMatchObject({ host: '127.0.0.1', port: 15432, user: 'invsync', database: 'inventory' });
     expect(c.redis.port).toBe(16379);
     expect(c.kafka.brokers).toEqual(['127.0.0.1:19092']);
-    expect(c.connect.pg).toEqual({ host: '127.0.0.1', port: 15432, user: 'invsync', password: 'invsync', database: 'inventory' });
+    expect(c.connect.pg).toEqual({ host: '127.0.0.1', port: 15432, user: 'invsync', password: '', database: 'inventory' });
+    expect(c.kafka).toEqual({ brokers: ['127.0.0.1:19092'], tls: undefined, sasl: undefined });
+    expect(c.redis.maxmemory).toBe('1gb');
+    expect(c.env).toBe('development');
     expect(c.seed).toEqual({ skus: 1000, locations: 3 });
   });
 

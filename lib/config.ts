@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 
@@ -99,7 +100,7 @@ const schema = z.object({
   STACK_AUTO_INSTALL: z.enum(['0', '1']).default('1'),
   PG_BIN_DIR: z.string().min(1).optional(),
   MAVEN_REPO_URL: url(['https:', 'http:']).default('https://repo.maven.apache.org/maven2'),
-  PG_URL: url(['postgres:', 'postgresql:']).default('postgres://invsync:invsync@127.0.0.1:15432/inventory'),
+  PG_URL: url(['postgres:', 'postgresql:']).default('postgres://invsync@127.0.0.1:15432/inventory'),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:16379'),
   KAFKA_BROKERS: brokers.default(['127.0.0.1:19092']),
   KAFKA_CONTROLLER_PORT: port.default(19093),
@@ -166,7 +167,8 @@ const schema = z.object({
   GATEWAY_JWT_ISSUER: z.string().min(1).optional(),
   GATEWAY_JWT_AUDIENCE: z.string().min(1).optional(),
   GATEWAY_JWT_MAX_LIFETIME_S: positiveInt(30 * 24 * 3600).default(86_400),
-  PURCHASE_ALLOW_ANONYMOUS: z.enum(['0', '1']).default('1'),
+  /** Unset: on in development, off in production (where 1 is refused). */
+  PURCHASE_ALLOW_ANONYMOUS: z.enum(['0', '1']).optional(),
   PURCHASE_REFUSAL_TTL_S: positiveInt(86_400).default(300),
   PURCHASE_HOLD_TTL_S: positiveInt(7 * 24 * 3600).default(900),
   PURCHASE_SETTLE_TIMEOUT_S: positiveInt(3600).default(30),
@@ -214,6 +216,26 @@ const schema = z.object({
   HOUSEKEEPING_OUTBOX_RETENTION_S: positiveInt(365 * 86_400).default(3600),
   HOUSEKEEPING_ADJUSTMENTS_RETENTION_DAYS: positiveInt(3650).default(30),
   HOUSEKEEPING_IDEMPOTENCY_RETENTION_DAYS: positiveInt(3650).default(30),
+  // --- Authenticated infrastructure and production mode (docs/security-infrastructure.md) ---
+  // With STACK=native, a credential not given here is taken from the stack's generated secrets
+  // (<STACK_DIR>/secrets/clients.env). Explicit values always win.
+  INVSYNC_ENV: z.enum(['development', 'production']).default('development'),
+  PG_PASSWORD: z.string().min(1).optional(),
+  REDIS_USERNAME: z.string().min(1).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  REDIS_MAXMEMORY: z
+    .string()
+    .regex(/^[1-9][0-9]*(?:kb|mb|gb)?$/i, 'must be a size such as 1gb, 512mb or a number of bytes')
+    .default('1gb'),
+  KAFKA_SASL_MECHANISM: z.enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  KAFKA_TLS: z.enum(['0', '1']).optional(),
+  KAFKA_TLS_CA_FILE: z.string().min(1).optional(),
+  SCHEMA_REGISTRY_USERNAME: z.string().min(1).optional(),
+  SCHEMA_REGISTRY_PASSWORD: z.string().min(1).optional(),
+  GATEWAY_TLS_PROXY: z.enum(['0', '1']).default('0'),
+  CONNECT_SECRETS_DIR: z.string().min(1).optional(),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -226,7 +248,24 @@ export interface PgTarget {
   database: string;
 }
 
+export type KafkaSaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+
+/** How clients reach Kafka: brokers plus optional TLS (a CA file; none: the system CAs) and SASL. */
+export interface KafkaConnection {
+  brokers: string[];
+  tls: { caFile: string | undefined } | undefined;
+  sasl: { mechanism: KafkaSaslMechanism; username: string; password: string } | undefined;
+}
+
+/** How clients reach the schema registry (Confluent API); basic auth when configured. */
+export interface RegistryConnection {
+  url: string;
+  auth: { username: string; password: string } | undefined;
+}
+
 export interface Config {
+  /** production: start-up refuses development settings (see productionProblems). */
+  env: 'development' | 'production';
   logLevel: RawConfig['LOG_LEVEL'];
   stack: {
     mode: RawConfig['STACK'];
@@ -237,9 +276,13 @@ export interface Config {
     pgBinDir: string | undefined;
     mavenRepoUrl: string;
     kafkaControllerPort: number;
+    /** The generated secrets file this configuration took credentials from, if any. */
+    secretsFile: string | undefined;
   };
+  /** `url` carries the password (from PG_URL, PG_PASSWORD or the native stack's secrets). */
   pg: { url: string } & PgTarget;
-  redis: { url: string; host: string; port: number; prefix: string };
+  /** `url` carries the credentials (from REDIS_URL, REDIS_USERNAME/PASSWORD or the stack's secrets). */
+  redis: { url: string; host: string; port: number; prefix: string; maxmemory: string };
   processor: {
     groupId: string;
     /** Where a consumer group with no committed offsets starts. */
@@ -251,13 +294,18 @@ export interface Config {
     /** Approximate length the gateway feed stream is trimmed to. */
     feedMaxLen: number;
   };
-  kafka: { brokers: string[] };
+  kafka: KafkaConnection;
   connect: {
     url: string;
     /** How Kafka Connect reaches Postgres; differs from `pg` when Connect runs in a container. */
     pg: PgTarget;
+    /**
+     * Directory, as the Connect worker sees it, holding `connect.properties` for its
+     * FileConfigProvider (CONNECT_SECRETS_DIR; the native stack: <STACK_DIR>/secrets).
+     */
+    secretsDir: string | undefined;
   };
-  registry: { url: string };
+  registry: RegistryConnection;
   gateway: {
     host: string;
     port: number;
@@ -292,6 +340,8 @@ export interface Config {
     };
     /** /metrics, /healthz, /readyz on their own listener; port 0: no metrics listener. */
     metrics: { host: string; port: number };
+    /** A TLS-terminating proxy stands in front of a non-loopback GATEWAY_HOST. */
+    tlsProxy: boolean;
   };
   /** Identity (gateway/auth.ts): JWT verification beyond the HS256 secret, anonymous purchases. */
   auth: {
@@ -377,16 +427,134 @@ function pgTarget(pgUrl: string): PgTarget {
   };
 }
 
+/** Where the native stack writes the credentials its clients use, relative to STACK_DIR. */
+export const STACK_CLIENT_SECRETS = path.join('secrets', 'clients.env');
+
+/** The variables `<STACK_DIR>/secrets/clients.env` may provide (nothing else is taken from it). */
+const SECRET_VARIABLES = [
+  'PG_PASSWORD',
+  'REDIS_USERNAME',
+  'REDIS_PASSWORD',
+  'KAFKA_SASL_MECHANISM',
+  'KAFKA_SASL_USERNAME',
+  'KAFKA_SASL_PASSWORD',
+  'KAFKA_TLS',
+  'KAFKA_TLS_CA_FILE',
+] as const;
+
+/** Reads a `KEY=value` secrets file; undefined when it does not exist. */
+export function readSecretsFile(file: string): Record<string, string> | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ConfigError(`invalid configuration: STACK_DIR secrets file ${file} is not readable (${(err as Error).message})`, {
+      variable: 'STACK_DIR',
+      cause: err,
+    });
+  }
+  return parseEnv(text) as Record<string, string>;
+}
+
+export interface LoadOptions {
+  /** Reads the native stack's secrets file (tests replace it). */
+  readSecrets?: (file: string) => Record<string, string> | undefined;
+}
+
+const LOOPBACK = /^(?:127(?:\.\d{1,3}){3}|localhost|::1|\[::1\])$/i;
+
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK.test(host);
+}
+
+/** `url` with its password replaced by `***` (for anything printed or logged). */
+export function redactUrl(value: string): string {
+  try {
+    const u = new URL(value);
+    if (!u.password) return value;
+    u.password = '***';
+    return u.toString();
+  } catch {
+    return value.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+  }
+}
+
+function withCredentials(value: string, username: string | undefined, password: string | undefined): string {
+  const u = new URL(value);
+  if (username !== undefined) u.username = encodeURIComponent(username);
+  if (password !== undefined) u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+function configError(variable: string, message: string): ConfigError {
+  return new ConfigError(`invalid configuration: ${variable} ${message}`, { variable });
+}
+
+/**
+ * What INVSYNC_ENV=production refuses, one line per problem, each naming its variable. Pure:
+ * `given` is the variables set explicitly (after empty values are dropped).
+ */
+export function productionProblems(config: Config, given: Readonly<Record<string, string>>): string[] {
+  const problems: string[] = [];
+  const devKeys = ['dev-wms-key', 'dev-erp-key'];
+  if (config.gateway.devKeys || config.gateway.apiKeys.some((k) => devKeys.includes(k.key))) {
+    problems.push('GATEWAY_API_KEYS: the built-in development keys (dev-wms-key, dev-erp-key) are in use; name your own keys');
+  }
+  // Anonymous purchases default to off in production; only an explicit PURCHASE_ALLOW_ANONYMOUS=1 gets here.
+  if (config.auth.allowAnonymous) {
+    problems.push('PURCHASE_ALLOW_ANONYMOUS: anonymous purchases are a development mode; purchases must carry a verified customer');
+  }
+  if (!config.pg.password) {
+    problems.push('PG_URL: no Postgres password (the server would have to trust every connection); give one in PG_URL or PG_PASSWORD');
+  }
+  const redis = new URL(config.redis.url);
+  if (!redis.password) problems.push('REDIS_URL: no Redis password; give credentials in REDIS_URL or REDIS_USERNAME/REDIS_PASSWORD');
+  if (!config.kafka.sasl) problems.push('KAFKA_SASL_MECHANISM: Kafka clients do not authenticate; set a SASL mechanism, user and password');
+  if (!config.kafka.tls && config.kafka.brokers.some((b) => !isLoopbackHost(b.slice(0, b.lastIndexOf(':'))))) {
+    problems.push('KAFKA_TLS: brokers off loopback are reached without TLS; set KAFKA_TLS=1 (and KAFKA_TLS_CA_FILE for a private CA)');
+  }
+  if (!isLoopbackHost(config.gateway.host) && !config.gateway.tlsProxy) {
+    problems.push(
+      `GATEWAY_HOST: ${config.gateway.host} is not loopback and no TLS is in front; put a TLS-terminating proxy in front and set GATEWAY_TLS_PROXY=1`,
+    );
+  }
+  return problems;
+}
+
 /**
  * Parses the environment. Empty strings count as unset so that a `.env` line like `PG_URL=`
- * falls back to the default instead of failing.
+ * falls back to the default instead of failing. With STACK=native, credentials not given are
+ * taken from the native stack's generated secrets (`<STACK_DIR>/secrets/clients.env`), read
+ * here each time the configuration is loaded (so a process that started the stack reloads).
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): Readonly<Config> {
   const input: Record<string, string> = {};
   for (const key of CONFIG_VARIABLES) {
     const value = env[key];
     if (value !== undefined && value.trim() !== '') input[key] = value.trim();
   }
+  const config = buildConfig(input, env, options);
+  sources.set(config, { input, xdg: env.XDG_CACHE_HOME, options });
+  return config;
+}
+
+/** What each loaded configuration was built from, so it can be rebuilt (see reloadConfig). */
+const sources = new WeakMap<object, { input: Record<string, string>; xdg: string | undefined; options: LoadOptions }>();
+
+/**
+ * The same configuration loaded again from the same variables: picks up the native stack's
+ * secrets when they were generated after `config` was loaded (the first `stack up`).
+ */
+export function reloadConfig(config: Readonly<Config>): Readonly<Config> {
+  const source = sources.get(config);
+  if (!source) return config;
+  const again = buildConfig(source.input, { ...source.input, XDG_CACHE_HOME: source.xdg }, source.options);
+  sources.set(again, source);
+  return again;
+}
+
+function buildConfig(input: Record<string, string>, env: NodeJS.ProcessEnv, options: LoadOptions): Readonly<Config> {
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -397,25 +565,75 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       { variable },
     );
   }
-  const raw = parsed.data;
-  const pg = pgTarget(raw.PG_URL);
-  const redisUrl = new URL(raw.REDIS_URL);
+  let raw = parsed.data;
+  const stackDir = path.resolve(raw.STACK_DIR);
+  let secretsFile: string | undefined;
+  if (raw.STACK === 'native') {
+    const file = path.join(stackDir, STACK_CLIENT_SECRETS);
+    const secrets = (options.readSecrets ?? readSecretsFile)(file);
+    if (secrets) {
+      const merged: Record<string, string> = { ...input };
+      for (const key of SECRET_VARIABLES) {
+        const value = secrets[key];
+        if (merged[key] !== undefined || value === undefined || value === '') continue;
+        merged[key] = key === 'KAFKA_TLS_CA_FILE' ? path.resolve(path.dirname(file), value) : value;
+      }
+      const again = schema.safeParse(merged);
+      if (!again.success) throw configError('STACK_DIR', `secrets file ${file} is invalid: ${again.error.issues[0]!.message}`);
+      raw = again.data;
+      secretsFile = file;
+    }
+  }
+  // Postgres: PG_PASSWORD, else the URL's own password, else the stack's secret.
+  const pgUrlGiven = new URL(raw.PG_URL);
+  const pgPassword = input.PG_PASSWORD ?? (pgUrlGiven.password ? undefined : raw.PG_PASSWORD);
+  const pgUrl = pgPassword === undefined ? raw.PG_URL : withCredentials(raw.PG_URL, undefined, pgPassword);
+  const pg = pgTarget(pgUrl);
+  // Redis: REDIS_USERNAME/REDIS_PASSWORD, else the URL's credentials, else the stack's secret.
+  const redisGiven = new URL(raw.REDIS_URL);
+  const redisFromUrl = redisGiven.password !== '' || redisGiven.username !== '';
+  const redisUser = input.REDIS_USERNAME ?? (redisFromUrl ? undefined : raw.REDIS_USERNAME);
+  const redisPassword = input.REDIS_PASSWORD ?? (redisFromUrl ? undefined : raw.REDIS_PASSWORD);
+  const redisUrl = redisUser === undefined && redisPassword === undefined ? raw.REDIS_URL : withCredentials(raw.REDIS_URL, redisUser, redisPassword);
+  const redisParsed = new URL(redisUrl);
+  // Kafka: SASL and TLS.
+  const mechanism = raw.KAFKA_SASL_MECHANISM ?? 'none';
+  let sasl: KafkaConnection['sasl'];
+  if (mechanism !== 'none') {
+    if (!raw.KAFKA_SASL_USERNAME) throw configError('KAFKA_SASL_USERNAME', `must be set when KAFKA_SASL_MECHANISM is ${mechanism}`);
+    if (!raw.KAFKA_SASL_PASSWORD) throw configError('KAFKA_SASL_PASSWORD', `must be set when KAFKA_SASL_MECHANISM is ${mechanism}`);
+    sasl = { mechanism, username: raw.KAFKA_SASL_USERNAME, password: raw.KAFKA_SASL_PASSWORD };
+  }
+  const caFile = raw.KAFKA_TLS_CA_FILE === undefined ? undefined : path.resolve(PROJECT_ROOT, raw.KAFKA_TLS_CA_FILE);
+  if (caFile !== undefined && !fs.existsSync(caFile)) throw configError('KAFKA_TLS_CA_FILE', `names a file that does not exist (${caFile})`);
+  const tlsOn = raw.KAFKA_TLS === '1' || (raw.KAFKA_TLS === undefined && caFile !== undefined);
+  if ((raw.SCHEMA_REGISTRY_USERNAME === undefined) !== (raw.SCHEMA_REGISTRY_PASSWORD === undefined)) {
+    throw configError(raw.SCHEMA_REGISTRY_USERNAME === undefined ? 'SCHEMA_REGISTRY_USERNAME' : 'SCHEMA_REGISTRY_PASSWORD', 'must be set together with its pair');
+  }
   const cacheDir =
     raw.STACK_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'invsync');
   const config: Config = {
+    env: raw.INVSYNC_ENV,
     logLevel: raw.LOG_LEVEL,
     stack: {
       mode: raw.STACK,
-      dir: path.resolve(raw.STACK_DIR),
+      dir: stackDir,
       cacheDir: path.resolve(cacheDir),
       upTimeoutMs: raw.STACK_UP_TIMEOUT_S * 1000,
       autoInstall: raw.STACK_AUTO_INSTALL === '1',
       pgBinDir: raw.PG_BIN_DIR,
       mavenRepoUrl: raw.MAVEN_REPO_URL.replace(/\/+$/, ''),
       kafkaControllerPort: raw.KAFKA_CONTROLLER_PORT,
+      secretsFile,
     },
-    pg: { url: raw.PG_URL, ...pg },
-    redis: { url: raw.REDIS_URL, host: redisUrl.hostname, port: Number(redisUrl.port || 6379), prefix: raw.REDIS_PREFIX },
+    pg: { url: pgUrl, ...pg },
+    redis: {
+      url: redisUrl,
+      host: redisParsed.hostname,
+      port: Number(redisParsed.port || 6379),
+      prefix: raw.REDIS_PREFIX,
+      maxmemory: raw.REDIS_MAXMEMORY.toLowerCase(),
+    },
     processor: {
       groupId: raw.PROCESSOR_GROUP_ID,
       startFrom: raw.PROCESSOR_START_FROM,
@@ -423,12 +641,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       reconcileIntervalMs: raw.PROCESSOR_RECONCILE_INTERVAL_S * 1000,
       feedMaxLen: raw.FEED_MAXLEN,
     },
-    kafka: { brokers: raw.KAFKA_BROKERS },
+    kafka: { brokers: raw.KAFKA_BROKERS, tls: tlsOn ? { caFile } : undefined, sasl },
     connect: {
       url: raw.CONNECT_URL.replace(/\/+$/, ''),
       pg: { ...pg, host: raw.CONNECT_PG_HOST ?? pg.host, port: raw.CONNECT_PG_PORT ?? pg.port },
+      secretsDir: raw.CONNECT_SECRETS_DIR,
     },
-    registry: { url: raw.SCHEMA_REGISTRY_URL.replace(/\/+$/, '') },
+    registry: {
+      url: raw.SCHEMA_REGISTRY_URL.replace(/\/+$/, ''),
+      auth:
+        raw.SCHEMA_REGISTRY_USERNAME !== undefined && raw.SCHEMA_REGISTRY_PASSWORD !== undefined
+          ? { username: raw.SCHEMA_REGISTRY_USERNAME, password: raw.SCHEMA_REGISTRY_PASSWORD }
+          : undefined,
+    },
     gateway: {
       host: raw.GATEWAY_HOST,
       port: raw.GATEWAY_PORT,
@@ -454,13 +679,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
         maxReplyFrameBytes: raw.GATEWAY_MAX_REPLY_FRAME_BYTES,
       },
       metrics: { host: raw.GATEWAY_METRICS_HOST, port: raw.GATEWAY_METRICS_PORT },
+      tlsProxy: raw.GATEWAY_TLS_PROXY === '1',
     },
     auth: {
       jwks: raw.GATEWAY_JWT_JWKS === undefined ? undefined : /^https?:\/\//.test(raw.GATEWAY_JWT_JWKS) ? raw.GATEWAY_JWT_JWKS : path.resolve(PROJECT_ROOT, raw.GATEWAY_JWT_JWKS),
       issuer: raw.GATEWAY_JWT_ISSUER,
       audience: raw.GATEWAY_JWT_AUDIENCE,
       maxLifetimeS: raw.GATEWAY_JWT_MAX_LIFETIME_S,
-      allowAnonymous: raw.PURCHASE_ALLOW_ANONYMOUS === '1',
+      allowAnonymous: (raw.PURCHASE_ALLOW_ANONYMOUS ?? (raw.INVSYNC_ENV === 'production' ? '0' : '1')) === '1',
     },
     purchase: {
       holdTtlMs: raw.PURCHASE_HOLD_TTL_S * 1000,
@@ -510,11 +736,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       { variable: 'HOUSEKEEPING_IDEMPOTENCY_RETENTION_DAYS' },
     );
   }
-  if (config.gateway.devKeys && !['127.0.0.1', 'localhost', '::1'].includes(config.gateway.host)) {
+  if (config.gateway.devKeys && !isLoopbackHost(config.gateway.host)) {
     throw new ConfigError(
       `invalid configuration: GATEWAY_API_KEYS must be set when GATEWAY_HOST (${config.gateway.host}) is not loopback: the built-in development keys are public`,
       { variable: 'GATEWAY_API_KEYS' },
     );
+  }
+  if (config.env === 'production') {
+    const problems = productionProblems(config, input);
+    if (problems.length > 0) {
+      throw new ConfigError(
+        `INVSYNC_ENV=production refuses to start (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  ${p}`).join('\n')}`,
+        { variable: problems[0]!.split(':')[0]! },
+      );
+    }
   }
   return deepFreeze(config);
 }

@@ -1,9 +1,25 @@
 /** Kafka client factory (kafkajs), with kafkajs' own logs routed into pino. */
-import { Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
+import fs from 'node:fs';
+import { Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry, type Producer, type SASLOptions } from 'kafkajs';
+import type { KafkaConnection } from './config.ts';
 import type { Logger } from './logger.ts';
 
+/** kafkajs' `ssl` and `sasl` options for a connection (TLS with its CA file, SASL PLAIN/SCRAM). */
+export function kafkaSecurity(connection: KafkaConnection): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (connection.tls) {
+    out.ssl = connection.tls.caFile ? { ca: [fs.readFileSync(connection.tls.caFile, 'utf8')] } : true;
+  }
+  if (connection.sasl) {
+    const { mechanism, username, password } = connection.sasl;
+    out.sasl = { mechanism, username, password } as SASLOptions;
+  }
+  return out;
+}
+
+/** `connection` is `config.kafka`: brokers plus the TLS/SASL settings every client must use. */
 export function createKafka(options: {
-  brokers: string[];
+  connection: KafkaConnection;
   clientId: string;
   logger?: Logger;
   overrides?: Partial<KafkaConfig>;
@@ -11,7 +27,8 @@ export function createKafka(options: {
   const log = options.logger?.child({ component: 'kafkajs' });
   return new Kafka({
     clientId: options.clientId,
-    brokers: options.brokers,
+    brokers: options.connection.brokers,
+    ...kafkaSecurity(options.connection),
     connectionTimeout: 3000,
     requestTimeout: 30000,
     retry: { initialRetryTime: 100, retries: 8 },

@@ -104,7 +104,7 @@ function only(o: Options, command: string, allowed: Array<'json' | 'all' | 'tail
 function kafkaFor(config: Config): Kafka {
   // A short retry budget: a CLI should say "not reachable" in seconds, not after a minute.
   return createKafka({
-    brokers: config.kafka.brokers,
+    connection: config.kafka,
     clientId: 'invsync-inspect',
     overrides: { connectionTimeout: 2000, retry: { initialRetryTime: 200, retries: 2 } },
   });
@@ -403,7 +403,7 @@ async function readTopic(config: Config, topic: string, o: Options): Promise<num
     start.set(p.partition, o.fromBeginning || (lastN && o.key !== undefined) ? low : lastN ? Math.max(low, high - o.limit!) : high);
   }
 
-  const registry = createSchemaRegistry(config.registry.url);
+  const registry = createSchemaRegistry(config.registry);
   const groupId = `invsync-inspect-${randomBytes(4).toString('hex')}`;
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200, allowAutoTopicCreation: false });
   let printed = 0;

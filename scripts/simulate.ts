@@ -662,10 +662,10 @@ function erpDocument(o: RunOptions, run: AdjustmentRun): StockAdjustment[] {
 
 async function adjustments(kind: 'wms' | 'erp', o: RunOptions, config: Config): Promise<number> {
   const err = (m: string) => process.stderr.write(`error: ${m}\n`);
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `invsync-simulate-${kind}`, overrides: { connectionTimeout: 3000, retry: { initialRetryTime: 200, retries: 3 } } });
+  const kafka = createKafka({ connection: config.kafka, clientId: `invsync-simulate-${kind}`, overrides: { connectionTimeout: 3000, retry: { initialRetryTime: 200, retries: 3 } } });
   let codecs: StockCodecs;
   try {
-    codecs = await registerStockSchemas(config.registry.url);
+    codecs = await registerStockSchemas(config.registry);
   } catch (e) {
     err(`the schema registry at ${redactUrl(config.registry.url)} is not usable (${errorMessage(e)}): is the stack up? npm run stack -- status`);
     return 1;

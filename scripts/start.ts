@@ -26,7 +26,7 @@ import { renderStatus, stackUp } from '../stack/stack.ts';
 import { viewKeys } from '../stream-processors/adapters/redis-views.ts';
 import { startFeedTail } from '../stream-processors/feed-tail.ts';
 
-const config = loadConfigOrExit();
+let config = loadConfigOrExit();
 // Every console line passes redaction: connection URLs may carry passwords (finding 12).
 const say = (line: string) => process.stdout.write(`${redactUrlsIn(line)}\n`);
 const logsDir = path.join(config.stack.dir, 'logs');
@@ -81,7 +81,10 @@ function eventLine(e: SupervisorEvent): string | undefined {
 
 async function main(): Promise<void> {
   say(`invsync: starting the platform (${config.stack.mode} stack)`);
-  const { status, seconds } = await stackUp(config, say);
+  const up = await stackUp(config, say);
+  // The first `up` of a native stack generates its credentials: continue with the configuration that has them.
+  config = up.config;
+  const { status, seconds } = up;
   const pool = createPgPool(config.pg.url, { max: 2, application: 'invsync-start' });
   try {
     const { inserted } = await seedCatalog(pool, config.seed);
@@ -149,8 +152,9 @@ async function main(): Promise<void> {
   say(`  storefront demo: ${url}/        (live availability grid)`);
   say(`  stock API:       curl ${url}/v1/stock/SKU-000001`);
   say(`  WebSocket feed:  ${url.replace(/^http/, 'ws')}/v1/stream?channel=storefront   (docs/websocket.md)`);
-  say(`  change stock:    psql ${redactUrl(config.pg.url, { drop: true })} -c "UPDATE stock_levels SET on_hand = on_hand + 5 WHERE sku = 'SKU-000001' AND location_id = 'WH-1'"`);
-  say(`  read a view:     redis-cli -u ${redactUrl(config.redis.url)} HGETALL '${viewKeys(config.redis.prefix).summary('SKU-000001')}'`);
+  // Credentials are never printed: `stack url` hands them to the tool on request (docs/stack.md).
+  say(`  change stock:    psql "$(npm run -s stack -- url pg)" -c "UPDATE stock_levels SET on_hand = on_hand + 5 WHERE sku = 'SKU-000001' AND location_id = 'WH-1'"`);
+  say(`  read a view:     redis-cli -u "$(npm run -s stack -- url redis)" --no-auth-warning HGETALL '${viewKeys(config.redis.prefix).summary('SKU-000001')}'`);
   if (proc?.info.metricsPort) say(`  metrics:         http://127.0.0.1:${String(proc.info.metricsPort)}/metrics`);
   say(`  adjust stock:    curl -X POST ${url}/v1/adjustments -H 'Authorization: Bearer ${config.gateway.devKeys ? 'dev-wms-key' : '<wms key>'}' -H 'content-type: application/json' -d '{"adjustmentId":"demo-'$(date +%s%N)'","sku":"SKU-000001","locationId":"WH-1","kind":"RECEIPT","quantity":5,"occurredAt":'$(date +%s%3N)',"sourceSystem":"me"}'   (docs/connectors.md)`);
   say(`  buy:             curl -X POST ${url}/v1/purchases -H "Idempotency-Key: $(date +%s%N)" -H 'content-type: application/json' -d '{"customerId":"me","items":[{"sku":"SKU-000001","qty":1}]}'   (docs/purchase-path.md)`);

@@ -13,7 +13,7 @@ const config = loadConfigOrExit();
 const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, name: 'invsync-tail' });
 try {
   const tail = await startCdcTail({
-    kafka: createKafka({ brokers: config.kafka.brokers, clientId: 'invsync-tail', logger }),
+    kafka: createKafka({ connection: config.kafka, clientId: 'invsync-tail', logger }),
     logger,
     write: (line) => process.stdout.write(`${line}\n`),
     fromBeginning: process.argv.includes('--from-beginning'),

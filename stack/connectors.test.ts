@@ -4,8 +4,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, PROJECT_ROOT } from '../lib/config.ts';
 import { outboxTopic, TOPICS } from '../lib/topics.ts';
-import { loadConnectorSpecs } from './connectors.ts';
-import { connectWorkerEnv } from './stack.ts';
+import { loadConnectorSpecs, resolveSecretsDir, SECRETS_DIR_TOKEN } from './connectors.ts';
+import type { StackSecrets } from './secrets.ts';
+import { connectSecretProperties } from './stack.ts';
 
 const specs = loadConnectorSpecs();
 const byName = Object.fromEntries(specs.map((s) => [s.name, s.config]));
@@ -13,13 +14,35 @@ const cdc = byName['invsync-stock-cdc']!;
 const outbox = byName['invsync-outbox']!;
 
 describe('debezium connector configs', () => {
-  it('every ${env:...} placeholder is provided by the native worker environment', () => {
-    const worker = fs.readFileSync(path.join(PROJECT_ROOT, 'debezium', 'connect-worker.properties'), 'utf8');
-    const text = JSON.stringify(specs) + worker;
-    const used = new Set([...text.matchAll(/\$\{env:([A-Z0-9_]+)\}/g)].map((m) => m[1]!));
-    const provided = new Set(Object.keys(connectWorkerEnv(loadConfig({}))));
-    expect(used.size).toBeGreaterThan(0);
-    for (const v of used) expect(provided).toContain(v);
+  const worker = fs.readFileSync(path.join(PROJECT_ROOT, 'debezium', 'connect-worker.properties'), 'utf8');
+  const workerProps = worker.split('\n').filter((l) => l.trim() && !/^\s*[#!]/.test(l));
+
+  it('every ${file:...} reference is to the secrets file and provided by the native stack', () => {
+    const text = JSON.stringify(specs) + workerProps.join('\n');
+    const refs = [...text.matchAll(/\$\{file:([^:}]*):([^}]*)\}/g)];
+    const secrets = { dir: '/s', pgPassword: 'p', connectKafkaPassword: 'k', storePassword: 't', truststore: '/s/truststore.p12' } as StackSecrets;
+    const provided = new Set(Object.keys(connectSecretProperties(loadConfig({}, { readSecrets: () => undefined }), secrets)));
+    expect(refs.length).toBeGreaterThan(0);
+    for (const [, file, key] of refs) {
+      expect(file).toBe(`${SECRETS_DIR_TOKEN}/connect.properties`);
+      expect(provided).toContain(key);
+    }
+  });
+
+  it('names no password and no environment variable, and lets no connector override its clients', () => {
+    expect(JSON.stringify(specs) + workerProps.join('\n')).not.toMatch(/\$\{env:/);
+    expect(workerProps).toContain('connector.client.config.override.policy=None');
+    expect(workerProps).toContain('config.providers=file');
+    for (const spec of specs) {
+      expect(spec.config['database.password']).toMatch(/^\$\{file:/);
+      expect(Object.keys(spec.config).filter((k) => /^(producer|consumer|admin)\.override\./.test(k))).toEqual([]);
+    }
+  });
+
+  it('replaces the secrets directory token, and refuses to register with it unresolved', () => {
+    const cdc = specs.find((s) => s.name === 'invsync-stock-cdc')!;
+    expect(resolveSecretsDir(cdc, '/x/secrets').config['database.password']).toBe('${file:/x/secrets/connect.properties:pg.password}');
+    expect(() => resolveSecretsDir(cdc, undefined)).toThrow(/CONNECT_SECRETS_DIR/);
   });
 
   it('the CDC connector writes the topic the code reads', () => {

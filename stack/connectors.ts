@@ -2,7 +2,9 @@
  * Registers the connectors in debezium/connectors/*.json through Kafka Connect's REST API and
  * reads their status. Registration is `PUT /connectors/<name>/config`, which creates or updates,
  * so it is safe to run on every start. The JSON files are shared with docker-compose; their
- * `${env:...}` values are resolved by the Connect worker from its own environment.
+ * credentials are `${file:@INVSYNC_SECRETS_DIR@/connect.properties:<key>}` references: the token
+ * is replaced here by the directory the Connect worker keeps its secrets in, and the worker's
+ * FileConfigProvider resolves the reference, so the REST API never holds or shows a password.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -76,9 +78,30 @@ async function validationErrors(connectUrl: string, spec: ConnectorSpec): Promis
   return (body.configs ?? []).flatMap((c) => c.value.errors.map((e) => `${c.value.name}: ${e}`));
 }
 
-/** Creates or updates every connector. Retries only while the Connect group is busy or starting. */
-export async function registerConnectors(connectUrl: string, specs = loadConnectorSpecs()): Promise<void> {
-  for (const spec of specs) {
+/** The token for the Connect worker's secrets directory in connector configs. */
+export const SECRETS_DIR_TOKEN = '@INVSYNC_SECRETS_DIR@';
+
+/** `spec` with the secrets-directory token replaced; refuses when a token is left unresolved. */
+export function resolveSecretsDir(spec: ConnectorSpec, secretsDir: string | undefined): ConnectorSpec {
+  const config: Record<string, string> = {};
+  for (const [k, v] of Object.entries(spec.config)) {
+    if (typeof v === 'string' && v.includes(SECRETS_DIR_TOKEN)) {
+      if (!secretsDir) {
+        throw new ConnectorError(`connector ${spec.name}: ${k} refers to the Connect worker's secrets directory; set CONNECT_SECRETS_DIR`);
+      }
+      config[k] = v.replaceAll(SECRETS_DIR_TOKEN, secretsDir);
+    } else config[k] = v;
+  }
+  return { name: spec.name, config };
+}
+
+/**
+ * Creates or updates every connector. Retries only while the Connect group is busy or starting.
+ * `secretsDir`: where the worker's `connect.properties` is (see resolveSecretsDir).
+ */
+export async function registerConnectors(connectUrl: string, specs = loadConnectorSpecs(), secretsDir?: string): Promise<void> {
+  for (const given of specs) {
+    const spec = resolveSecretsDir(given, secretsDir);
     let lastError = '';
     for (let attempt = 0; attempt < 60; attempt++) {
       let transient = true;

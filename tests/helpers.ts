@@ -17,7 +17,7 @@ export function unique(prefix: string): string {
 }
 
 export function testKafka(config: Config): Kafka {
-  return createKafka({ brokers: config.kafka.brokers, clientId: unique('test') });
+  return createKafka({ connection: config.kafka, clientId: unique('test') });
 }
 
 export interface Received {

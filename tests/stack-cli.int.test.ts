@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../lib/config.ts';
 import { ConnectorError } from '../lib/errors.ts';
 import { connectorStatuses, loadConnectorSpecs, registerConnectors } from '../stack/connectors.ts';
-import { stackStatus } from '../stack/stack.ts';
+import { connectSecretsDir, stackStatus } from '../stack/stack.ts';
 import { testConfig, unique } from './helpers.ts';
 
 const config = testConfig();
@@ -92,7 +92,7 @@ describe('stack command, bad input', () => {
     // A real connector class with a bad value is refused per field by Connect's validation.
     const cdc = loadConnectorSpecs().find((s) => s.name === 'invsync-stock-cdc')!;
     await expect(
-      registerConnectors(config.connect.url, [{ name, config: { ...cdc.config, 'snapshot.mode': 'sometimes', 'slot.name': name.replaceAll('-', '_') } }]),
+      registerConnectors(config.connect.url, [{ name, config: { ...cdc.config, 'snapshot.mode': 'sometimes', 'slot.name': name.replaceAll('-', '_') } }], connectSecretsDir(config)),
     ).rejects.toThrow(/invalid config: snapshot.mode: /);
     const names = (await connectorStatuses(config.connect.url)).map((s) => s.name);
     expect(names).not.toContain(name);

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Kafka, Producer, ProducerBatch } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { PROJECT_ROOT } from '../../lib/config.ts';
+import type { KafkaConnection } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createRedis } from '../../lib/redis.ts';
 
@@ -55,8 +56,8 @@ export function timedRedis(url: string, onExec: (kind: string, commands: number,
 }
 
 /** A Kafka client whose producers time sendBatch: `onSend(ms)` after each. */
-export function timedKafka(brokers: string[], clientId: string, onSend: (ms: number) => void): Kafka {
-  const k = createKafka({ brokers, clientId });
+export function timedKafka(connection: KafkaConnection, clientId: string, onSend: (ms: number) => void): Kafka {
+  const k = createKafka({ connection, clientId });
   const producer = k.producer.bind(k);
   k.producer = (cfg) => {
     const p: Producer = producer(cfg);

@@ -160,7 +160,7 @@ export async function startOutboundMappings(deps: OutboundDeps): Promise<Outboun
   const topicOf = (source: SourceTopic): string => deps.topics?.[source] ?? source;
   const dlqTopic = deps.topics?.dlq ?? TOPICS.dlq;
   const reserved = [...new Set([...Object.values(TOPICS), ...Object.values(deps.topics ?? {})])];
-  const registry = createSchemaRegistry(config.registry.url);
+  const registry = createSchemaRegistry(config.registry);
   const metrics = deps.metricsRegistry ? createOutboundMetrics(deps.metricsRegistry) : undefined;
 
   // Output topics: created (with the mapping's partitions / compaction) the first time they are named.

@@ -55,7 +55,7 @@ export async function runConnectorsTarget(o: { seed: number; cases: number; firs
   const config = loadConfig(process.env);
   const names = fuzzNames('cn');
   const pool = new pg.Pool({ connectionString: config.pg.url, max: 2 });
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${names.id}-fuzz` });
+  const kafka = createKafka({ connection: config.kafka, clientId: `${names.id}-fuzz` });
   const producer = kafka.producer();
   const connectors = child('connectors', names);
   const group = `${names.id}-inbound`;

@@ -54,7 +54,7 @@ export async function runProcessorTarget(o: { seed: number; cases: number; first
   const log = o.log ?? (() => undefined);
   const config = loadConfig(process.env);
   const names = fuzzNames('pr');
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${names.id}-fuzz` });
+  const kafka = createKafka({ connection: config.kafka, clientId: `${names.id}-fuzz` });
   const redis = createRedis(config.redis.url);
   const producer = kafka.producer();
   const processor = child('processor', names);
