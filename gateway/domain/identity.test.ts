@@ -23,6 +23,8 @@ describe('purchaseCustomer', () => {
     expect(purchaseCustomer(shop, { header: undefined, body: 'bob' }, false)).toEqual({ ok: true, customerId: 'bob' });
     expect(purchaseCustomer(shop, { header: 'bob', body: 'carol' }, false)).toMatchObject({ ok: false, status: 400 });
     expect(purchaseCustomer(shop, { header: undefined, body: undefined }, false)).toMatchObject({ ok: false, status: 400, code: 'missing_customer' });
+    // The anonymous namespace is closed to credentials: a backend cannot reach anonymous customers.
+    expect(purchaseCustomer(shop, { header: 'anon:bob', body: undefined }, true)).toMatchObject({ ok: false, status: 400, code: 'invalid_customer' });
   });
 
   it('a service without purchase:act-for may not buy', () => {

@@ -69,6 +69,7 @@ export function resolveRequester(
   if (n.name !== undefined && !p.scopes.has(ACT_FOR)) {
     return bad(403, 'forbidden', `credential ${p.subject} may not act for a customer (needs scope ${ACT_FOR})`, n.field);
   }
+  if (n.name?.startsWith(ANONYMOUS_PREFIX)) return bad(400, 'invalid_customer', `${n.field} may not name an ${ANONYMOUS_PREFIX} customer (reserved for anonymous development purchases)`, n.field);
   return { ok: true, requester: { customerId: n.name, scopes: p.scopes, principal: p } };
 }
 
