@@ -122,6 +122,12 @@ describe('INVSYNC_ENV=production', () => {
     ]);
   });
 
+  it('anonymous purchases: on by default in development, off by default in production, refused there when asked for', () => {
+    expect(loadConfig({ ...PRODUCTION, INVSYNC_ENV: 'development' }, noSecrets).auth.allowAnonymous).toBe(true);
+    expect(loadConfig(PRODUCTION, noSecrets).auth.allowAnonymous).toBe(false);
+    expect(() => loadConfig({ ...PRODUCTION, PURCHASE_ALLOW_ANONYMOUS: '1' }, noSecrets)).toThrow(/PURCHASE_ALLOW_ANONYMOUS/);
+  });
+
   it('refuses to load, naming every problem; development loads the same settings', () => {
     const env = { ...PRODUCTION, GATEWAY_API_KEYS: '', PG_URL: 'postgres://app@db.internal:5432/inventory', KAFKA_SASL_MECHANISM: 'none' };
     let error: unknown;

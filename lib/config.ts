@@ -497,9 +497,9 @@ function configError(variable: string, message: string): ConfigError {
  */
 export function productionProblems(config: Config, given: Readonly<Record<string, string>>): string[] {
   const problems: string[] = [];
-  const devKeys = ['dev-wms-key', 'dev-erp-key'];
+  const devKeys = DEV_KEYS.map((k) => k.key);
   if (config.gateway.devKeys || config.gateway.apiKeys.some((k) => devKeys.includes(k.key))) {
-    problems.push('GATEWAY_API_KEYS: the built-in development keys (dev-wms-key, dev-erp-key) are in use; name your own keys');
+    problems.push(`GATEWAY_API_KEYS: the built-in development keys (${devKeys.join(', ')}) are in use; name your own keys`);
   }
   // Anonymous purchases default to off in production; only an explicit PURCHASE_ALLOW_ANONYMOUS=1 gets here.
   if (config.auth.allowAnonymous) {

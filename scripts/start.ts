@@ -157,7 +157,7 @@ async function main(): Promise<void> {
   say(`  read a view:     redis-cli -u "$(npm run -s stack -- url redis)" --no-auth-warning HGETALL '${viewKeys(config.redis.prefix).summary('SKU-000001')}'`);
   if (proc?.info.metricsPort) say(`  metrics:         http://127.0.0.1:${String(proc.info.metricsPort)}/metrics`);
   say(`  adjust stock:    curl -X POST ${url}/v1/adjustments -H 'Authorization: Bearer ${config.gateway.devKeys ? 'dev-wms-key' : '<wms key>'}' -H 'content-type: application/json' -d '{"adjustmentId":"demo-'$(date +%s%N)'","sku":"SKU-000001","locationId":"WH-1","kind":"RECEIPT","quantity":5,"occurredAt":'$(date +%s%3N)',"sourceSystem":"me"}'   (docs/connectors.md)`);
-  say(`  buy:             curl -X POST ${url}/v1/purchases -H "Idempotency-Key: $(date +%s%N)" -H 'content-type: application/json' -d '{"customerId":"me","items":[{"sku":"SKU-000001","qty":1}]}'   (docs/purchase-path.md)`);
+  say(`  buy:             curl -X POST ${url}/v1/purchases -H "Idempotency-Key: $(date +%s%N)" -H 'content-type: application/json' ${config.auth.allowAnonymous ? "-H 'X-Customer-Id: me'" : "-H 'Authorization: Bearer <customer token>'"} -d '{"items":[{"sku":"SKU-000001","qty":1}]}'   (docs/purchase-path.md; anonymous buying is a development mode)`);
   say(`  traffic:         npm run simulate -- flash-sale | shoppers | wms | erp     (watch the demo page; docs/inspect-and-simulate.md)`);
   say(`  topics:          npm run inspect -- topics | lag | connectors | orders.events`);
   say(`  views vs truth:  npm run views -- reconcile      (rebuild: npm run views -- rebuild)`);
