@@ -100,7 +100,7 @@ describe('graceful stop', () => {
       ws.terminate();
     }
     expect(await gw.exited).toEqual({ code: 0, signal: null });
-  });
+  }, 240_000);
 
   it('processor and connectors: readiness red, current batch committed, exit 0', async () => {
     const [pPort, cPort] = [await freePort(), await freePort()];
@@ -126,7 +126,7 @@ describe('graceful stop', () => {
     expect(pe).toEqual({ code: 0, signal: null });
     expect(ce).toEqual({ code: 0, signal: null });
     for (const child of [p, c]) expect(child.lines.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
-  });
+  }, 240_000);
 
   it('HttpDrain: while refusing, a request on an open keep-alive connection gets 503 shutting_down and the connection closes; event streams are ended', async () => {
     const drain = new HttpDrain();

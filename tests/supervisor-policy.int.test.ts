@@ -5,10 +5,13 @@
  * the cost of the real services (tests/supervisor.int.test.ts runs those).
  */
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { PROJECT_ROOT } from '../lib/config.ts';
 import { Supervisor, tsChild, type SupervisorEvent } from '../lib/supervisor.ts';
 import { isAlive, killAll, startChild, waitFor } from './process-helpers.ts';
+
+// Each child start costs a few seconds on a loaded machine (tsx compiles the entry point).
+vi.setConfig({ testTimeout: 180_000 });
 
 const FAKE = 'tests/fixtures/children/fake-service.ts';
 const fake = (name: string, env: Record<string, string>) => tsChild(name, path.join(PROJECT_ROOT, FAKE), { cwd: PROJECT_ROOT, env: { ...process.env, ...env } });
