@@ -187,4 +187,18 @@ describe('Hub', () => {
     expect(frames.every((f) => f.type === 'deltas')).toBe(true);
     expect(frames.flatMap((f) => f.items.map((i) => i.sku))).toEqual(skus);
   });
+
+  it('a connection dropped as a slow consumer is not indexed again by a later subscribe', () => {
+    const { hub, conn } = setup(1000);
+    const { c, ws } = conn();
+    hub.subscribe(c, ['A']);
+    ws.bufferedAmount = 5000;
+    hub.send(c, '{"type":"pong"}');
+    expect(ws.closedWith).toBe(4008);
+    expect(hub.connections.has(c)).toBe(false);
+    expect(hub.subscribe(c, ['B'])).toEqual([]);
+    hub.publish([entry('B', 1)]);
+    hub.tick();
+    expect(ws.sent).toHaveLength(0);
+  });
 });

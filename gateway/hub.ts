@@ -116,6 +116,8 @@ export class Hub {
   }
 
   subscribe(conn: Connection, skus: string[] | '*'): string[] {
+    // A connection already dropped (a slow consumer) is not indexed again: nothing would remove it.
+    if (conn.closing || !this.connections.has(conn)) return [];
     if (skus === '*') {
       conn.all = true;
       this.allSubscribers.add(conn);
