@@ -91,7 +91,19 @@ export async function fuzzGateway(o: GatewayRunOptions): Promise<{ stats: Gatewa
     const detail = exit?.tail.slice(-10).join('\n');
     const problem = `gateway exited (code ${exit?.code}, signal ${exit?.signal})`;
     if (suspects.length === 0) violations.push({ target: 'gateway', seed: o.seed, index: -1, kind: 'crash', input: '(no case in flight)', problem, ...(detail ? { detail } : {}) });
-    for (const c of new Map(suspects.map((x) => [x.index, x])).values()) violation(c, `${problem}; suspect (one of ${suspects.length} cases in flight)`, detail);
+    // One finding per crash, naming every suspect (each can be rerun alone with --case).
+    const unique = [...new Map(suspects.map((x) => [x.index, x])).values()].sort((a, b) => a.index - b.index);
+    if (unique.length > 0) {
+      violations.push({
+        target: 'gateway',
+        seed: o.seed,
+        index: unique[0]!.index,
+        kind: 'crash',
+        input: unique.map((x) => `\n    case ${x.index} (${x.kind}): ${x.label}`).join(''),
+        problem: `${problem} with ${unique.length} case(s) in flight`,
+        ...(detail ? { detail } : {}),
+      });
+    }
     if (o.maxCrashes !== undefined && o.child.crashes.length >= o.maxCrashes) {
       stop = true;
       return;
