@@ -9,7 +9,7 @@ import { runProcessorTarget } from './fuzz/target-processor.ts';
 
 describe('stock processor under fuzz', () => {
   it('dead-letters exactly the poison, applies the rest and keeps every partition moving', async () => {
-    const { stats, violations } = await runProcessorTarget({ seed: 1, cases: 120 });
+    const { stats, violations } = await runProcessorTarget({ seed: 1, cases: 80 });
     expect(stats.poison).toBeGreaterThan(0);
     expect(distinct(violations).map(formatViolation).join('\n\n')).toBe('');
     expect(stats.dlq).toBe(stats.poison);

@@ -87,11 +87,23 @@ export async function fuzzGateway(o: GatewayRunOptions): Promise<{ stats: Gatewa
   const onCrash = async () => {
     const exit = o.child.crashes[o.child.crashes.length - 1];
     const now = Date.now();
-    const suspects = [...inFlight.values(), ...recent.filter((r) => now - r.at < 300).map((r) => r.c)];
+    const suspects = [...inFlight.values(), ...recent.filter((r) => now - r.at < 2000).map((r) => r.c)];
     const detail = exit?.tail.slice(-10).join('\n');
     const problem = `gateway exited (code ${exit?.code}, signal ${exit?.signal})`;
     if (suspects.length === 0) violations.push({ target: 'gateway', seed: o.seed, index: -1, kind: 'crash', input: '(no case in flight)', problem, ...(detail ? { detail } : {}) });
-    for (const c of new Map(suspects.map((x) => [x.index, x])).values()) violation(c, `${problem}; suspect (one of ${suspects.length} cases in flight)`, detail);
+    // One finding per crash, naming every suspect (each can be rerun alone with --case).
+    const unique = [...new Map(suspects.map((x) => [x.index, x])).values()].sort((a, b) => a.index - b.index);
+    if (unique.length > 0) {
+      violations.push({
+        target: 'gateway',
+        seed: o.seed,
+        index: unique[0]!.index,
+        kind: 'crash',
+        input: unique.map((x) => `\n    case ${x.index} (${x.kind}): ${x.label}`).join(''),
+        problem: `${problem} with ${unique.length} case(s) in flight`,
+        ...(detail ? { detail } : {}),
+      });
+    }
     if (o.maxCrashes !== undefined && o.child.crashes.length >= o.maxCrashes) {
       stop = true;
       return;
@@ -113,7 +125,7 @@ export async function fuzzGateway(o: GatewayRunOptions): Promise<{ stats: Gatewa
       const { reply, serverFrames } = await runCase(c, o.port());
       inFlight.delete(i);
       recent.push({ c, at: Date.now() });
-      if (recent.length > 16) recent.shift();
+      if (recent.length > 32) recent.shift();
       if (reply.status !== undefined) stats.byStatus[reply.status] = (stats.byStatus[reply.status] ?? 0) + 1;
       else stats.noAnswer++;
       if (reply.status !== undefined && reply.status >= 500) {

@@ -6,6 +6,8 @@ import { watchTopic, type TopicWatcher } from '../helpers.ts';
 export interface DlqCounter {
   count(): number;
   reasons(): Record<string, number>;
+  /** This run's dead letters: the original value (latin1, byte-exact) and the reason. */
+  records(): Array<{ value: string | null; reason: string }>;
   stop(): Promise<void>;
 }
 
@@ -22,6 +24,7 @@ export async function countDlq(kafka: Kafka, opts: { id: string; group: string }
       }
       return out;
     },
+    records: () => mine().map((m) => ({ value: m.value, reason: m.headers['dlq.reason'] ?? '' })),
     stop: () => w.stop(),
   };
 }

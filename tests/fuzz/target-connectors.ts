@@ -30,6 +30,8 @@ export interface ConnectorsStats {
   duplicates: number;
   dlq: number;
   dlqReasons: Record<string, number>;
+  /** Messages whose key does not carry the run id (their dead letters cannot be told from others'). */
+  uncounted: number;
 }
 
 const KINDS = ['RECEIPT', 'PICK', 'COUNT', 'DAMAGE', 'RETURN', 'TRANSFER'] as const;
@@ -53,14 +55,17 @@ function adjustment(r: Rng, id: string, skus: string[], locations: string[], n: 
 export async function runConnectorsTarget(o: { seed: number; cases: number; first?: number; deadline?: number; log?: (line: string) => void }): Promise<TargetRun<ConnectorsStats>> {
   const log = o.log ?? (() => undefined);
   const config = loadConfig(process.env);
-  const names = fuzzNames('cn');
+  // The last SKU is the probes' own: probes go to every partition, so they must not share a SKU (and its order) with the storm.
+  const names = fuzzNames('cn', 4);
+  const stormSkus = names.skus.slice(0, 3);
+  const probeSku = names.skus[3]!;
   const pool = new pg.Pool({ connectionString: config.pg.url, max: 2 });
   const kafka = createKafka({ connection: config.kafka, clientId: `${names.id}-fuzz` });
   const producer = kafka.producer();
   const connectors = child('connectors', names);
   const group = `${names.id}-inbound`;
   const violations: Violation[] = [];
-  const stats: ConnectorsStats = { cases: 0, poison: 0, applied: 0, duplicates: 0, dlq: 0, dlqReasons: {} };
+  const stats: ConnectorsStats = { cases: 0, poison: 0, applied: 0, duplicates: 0, dlq: 0, dlqReasons: {}, uncounted: 0 };
   const fail = (problem: string, detail?: string, index = -1, input = `${stats.cases} adjustment messages`) =>
     violations.push({ target: 'connectors', seed: o.seed, index, kind: 'adjustments', input, problem, ...(detail ? { detail } : {}) });
   const dlq = await countDlq(kafka, { id: names.id, group });
@@ -93,10 +98,7 @@ export async function runConnectorsTarget(o: { seed: number; cases: number; firs
     const probe = async (round: string): Promise<string[]> => {
       const ids: string[] = [];
       for (let p = 0; p < partitions; p++) {
-        const a: StockAdjustment = { ...adjustment(caseRng(o.seed, 1e6 + p), names.id, names.skus, names.locations, n++), kind: 'RECEIPT', quantity: 1, toLocationId: null, adjustmentId: `${names.id}-probe-${round}-${p}` };
-        const d = decideBatch([{ adjustment: a, hash: adjustmentHash(a) }], state).decisions[0]!;
-        if (d.outcome === 'applied') for (const c of d.changes) rows.set(rowKey(a.sku, c.locationId), { onHand: c.onHandAfter, reserved: 0 });
-        ledger.set(a.adjustmentId, { hash: adjustmentHash(a), result: null });
+        const a: StockAdjustment = { ...adjustment(caseRng(o.seed, 1e6 + p), names.id, [probeSku], names.locations, n++), kind: 'RECEIPT', quantity: 1, toLocationId: null, adjustmentId: `${names.id}-probe-${round}-${p}` };
         ids.push(a.adjustmentId);
         await send(a.sku, frame(codecs.stockAdjustment.schemaId, type.toBuffer(a)), p);
       }
@@ -116,12 +118,18 @@ export async function runConnectorsTarget(o: { seed: number; cases: number; firs
     for (let round = 0; round < 20 && !live; round++) live = await waitApplied(await probe(`start${round}`), 3000);
     if (!live) throw new Error('the connectors never applied a probe adjustment');
     log(`connectors pid ${connectors.pid} live on ${partitions} partitions`);
+    // Start-up probes sent before the consumer joined were never applied: the model starts from Postgres.
+    await sleep(1000);
+    const { rows: start } = await pool.query<{ sku: string; location_id: string; on_hand: number; reserved: number }>(`SELECT sku, location_id, on_hand, reserved FROM stock_levels WHERE sku = ANY($1)`, [names.skus]);
+    for (const row of start) rows.set(rowKey(row.sku, row.location_id), { onHand: row.on_hand, reserved: row.reserved });
+    const history: Array<{ id: string; sku: string }> = [];
+    const expected: Array<{ index: number; label: string; value: string | null }> = [];
 
     const first = o.first ?? 0;
     for (let i = first; i < first + o.cases; i++) {
       if (o.deadline !== undefined && Date.now() > o.deadline) break;
       const r = caseRng(o.seed, i);
-      const a = adjustment(r, names.id, names.skus, names.locations, n++);
+      const a = adjustment(r, names.id, stormSkus, names.locations, n++);
       const kind = r.weighted<() => string>([
         [4, () => 'valid'],
         [3, () => 'record'],
@@ -137,7 +145,8 @@ export async function runConnectorsTarget(o: { seed: number; cases: number; firs
       if (kind === 'valid') value = frame(codecs.stockAdjustment.schemaId, type.toBuffer(a));
       else if (kind === 'duplicate') {
         // An earlier id (same SKU, so the same partition and a fixed order): a duplicate or a conflict.
-        const again = { ...a, sku: names.skus[0]!, adjustmentId: `${names.id}-adj-${Math.max(0, n - 1 - r.int(1, 5))}` };
+        const earlier = history.length ? history[Math.max(0, history.length - r.int(1, 5))]! : { id: a.adjustmentId, sku: a.sku };
+        const again = { ...a, sku: earlier.sku, adjustmentId: earlier.id };
         if (r.bool()) again.quantity = a.quantity; // same id, maybe another payload: duplicate or conflict
         model = again;
         key = again.sku;
@@ -170,8 +179,6 @@ export async function runConnectorsTarget(o: { seed: number; cases: number; firs
         value = frame(codecs.stockAdjustment.schemaId, type.toBuffer(a));
         key = r.pick([null, `${a.sku} `, `${names.id}-other`, Buffer.concat([r.bytes(8), Buffer.from(names.id)])]);
       }
-      // Unknown-key dead letters must still be countable: the key carries the run id unless it is null.
-      if (key === null) key = null;
       // What the rules say.
       let expectDlq = true;
       if (model !== undefined && value !== null) {
@@ -189,9 +196,19 @@ export async function runConnectorsTarget(o: { seed: number; cases: number; firs
           }
         }
       }
+      if (model !== undefined && typeof (model as StockAdjustment).adjustmentId === 'string' && typeof (model as StockAdjustment).sku === 'string') {
+        history.push({ id: (model as StockAdjustment).adjustmentId, sku: (model as StockAdjustment).sku });
+      }
       stats.cases++;
       // A null key cannot be matched to this run; such messages are sent, but only counted when keyed.
-      if (expectDlq && key !== null) stats.poison++;
+      // Dead letters are matched to this run by key: a key without the run id (null, or a SKU the
+      // mutation garbled) is sent all the same but cannot be counted.
+      const countable = key !== null && Buffer.from(key).toString('utf8').includes(names.id);
+      if (!countable) stats.uncounted++;
+      if (expectDlq && countable) {
+        stats.poison++;
+        expected.push({ index: i, label: `${kind}: ${JSON.stringify(model)?.slice(0, 300)}`, value: value === null ? null : value.toString('latin1') });
+      }
       await send(key, value);
       if (!connectors.alive) {
         const exit = connectors.crashes.at(-1);
@@ -208,8 +225,17 @@ export async function runConnectorsTarget(o: { seed: number; cases: number; firs
     await sleep(1000);
     stats.dlq = dlq.count();
     stats.dlqReasons = dlq.reasons();
-    if (stats.dlq !== stats.poison) fail(`dead letters ${stats.dlq} != poison messages injected ${stats.poison}`, JSON.stringify(stats.dlqReasons));
-    const { rows: pgRows } = await pool.query<{ sku: string; location_id: string; on_hand: number }>(`SELECT sku, location_id, on_hand FROM stock_levels WHERE sku = ANY($1)`, [names.skus]);
+    if (stats.dlq !== stats.poison) {
+      // Name the messages: dead letters carry the original value.
+      const got = dlq.records();
+      const missing = expected.filter((e) => !got.some((g) => g.value === e.value));
+      const extra = got.filter((g) => !expected.some((e) => e.value === g.value));
+      fail(
+        `dead letters ${stats.dlq} != poison messages injected ${stats.poison}`,
+        [JSON.stringify(stats.dlqReasons), ...missing.map((m) => `expected, not dead-lettered: case ${m.index} ${m.label}`), ...extra.map((x) => `dead-lettered, not expected: ${x.reason} ${JSON.stringify(x.value?.slice(0, 200))}`)].join('\n'),
+      );
+    }
+    const { rows: pgRows } = await pool.query<{ sku: string; location_id: string; on_hand: number }>(`SELECT sku, location_id, on_hand FROM stock_levels WHERE sku = ANY($1)`, [stormSkus]);
     for (const row of pgRows) {
       const want = rows.get(rowKey(row.sku, row.location_id))?.onHand;
       if (want !== row.on_hand) fail(`on hand of ${row.sku}@${row.location_id} is ${row.on_hand}, the rules say ${want}`);
