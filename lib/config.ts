@@ -156,6 +156,8 @@ const schema = z.object({
     .min(0, 'must be between 0 and 65535')
     .max(65535, 'must be between 0 and 65535')
     .default(18092),
+  // --- fault tolerance (issue 11, docs/reliability.md) ---
+  PROCESSOR_EPOCH_CHECK_MS: positiveInt(3_600_000).default(1000),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -192,6 +194,8 @@ export interface Config {
     reconcileIntervalMs: number;
     /** Approximate length the gateway feed stream is trimmed to. */
     feedMaxLen: number;
+    /** How often the processor checks that Redis still has its epoch (data not lost). */
+    epochCheckMs: number;
   };
   kafka: { brokers: string[] };
   connect: {
@@ -314,6 +318,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       metricsPort: raw.PROCESSOR_METRICS_PORT,
       reconcileIntervalMs: raw.PROCESSOR_RECONCILE_INTERVAL_S * 1000,
       feedMaxLen: raw.FEED_MAXLEN,
+      epochCheckMs: raw.PROCESSOR_EPOCH_CHECK_MS,
     },
     kafka: { brokers: raw.KAFKA_BROKERS },
     connect: {
