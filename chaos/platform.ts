@@ -15,8 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../lib/config.ts';
 import { PROJECT_ROOT } from '../lib/config.ts';
 import { ensurePrerequisites } from '../stack/prereqs.ts';
-import { lastLines, livePid, run } from '../stack/proc.ts';
-import { stackUp } from '../stack/stack.ts';
+import { lastLines, livePid, portOpen, run } from '../stack/proc.ts';
+import { endpoints, stackUp } from '../stack/stack.ts';
 
 export type ProcName = 'processor' | 'gateway-a' | 'gateway-b' | 'connectors';
 
@@ -167,7 +167,23 @@ export function removeRedisData(config: Readonly<Config>): void {
   }
 }
 
-/** Starts whatever stack component is missing (the stack's own `up`). */
-export async function recoverStack(config: Readonly<Config>): Promise<void> {
+/**
+ * Starts whatever stack component is missing (the stack's own `up`, which also restarts failed
+ * connector tasks). Resolves with the time the component accepted connections again, which is
+ * earlier than `up` returning (it checks everything else too).
+ */
+export async function recoverStack(config: Readonly<Config>, name: StackComponent): Promise<number> {
+  const ep = endpoints(config)[name];
+  let back: number | undefined;
+  let done = false;
+  const watch = (async () => {
+    while (!done && back === undefined) {
+      if (await portOpen(ep.port, ep.host, 300)) back = Date.now();
+      else await sleep(50);
+    }
+  })();
   await stackUp(config, () => undefined);
+  done = true;
+  await watch;
+  return back ?? Date.now();
 }

@@ -237,6 +237,7 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
     const atS = (tFault - t0) / 1000;
     let note = '';
     say(`fault ${fault}: injecting`);
+    let tBack: number | undefined;
     switch (fault) {
       case 'processor':
         await platform.killAndRestart('processor');
@@ -250,28 +251,29 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
         break;
       case 'redis':
         await killComponent(config, 'redis');
-        await recoverStack(config);
+        tBack = await recoverStack(config, 'redis');
         break;
       case 'redis-loss':
         await killComponent(config, 'redis');
         removeRedisData(config);
         note = 'data removed';
-        await recoverStack(config);
+        tBack = await recoverStack(config, 'redis');
         break;
       case 'connect':
         await killComponent(config, 'connect');
-        await recoverStack(config);
+        tBack = await recoverStack(config, 'connect');
         break;
       case 'kafka':
         await killComponent(config, 'kafka');
-        await recoverStack(config);
+        tBack = await recoverStack(config, 'kafka');
         break;
       case 'postgres':
         stopPostgresImmediately(config);
-        await recoverStack(config);
+        tBack = await recoverStack(config, 'postgres');
         break;
     }
-    const tBack = Date.now();
+    tBack ??= Date.now();
+    const back = tBack;
     // The first change written after the fault that a subscriber sees.
     const fresh = () => {
       let best: number | null = null;
@@ -285,7 +287,7 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
     await until(() => fresh() !== null, 120_000, 50);
     const arrived = fresh();
     const r = faultResult(
-      { fault, atS, downMs: tBack - tFault, recoveryMs: arrived === null ? null : arrived - tFault, afterBackMs: arrived === null ? null : Math.max(0, arrived - tBack), note },
+      { fault, atS, downMs: back - tFault, recoveryMs: arrived === null ? null : arrived - tFault, afterBackMs: arrived === null ? null : Math.max(0, arrived - back), note },
       o.recoveryTargets,
     );
     say(`fault ${fault}: back after ${(r.downMs / 1000).toFixed(1)} s; fresh change at a subscriber ${r.recoveryMs === null ? 'NEVER' : `${(r.recoveryMs / 1000).toFixed(1)} s after the fault (${((r.afterBackMs ?? 0) / 1000).toFixed(1)} s after it was back)`}`);
