@@ -182,7 +182,20 @@ export async function recoverStack(config: Readonly<Config>, name: StackComponen
       else await sleep(50);
     }
   })();
-  await stackUp(config, () => undefined);
+  // `up` fails fast on a FAILED connector (Debezium fails its task while Postgres is away): the
+  // processor's watchdog restarts it; `up` is simply tried again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await stackUp(config, () => undefined);
+      break;
+    } catch (err) {
+      if (attempt >= 6) {
+        done = true;
+        throw err;
+      }
+      await sleep(2000);
+    }
+  }
   done = true;
   await watch;
   return back ?? Date.now();

@@ -76,7 +76,7 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
   const [portA, portB] = [await freePort(), await freePort()];
   const common = { REDIS_PREFIX: prefix, LOG_LEVEL: 'info' };
   const env: Record<ProcName, Record<string, string>> = {
-    processor: { ...common, PROCESSOR_GROUP_ID: `${run}-processor`, PROCESSOR_START_FROM: 'latest', PROCESSOR_METRICS_PORT: '0', PROCESSOR_RECONCILE_INTERVAL_S: '30' },
+    processor: { ...common, PROCESSOR_GROUP_ID: `${run}-processor`, PROCESSOR_START_FROM: 'latest', PROCESSOR_METRICS_PORT: '0' },
     'gateway-a': { ...common, GATEWAY_PORT: String(portA), GATEWAY_WORKERS: '1', PURCHASE_SETTLE_TIMEOUT_S: '10' },
     'gateway-b': { ...common, GATEWAY_PORT: String(portB), GATEWAY_WORKERS: '1', PURCHASE_SETTLE_TIMEOUT_S: '10' },
     connectors: { ...common, CONNECTOR_INBOUND_GROUP_ID: `${run}-inbound`, CONNECTOR_INBOUND_START_FROM: 'latest', CONNECTOR_METRICS_PORT: '0' },

@@ -158,6 +158,7 @@ const schema = z.object({
     .default(18092),
   // --- fault tolerance (issue 11, docs/reliability.md) ---
   PROCESSOR_EPOCH_CHECK_MS: positiveInt(3_600_000).default(1000),
+  PROCESSOR_CONNECT_WATCHDOG_MS: nonNegativeInt(3_600_000).default(5000),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -196,6 +197,8 @@ export interface Config {
     feedMaxLen: number;
     /** How often the processor checks that Redis still has its epoch (data not lost). */
     epochCheckMs: number;
+    /** How often the processor restarts FAILED Debezium connectors; 0: never. */
+    connectWatchdogMs: number;
   };
   kafka: { brokers: string[] };
   connect: {
@@ -319,6 +322,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       reconcileIntervalMs: raw.PROCESSOR_RECONCILE_INTERVAL_S * 1000,
       feedMaxLen: raw.FEED_MAXLEN,
       epochCheckMs: raw.PROCESSOR_EPOCH_CHECK_MS,
+      connectWatchdogMs: raw.PROCESSOR_CONNECT_WATCHDOG_MS,
     },
     kafka: { brokers: raw.KAFKA_BROKERS },
     connect: {

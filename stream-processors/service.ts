@@ -17,6 +17,7 @@ import { startStockProcessor, type StockProcessor } from './processor.ts';
 import { Gate } from '../purchase/adapters/gate.ts';
 import { reconcileViews } from './views-maintenance.ts';
 import { watchEpoch } from './epoch.ts';
+import { watchConnectors } from './connect-watchdog.ts';
 
 export interface ProcessorService {
   processor: StockProcessor;
@@ -63,6 +64,8 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
     intervalMs: config.processor.epochCheckMs,
     log,
   });
+  const stopWatchdog =
+    config.processor.connectWatchdogMs > 0 ? watchConnectors({ connectUrl: config.connect.url, intervalMs: config.processor.connectWatchdogMs, log }) : async () => undefined;
   if (config.processor.reconcileIntervalMs > 0) {
     const views = new RedisViews({ redis, prefix: config.redis.prefix });
     const gate = new Gate({ redis, prefix: config.redis.prefix });
@@ -93,6 +96,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
     async stop() {
       if (timer) clearTimeout(timer);
       await stopEpoch();
+      await stopWatchdog();
       await running;
       await processor.stop();
       await server?.close();
