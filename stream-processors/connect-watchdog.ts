@@ -32,7 +32,14 @@ export async function restartFailedConnectors(connectUrl: string, names: string[
 
 /** Runs a pass every `intervalMs`; returns the stop function. Connect being down is not an error here. */
 export function watchConnectors(opts: { connectUrl: string; intervalMs: number; log: Logger; names?: string[] }): () => Promise<void> {
-  const names = opts.names ?? loadConnectorSpecs().map((s) => s.name);
+  let names = opts.names ?? [];
+  if (!opts.names) {
+    try {
+      names = loadConnectorSpecs().map((s) => s.name);
+    } catch (err) {
+      opts.log.warn({ err: errorMessage(err) }, 'connector watchdog: no connector specs found; watching nothing');
+    }
+  }
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
