@@ -35,6 +35,7 @@ import {
   startSubscribers,
   watchOrderEvents,
   type ErpRecord,
+  type Subscriber,
 } from './workload.ts';
 
 function freePort(): Promise<number> {
@@ -97,18 +98,21 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
   const probe = newProbeRecord();
   let probeStop = false;
   const faults: FaultResult[] = [];
+  let subscribers: Subscriber[] = [];
+  let events: Awaited<ReturnType<typeof watchOrderEvents>> | undefined;
   say(`run ${run}: seed ${o.seed}, ${o.minutes} min, faults ${o.faults.join(',') || '(none)'}; logs in ${platform.logDir}`);
 
   try {
     await setupCatalog(pool, ids, o.units);
     await producer.connect();
-    const events = await watchOrderEvents(kafka, `${run}-events`, `${run}-c`);
+    const ev = await watchOrderEvents(kafka, `${run}-events`, `${run}-c`);
+    events = ev;
     for (const name of ['processor', 'connectors', 'gateway-a', 'gateway-b'] as const) platform.start(name);
     if (!(await platform.waitHttpReady('gateway-a')) || !(await platform.waitHttpReady('gateway-b'))) throw new Error(`gateways did not start; see ${platform.logDir}`);
     // The run's SKUs were created before the processor joined (from the topic's end): load them
     // into the views as an operator would (`npm run views -- rebuild`).
     await rebuildViews({ pool, views: new RedisViews({ redis, prefix }), feedMaxLen: config.processor.feedMaxLen }, { skuPrefix: run });
-    const subscribers = startSubscribers({ ids, gateways, count: o.subscribers, probe });
+    subscribers = startSubscribers({ ids, gateways, count: o.subscribers, probe });
     const probeLoop = runProbe({ ids, pool, everyMs: 250, until: () => probeStop, record: probe });
     // Warm-up: the whole path works (a probe change written now, through CDC, the processor and
     // a gateway, reaches a subscriber) before anything fails. The rebuild above announced the
@@ -157,7 +161,7 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
     const subsOk = async () => (await subscriberMismatches(pool, subscribers, skus)).length === 0;
     await until(subsOk, 60_000, 500);
     const orders = await runOrders(pool, run);
-    const eventsOk = () => orders.filter((x) => x.status !== 'abandoned').every((x) => events.record.byOrder.get(x.id)?.includes('OrderPlaced'));
+    const eventsOk = () => orders.filter((x) => x.status !== 'abandoned').every((x) => ev.record.byOrder.get(x.id)?.includes('OrderPlaced'));
     await until(eventsOk, 60_000, 500);
 
     // ---- checks
@@ -174,9 +178,9 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
     );
     invariants.push(invariant('duplicate orders per Idempotency-Key', Number(dupKeys.rows[0]!.n) + buyers.conflictingAcks.length, `${buyers.conflictingAcks.length} keys answered with two order ids`));
     const live = orders.filter((x) => x.status !== 'abandoned');
-    const noEvent = live.filter((x) => !events.record.byOrder.get(x.id)?.includes('OrderPlaced'));
-    invariants.push(invariant('orders without OrderPlaced event', noEvent.length, `${live.length} orders, ${events.record.ids.size} distinct events seen`));
-    const dupEvents = [...events.record.ids.values()].filter((n) => n > 1).length;
+    const noEvent = live.filter((x) => !ev.record.byOrder.get(x.id)?.includes('OrderPlaced'));
+    invariants.push(invariant('orders without OrderPlaced event', noEvent.length, `${live.length} orders, ${ev.record.ids.size} distinct events seen`));
+    const dupEvents = [...ev.record.ids.values()].filter((n) => n > 1).length;
     invariants.push(invariant('duplicate events (same event id)', dupEvents, 'at-least-once delivery; consumers dedupe by the id header', false));
     const adjMismatch = await adjustmentMismatches(pool, expected);
     const appliedIds = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM applied_adjustments WHERE adjustment_id LIKE $1`, [`${run}-adj-%`]);
@@ -202,8 +206,6 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
 
     const latencies = [...probe.committed.entries()].flatMap(([seq, t]) => (probe.firstArrival.has(seq) ? [probe.firstArrival.get(seq)! - t] : [])).sort((a, b) => a - b);
     const reconnects = subscribers.reduce((n, s) => n + s.reconnects, 0);
-    for (const s of subscribers) s.client.close();
-    await events.consumer.disconnect().catch(() => undefined);
     return verdict({
       seed: o.seed,
       minutes: o.minutes,
@@ -229,6 +231,8 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
   } finally {
     stopWorkload = true;
     probeStop = true;
+    for (const s of subscribers) s.client.close();
+    await events?.consumer.disconnect().catch(() => undefined);
     await platform.stopAll();
     await producer.disconnect().catch(() => undefined);
     await pool.end().catch(() => undefined);
