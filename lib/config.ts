@@ -236,6 +236,9 @@ const schema = z.object({
   SCHEMA_REGISTRY_PASSWORD: z.string().min(1).optional(),
   GATEWAY_TLS_PROXY: z.enum(['0', '1']).default('0'),
   CONNECT_SECRETS_DIR: z.string().min(1).optional(),
+  // --- fault tolerance (issue 11, docs/reliability.md) ---
+  PROCESSOR_EPOCH_CHECK_MS: positiveInt(3_600_000).default(1000),
+  PROCESSOR_CONNECT_WATCHDOG_MS: nonNegativeInt(3_600_000).default(5000),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -293,6 +296,10 @@ export interface Config {
     reconcileIntervalMs: number;
     /** Approximate length the gateway feed stream is trimmed to. */
     feedMaxLen: number;
+    /** How often the processor checks that Redis still has its epoch (data not lost). */
+    epochCheckMs: number;
+    /** How often the processor restarts FAILED Debezium connectors; 0: never. */
+    connectWatchdogMs: number;
   };
   kafka: KafkaConnection;
   connect: {
@@ -640,6 +647,8 @@ function buildConfig(input: Record<string, string>, env: NodeJS.ProcessEnv, opti
       metricsPort: raw.PROCESSOR_METRICS_PORT,
       reconcileIntervalMs: raw.PROCESSOR_RECONCILE_INTERVAL_S * 1000,
       feedMaxLen: raw.FEED_MAXLEN,
+      epochCheckMs: raw.PROCESSOR_EPOCH_CHECK_MS,
+      connectWatchdogMs: raw.PROCESSOR_CONNECT_WATCHDOG_MS,
     },
     kafka: { brokers: raw.KAFKA_BROKERS, tls: tlsOn ? { caFile } : undefined, sasl },
     connect: {

@@ -31,7 +31,9 @@ export function createKafka(options: {
     ...kafkaSecurity(options.connection),
     connectionTimeout: 3000,
     requestTimeout: 30000,
-    retry: { initialRetryTime: 100, retries: 8 },
+    // kafkajs backs off to 30 s between attempts by default; after a broker restart that is up
+    // to 30 s of a client waiting on a broker that is already back. At most 2 s here.
+    retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 8 },
     logLevel: log ? logLevel.WARN : logLevel.NOTHING,
     logCreator: () => (entry: LogEntry) => {
       if (!log) return;
@@ -85,8 +87,10 @@ export function trackMembership(consumer: Consumer, topic: string, log: Logger):
 /**
  * The consume → process → produce pair every stage uses (stock processor, inbound connector):
  * an idempotent producer, a group consumer subscribed to `topic` with the platform's timings (a
- * killed instance's partitions move to the others after 10 s; Kafka's default is 45 s), and its
- * membership tracker. Connected and subscribed; the caller runs the consumer.
+ * killed instance's partitions move to the others after 6 s, the broker's smallest allowed
+ * session timeout by default; Kafka's default is 45 s; a failed batch is retried at most 2 s
+ * after the failure, so a dependency that is back is used again at once), and its membership
+ * tracker. Connected and subscribed; the caller runs the consumer.
  */
 export async function connectStage(opts: { kafka: Kafka; groupId: string; topic: string; fromBeginning: boolean; log: Logger }): Promise<{
   producer: Producer;
@@ -97,9 +101,9 @@ export async function connectStage(opts: { kafka: Kafka; groupId: string; topic:
   const consumer = opts.kafka.consumer({
     groupId: opts.groupId,
     maxWaitTimeInMs: 20,
-    sessionTimeout: 10_000,
-    heartbeatInterval: 1000,
-    retry: { initialRetryTime: 200, maxRetryTime: 10_000, retries: 10 },
+    sessionTimeout: 6000,
+    heartbeatInterval: 500,
+    retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 15 },
   });
   const membership = trackMembership(consumer, opts.topic, opts.log);
   await producer.connect();

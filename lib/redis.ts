@@ -13,6 +13,10 @@ export function createRedis(url: string, options: { lazy?: boolean; autoPipelini
     maxRetriesPerRequest: 3,
     enableOfflineQueue: true,
     connectTimeout: 3000,
+    // Reconnect soon after Redis is back (ioredis' default backs off to 2 s between attempts):
+    // 50, 100, 200, 400, then every 500 ms. A command waiting for the connection still fails
+    // after 3 attempts (fail fast: callers answer 503 or retry their batch).
+    retryStrategy: (times: number) => Math.min(25 * 2 ** times, 500),
   });
 }
 

@@ -4,6 +4,7 @@
  * stock someone changed. Quantities are deterministic per SKU so runs are comparable.
  */
 import type pg from 'pg';
+import { checkout } from './pg.ts';
 
 export function skuId(n: number): string {
   return `SKU-${String(n).padStart(6, '0')}`;
@@ -14,7 +15,7 @@ export function locationId(n: number): string {
 }
 
 export async function seedCatalog(pool: pg.Pool, { skus, locations }: { skus: number; locations: number }): Promise<{ inserted: number }> {
-  const client = await pool.connect();
+  const client = await checkout(pool);
   try {
     await client.query('BEGIN');
     await client.query(

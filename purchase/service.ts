@@ -246,6 +246,8 @@ export class PurchaseService {
     const scoped = scopedIdempotencyKey(req.customerId, idempotencyKey);
     const g = await this.gate.reserve({ holdId, idempotencyKey: scoped, hash, customerId: req.customerId, address, items, skipRate: rateTaken });
     switch (g.kind) {
+      case 'rebuilding':
+        return error(503, 'rebuilding', 'stock data is being rebuilt after a Redis restart; nothing was reserved, retry with the same Idempotency-Key', undefined, { 'Retry-After': '1' });
       case 'replay': {
         if (g.record.hash !== hash) return error(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', { field: 'Idempotency-Key' });
         if (g.record.state === 'done' && g.record.response) {

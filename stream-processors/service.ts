@@ -16,6 +16,8 @@ import { createProcessorMetrics } from './metrics.ts';
 import { startStockProcessor, type StockProcessor } from './processor.ts';
 import { Gate } from '../purchase/adapters/gate.ts';
 import { reconcileViews } from './views-maintenance.ts';
+import { watchEpoch } from './epoch.ts';
+import { watchConnectors } from './connect-watchdog.ts';
 
 export interface ProcessorService {
   processor: StockProcessor;
@@ -52,6 +54,19 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   const pool = createPgPool(config.pg.url, { max: 2, application: 'invsync-reconcile' });
+  // Redis that lost its data is rebuilt from Postgres before the gate sells again (epoch.ts).
+  const p = config.purchase;
+  const stopEpoch = watchEpoch({
+    redis,
+    pool,
+    prefix: config.redis.prefix,
+    feedMaxLen: config.processor.feedMaxLen,
+    customerTtlS: Math.max(p.idempotencyTtlS, Math.ceil(p.holdTtlMs / 1000) * 2),
+    intervalMs: config.processor.epochCheckMs,
+    log,
+  });
+  const stopWatchdog =
+    config.processor.connectWatchdogMs > 0 ? watchConnectors({ connectUrl: config.connect.url, intervalMs: config.processor.connectWatchdogMs, log }) : async () => undefined;
   if (config.processor.reconcileIntervalMs > 0) {
     const views = new RedisViews({ redis, prefix: config.redis.prefix });
     const gate = new Gate({ redis, prefix: config.redis.prefix });
@@ -84,6 +99,8 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
       // applied and its offsets committed (the consumer's disconnect waits for it).
       stopping = true;
       if (timer) clearTimeout(timer);
+      await stopEpoch();
+      await stopWatchdog();
       await running;
       await processor.stop();
       await server?.close();

@@ -29,6 +29,7 @@ import { startGatewayService, type GatewayService } from '../gateway/service.ts'
 import type { PurchaseService } from '../purchase/service.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import { rebuildViews } from '../stream-processors/views-maintenance.ts';
+import { markEpoch } from '../stream-processors/epoch.ts';
 import { unique } from './helpers.ts';
 import { as, IDENTITY_ENV } from './purchase-helpers.ts';
 
@@ -214,6 +215,7 @@ beforeAll(async () => {
   await pool.query(`INSERT INTO locations (location_id, name) VALUES ($1, 'openapi test')`, [adjLocation]);
   await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, $2, 10)`, [adjSku, adjLocation]);
   await rebuildViews({ pool, views, feedMaxLen: 10_000 }, { skuPrefix });
+  await markEpoch(redis, config.redis.prefix); // the prefix is private to this file: built as far as it needs
   gateway = await startGatewayService(config, createLogger({ level: 'silent' }), { port: 0, metricsDefaults: false });
 });
 

@@ -14,6 +14,7 @@ import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import { createProcessorMetrics, type ProcessorMetrics } from '../stream-processors/metrics.ts';
 import { startStockProcessor, type StockProcessor } from '../stream-processors/processor.ts';
 import { reconcileViews } from '../stream-processors/views-maintenance.ts';
+import { markEpoch } from '../stream-processors/epoch.ts';
 
 export interface TestProcessor {
   processor: StockProcessor;
@@ -44,6 +45,8 @@ export async function startTestProcessor(opts: {
     ...(opts.topics ? { topics: opts.topics } : {}),
   });
   await processor.joined;
+  // A test's private prefix starts empty on purpose: it counts as built (stream-processors/epoch.ts).
+  await markEpoch(opts.redis, opts.prefix);
   return { processor, metrics, views: new RedisViews({ redis: opts.redis, prefix: opts.prefix }) };
 }
 

@@ -36,6 +36,8 @@ export interface IdempotencyRecord {
 
 export type ReserveOutcome =
   | { kind: 'ok' }
+  /** Redis lost its data and is being rebuilt from Postgres (stream-processors/epoch.ts). */
+  | { kind: 'rebuilding' }
   | { kind: 'replay'; record: IdempotencyRecord }
   | { kind: 'limited'; scope: 'customer' | 'address'; retryAfterMs: number }
   | { kind: 'unknown'; sku: string }
@@ -130,10 +132,13 @@ export class Gate {
       L.maxPerCustomer, Math.max(L.idempotencyTtlS, Math.ceil(L.holdTtlMs / 1000) * 2), a.items.length,
     ];
     for (const i of a.items) args.push(i.sku, i.qty);
+    keys.push(`${this.prefix}:epoch`); // always last: gate-reserve.lua reads KEYS[#KEYS]
     const reply = (await this.cmd['gate-reserve'](keys.length, ...keys, ...args)) as Array<string | number>;
     switch (reply[0]) {
       case 'ok':
         return { kind: 'ok' };
+      case 'rebuilding':
+        return { kind: 'rebuilding' };
       case 'replay':
         return { kind: 'replay', record: parseIdem(String(reply[1])) };
       case 'limited':

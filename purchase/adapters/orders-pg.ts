@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import { checkout } from '../../lib/pg.ts';
 import { retry } from '../../lib/retry.ts';
 import type { Allocation } from '../domain/allocate.ts';
 import type { GateItem } from './gate.ts';
@@ -64,7 +65,7 @@ function eventPayload(type: OrderEventType, o: { orderId: string; customerId: st
 
 function inTx<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   return retry(async () => {
-    const c = await pool.connect();
+    const c = await checkout(pool);
     try {
       await c.query('BEGIN');
       const out = await fn(c);

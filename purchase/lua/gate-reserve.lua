@@ -19,11 +19,13 @@ KEYS[6+4(i-1)]   <prefix>:{sku}              view summary (available, version)
 KEYS[7+4(i-1)]   <prefix>:{sku}:gate         hash inflight, unreflected
 KEYS[8+4(i-1)]   <prefix>:{sku}:gate:holds   hash holdId -> qty of holds still inflight
 KEYS[9+4(i-1)]   <prefix>:{sku}:gate:cust    hash customerId -> units bought (limit)
+KEYS[#KEYS] (last)  <prefix>:epoch    set once Redis was rebuilt from Postgres (stream-processors/epoch.ts)
 ARGV: now(ms), holdId, bodyHash, customerId, settleDeadline(ms), idemTtl(s),
       custCapacity, custPerSec, addrCapacity, addrPerSec (0 per sec = no limit),
       maxPerCustomer, custTtl(s), n, then per item: sku, qty
 
 Returns one of
+  { 'rebuilding' }                      Redis lost its data and is not rebuilt yet: decide nothing
   { 'replay', <idempotency record JSON> }
   { 'limited', 'customer'|'address', retryAfterMs }
   { 'unknown', sku }
@@ -31,6 +33,9 @@ Returns one of
   { 'limit', sku, alreadyBought }
   { 'ok' }
 ]]
+-- Redis without its epoch lost its data (or was never built): every figure below may be missing.
+if redis.call('EXISTS', KEYS[#KEYS]) == 0 then return { 'rebuilding' } end
+
 local now = tonumber(ARGV[1])
 local holdId, bodyHash, customer = ARGV[2], ARGV[3], ARGV[4]
 local settleDeadline, idemTtl = tonumber(ARGV[5]), tonumber(ARGV[6])

@@ -16,6 +16,7 @@
  * Owns: the SQL. Must not: hold rules (domain/) or know where adjustments come from.
  */
 import type pg from 'pg';
+import { checkout } from '../../../lib/pg.ts';
 import { retry } from '../../../lib/retry.ts';
 import type { StockAdjustment } from '../../../schemas/generated/avro-types.ts';
 import { adjustmentHash } from '../domain/adjustment.ts';
@@ -70,7 +71,7 @@ export class AdjustmentStore {
   private async applyOnce(items: readonly ApplyItem[]): Promise<ApplyOutcome[]> {
     const inputs = items.map((i) => ({ adjustment: i.adjustment, hash: adjustmentHash(i.adjustment) }));
     const lockKeys = rowsToLock(inputs);
-    const client = await this.pool.connect();
+    const client = await checkout(this.pool);
     let released = false;
     try {
       await client.query('BEGIN');

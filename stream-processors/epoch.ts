@@ -1,0 +1,123 @@
+/**
+ * The Redis epoch: detects that Redis lost its data and restores what the platform derives from
+ * Postgres before the purchase gate sells again (issue 11, docs/reliability.md "Redis loses its
+ * data").
+ *
+ * `<prefix>:epoch` is written only here, after a full rebuild from Postgres. Redis restarted
+ * without its data (AOF gone, a fresh instance, a failover to an empty replica) has no epoch key,
+ * and the gate script refuses every purchase while it is absent (503 `rebuilding` with
+ * Retry-After), so no decision is ever taken on an empty or half-built view. The processor
+ * notices the missing key (on every reconnect and every `intervalMs`), and one processor (a lock
+ * key) rebuilds:
+ *   1. the views of every SKU from Postgres (rebuildViews: version-guarded, so CDC may keep
+ *      flowing; every SKU is announced on the feed, so subscribers get the fresh state);
+ *   2. the per-customer limit counts from the orders that hold units (reserved, confirmed);
+ *   3. then sets the epoch: the gate sells again.
+ * The gate's in-flight terms start at 0: holds accepted before the loss are either committed in
+ * Postgres (then the rebuilt view, or the CDC event still to come, counts them) or will never
+ * commit (then nothing counts them). Their later settle/release calls find no hold record and do
+ * nothing. Postgres' guarded write-back remains the last line: nothing is ever oversold.
+ */
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { Redis } from 'ioredis';
+import { errorMessage } from '../lib/errors.ts';
+import type { Logger } from '../lib/logger.ts';
+import { RedisViews } from './adapters/redis-views.ts';
+import { rebuildViews } from './views-maintenance.ts';
+
+export function epochKey(prefix: string): string {
+  return `${prefix}:epoch`;
+}
+
+/** Marks Redis as complete for `prefix` (after a rebuild, or for a prefix that starts empty on purpose, as tests do). */
+export async function markEpoch(redis: Redis, prefix: string, info: Record<string, unknown> = {}): Promise<void> {
+  await redis.set(epochKey(prefix), JSON.stringify({ at: new Date().toISOString(), ...info }));
+}
+
+export type EpochOutcome = 'present' | 'rebuilt' | 'busy';
+
+/** The customer-limit counts (`<p>:{sku}:gate:cust`) from the orders that hold units. */
+async function restoreCustomerCounts(deps: { redis: Redis; pool: pg.Pool; prefix: string; ttlS: number }): Promise<number> {
+  const { rows } = await deps.pool.query<{ sku: string; customer_id: string; qty: string }>(
+    `SELECT l.sku, o.customer_id, sum(l.qty) AS qty FROM orders o JOIN order_lines l ON l.order_id = o.id
+      WHERE o.status IN ('reserved', 'confirmed') GROUP BY l.sku, o.customer_id`,
+  );
+  for (let i = 0; i < rows.length; i += 1000) {
+    const p = deps.redis.pipeline();
+    for (const r of rows.slice(i, i + 1000)) {
+      const key = `${deps.prefix}:{${r.sku}}:gate:cust`;
+      p.hset(key, r.customer_id, r.qty);
+      p.expire(key, deps.ttlS);
+    }
+    await p.exec();
+  }
+  return rows.length;
+}
+
+/**
+ * Rebuilds and sets the epoch when it is missing. `busy`: another processor is rebuilding (its
+ * lock expires after `lockMs` should it die).
+ */
+export async function ensureEpoch(deps: {
+  redis: Redis;
+  pool: pg.Pool;
+  prefix: string;
+  feedMaxLen: number;
+  customerTtlS: number;
+  log?: Logger;
+  lockMs?: number;
+}): Promise<EpochOutcome> {
+  const key = epochKey(deps.prefix);
+  if ((await deps.redis.exists(key)) === 1) return 'present';
+  const lock = `${key}:lock`;
+  const token = randomUUID();
+  if ((await deps.redis.set(lock, token, 'PX', deps.lockMs ?? 120_000, 'NX')) !== 'OK') return 'busy';
+  try {
+    deps.log?.warn({ key }, 'Redis has no epoch (data lost or first start): rebuilding views and gate state from Postgres; purchases wait');
+    const started = Date.now();
+    const views = new RedisViews({ redis: deps.redis, prefix: deps.prefix });
+    const res = await rebuildViews({ pool: deps.pool, views, feedMaxLen: deps.feedMaxLen });
+    const counts = await restoreCustomerCounts({ redis: deps.redis, pool: deps.pool, prefix: deps.prefix, ttlS: deps.customerTtlS });
+    await markEpoch(deps.redis, deps.prefix, { rows: res.rows, customerCounts: counts });
+    deps.log?.warn({ rows: res.rows, customerCounts: counts, ms: Date.now() - started }, 'Redis rebuilt from Postgres; epoch set, the gate sells again');
+    return 'rebuilt';
+  } finally {
+    // Only our own lock: compare and delete in one step.
+    await deps.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lock, token).catch(() => undefined);
+  }
+}
+
+/**
+ * Keeps the epoch: checks at once, on every Redis reconnect, and every `intervalMs`. Returns a
+ * stop function. Failures (Redis or Postgres down) are logged and retried on the next check.
+ */
+export function watchEpoch(deps: Parameters<typeof ensureEpoch>[0] & { intervalMs: number; onRebuilt?: () => void }): () => Promise<void> {
+  let stopped = false;
+  let running: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const check = () => {
+    if (stopped || running) return;
+    running = ensureEpoch(deps)
+      .then((o) => {
+        if (o === 'rebuilt') deps.onRebuilt?.();
+      })
+      .catch((err: unknown) => deps.log?.warn({ err: errorMessage(err) }, 'epoch check failed; retrying'))
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  const onReady = () => check();
+  deps.redis.on('ready', onReady);
+  const tick = () => {
+    check();
+    if (!stopped) timer = setTimeout(tick, deps.intervalMs);
+  };
+  tick();
+  return async () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    deps.redis.off('ready', onReady);
+    await running;
+  };
+}
