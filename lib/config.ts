@@ -158,7 +158,7 @@ const schema = z.object({
     .default(18092),
   // --- fault tolerance (issue 11, docs/reliability.md) ---
   PROCESSOR_EPOCH_CHECK_MS: positiveInt(3_600_000).default(1000),
-  PROCESSOR_CONNECT_WATCHDOG_MS: nonNegativeInt(3_600_000).default(5000),
+  PROCESSOR_CONNECT_WATCHDOG_MS: nonNegativeInt(3_600_000).default(2000),
 });
 
 export type RawConfig = z.infer<typeof schema>;
