@@ -146,10 +146,13 @@ export async function runBuyers(o: {
   random: () => number;
   until: () => boolean;
   record: BuyerRecord;
+  /** Credential headers for a customer (a JWT whose `sub` is the customer, when the gateway verifies customers). */
+  authFor?: (customerId: string) => Promise<Record<string, string>>;
 }): Promise<void> {
   const count = (k: string) => o.record.statuses.set(k, (o.record.statuses.get(k) ?? 0) + 1);
   const buyer = async (b: number) => {
     const customerId = `${o.ids.run}-c${b}`;
+    const auth = (await o.authFor?.(customerId)) ?? {};
     const pause = (o.buyers / Math.max(0.1, o.ratePerSec)) * 1000;
     await sleep(o.random() * pause);
     for (let n = 0; !o.until(); n++) {
@@ -159,7 +162,7 @@ export async function runBuyers(o: {
         o.record.attempts++;
         if (attempt > 0) o.record.retries++;
         const gw = o.gateways[(b + attempt) % o.gateways.length]!;
-        const r = await request(gw, 'POST', '/v1/purchases', { customerId, items: [{ sku: o.ids.hot, qty: 1 }] }, { 'Idempotency-Key': key });
+        const r = await request(gw, 'POST', '/v1/purchases', { customerId, items: [{ sku: o.ids.hot, qty: 1 }] }, { 'Idempotency-Key': key, ...auth });
         count(r.status === 0 ? 'network' : `${r.status}${r.body.error ? ` ${String(r.body.error)}` : ''}`);
         if (r.status === 201) {
           const orderId = String(r.body.orderId);
@@ -168,7 +171,7 @@ export async function runBuyers(o: {
           else o.record.acked.set(key, orderId);
           if (o.random() < o.cancelShare) {
             for (let c = 0; c < 20; c++) {
-              const x = await request(o.gateways[c % o.gateways.length]!, 'POST', `/v1/orders/${orderId}/cancel`);
+              const x = await request(o.gateways[c % o.gateways.length]!, 'POST', `/v1/orders/${orderId}/cancel`, undefined, auth);
               if (x.status === 200) {
                 o.record.cancelled.add(orderId);
                 break;
