@@ -4,6 +4,7 @@
  * caller prints it (scripts/chaos.ts) or asserts on it (tests/chaos.int.test.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { SignJWT } from 'jose';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -128,7 +129,7 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
     const totalMs = o.minutes * 60_000;
     const saleMs = totalMs * 0.8;
     const work = Promise.all([
-      runBuyers({ ids, gateways, actForKey, buyers: o.buyers, ratePerSec: (o.units * 1.15) / (saleMs / 1000), cancelShare: 0.1, random: rng(o.seed + 1), until: () => stopWorkload, record: buyers }),
+      runBuyers({ authFor: customerAuth(config, actForKey), ids, gateways, buyers: o.buyers, ratePerSec: (o.units * 1.15) / (saleMs / 1000), cancelShare: 0.1, random: rng(o.seed + 1), until: () => stopWorkload, record: buyers }),
       runAdjustments({ ids, producer, codecs, gateways, apiKey, ratePerSec: o.adjustmentsPerSec, random: rng(o.seed + 2), until: () => stopWorkload, record: adjustments }),
       runErp({ ids, pool, ratePerSec: o.erpPerSec, random: rng(o.seed + 3), until: () => stopWorkload, record: erp }),
     ]);
@@ -302,6 +303,20 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
     say(`fault ${fault}: back after ${(r.downMs / 1000).toFixed(1)} s; fresh change at a subscriber ${r.recoveryMs === null ? 'NEVER' : `${(r.recoveryMs / 1000).toFixed(1)} s after the fault (${((r.afterBackMs ?? 0) / 1000).toFixed(1)} s after it was back)`}`);
     return r;
   }
+}
+
+/**
+ * Buyers present a customer JWT (`sub` = the customer, HS256 with GATEWAY_JWT_SECRET) when the
+ * configuration has a secret; without one they go through a storefront-backend key (scope
+ * purchase:act-for) that names them in X-Customer-Id. Either way the order's customer is the buyer.
+ */
+function customerAuth(config: Readonly<Config>, actForKey: string): (customerId: string) => Promise<Record<string, string>> {
+  const secret = config.gateway.jwtSecret;
+  if (!secret) return async (customerId) => ({ authorization: `Bearer ${actForKey}`, 'X-Customer-Id': customerId });
+  const key = new TextEncoder().encode(secret);
+  return async (customerId) => ({
+    authorization: `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(customerId).setIssuedAt().setExpirationTime('2h').sign(key)}`,
+  });
 }
 
 function expectedOnHand(acked: Map<string, { sku: string; locationId: string; delta: number }>): Map<string, number> {

@@ -139,8 +139,6 @@ export function newBuyerRecord(): BuyerRecord {
 export async function runBuyers(o: {
   ids: RunIds;
   gateways: string[];
-  /** A storefront-backend key (scope purchase:act-for): buyers are named in X-Customer-Id. */
-  actForKey: string;
   buyers: number;
   /** Purchases per second over all buyers. */
   ratePerSec: number;
@@ -148,11 +146,14 @@ export async function runBuyers(o: {
   random: () => number;
   until: () => boolean;
   record: BuyerRecord;
+  /** Credential headers for a customer (a JWT whose `sub` is the customer, when the gateway verifies customers). */
+  /** The headers that authenticate a buyer as this customer. */
+  authFor: (customerId: string) => Promise<Record<string, string>>;
 }): Promise<void> {
   const count = (k: string) => o.record.statuses.set(k, (o.record.statuses.get(k) ?? 0) + 1);
   const buyer = async (b: number) => {
     const customerId = `${o.ids.run}-c${b}`;
-    const as = { authorization: `Bearer ${o.actForKey}`, 'X-Customer-Id': customerId };
+    const as = await o.authFor(customerId);
     const pause = (o.buyers / Math.max(0.1, o.ratePerSec)) * 1000;
     await sleep(o.random() * pause);
     for (let n = 0; !o.until(); n++) {
