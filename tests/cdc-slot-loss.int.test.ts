@@ -56,6 +56,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await watchdog?.stop();
+  await pool.query('ALTER SYSTEM RESET max_slot_wal_keep_size').catch(() => undefined);
+  await pool.query('SELECT pg_reload_conf()').catch(() => undefined);
   // Whatever happened, leave the connector running.
   await connect('PUT', `/connectors/${stock.connector}/resume`).catch(() => undefined);
   await tp?.processor.stop();
@@ -160,4 +162,76 @@ describe('lost replication slot', () => {
     const dlq = await tp.metrics.dlq.get();
     expect(dlq.values.reduce((n, v) => n + v.value, 0)).toBe(0);
   }, 420_000);
+
+  it('invalidated by max_slot_wal_keep_size (wal_status lost): dropped, recreated, snapshotted, views converge', async () => {
+    await watchdog?.stop();
+    const sku = unique('slot-lost');
+    await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 10)`, [sku]);
+    await waitConverged(pool, tp.views, sku, 60_000);
+    const metrics = createCdcMetrics(new Registry());
+    // Both slots: an idle outbox slot is invalidated by the same WAL burst.
+    watchdog = new CdcWatchdog({
+      pool,
+      logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+      metrics,
+      connectUrl: config.connect.url,
+      slots: watchedSlotsFromConfig(),
+      intervalMs: 500,
+      settleMs: 2000,
+      timeoutMs: 180_000,
+      thresholds: { retainedWarnBytes: 1 << 30, retainedCriticalBytes: 8 << 30 },
+      reconcile: async () => {
+        await reconcileViews({ pool, views: tp.views, feedMaxLen: 10_000 }, { repair: true, skuPrefix: sku, settleMs: 0 });
+      },
+    });
+    const started = new Date();
+
+    expect((await connect('PUT', `/connectors/${stock.connector}/stop`)).status).toBeLessThan(300);
+    await waitUntil(async () => (await slot(stock.slot))?.active === false, 60_000, 'the slot to be released');
+    await pool.query(`UPDATE stock_levels SET on_hand = 55 WHERE sku = $1`, [sku]);
+    const { rows } = await pool.query<{ version: string }>(`SELECT version FROM stock_levels WHERE sku = $1`, [sku]);
+    const version = Number(rows[0]!.version);
+
+    // Let the slot fall behind more than max_slot_wal_keep_size: Postgres invalidates it.
+    await pool.query(`ALTER SYSTEM SET max_slot_wal_keep_size = '16MB'`);
+    await pool.query('SELECT pg_reload_conf()');
+    await pool.query('CREATE TABLE IF NOT EXISTS cdc_test_unpublished (x int)');
+    await waitUntil(async () => {
+      await pool.query('INSERT INTO cdc_test_unpublished SELECT generate_series(1, 600000)');
+      await pool.query('SELECT pg_switch_wal()');
+      await pool.query('CHECKPOINT');
+      await pool.query('TRUNCATE cdc_test_unpublished');
+      const { rows: st } = await pool.query<{ wal_status: string }>(`SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1`, [stock.slot]);
+      return st[0]?.wal_status === 'lost';
+    }, 120_000, 'the slot to be invalidated');
+    await pool.query('ALTER SYSTEM RESET max_slot_wal_keep_size');
+    await pool.query('SELECT pg_reload_conf()');
+
+    watchdog.start();
+    // Debezium cannot start from a lost slot (it retries "Cannot obtain valid replication slot");
+    // the watchdog drops it and the connector creates a new one.
+    expect((await connect('PUT', `/connectors/${stock.connector}/resume`)).status).toBeLessThan(300);
+    await waitUntil(async () => {
+      const r = await recovery();
+      return r?.stage === 'done' && r.finished_at !== null && r.finished_at >= started;
+    }, 240_000, 'the recovery to finish');
+    const { rows: rec } = await pool.query<{ reason: string }>(`SELECT reason FROM cdc_slot_recovery WHERE slot = $1`, [stock.slot]);
+    expect(rec[0]!.reason).toBe('lost');
+
+    const snap = watcher.messages.find((m) => {
+      if (!m.value) return false;
+      const v = JSON.parse(m.value) as { op?: string; after?: { sku?: string; on_hand?: number; version?: number }; source?: { snapshot?: string } };
+      return v.op === 'r' && v.after?.sku === sku && v.after.on_hand === 55 && v.after.version === version && v.source?.snapshot === 'incremental';
+    });
+    expect(snap, 'an incremental-snapshot event for the row changed before the loss').toBeDefined();
+    await waitConverged(pool, tp.views, sku, 30_000);
+    expect((await tp.views.readRows([sku])).get(sku)?.['WH-1']?.onHand).toBe(55);
+
+    // Both slots stream again.
+    await waitUntil(async () => (await slot(stock.slot))?.active === true && (await slot(outboxSlot))?.active === true, 120_000, 'both slots to stream again');
+    await pool.query(`UPDATE stock_levels SET on_hand = 56 WHERE sku = $1`, [sku]);
+    await waitUntil(async () => (await tp.views.readRows([sku])).get(sku)?.['WH-1']?.onHand === 56, 60_000, 'a fresh change to stream');
+    const losses = await metrics.losses.get();
+    expect(losses.values.find((v) => v.labels.slot === stock.slot && v.labels.reason === 'lost')?.value).toBe(1);
+  }, 480_000);
 });
