@@ -192,7 +192,9 @@ export class CdcWatchdog {
         m.losses.inc({ slot: slot.slot, reason: action.reason });
         log.error(
           { reason: action.reason },
-          'replication slot lost: changes committed while it is gone will not be streamed; recovering (new slot, incremental snapshot, reconcile)',
+          slot.snapshotCollections.length
+            ? 'replication slot lost: changes committed while it is gone will not be streamed; recovering (new slot, incremental snapshot, reconcile)'
+            : 'replication slot lost: changes committed while it is gone will not be streamed and are not re-published; waiting for a new slot',
         );
         return;
       case 'drop_lost_slot':
