@@ -229,6 +229,11 @@ describe('lost replication slot', () => {
 
     // Both slots stream again.
     await waitUntil(async () => (await slot(stock.slot))?.active === true && (await slot(outboxSlot))?.active === true, 120_000, 'both slots to stream again');
+    // The outbox slot's recovery (no snapshot: it has no signal table) is closed too.
+    await waitUntil(async () => {
+      const { rows: o } = await pool.query<{ stage: string }>(`SELECT stage FROM cdc_slot_recovery WHERE slot = $1 AND detected_at >= $2`, [outboxSlot, started]);
+      return o.length === 0 || o[0]!.stage === 'done';
+    }, 60_000, 'the outbox recovery to close');
     await pool.query(`UPDATE stock_levels SET on_hand = 56 WHERE sku = $1`, [sku]);
     await waitUntil(async () => (await tp.views.readRows([sku])).get(sku)?.['WH-1']?.onHand === 56, 60_000, 'a fresh change to stream');
     const losses = await metrics.losses.get();
