@@ -212,6 +212,13 @@ const schema = z.object({
   SUPERVISOR_BACKOFF_MAX_MS: positiveInt(3_600_000).default(30_000),
   SUPERVISOR_STABLE_AFTER_MS: positiveInt(86_400_000).default(30_000),
   SUPERVISOR_MAX_START_FAILURES: positiveInt(1000).default(5),
+  // --- CDC watchdog and slot metrics (stream-processors/cdc-watchdog.ts; docs/reliability-cdc.md) ---
+  CDC_WATCHDOG_INTERVAL_MS: nonNegativeInt(3_600_000).default(5000),
+  CDC_SNAPSHOT_SETTLE_MS: positiveInt(3_600_000).default(5000),
+  CDC_SNAPSHOT_TIMEOUT_MS: positiveInt(86_400_000).default(600_000),
+  CDC_SLOT_RETAINED_WARN_MB: positiveInt(10_000_000).default(1024),
+  CDC_SLOT_RETAINED_CRITICAL_MB: positiveInt(10_000_000).default(8192),
+  // --- end CDC ---
   HOUSEKEEPING_INTERVAL_S: nonNegativeInt(7 * 86_400).default(3600),
   HOUSEKEEPING_OUTBOX_RETENTION_S: positiveInt(365 * 86_400).default(3600),
   HOUSEKEEPING_ADJUSTMENTS_RETENTION_DAYS: positiveInt(3650).default(30),
@@ -410,6 +417,17 @@ export interface Config {
   supervisor: {
     backoff: { initialMs: number; maxMs: number; stableMs: number };
     maxStartFailures: number;
+  };
+  cdc: {
+    /** Period of the slot metrics and the lost-slot watchdog in the processor; 0: off. */
+    watchdogIntervalMs: number;
+    /** Quiet time after the last incremental-snapshot watermark before reconciling. */
+    snapshotSettleMs: number;
+    /** Reconcile anyway this long after requesting the snapshot. */
+    snapshotTimeoutMs: number;
+    /** Retained-WAL alert thresholds (metrics and docs/reliability-cdc.md). */
+    retainedWarnBytes: number;
+    retainedCriticalBytes: number;
   };
   housekeeping: {
     /** 0: no housekeeping job in this process. */
@@ -726,6 +744,13 @@ function buildConfig(input: Record<string, string>, env: NodeJS.ProcessEnv, opti
     supervisor: {
       backoff: { initialMs: raw.SUPERVISOR_BACKOFF_INITIAL_MS, maxMs: raw.SUPERVISOR_BACKOFF_MAX_MS, stableMs: raw.SUPERVISOR_STABLE_AFTER_MS },
       maxStartFailures: raw.SUPERVISOR_MAX_START_FAILURES,
+    },
+    cdc: {
+      watchdogIntervalMs: raw.CDC_WATCHDOG_INTERVAL_MS,
+      snapshotSettleMs: raw.CDC_SNAPSHOT_SETTLE_MS,
+      snapshotTimeoutMs: raw.CDC_SNAPSHOT_TIMEOUT_MS,
+      retainedWarnBytes: raw.CDC_SLOT_RETAINED_WARN_MB * 1024 * 1024,
+      retainedCriticalBytes: raw.CDC_SLOT_RETAINED_CRITICAL_MB * 1024 * 1024,
     },
     housekeeping: {
       intervalMs: raw.HOUSEKEEPING_INTERVAL_S * 1000,

@@ -12,7 +12,8 @@ import { startMetricsServer, type MetricsServer } from '../lib/metrics-server.ts
 import { createPgPool } from '../lib/pg.ts';
 import { createRedis } from '../lib/redis.ts';
 import { RedisViews } from './adapters/redis-views.ts';
-import { createProcessorMetrics } from './metrics.ts';
+import { createCdcMetrics, createProcessorMetrics } from './metrics.ts';
+import { CdcWatchdog, watchedSlotsFromConfig } from './cdc-watchdog.ts';
 import { startStockProcessor, type StockProcessor } from './processor.ts';
 import { Gate } from '../purchase/adapters/gate.ts';
 import { reconcileViews } from './views-maintenance.ts';
@@ -53,7 +54,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
   // repairs are version-guarded, so that only costs work, never correctness.
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
-  const pool = createPgPool(config.pg.url, { max: 2, application: 'invsync-reconcile' });
+  const pool = createPgPool(config.pg.url, { max: 3, application: 'invsync-reconcile' });
   // Redis that lost its data is rebuilt from Postgres before the gate sells again (epoch.ts).
   const p = config.purchase;
   const stopEpoch = watchEpoch({
@@ -91,6 +92,31 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
     timer = setTimeout(tick, config.processor.reconcileIntervalMs);
   }
 
+  // Replication-slot metrics and the lost-slot watchdog (docs/reliability-cdc.md).
+  let watchdog: CdcWatchdog | undefined;
+  if (config.cdc.watchdogIntervalMs > 0) {
+    const views = new RedisViews({ redis, prefix: config.redis.prefix });
+    const gate = new Gate({ redis, prefix: config.redis.prefix });
+    watchdog = new CdcWatchdog({
+      pool,
+      logger,
+      metrics: createCdcMetrics(metrics.registry),
+      connectUrl: config.connect.url,
+      slots: watchedSlotsFromConfig(),
+      intervalMs: config.cdc.watchdogIntervalMs,
+      settleMs: config.cdc.snapshotSettleMs,
+      timeoutMs: config.cdc.snapshotTimeoutMs,
+      thresholds: { retainedWarnBytes: config.cdc.retainedWarnBytes, retainedCriticalBytes: config.cdc.retainedCriticalBytes },
+      reconcile: async () => {
+        const res = await reconcileViews({ pool, views, gate, feedMaxLen: config.processor.feedMaxLen }, { repair: true });
+        metrics.drift.set(res.drift.length + res.gateDrift.length);
+        metrics.reconcileRuns.inc({ result: 'ok' });
+        log.warn({ checked: res.checkedRows, drift: res.drift.length, gateDrift: res.gateDrift.length, repaired: res.repaired }, 'reconciliation after slot recovery');
+      },
+    });
+    watchdog.start();
+  }
+
   return {
     processor,
     metricsPort: server?.port ?? null,
@@ -102,6 +128,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
       await stopEpoch();
       await stopWatchdog();
       await running;
+      await watchdog?.stop();
       await processor.stop();
       await server?.close();
       await pool.end().catch(() => undefined);
