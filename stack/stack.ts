@@ -679,10 +679,6 @@ export async function stackUp(given: Readonly<Config>, log: Log): Promise<UpResu
       );
     }
     fs.mkdirSync(config.stack.dir, { recursive: true });
-    const secrets = ensureSecrets({ stackDir: config.stack.dir, keytool: keytoolFor(tools), brokerHost: endpoints(config).kafka.host, log });
-    config = reloadConfig(config);
-    writeToolFiles(config, secrets);
-    const ctx: Ctx = { config, tools, artifacts, secrets, log };
     const eps = endpoints(config);
     const need = (name: ComponentName) => livePid(config.stack.dir, name) === undefined;
     for (const name of COMPONENTS) {
@@ -690,6 +686,12 @@ export async function stackUp(given: Readonly<Config>, log: Log): Promise<UpResu
       else log(`  ${name.padEnd(9)} already running (pid ${livePid(config.stack.dir, name)})`);
     }
     if (need('kafka')) await ensurePortFree(config, 'kafka', config.stack.kafkaControllerPort, eps.kafka.host);
+    // Credentials: generated on the first up (only once the ports are known to be free), then
+    // the configuration is reloaded so everything below uses them.
+    const secrets = ensureSecrets({ stackDir: config.stack.dir, keytool: keytoolFor(tools), brokerHost: eps.kafka.host, log });
+    config = reloadConfig(config);
+    writeToolFiles(config, secrets);
+    const ctx: Ctx = { config, tools, artifacts, secrets, log };
 
     if (need('redis')) startRedis(ctx);
     if (need('kafka')) startKafka(ctx);

@@ -53,7 +53,7 @@ describe('stack command, bad input', () => {
     try {
       const res = stackCli(['up'], { STACK_DIR: dir });
       expect(res.code).toBe(1);
-      expect(res.stderr).toMatch(/port 15432 \(postgres\) is already in use by a process this stack did not start; .* set PG_URL/);
+      expect(res.stderr).toMatch(new RegExp(`port ${config.pg.port} \\(postgres\\) is already in use by a process this stack did not start; .* set PG_URL`));
       expect(fs.existsSync(path.join(dir, 'run'))).toBe(false);
       const down = stackCli(['down'], { STACK_DIR: dir });
       expect(down.code).toBe(0);
