@@ -27,6 +27,8 @@ export async function runGatewayTarget(o: {
   cases: number;
   first?: number;
   deadline?: number;
+  /** Storm length, counted from the end of the set-up (the children take a while to start). */
+  stormMs?: number;
   kinds?: ReadonlyArray<GatewayCase['kind']>;
   lanes?: number;
   maxCrashes?: number;
@@ -73,7 +75,7 @@ export async function runGatewayTarget(o: {
       seed: o.seed,
       cases: o.cases,
       ...(o.first !== undefined ? { first: o.first } : {}),
-      ...(o.deadline !== undefined ? { deadline: o.deadline } : {}),
+      ...(o.deadline !== undefined || o.stormMs !== undefined ? { deadline: Math.min(o.deadline ?? Infinity, o.stormMs !== undefined ? Date.now() + o.stormMs : Infinity) } : {}),
       ...(o.kinds ? { kinds: o.kinds } : {}),
       ...(o.lanes !== undefined ? { lanes: o.lanes } : {}),
       ...(o.maxCrashes !== undefined ? { maxCrashes: o.maxCrashes } : {}),
