@@ -12,7 +12,7 @@ const SEED = 1;
 
 describe('gateway under fuzz', () => {
   it('stays up, answers no 5xx, changes nothing on refusal, and still serves valid requests', async () => {
-    const { stats, violations } = await runGatewayTarget({ seed: SEED, cases: 160, deadline: Date.now() + 15_000, maxCrashes: 1 });
+    const { stats, violations } = await runGatewayTarget({ seed: SEED, cases: 160, stormMs: 15_000, maxCrashes: 1 });
     expect(stats.cases).toBeGreaterThan(0);
     expect(distinct(violations).map(formatViolation).join('\n\n')).toBe('');
   }, 120_000);

@@ -155,5 +155,10 @@ export async function fuzzGateway(o: GatewayRunOptions): Promise<{ stats: Gatewa
   };
   await Promise.all(Array.from({ length: lanes }, lane));
   if (restarting) await restarting;
+  // The last cases' crash may not have shown yet: a moment, then look again.
+  await new Promise((res) => setTimeout(res, 1000));
+  if (!stop && !o.child.alive) {
+    await onCrash();
+  }
   return { stats, violations };
 }
