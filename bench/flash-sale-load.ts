@@ -43,7 +43,7 @@ export interface LoadOptions {
   primePath: string;
   /**
    * A storefront-backend credential (scope purchase:act-for): sent as `Authorization: Bearer`
-   * with the customer in `X-Customer-Id` (docs/security-credentials.md). The body names the
+   * with the customer in `X-Customer-Id` (docs/security.md#credentials-who-may-do-what). The body names the
    * customer too, for the database-only baseline, which has no credentials.
    */
   apiKey: string | undefined;

@@ -4,7 +4,7 @@
  * validated and applied by the same code as the Kafka consumer (connectors/inbound: domain rules,
  * one Postgres transaction recording the adjustment id), so an adjustment sent both ways applies
  * once. Needs a credential (`Authorization: Bearer <API key or JWT>`, gateway/auth.ts) with scope
- * `adjustments:write` (docs/security-credentials.md).
+ * `adjustments:write` (docs/security.md#credentials-who-may-do-what).
  *
  * Answers (docs/openapi.yaml, docs/connectors.md): 201 applied · 200 duplicate (same id, same
  * payload: the first outcome again) · 400 invalid_json / invalid_body (`details.field`) · 401
@@ -24,7 +24,7 @@ import { HttpError } from './http.ts';
 export const ADJUSTMENTS_ROUTE = '/v1/adjustments';
 export const MAX_ADJUSTMENT_BODY_BYTES = 16 * 1024;
 
-/** The scope a credential needs to write stock (docs/security-credentials.md). */
+/** The scope a credential needs to write stock (docs/security.md#credentials-who-may-do-what). */
 export const ADJUSTMENTS_SCOPE = 'adjustments:write';
 
 /** The HTTP status of a refusal: the catalog does not know a name (404), or the stock state forbids it (409). */

@@ -1,5 +1,5 @@
 /**
- * The gateway's one credential verifier (docs/security-credentials.md). A request or a WebSocket
+ * The gateway's one credential verifier (docs/security.md#credentials-who-may-do-what). A request or a WebSocket
  * presents one token (`Authorization: Bearer <token>`, or `?token=` on the WebSocket URL); it is
  *   - an API key from configuration (GATEWAY_API_KEYS), compared in constant time: a service
  *     credential with the key's grants (channels wms/erp and scopes), no expiry; or

@@ -1,5 +1,5 @@
 /**
- * The gateway's limits as pure, clock-injected pieces (docs/security-limits.md): token buckets for
+ * The gateway's limits as pure, clock-injected pieces (docs/security.md#gateway-crash-safety-and-limits): token buckets for
  * frame and subscription rates, connection caps per remote address and in total, a semaphore
  * bounding concurrent resume reads, control-character checks, and splitting a long item list into
  * frames of bounded size. No sockets here.

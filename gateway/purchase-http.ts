@@ -15,7 +15,7 @@ import { bearerToken, type Verifier } from './auth.ts';
 import { purchaseCustomer, resolveRequester, type Refusal, type Requester } from './domain/identity.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
-/** Who may buy and see orders (docs/security-credentials.md). */
+/** Who may buy and see orders (docs/security.md#credentials-who-may-do-what). */
 export interface PurchaseIdentity {
   verifier: Pick<Verifier, 'verify'>;
   /** Development only (PURCHASE_ALLOW_ANONYMOUS): no credential buys as `anon:<customerId>`. */

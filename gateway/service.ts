@@ -96,7 +96,7 @@ export async function startGatewayService(
       },
     },
   });
-  // One credential verifier for HTTP and WebSocket (gateway/auth.ts, docs/security-credentials.md).
+  // One credential verifier for HTTP and WebSocket (gateway/auth.ts, docs/security.md#credentials-who-may-do-what).
   const verifier = createVerifier({ apiKeys: config.gateway.apiKeys, jwtSecret: config.gateway.jwtSecret, ...config.auth });
   const { authenticate } = verifier;
   const identity = { verifier, allowAnonymous: config.auth.allowAnonymous };
@@ -132,7 +132,7 @@ export async function startGatewayService(
   });
   const handlePurchase = createPurchaseHandler({ service: purchases, metrics, logger, identity });
   const server = http.createServer(drain.track((req, res) => {
-    // Crash safety: nothing a request carries may throw out of here (docs/security-limits.md).
+    // Crash safety: nothing a request carries may throw out of here (docs/security.md#gateway-crash-safety-and-limits).
     try {
       for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
       const declared = declaredLength(req);

@@ -55,11 +55,11 @@ export interface ApiKey {
   name: string;
   key: string;
   channels: Channel[];
-  /** Everything the key may do: its channels (`wms`, `erp`) and scopes (docs/security-credentials.md). */
+  /** Everything the key may do: its channels (`wms`, `erp`) and scopes (docs/security.md#credentials-who-may-do-what). */
   scopes: string[];
 }
 
-// --- identity: credentials and scopes (gateway/auth.ts, docs/security-credentials.md) ---
+// --- identity: credentials and scopes (gateway/auth.ts, docs/security.md#credentials-who-may-do-what) ---
 /** Scopes a service credential may hold, besides the WebSocket channels `wms` and `erp`. */
 export const SCOPES = ['purchase:act-for', 'orders:read', 'orders:confirm', 'orders:cancel', 'stock:read-locations', 'adjustments:write'] as const;
 const GRANTS: readonly string[] = [...CHANNELS, ...SCOPES];
@@ -81,7 +81,7 @@ const apiKeys = z
     return out;
   });
 
-/** Development keys, public and loopback-only (docs/security-credentials.md). */
+/** Development keys, public and loopback-only (docs/security.md#credentials-who-may-do-what). */
 const DEV_KEYS: ApiKey[] = [
   { name: 'dev-wms', key: 'dev-wms-key', channels: ['wms'], scopes: ['wms', 'adjustments:write'] },
   { name: 'dev-erp', key: 'dev-erp-key', channels: ['erp'], scopes: ['erp', 'adjustments:write'] },
@@ -136,7 +136,7 @@ const schema = z.object({
   GATEWAY_MAX_INVALID_FRAMES: positiveInt(1000).default(10),
   GATEWAY_API_KEYS: apiKeys.default(DEV_KEYS),
   GATEWAY_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 secret)').optional(),
-  // --- Gateway limits (issue 10: crash safety and limits; docs/security-limits.md) ---
+  // --- Gateway limits (issue 10: crash safety and limits; docs/security.md#gateway-crash-safety-and-limits) ---
   GATEWAY_MAX_CONNECTIONS: positiveInt(10_000_000).default(50_000),
   GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: positiveInt(10_000_000).default(100),
   /** Comma-separated remote addresses counted in the total only (a local proxy, benchmarks); `none`: no exemptions. */
@@ -159,7 +159,7 @@ const schema = z.object({
     .min(0, 'must be between 0 and 65535')
     .max(65535, 'must be between 0 and 65535')
     .default(18089),
-  // --- identity (gateway/auth.ts, docs/security-credentials.md) ---
+  // --- identity (gateway/auth.ts, docs/security.md#credentials-who-may-do-what) ---
   GATEWAY_JWT_JWKS: z
     .string()
     .refine((v) => /^https?:\/\//.test(v) || !v.includes('://'), 'must be a path to a JWKS file or an http(s):// URL')
@@ -212,7 +212,7 @@ const schema = z.object({
   SUPERVISOR_BACKOFF_MAX_MS: positiveInt(3_600_000).default(30_000),
   SUPERVISOR_STABLE_AFTER_MS: positiveInt(86_400_000).default(30_000),
   SUPERVISOR_MAX_START_FAILURES: positiveInt(1000).default(5),
-  // --- CDC watchdog and slot metrics (stream-processors/cdc-watchdog.ts; docs/reliability-cdc.md) ---
+  // --- CDC watchdog and slot metrics (stream-processors/cdc-watchdog.ts; docs/reliability.md#cdc-heartbeats-slot-health-lost-slot-recovery) ---
   CDC_WATCHDOG_INTERVAL_MS: nonNegativeInt(3_600_000).default(5000),
   CDC_SNAPSHOT_SETTLE_MS: positiveInt(3_600_000).default(5000),
   CDC_SNAPSHOT_TIMEOUT_MS: positiveInt(86_400_000).default(600_000),
@@ -223,7 +223,7 @@ const schema = z.object({
   HOUSEKEEPING_OUTBOX_RETENTION_S: positiveInt(365 * 86_400).default(3600),
   HOUSEKEEPING_ADJUSTMENTS_RETENTION_DAYS: positiveInt(3650).default(30),
   HOUSEKEEPING_IDEMPOTENCY_RETENTION_DAYS: positiveInt(3650).default(30),
-  // --- Authenticated infrastructure and production mode (docs/security-infrastructure.md) ---
+  // --- Authenticated infrastructure and production mode (docs/security.md#authenticated-infrastructure-and-production-mode) ---
   // With STACK=native, a credential not given here is taken from the stack's generated secrets
   // (<STACK_DIR>/secrets/clients.env). Explicit values always win.
   INVSYNC_ENV: z.enum(['development', 'production']).default('development'),
@@ -334,7 +334,7 @@ export interface Config {
     jwtSecret: string | undefined;
     /** True while the built-in development keys are in use. */
     devKeys: boolean;
-    /** Limits against abuse (docs/security-limits.md). */
+    /** Limits against abuse (docs/security.md#gateway-crash-safety-and-limits). */
     limits: {
       maxConnections: number;
       maxConnectionsPerAddress: number;
@@ -425,7 +425,7 @@ export interface Config {
     snapshotSettleMs: number;
     /** Reconcile anyway this long after requesting the snapshot. */
     snapshotTimeoutMs: number;
-    /** Retained-WAL alert thresholds (metrics and docs/reliability-cdc.md). */
+    /** Retained-WAL alert thresholds (metrics and docs/reliability.md#cdc-heartbeats-slot-health-lost-slot-recovery). */
     retainedWarnBytes: number;
     retainedCriticalBytes: number;
   };

@@ -141,7 +141,7 @@ function pacer(rate: number, signal: AbortSignal): () => Promise<boolean> {
 }
 
 /**
- * How simulated shoppers authenticate (docs/security-credentials.md): as a storefront backend
+ * How simulated shoppers authenticate (docs/security.md#credentials-who-may-do-what): as a storefront backend
  * (the first configured API key with purchase:act-for; the development key dev-storefront-key
  * by default) naming each shopper in X-Customer-Id, which also lets it confirm and cancel their
  * orders. Without such a key, anonymously (development mode, PURCHASE_ALLOW_ANONYMOUS=1).

@@ -404,7 +404,7 @@ function startRedis({ config, tools, secrets }: Ctx): void {
       // A memory budget, and never evict: the purchase gate's holds and counters and the views
       // are state, not cache (an evicted hold would oversell). At the budget, writes fail (OOM),
       // which the gateway answers with 503; bounding idempotency/ticket records is the purchase
-      // path's job. See docs/security-infrastructure.md.
+      // path's job. See docs/security.md#authenticated-infrastructure-and-production-mode.
       `maxmemory ${config.redis.maxmemory}`,
       'maxmemory-policy noeviction',
       '',

@@ -1,5 +1,5 @@
 /**
- * The CDC watchdog, run by the stock processor service (docs/reliability-cdc.md).
+ * The CDC watchdog, run by the stock processor service (docs/reliability.md#cdc-heartbeats-slot-health-lost-slot-recovery).
  *
  * Every tick it reads pg_replication_slots for the connectors' slots and exports their health as
  * metrics (every processor does; it is one cheap query). Then, if it holds the watchdog's Postgres

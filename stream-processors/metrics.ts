@@ -63,7 +63,7 @@ export function createProcessorMetrics({ defaults = true }: { defaults?: boolean
 
 /**
  * Replication-slot health and the CDC watchdog (stream-processors/cdc-watchdog.ts). Alert
- * thresholds: docs/reliability-cdc.md.
+ * thresholds: docs/reliability.md#cdc-heartbeats-slot-health-lost-slot-recovery.
  */
 export interface CdcMetrics {
   present: Gauge<'slot'>;
@@ -87,7 +87,7 @@ export function createCdcMetrics(registry: Registry): CdcMetrics {
     flushLag: new Gauge({ name: 'invsync_cdc_slot_confirmed_flush_lag_bytes', help: 'Current LSN - confirmed_flush_lsn: WAL not yet confirmed by the connector', labelNames: ['slot'], registers }),
     safeWalSize: new Gauge({ name: 'invsync_cdc_slot_safe_wal_size_bytes', help: 'WAL that can still be written before the slot is invalidated (absent without max_slot_wal_keep_size)', labelNames: ['slot'], registers }),
     walStatus: new Gauge({ name: 'invsync_cdc_slot_wal_status', help: '1 for the slot\'s current wal_status (reserved, extended, unreserved, lost, missing)', labelNames: ['slot', 'status'], registers }),
-    health: new Gauge({ name: 'invsync_cdc_slot_health', help: '0 ok, 1 warning, 2 critical (docs/reliability-cdc.md)', labelNames: ['slot'], registers }),
+    health: new Gauge({ name: 'invsync_cdc_slot_health', help: '0 ok, 1 warning, 2 critical (docs/reliability.md#cdc-heartbeats-slot-health-lost-slot-recovery)', labelNames: ['slot'], registers }),
     losses: new Counter({ name: 'invsync_cdc_slot_losses_total', help: 'Slot losses detected (missing or wal_status lost)', labelNames: ['slot', 'reason'], registers }),
     recoveries: new Counter({ name: 'invsync_cdc_slot_recoveries_total', help: 'Slot recoveries finished, by result (ok, timeout)', labelNames: ['slot', 'result'], registers }),
     watchdogRuns: new Counter({ name: 'invsync_cdc_watchdog_runs_total', help: 'Watchdog ticks, by result (ok, standby: another processor holds the lock, error)', labelNames: ['result'], registers }),

@@ -92,7 +92,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
     timer = setTimeout(tick, config.processor.reconcileIntervalMs);
   }
 
-  // Replication-slot metrics and the lost-slot watchdog (docs/reliability-cdc.md).
+  // Replication-slot metrics and the lost-slot watchdog (docs/reliability.md#cdc-heartbeats-slot-health-lost-slot-recovery).
   let watchdog: CdcWatchdog | undefined;
   if (config.cdc.watchdogIntervalMs > 0) {
     const views = new RedisViews({ redis, prefix: config.redis.prefix });

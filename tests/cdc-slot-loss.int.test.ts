@@ -1,5 +1,5 @@
 /**
- * CDC hardening (docs/reliability-cdc.md), against real Postgres, Kafka, Kafka Connect/Debezium
+ * CDC hardening (docs/reliability.md#cdc-heartbeats-slot-health-lost-slot-recovery), against real Postgres, Kafka, Kafka Connect/Debezium
  * and Redis:
  *   - the heartbeat query keeps an idle publication's slot from pinning WAL;
  *   - a dropped replication slot is noticed by the watchdog; once the connector streams from a

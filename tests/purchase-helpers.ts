@@ -43,7 +43,7 @@ export function post(base: string, path: string, body: unknown, headers: Record<
   });
 }
 
-/** The HS256 secret test gateways verify customer tokens with (docs/security-credentials.md). */
+/** The HS256 secret test gateways verify customer tokens with (docs/security.md#credentials-who-may-do-what). */
 export const TEST_JWT_SECRET = 'purchase-tests-jwt-secret-0123456789abcdef';
 /** Configuration for test gateways: customers authenticate with tokens, no anonymous purchases. */
 export const IDENTITY_ENV = { GATEWAY_JWT_SECRET: TEST_JWT_SECRET, PURCHASE_ALLOW_ANONYMOUS: '0' } as const;

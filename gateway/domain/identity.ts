@@ -1,5 +1,5 @@
 /**
- * Who is asking, for the purchase path (docs/security-credentials.md). Pure: the credential was
+ * Who is asking, for the purchase path (docs/security.md#credentials-who-may-do-what). Pure: the credential was
  * verified by gateway/auth.ts; this decides which customer a request is for and what it may see.
  *
  *   customer token          the customer is the token's `sub`; a body `customerId` or an

@@ -21,7 +21,7 @@
 // as `anon:<customerId>`, a namespace no real customer can be in, and shows this browser's tickets
 // only to requests naming the same X-Customer-Id. With anonymous purchases off, Buy answers 401
 // (shown on the card): a real storefront buys through its backend (scope purchase:act-for) or
-// with the customer's own token (docs/security-credentials.md). EventSource cannot send headers,
+// with the customer's own token (docs/security.md#credentials-who-may-do-what). EventSource cannot send headers,
 // so a waitlisted ticket's fate is polled (`fate`) with the X-Customer-Id header.
 //
 // Test hooks: every cell has `data-sku`, its values `data-testid="available" | "version" | "lag"`,

@@ -1,4 +1,4 @@
--- Idempotency keys are scoped by customer (docs/purchase-path.md, docs/security-credentials.md).
+-- Idempotency keys are scoped by customer (docs/purchase-path.md, docs/security.md#credentials-who-may-do-what).
 --
 -- Until now `orders.idempotency_key` was unique across every customer: a client that learnt (or
 -- guessed) another customer's key could replay it and be answered with that customer's order,

@@ -1,4 +1,4 @@
--- CDC hardening (docs/reliability-cdc.md): a heartbeat table and Debezium's signal table.
+-- CDC hardening (docs/reliability.md#cdc-heartbeats-slot-health-lost-slot-recovery): a heartbeat table and Debezium's signal table.
 --
 -- cdc_heartbeat: each connector's `heartbeat.action.query` updates its own row every
 -- `heartbeat.interval.ms`. The table is in both publications, so the write reaches the connector

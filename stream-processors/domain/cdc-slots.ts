@@ -1,5 +1,5 @@
 /**
- * Decisions of the CDC watchdog (stream-processors/cdc-watchdog.ts, docs/reliability-cdc.md):
+ * Decisions of the CDC watchdog (stream-processors/cdc-watchdog.ts, docs/reliability.md#cdc-heartbeats-slot-health-lost-slot-recovery):
  * what to do about one replication slot, given what Postgres shows of it, the open recovery (if
  * any), the connector's state and the incremental snapshot's progress. Pure: no I/O, no clock.
  *
@@ -126,7 +126,7 @@ export function nextProgress(prev: SnapshotProgress | null, windowCloses: number
   return prev;
 }
 
-/** Alert levels for one slot (docs/reliability-cdc.md); pure so the thresholds are tested. */
+/** Alert levels for one slot (docs/reliability.md#cdc-heartbeats-slot-health-lost-slot-recovery); pure so the thresholds are tested. */
 export interface SlotThresholds {
   retainedWarnBytes: number;
   retainedCriticalBytes: number;

@@ -69,7 +69,7 @@ describe('available', () => {
     expect(available({ onHand: 1, reserved: 3, safetyStock: 2 })).toBe(0);
   });
 
-  // Found by the fuzzer (docs/security-fuzz.md): quantities beyond Postgres/Avro `int` decoded fine,
+  // Found by the fuzzer (docs/security.md#fuzzing-attacks-tried-and-their-results): quantities beyond Postgres/Avro `int` decoded fine,
   // were applied, and then the StockDelta could not be encoded: the batch failed with a
   // non-retriable error and the processor's consumer stopped for good.
   it.each([
