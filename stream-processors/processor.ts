@@ -15,6 +15,7 @@
  */
 import type { Consumer, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
+import { SchemaError } from '../lib/errors.ts';
 import { connectStage, stageRunOptions } from '../lib/kafka.ts';
 import type { Logger } from '../lib/logger.ts';
 import { TOPICS } from '../lib/topics.ts';
@@ -112,7 +113,7 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
    * batch; effects written before the failure are written again (feed readers and Kafka
    * consumers drop what they already have by version).
    */
-  async function publish(results: ApplyResult[], dlq: DlqRecord[]): Promise<void> {
+  async function publish(results: ApplyResult[], dlq: DlqRecord[], dead: (r: ApplyResult, reason: string) => void): Promise<void> {
     const emittedResults: ApplyResult[] = [];
     const emitted = new Map<string, number>();
     for (const r of results) {
@@ -127,13 +128,32 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
     const sent = (async () => {
       const deltas: Message[] = [];
       const lastLevel = new Map<string, SkuSummary>();
+      // A state the topic's schema cannot carry (e.g. a sum of locations beyond Avro's int, found
+      // by the fuzzer) is that event's fault: it goes to the DLQ with the reason, the view keeps
+      // the state, and the rest of the batch is published. Anything else fails the batch (retried).
+      const unencodable = (r: ApplyResult, err: unknown): void => {
+        if (!(err instanceof SchemaError)) throw err;
+        dead(r, `effect not encodable: ${err.message}`);
+      };
       for (const r of emittedResults) {
         const delta = toStockDelta(r.summary, r.previousAvailable, r.change);
-        deltas.push({ key: r.summary.sku, value: await deps.codecs.stockDelta.encode(delta) });
+        try {
+          deltas.push({ key: r.summary.sku, value: await deps.codecs.stockDelta.encode(delta) });
+        } catch (err) {
+          unencodable(r, err);
+        }
         lastLevel.set(r.summary.sku, r.summary); // compacted topic: the batch's last state per SKU suffices
       }
       const levels: Message[] = [];
-      for (const s of lastLevel.values()) levels.push({ key: s.sku, value: await deps.codecs.stockLevel.encode(toStockLevel(s)) });
+      for (const s of lastLevel.values()) {
+        try {
+          levels.push({ key: s.sku, value: await deps.codecs.stockLevel.encode(toStockLevel(s)) });
+        } catch (err) {
+          if (!(err instanceof SchemaError)) throw err;
+          deps.logger.warn({ sku: s.sku, err: err.message }, 'stock level not encodable: not published (its delta went to the DLQ)');
+        }
+      }
+
       const topicMessages = [
         { topic: topics.deltas, messages: deltas },
         { topic: topics.levels, messages: levels },
@@ -191,7 +211,11 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
         }
       }
       await heartbeat();
-      await publish(results, dlq);
+      const originOf = new Map(changes.map((c, i) => [c, origin[i]!] as const));
+      await publish(results, dlq, (r, reason) => {
+        plog.warn({ sku: r.change.sku, version: r.change.version, reason }, 'event to DLQ');
+        dlq.push({ reason, topic: batch.topic, partition: batch.partition, message: originOf.get(r.change)! });
+      });
 
       const last = batch.messages[batch.messages.length - 1]!;
       resolveOffset(last.offset);

@@ -126,6 +126,27 @@ describe('stock processor', () => {
     expect((await rowsOf(sku))['WH-1']!.onHand).toBe(9);
   });
 
+  it('dead-letters a change whose SKU totals no longer fit the delta schema, and keeps consuming (fuzz finding F3)', async () => {
+    // Each row fits a Postgres int; their sum does not fit Avro's int. Before the fix the encode
+    // threw inside the batch, kafkajs gave up on the consumer (restart: false) and every
+    // partition of the processor stopped for good.
+    const sku = unique('SKU');
+    const max = 2_147_483_647;
+    await send(cdcEvent({ op: 'c', sku, locationId: 'WH-1', onHand: max, version: 1 }));
+    await send(cdcEvent({ op: 'c', sku, locationId: 'WH-2', onHand: max, version: 2 }));
+    // v3 sums to max again, but its previous availability (v2's) does not fit either; v4 fits.
+    await send(cdcEvent({ op: 'u', sku, locationId: 'WH-1', onHand: 0, version: 3 }));
+    await send(cdcEvent({ op: 'u', sku, locationId: 'WH-2', onHand: 5, version: 4 }));
+    const dead = await dlq.waitFor((m) => m.key === JSON.stringify({ sku }) && String(m.headers['dlq.reason']).startsWith('effect not encodable'));
+    expect(dead.headers['dlq.source.topic']).toBe(topics.cdc);
+    // The later changes of the same SKU (and partition) are folded, and the one that fits is published.
+    await waitUntil(async () => (await rowsOf(sku))['WH-2']?.version === 4, 20_000, 'the changes after the unencodable ones');
+    await waitUntil(async () => (await deltasFor(sku)).some((d) => d.version === 4), 20_000, 'the v4 delta');
+    const v4 = (await deltasFor(sku)).find((d) => d.version === 4)!;
+    expect([v4.onHand, v4.available, v4.previousAvailable]).toEqual([5, 5, max]);
+    expect((await deltasFor(sku)).some((d) => d.version === 2)).toBe(false);
+  });
+
   it('handles deletes: the location leaves the totals, a replayed older insert cannot resurrect it', async () => {
     const sku = unique('SKU');
     await send(
