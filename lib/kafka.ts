@@ -73,6 +73,15 @@ export function trackMembership(consumer: Consumer, topic: string, log: Logger):
   consumer.on(consumer.events.CRASH, (e) => {
     ready = false;
     log.error({ err: e.payload.error?.message, restart: e.payload.restart }, 'consumer crashed');
+    // kafkajs gives up on a consumer after a non-retriable error: the process would live on,
+    // ready for nothing, consuming nothing. Crash instead (docs/operations.md, crash policy): the
+    // supervisor restarts the process, which resumes from the committed offsets.
+    if (e.payload.restart === false) {
+      const cause = e.payload.error;
+      setImmediate(() => {
+        throw new Error(`the consumer of ${topic} stopped and kafkajs will not restart it: ${cause?.message ?? 'unknown error'}`, { cause });
+      });
+    }
   });
   return {
     joined,
