@@ -390,8 +390,12 @@ function startRedis({ config, tools, secrets }: Ctx): void {
     [
       `port ${config.redis.port}`,
       `bind ${config.redis.host === 'localhost' ? '127.0.0.1' : config.redis.host}`,
-      // No anonymous access: the default user is off, the platform authenticates as its own user.
-      'user default off',
+      // No anonymous access: the platform authenticates as its own user, and the default user has
+      // a random password nobody is given (regenerated at every start). It must stay *on* with
+      // every permission: Redis 7.0 replays the append-only file as the default user, and with
+      // `user default off` it refuses every MULTI/EXEC in it (NOPERM), so the effects of every Lua
+      // script (views, gate holds) were silently lost on restart (found by the chaos harness).
+      `user default on >${randomBytes(24).toString('hex')} ~* &* +@all`,
       `user ${secrets.redisUser} on >${secrets.redisPassword} ~* &* +@all`,
       'protected-mode yes',
       `dir ${dir}`,

@@ -17,7 +17,7 @@ import { Gate } from '../purchase/adapters/gate.ts';
 import { testKafka, unique } from './helpers.ts';
 import { freePort, httpStatus, killAll, startChild, waitFor } from './process-helpers.ts';
 import { startTestProcessor, waitProcessorLive, type TestProcessor } from './processor-helpers.ts';
-import { purchase } from './purchase-helpers.ts';
+import { IDENTITY_ENV, purchase } from './purchase-helpers.ts';
 
 const prefix = unique('drain').replaceAll('-', '');
 const config = loadConfig({ ...process.env, REDIS_PREFIX: prefix });
@@ -46,7 +46,7 @@ describe('graceful stop', () => {
 
     const port = await freePort();
     const gw = startChild('gateway/main.ts', {
-      env: { REDIS_PREFIX: prefix, GATEWAY_PORT: String(port), SHUTDOWN_READINESS_DELAY_MS: '1500', SHUTDOWN_DRAIN_TIMEOUT_MS: '30000', PURCHASE_EXPIRY_INTERVAL_MS: '0' },
+      env: { ...IDENTITY_ENV, GATEWAY_METRICS_PORT: '0', REDIS_PREFIX: prefix, GATEWAY_PORT: String(port), SHUTDOWN_READINESS_DELAY_MS: '1500', SHUTDOWN_DRAIN_TIMEOUT_MS: '30000', PURCHASE_EXPIRY_INTERVAL_MS: '0' },
     });
     const info = await gw.ready;
     const base = String(info.url);

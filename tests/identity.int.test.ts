@@ -17,6 +17,7 @@ import { createLogger } from '../lib/logger.ts';
 import { createRedis } from '../lib/redis.ts';
 import { startGatewayService, type GatewayService } from '../gateway/service.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
+import { markEpoch } from '../stream-processors/epoch.ts';
 import { rebuildViews } from '../stream-processors/views-maintenance.ts';
 import { unique } from './helpers.ts';
 import { as, customerToken, get, IDENTITY_ENV, post, purchase, TEST_JWT_SECRET, type HttpReply } from './purchase-helpers.ts';
@@ -58,6 +59,7 @@ const buy = (key: string, body: unknown, headers: Record<string, string> = {}) =
 beforeAll(async () => {
   await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 1), ($2, 'WH-1', 3)`, [hotSku, floodSku]);
   await rebuildViews({ pool, views, feedMaxLen: 10_000 }, { skuPrefix });
+  await markEpoch(redis, prefix); // the prefix is private to this file: built as far as it needs
   gw = await startGatewayService(config, logger, { port: 0, metricsDefaults: false });
   gwLimited = await startGatewayService(limited, logger, { port: 0, metricsDefaults: false });
 });

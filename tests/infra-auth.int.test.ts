@@ -18,7 +18,7 @@ import { ConnectorError } from '../lib/errors.ts';
 import { createKafka, kafkaSecurity } from '../lib/kafka.ts';
 import { connectorStatuses, loadConnectorSpecs, registerConnectors } from '../stack/connectors.ts';
 import { livePid } from '../stack/proc.ts';
-import { connectSecretsDir, endpoints, renderStatus, stackStatus } from '../stack/stack.ts';
+import { connectSecretsDir, endpoints, renderStatus, stackStatus, stackUp } from '../stack/stack.ts';
 import { testConfig, unique } from './helpers.ts';
 
 const config = testConfig();
@@ -202,6 +202,30 @@ describe.runIf(native)('native stack: every service refuses a missing or wrong c
       redis.disconnect();
     }
   });
+
+  it('Redis keeps what Lua scripts wrote across a SIGKILL and restart (the append-only file replays as the default user)', async () => {
+    // With `user default off`, Redis 7.0 refused every MULTI/EXEC of its own append-only file on
+    // restart (NOPERM): everything a script wrote (views, gate holds) was gone, silently.
+    const key = unique('aof');
+    const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      await redis.eval("redis.call('SET', KEYS[1], 'a'); redis.call('SET', KEYS[2], 'b'); return 1", 2, `{${key}}:1`, `{${key}}:2`);
+      await new Promise((r) => setTimeout(r, 1500)); // appendfsync everysec
+    } finally {
+      redis.disconnect();
+    }
+    const pid = livePid(config.stack.dir, 'redis');
+    expect(pid).toBeDefined();
+    process.kill(pid!, 'SIGKILL');
+    for (let i = 0; i < 100 && livePid(config.stack.dir, 'redis') !== undefined; i++) await new Promise((r) => setTimeout(r, 50));
+    await stackUp(config, () => undefined);
+    const again = new Redis(config.redis.url, { maxRetriesPerRequest: 3 });
+    try {
+      expect(await again.mget(`{${key}}:1`, `{${key}}:2`)).toEqual(['a', 'b']);
+    } finally {
+      again.disconnect();
+    }
+  }, 120_000);
 
   it('Kafka: PLAINTEXT, TLS without SASL, an untrusted CA and a wrong SCRAM password are refused', async () => {
     const security = kafkaSecurity(config.kafka);

@@ -15,12 +15,13 @@ import { startGatewayService, type GatewayService } from '../gateway/service.ts'
 import { Gate } from '../purchase/adapters/gate.ts';
 import { ensureEpoch, epochKey, watchEpoch } from '../stream-processors/epoch.ts';
 import { unique } from './helpers.ts';
-import { purchase } from './purchase-helpers.ts';
+import { IDENTITY_ENV, purchase } from './purchase-helpers.ts';
 import { waitUntil } from './processor-helpers.ts';
 
 const prefix = unique('epoch').replaceAll('-', '');
 const config = loadConfig({
   ...process.env,
+  ...IDENTITY_ENV, // buyers present customer tokens (tests/purchase-helpers.ts)
   REDIS_PREFIX: prefix,
   PURCHASE_RATE_CUSTOMER_PER_SEC: '0',
   PURCHASE_RATE_ADDRESS_PER_SEC: '0',

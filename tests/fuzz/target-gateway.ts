@@ -126,7 +126,8 @@ async function afterStormChecks(port: number, sku: string, pool: pg.Pool, seed: 
   const out: Violation[] = [];
   const fail = (input: string, problem: string, detail?: string) => out.push({ target: 'gateway', seed, index: -1, kind: 'after-storm', input, problem, ...(detail ? { detail } : {}) });
   const truth = await pool.query<{ on_hand: string }>(`SELECT sum(on_hand) AS on_hand FROM stock_levels WHERE sku = $1`, [sku]);
-  const read = await exchange(port, [Buffer.from(`GET /v1/stock/${sku} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)], { timeoutMs: 5000 });
+  // Totals and per-location figures need a credential (anonymous reads get public availability only).
+  const read = await exchange(port, [Buffer.from(`GET /v1/stock/${sku} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-wms-key\r\nConnection: close\r\n\r\n`)], { timeoutMs: 5000 });
   if (read.status !== 200) fail(`GET /v1/stock/${sku}`, `a valid stock read answered ${read.status ?? 'nothing'}`, read.rest.toString('utf8').slice(0, 300));
   else {
     const body = JSON.parse(read.rest.toString('utf8')) as { onHand?: number };
