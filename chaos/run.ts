@@ -5,10 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { registerStockSchemas } from '../lib/avro-registry.ts';
+import { waitFor } from '../lib/retry.ts';
+import { freePort } from '../stack/proc.ts';
 import type { Config } from '../lib/config.ts';
 import { createKafka } from '../lib/kafka.ts';
 import { createPgPool } from '../lib/pg.ts';
@@ -39,29 +40,6 @@ import {
   type Subscriber,
 } from './workload.ts';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function until(probe: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 200): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await probe()) return true;
-    } catch {
-      // not yet
-    }
-    if (Date.now() >= deadline) return false;
-    await sleep(everyMs);
-  }
-}
 
 export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (line: string) => void): Promise<ChaosReport> {
   const t0 = Date.now();
@@ -121,7 +99,7 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
     // a gateway, reaches a subscriber) before anything fails. The rebuild above announced the
     // probe's older value already: that one does not count.
     const tReady = Date.now();
-    const warm = await until(() => [...probe.committed].some(([seq, started]) => started >= tReady && probe.firstArrival.has(seq)), 300_000);
+    const warm = await waitFor(async () => [...probe.committed].some(([seq, started]) => started >= tReady && probe.firstArrival.has(seq)), { timeoutMs: 300_000, intervalMs: 200 });
     if (!warm) throw new Error(`no change reached a subscriber within 300 s of start; see ${platform.logDir}`);
     say(`platform up: gateways on ${portA} and ${portB}, ${o.subscribers} subscribers; workload starting`);
 
@@ -156,16 +134,16 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
     // Drain: adjustments applied, events delivered, views and subscribers converged.
     const expected = expectedOnHand(adjustments.acked);
     const adjOk = () => adjustmentMismatches(pool, expected).then((m) => m.length === 0);
-    await until(adjOk, 90_000, 500);
+    await waitFor(adjOk, { timeoutMs: 90_000, intervalMs: 500 });
     probeStop = true;
     await probeLoop;
     const viewsOk = async () => (await viewDrift(pool, views, skus)).length === 0;
-    await until(viewsOk, 90_000, 500);
+    await waitFor(viewsOk, { timeoutMs: 90_000, intervalMs: 500 });
     const subsOk = async () => (await subscriberMismatches(pool, subscribers, skus)).length === 0;
-    await until(subsOk, 60_000, 500);
+    await waitFor(subsOk, { timeoutMs: 60_000, intervalMs: 500 });
     const orders = await runOrders(pool, run);
-    const eventsOk = () => orders.filter((x) => x.status !== 'abandoned').every((x) => ev.record.byOrder.get(x.id)?.includes('OrderPlaced'));
-    await until(eventsOk, 60_000, 500);
+    const eventsOk = async () => orders.filter((x) => x.status !== 'abandoned').every((x) => ev.record.byOrder.get(x.id)?.includes('OrderPlaced'));
+    await waitFor(eventsOk, { timeoutMs: 60_000, intervalMs: 500 });
 
     // ---- checks
     const invariants: InvariantResult[] = [];
@@ -294,7 +272,7 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
       }
       return best;
     };
-    await until(() => fresh() !== null, 120_000, 50);
+    await waitFor(async () => fresh() !== null, { timeoutMs: 120_000, intervalMs: 50 });
     const arrived = fresh();
     const r = faultResult(
       { fault, atS, downMs: back - tFault, recoveryMs: arrived === null ? null : arrived - tFault, afterBackMs: arrived === null ? null : Math.max(0, arrived - back), note },

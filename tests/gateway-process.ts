@@ -6,6 +6,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { PROJECT_ROOT } from '../lib/config.ts';
+import { freePort } from '../stack/proc.ts';
+
+export { freePort };
 
 export interface GatewayProcess {
   url: string;
@@ -18,17 +21,6 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitReady(url: string, gw: GatewayProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -5,10 +5,10 @@
  * nothing is left running after a test (`killAll` in afterEach/afterAll).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { PROJECT_ROOT } from '../lib/config.ts';
+export { freePort, isAlive } from '../stack/proc.ts';
 
 export interface Exit {
   code: number | null;
@@ -110,27 +110,7 @@ export async function killAll(): Promise<void> {
   await Promise.all(all.map((c) => c.exited));
 }
 
-/** True while a process with this pid exists. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
-/** A TCP port that was free a moment ago (for children whose config needs a fixed port). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Polls `probe` until it is true; throws naming `what` after `timeoutMs`. */
 export async function waitFor(probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {

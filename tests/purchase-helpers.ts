@@ -15,32 +15,34 @@ export interface HttpReply {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
-/** POSTs JSON (or a raw string) to `base + path`. */
-export function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<HttpReply> {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
+/** One request to `base + path` (query included); the reply's body parsed as JSON, or `{raw}`. */
+function request(method: 'GET' | 'POST', base: string, path: string, headers: Record<string, string>, text?: string): Promise<HttpReply> {
   const url = new URL(path, base);
+  const sent = text === undefined ? headers : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers };
   return new Promise((resolve, reject) => {
-    const req = http.request(
-      { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const raw = Buffer.concat(chunks).toString('utf8');
-          let parsed: Record<string, unknown>;
-          try {
-            parsed = JSON.parse(raw) as Record<string, unknown>;
-          } catch {
-            parsed = { raw };
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
-        });
-        res.on('error', reject);
-      },
-    );
+    const req = http.request({ agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers: sent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks).toString('utf8');
+        let parsed: Record<string, unknown>;
+        try {
+          parsed = JSON.parse(raw) as Record<string, unknown>;
+        } catch {
+          parsed = { raw };
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
+      });
+      res.on('error', reject);
+    });
     req.on('error', reject);
     req.end(text);
   });
+}
+
+/** POSTs JSON (or a raw string) to `base + path`. */
+export function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<HttpReply> {
+  return request('POST', base, path, headers, typeof body === 'string' ? body : JSON.stringify(body));
 }
 
 /** The HS256 secret test gateways verify customer tokens with (docs/security.md#credentials-who-may-do-what). */
@@ -72,26 +74,7 @@ export async function purchase(base: string, key: string, customerId: string, it
 
 /** GETs `base + path` as JSON. */
 export function get(base: string, path: string, headers: Record<string, string> = {}): Promise<HttpReply> {
-  const url = new URL(path, base);
-  return new Promise((resolve, reject) => {
-    const req = http.request({ agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'GET', headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const raw = Buffer.concat(chunks).toString('utf8');
-        let parsed: Record<string, unknown>;
-        try {
-          parsed = JSON.parse(raw) as Record<string, unknown>;
-        } catch {
-          parsed = { raw };
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  return request('GET', base, path, headers);
 }
 
 export interface SkuTruth {

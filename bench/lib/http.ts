@@ -1,18 +1,7 @@
 /** HTTP helpers shared by the benchmark scripts: a free port, readiness polling, Prometheus scraping. */
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+export { freePort } from '../../stack/proc.ts';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Polls `url` until it answers `status`; fails when `alive()` turns false or after `timeoutMs`. */
 export async function waitHttp(url: string, timeoutMs: number, child?: { name: string; alive(): boolean }, status = 200): Promise<void> {

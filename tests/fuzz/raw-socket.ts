@@ -5,6 +5,7 @@
  * lenient server-frame parser, so malformed frames can be sent and the server's close code read.
  */
 import net from 'node:net';
+export { freePort } from '../../stack/proc.ts';
 
 export interface RawReply {
   /** Status code of the first response, when one arrived. */
@@ -184,15 +185,3 @@ export function closeCodeOf(frames: ServerFrame[]): number | undefined {
   return close && close.payload.length >= 2 ? close.payload.readUInt16BE(0) : undefined;
 }
 
-/** A free TCP port on loopback (bound and released; the children take ports by number). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
