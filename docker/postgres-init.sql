@@ -7,7 +7,7 @@
 -- serves both stacks.
 --
 -- schema_registry: where the native stack's Apicurio registry keeps its schemas
--- (stack/stack.ts, REGISTRY_DATABASE). The compose stack's Confluent registry keeps them in the
+-- (tools/stack/stack.ts, REGISTRY_DATABASE). The compose stack's Confluent registry keeps them in the
 -- Kafka topic _schemas instead; the database is created anyway so both stacks have the same
 -- databases.
 CREATE DATABASE schema_registry;

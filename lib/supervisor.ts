@@ -16,7 +16,7 @@
  * Children talk back over Node's IPC channel: `{type: 'ready', info}` once serving (the info is
  * shown in the start table). Their stdout/stderr lines are handed to `onOutput`.
  *
- * No knowledge of invsync here: `scripts/start.ts` and the chaos harness both build on it.
+ * No knowledge of invsync here: `tools/cli/start.ts` and the chaos harness both build on it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';

@@ -16,7 +16,7 @@ import type pg from 'pg';
 import { PROJECT_ROOT } from '../lib/config.ts';
 import { errorMessage } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
-import { connectorStatuses } from '../stack/connectors.ts';
+import { connectorStatuses } from '../tools/stack/connectors.ts';
 import { decideSlotAction, nextProgress, slotHealth, type SlotAction, type SlotObservation, type SlotThresholds, type SnapshotProgress } from './domain/cdc-slots.ts';
 import { countWindowCloses, dropLostSlot, finishRecovery, observeSlots, openRecoveries, recordLoss, signalSnapshot } from './adapters/pg-cdc-slots.ts';
 import type { CdcMetrics } from './metrics.ts';

@@ -8,7 +8,7 @@
  */
 import { errorMessage } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
-import { connectorStatuses, isRunning, loadConnectorSpecs, type ConnectorStatus } from '../stack/connectors.ts';
+import { connectorStatuses, isRunning, loadConnectorSpecs, type ConnectorStatus } from '../tools/stack/connectors.ts';
 
 /** A connector to restart: ours, and its connector or a task FAILED (a paused or starting one is left alone). */
 export function needsRestart(s: ConnectorStatus, names: readonly string[]): boolean {

@@ -8,9 +8,9 @@
  * reaches subscribers again after every fault is asserted.
  */
 import { describe, expect, it } from 'vitest';
-import { parseOptions, type FaultName } from '../chaos/options.ts';
-import { renderReport } from '../chaos/report.ts';
-import { runChaos } from '../chaos/run.ts';
+import { parseOptions, type FaultName } from '../tools/chaos/options.ts';
+import { renderReport } from '../tools/chaos/report.ts';
+import { runChaos } from '../tools/chaos/run.ts';
 import { testConfig } from './helpers.ts';
 
 const config = testConfig();

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { PROJECT_ROOT } from '../lib/config.ts';
-import { freePort } from '../stack/proc.ts';
+import { freePort } from '../tools/stack/proc.ts';
 
 export { freePort };
 

@@ -10,8 +10,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import { loadConfig, PROJECT_ROOT } from '../lib/config.ts';
-import { aptInstall, canAptInstall } from '../stack/prereqs.ts';
-import { stackUp } from '../stack/stack.ts';
+import { aptInstall, canAptInstall } from '../tools/stack/prereqs.ts';
+import { stackUp } from '../tools/stack/stack.ts';
 
 function dockerReachable(): Promise<boolean> {
   const socketPath = process.env.DOCKER_HOST?.startsWith('unix://')

@@ -16,9 +16,9 @@ import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT, type Config } from '../lib/config.ts';
 import { ConnectorError } from '../lib/errors.ts';
 import { createKafka, kafkaSecurity } from '../lib/kafka.ts';
-import { connectorStatuses, loadConnectorSpecs, registerConnectors } from '../stack/connectors.ts';
-import { livePid } from '../stack/proc.ts';
-import { connectSecretsDir, endpoints, renderStatus, stackStatus, stackUp } from '../stack/stack.ts';
+import { connectorStatuses, loadConnectorSpecs, registerConnectors } from '../tools/stack/connectors.ts';
+import { livePid } from '../tools/stack/proc.ts';
+import { connectSecretsDir, endpoints, renderStatus, stackStatus, stackUp } from '../tools/stack/stack.ts';
 import { testConfig, unique } from './helpers.ts';
 
 const config = testConfig();
@@ -133,7 +133,7 @@ describe.runIf(native)('native stack: secrets on disk', () => {
     for (const s of secretValues()) expect(printed).not.toContain(s);
     expect(endpoints(config).postgres.display).toMatch(/^postgres:\/\/invsync:\*\*\*@/);
     expect(endpoints(config).redis.display).toMatch(/^redis:\/\/invsync:\*\*\*@/);
-    const cli = spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'stack', 'cli.ts'), 'status', '--json'], {
+    const cli = spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'tools', 'stack', 'cli.ts'), 'status', '--json'], {
       cwd: PROJECT_ROOT,
       encoding: 'utf8',
       timeout: 120_000,
@@ -153,7 +153,7 @@ describe.runIf(native)('native stack: secrets on disk', () => {
   });
 
   it('`stack url pg` prints a connection string that logs in (for psql), and nothing else does', async () => {
-    const cli = spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'stack', 'cli.ts'), 'url', 'pg'], {
+    const cli = spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'tools', 'stack', 'cli.ts'), 'url', 'pg'], {
       cwd: PROJECT_ROOT,
       encoding: 'utf8',
       timeout: 120_000,

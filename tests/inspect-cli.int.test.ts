@@ -13,7 +13,7 @@ import { testConfig, testKafka, unique } from './helpers.ts';
 
 const config = testConfig();
 const kafka = testKafka(config);
-const CLI = path.join(PROJECT_ROOT, 'scripts', 'inspect.ts');
+const CLI = path.join(PROJECT_ROOT, 'tools', 'cli', 'inspect.ts');
 const privateTopic = unique('inspect');
 const group = unique('inspect-grp');
 

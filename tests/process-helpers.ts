@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { PROJECT_ROOT } from '../lib/config.ts';
-export { freePort, isAlive } from '../stack/proc.ts';
+export { freePort, isAlive } from '../tools/stack/proc.ts';
 
 export interface Exit {
   code: number | null;

@@ -10,15 +10,15 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../lib/config.ts';
 import { ConnectorError } from '../lib/errors.ts';
-import { connectorStatuses, loadConnectorSpecs, registerConnectors } from '../stack/connectors.ts';
-import { connectSecretsDir, stackStatus } from '../stack/stack.ts';
+import { connectorStatuses, loadConnectorSpecs, registerConnectors } from '../tools/stack/connectors.ts';
+import { connectSecretsDir, stackStatus } from '../tools/stack/stack.ts';
 import { testConfig, unique } from './helpers.ts';
 
 const config = testConfig();
 const native = config.stack.mode === 'native';
 
 function stackCli(args: string[], env: Record<string, string>) {
-  const res = spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'stack', 'cli.ts'), ...args], {
+  const res = spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'tools', 'stack', 'cli.ts'), ...args], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },
     encoding: 'utf8',

@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { MigrationError } from '../lib/errors.ts';
 import { loadMigrations, migrate } from '../lib/migrate.ts';
-import { isRunning } from '../stack/connectors.ts';
-import { stackStatus } from '../stack/stack.ts';
+import { isRunning } from '../tools/stack/connectors.ts';
+import { stackStatus } from '../tools/stack/stack.ts';
 import { testConfig } from './helpers.ts';
 
 const config = testConfig();

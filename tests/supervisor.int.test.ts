@@ -4,7 +4,7 @@
  *   - SIGKILL of the gateway: it is restarted (new pid, crash and restart counted) while the
  *     processor and the connectors keep their pids and keep serving (the processor folds a
  *     change made while the gateway is down);
- *   - `npm start` (scripts/start.ts) prints the table with each child's pid and state, never
+ *   - `npm start` (tools/cli/start.ts) prints the table with each child's pid and state, never
  *     prints the Redis password, and on Ctrl-C (SIGINT) stops every child and exits 0.
  */
 import pg from 'pg';
@@ -103,7 +103,7 @@ describe('supervised platform', () => {
     // A password to look for in the output (a Redis without one accepts and ignores it).
     if (!redisUrl.password) redisUrl.password = 'redact-me-please';
     const password = decodeURIComponent(redisUrl.password);
-    const start = startChild('scripts/start.ts', { env: { ...(await platformEnv(prefix)), REDIS_URL: redisUrl.toString() } });
+    const start = startChild('tools/cli/start.ts', { env: { ...(await platformEnv(prefix)), REDIS_URL: redisUrl.toString() } });
     await start.waitForLine(/^live: Redis views/, 240_000);
     const table = new Map<string, { pid: number; state: string }>();
     for (const line of start.lines) {

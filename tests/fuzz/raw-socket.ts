@@ -5,7 +5,7 @@
  * lenient server-frame parser, so malformed frames can be sent and the server's close code read.
  */
 import net from 'node:net';
-export { freePort } from '../../stack/proc.ts';
+export { freePort } from '../../tools/stack/proc.ts';
 
 export interface RawReply {
   /** Status code of the first response, when one arrived. */
