@@ -245,7 +245,7 @@ const schema = z.object({
   CONNECT_SECRETS_DIR: z.string().min(1).optional(),
   // --- fault tolerance (issue 11, docs/reliability.md) ---
   PROCESSOR_EPOCH_CHECK_MS: positiveInt(3_600_000).default(1000),
-  PROCESSOR_CONNECT_WATCHDOG_MS: nonNegativeInt(3_600_000).default(2000),
+  PROCESSOR_CONNECT_WATCHDOG_MS: nonNegativeInt(3_600_000).default(1000),
 });
 
 export type RawConfig = z.infer<typeof schema>;

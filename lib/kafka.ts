@@ -96,12 +96,13 @@ export function trackMembership(consumer: Consumer, topic: string, log: Logger):
 /**
  * The consume → process → produce pair every stage uses (stock processor, inbound connector):
  * an idempotent producer, a group consumer subscribed to `topic` with the platform's timings (a
- * killed instance's partitions move to the others after 6 s, the broker's smallest allowed
- * session timeout by default; Kafka's default is 45 s; a failed batch is retried at most 2 s
+ * killed instance's partitions move to the others after `sessionTimeoutMs`, 3 s by default
+ * (KAFKA_SESSION_TIMEOUT_MS; the broker's `group.min.session.timeout.ms` must allow it, the
+ * native stack and compose set 2 s; Kafka's own default session is 45 s); a failed batch is retried at most 2 s
  * after the failure, so a dependency that is back is used again at once), and its membership
  * tracker. Connected and subscribed; the caller runs the consumer.
  */
-export async function connectStage(opts: { kafka: Kafka; groupId: string; topic: string; fromBeginning: boolean; log: Logger }): Promise<{
+export async function connectStage(opts: { kafka: Kafka; groupId: string; topic: string; fromBeginning: boolean; log: Logger; sessionTimeoutMs?: number }): Promise<{
   producer: Producer;
   consumer: Consumer;
   membership: Membership;
@@ -110,8 +111,8 @@ export async function connectStage(opts: { kafka: Kafka; groupId: string; topic:
   const consumer = opts.kafka.consumer({
     groupId: opts.groupId,
     maxWaitTimeInMs: 20,
-    sessionTimeout: 6000,
-    heartbeatInterval: 500,
+    sessionTimeout: opts.sessionTimeoutMs ?? 3000,
+    heartbeatInterval: Math.max(100, Math.floor((opts.sessionTimeoutMs ?? 3000) / 10)),
     retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 15 },
   });
   const membership = trackMembership(consumer, opts.topic, opts.log);

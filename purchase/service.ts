@@ -12,7 +12,7 @@ import type { Config } from '../lib/config.ts';
 import { errorMessage } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Gate, scopedIdempotencyKey, type GateItem, type HoldRecord } from './adapters/gate.ts';
-import { OrdersStore, type OrderLine, type OrderView } from './adapters/orders-pg.ts';
+import { OrdersStore, releaseItems, type OrderLine, type OrderView } from './adapters/orders-pg.ts';
 import { WaitingRoomStore, type Fate, type QueuedRequest } from './adapters/waiting-room.ts';
 import { requestHash, type PurchaseRequest } from './domain/request.ts';
 import { WriteBackQueue } from './write-back-queue.ts';
@@ -320,16 +320,36 @@ export class PurchaseService {
     if (!r.ok && r.reason === 'unknown_order') return error(404, 'unknown_order', `no order ${orderId}`, { orderId });
     if (!r.ok) {
       if (r.status === 'abandoned') return error(404, 'unknown_order', `no order ${orderId}`, { orderId });
-      if (r.status === 'expired') await this.uncount(r.order);
+      if (r.status === 'expired') await this.releaseLimit(r.order);
       const verb = to === 'confirmed' ? 'confirmed' : 'cancelled';
       return error(409, 'invalid_state', `order ${orderId} is ${r.status} and cannot be ${verb}`, { orderId, status: r.status });
     }
-    if (to === 'cancelled') await this.uncount(r.order);
+    if (to === 'cancelled') await this.releaseLimit(r.order);
     return { status: 200, body: orderBody(r.order) };
   }
 
-  private async uncount(o: OrderView): Promise<void> {
-    await this.gate.uncount(o.customerId, o.lines.map((l) => ({ sku: l.sku, qty: l.qty }))).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'customer limit not lowered'));
+  /**
+   * Carries out the limit release the transition committed (customer_limit_releases) and forgets
+   * it. On failure the row stays and the expiry worker carries it out later (`releasePending`);
+   * the Redis side is idempotent, so a release that did happen is not repeated.
+   */
+  private async releaseLimit(o: { orderId: string; customerId: string; lines: Array<{ sku: string; qty: number }> }): Promise<void> {
+    try {
+      await this.gate.releaseLimit(o.orderId, o.customerId, releaseItems(o.lines));
+      await this.store.limitReleased(o.orderId);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err), orderId: o.orderId }, 'customer limit release deferred to the expiry worker');
+    }
+  }
+
+  /** Releases committed at least `olderThanMs` ago and still pending (a crash, Redis away). */
+  async releasePending(olderThanMs = 5000): Promise<number> {
+    const pending = await this.store.pendingLimitReleases(olderThanMs, 100);
+    for (const r of pending) {
+      await this.gate.releaseLimit(r.orderId, r.customerId, r.items);
+      await this.store.limitReleased(r.orderId);
+    }
+    return pending.length;
   }
 
   /** One pass of the expiry worker; returns how many holds expired. */
@@ -337,9 +357,12 @@ export class PurchaseService {
     let total = 0;
     for (;;) {
       const expired = await this.store.expireDue(100);
-      for (const o of expired) await this.uncount(o);
+      for (const o of expired) await this.releaseLimit(o);
       total += expired.length;
-      if (expired.length < 100 || this.stopped) return total;
+      if (expired.length < 100 || this.stopped) {
+        await this.releasePending();
+        return total;
+      }
     }
   }
 

@@ -22,6 +22,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import { errorMessage } from '../lib/errors.ts';
+import { checkout } from '../lib/pg.ts';
 import type { Logger } from '../lib/logger.ts';
 import { RedisViews } from './adapters/redis-views.ts';
 import { rebuildViews } from './views-maintenance.ts';
@@ -37,12 +38,32 @@ export async function markEpoch(redis: Redis, prefix: string, info: Record<strin
 
 export type EpochOutcome = 'present' | 'rebuilt' | 'busy';
 
-/** The customer-limit counts (`<p>:{sku}:gate:cust`) from the orders that hold units. */
+/**
+ * The customer-limit counts (`<p>:{sku}:gate:cust`) from the orders that hold units, and the
+ * limit releases still pending (customer_limit_releases, migration 0012) read in the same
+ * snapshot: those orders are already left out of the counts, so their releases are marked as
+ * carried out (the marker gate-uncount.lua checks) and forgotten, never applied a second time.
+ */
 async function restoreCustomerCounts(deps: { redis: Redis; pool: pg.Pool; prefix: string; ttlS: number }): Promise<number> {
-  const { rows } = await deps.pool.query<{ sku: string; customer_id: string; qty: string }>(
-    `SELECT l.sku, o.customer_id, sum(l.qty) AS qty FROM orders o JOIN order_lines l ON l.order_id = o.id
-      WHERE o.status IN ('reserved', 'confirmed') GROUP BY l.sku, o.customer_id`,
-  );
+  const c = await checkout(deps.pool);
+  let rows: Array<{ sku: string; customer_id: string; qty: string }>;
+  let pending: Array<{ order_id: string; items: Array<{ sku: string; qty: number }> }>;
+  try {
+    await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    rows = (
+      await c.query<{ sku: string; customer_id: string; qty: string }>(
+        `SELECT l.sku, o.customer_id, sum(l.qty) AS qty FROM orders o JOIN order_lines l ON l.order_id = o.id
+          WHERE o.status IN ('reserved', 'confirmed') GROUP BY l.sku, o.customer_id`,
+      )
+    ).rows;
+    pending = (await c.query<{ order_id: string; items: Array<{ sku: string; qty: number }> }>(`SELECT order_id, items FROM customer_limit_releases`)).rows;
+    await c.query('COMMIT');
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    c.release();
+  }
   for (let i = 0; i < rows.length; i += 1000) {
     const p = deps.redis.pipeline();
     for (const r of rows.slice(i, i + 1000)) {
@@ -51,6 +72,12 @@ async function restoreCustomerCounts(deps: { redis: Redis; pool: pg.Pool; prefix
       p.expire(key, deps.ttlS);
     }
     await p.exec();
+  }
+  if (pending.length > 0) {
+    const p = deps.redis.pipeline();
+    for (const r of pending) for (const i of r.items) p.set(`${deps.prefix}:{${i.sku}}:gate:released:${r.order_id}`, '1', 'EX', Math.max(86_400, deps.ttlS));
+    await p.exec();
+    await deps.pool.query(`DELETE FROM customer_limit_releases WHERE order_id = ANY($1::uuid[])`, [pending.map((r) => r.order_id)]);
   }
   return rows.length;
 }

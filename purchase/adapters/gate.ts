@@ -80,7 +80,17 @@ export function scopedIdempotencyKey(customerId: string, key: string): string {
   return `${encodeURIComponent(customerId)}:${key}`;
 }
 
-const SCRIPTS = ['gate-reserve', 'gate-settle', 'gate-release', 'gate-check-4'] as const;
+const SCRIPTS = ['gate-reserve', 'gate-settle', 'gate-release', 'gate-uncount', 'gate-check-4'] as const;
+
+/** The marker gate-uncount.lua sets when an order's release of one SKU was carried out. */
+export function limitReleaseMarkerKey(prefix: string, sku: string, orderId: string): string {
+  return `${prefix}:{${sku}}:gate:released:${orderId}`;
+}
+
+/** How long a release marker is kept: longer than any retry of the release (a day at least). */
+export function limitReleaseMarkerTtlS(limits: Pick<GateLimits, 'idempotencyTtlS' | 'holdTtlMs'>): number {
+  return Math.max(86_400, limits.idempotencyTtlS, Math.ceil(limits.holdTtlMs / 1000) * 2);
+}
 
 export class Gate {
   readonly keys: ViewKeys;
@@ -178,12 +188,14 @@ export class Gate {
     return Number(await this.cmd['gate-release'](keys.length, ...keys, ...args)) === 1;
   }
 
-  /** A cancelled or expired order no longer counts towards the customer's limit. */
-  async uncount(customerId: string, items: GateItem[]): Promise<void> {
+  /**
+   * A cancelled or expired order no longer counts towards the customer's limit: carries out the
+   * release committed with the transition (gate-uncount.lua), at most once per order and SKU.
+   */
+  async releaseLimit(orderId: string, customerId: string, items: GateItem[]): Promise<void> {
     if (this.limits.maxPerCustomer === 0 || items.length === 0) return;
-    const p = this.redis.pipeline();
-    for (const i of items) p.hincrby(this.customerKey(i.sku), customerId, -i.qty);
-    await p.exec();
+    const ttl = limitReleaseMarkerTtlS(this.limits);
+    await Promise.all(items.map((i) => this.cmd['gate-uncount'](2, this.customerKey(i.sku), limitReleaseMarkerKey(this.prefix, i.sku, orderId), customerId, i.qty, ttl)));
   }
 
   /** Holds whose settle deadline has passed (the reaper's work list). */

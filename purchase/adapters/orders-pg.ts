@@ -50,6 +50,20 @@ export type TransitionResult =
   | { ok: false; reason: 'unknown_order' }
   | { ok: false; reason: 'invalid_state'; status: OrderStatus; order: OrderView };
 
+/** What a cancelled or expired order owes the customer's per-SKU limit count (migration 0012). */
+export interface LimitRelease {
+  orderId: string;
+  customerId: string;
+  items: GateItem[];
+}
+
+/** An order's units per SKU (a SKU may appear on several lines). */
+export function releaseItems(lines: Array<{ sku: string; qty: number }>): GateItem[] {
+  const per = new Map<string, number>();
+  for (const l of lines) per.set(l.sku, (per.get(l.sku) ?? 0) + l.qty);
+  return [...per].map(([sku, qty]) => ({ sku, qty }));
+}
+
 type WriteBackRow =
   | { id: string; ok: true; lines: OrderLine[]; versions: Record<string, number | string> }
   | { id: string; ok: false; reason: 'insufficient' | 'exists' }
@@ -200,7 +214,35 @@ export class OrdersStore {
     const next: OrderView = { ...order, status: to, updatedAt: upd.rows[0]!.updated_at.toISOString() };
     const type: OrderEventType = to === 'confirmed' ? 'OrderConfirmed' : to === 'cancelled' ? 'OrderCancelled' : 'ReservationExpired';
     await insertOutbox(c, [{ orderId: order.orderId, type, payload: eventPayload(type, next) }]);
+    if (to !== 'confirmed') {
+      // The release of the customer's limit count this transition owes, committed with it
+      // (migration 0012): carried out right after the commit, or by the expiry worker.
+      await c.query(`INSERT INTO customer_limit_releases (order_id, customer_id, items) VALUES ($1, $2, $3) ON CONFLICT (order_id) DO NOTHING`, [
+        order.orderId,
+        order.customerId,
+        JSON.stringify(releaseItems(order.lines)),
+      ]);
+    }
     return next;
+  }
+
+  /**
+   * Limit releases committed more than `olderThanMs` ago and not yet carried out (the process
+   * that committed them crashed, or Redis was unavailable): the expiry worker's work list.
+   */
+  async pendingLimitReleases(olderThanMs: number, limit = 100): Promise<LimitRelease[]> {
+    const { rows } = await this.pool.query<{ order_id: string; customer_id: string; items: GateItem[] }>(
+      `SELECT order_id, customer_id, items FROM customer_limit_releases
+        WHERE created_at <= clock_timestamp() - make_interval(secs => $1::double precision / 1000)
+        ORDER BY created_at LIMIT $2`,
+      [olderThanMs, limit],
+    );
+    return rows.map((r) => ({ orderId: r.order_id, customerId: r.customer_id, items: r.items }));
+  }
+
+  /** A release was carried out in Redis: forget it. */
+  async limitReleased(orderId: string): Promise<void> {
+    await this.pool.query(`DELETE FROM customer_limit_releases WHERE order_id = $1`, [orderId]);
   }
 
   /**

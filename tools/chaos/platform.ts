@@ -16,7 +16,7 @@ import type { Config } from '../../lib/config.ts';
 import { PROJECT_ROOT } from '../../lib/config.ts';
 import { ensurePrerequisites } from '../stack/prereqs.ts';
 import { lastLines, livePid, portOpen, run } from '../stack/proc.ts';
-import { endpoints, stackUp } from '../stack/stack.ts';
+import { endpoints, probeComponent, stackUp } from '../stack/stack.ts';
 
 export type ProcName = 'processor' | 'gateway-a' | 'gateway-b' | 'connectors';
 
@@ -173,12 +173,18 @@ export function removeRedisData(config: Readonly<Config>): void {
  * earlier than `up` returning (it checks everything else too).
  */
 export async function recoverStack(config: Readonly<Config>, name: StackComponent): Promise<number> {
-  const ep = endpoints(config)[name];
+  // "Back" is when the component serves its clients again (its own health check, what `stack
+  // status` reports), not when its port opens: Connect's REST port, for one, listens many
+  // seconds before its worker has started.
   let back: number | undefined;
   let done = false;
   const watch = (async () => {
     while (!done && back === undefined) {
-      if (await portOpen(ep.port, ep.host, 300)) back = Date.now();
+      const ok = await probeComponent(config, name).then(
+        () => true,
+        () => false,
+      );
+      if (ok) back = Date.now();
       else await sleep(50);
     }
   })();

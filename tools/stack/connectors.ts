@@ -95,6 +95,16 @@ export function resolveSecretsDir(spec: ConnectorSpec, secretsDir: string | unde
   return { name: spec.name, config };
 }
 
+/** Whether Connect already stores exactly this config for the connector. */
+async function sameConfig(connectUrl: string, spec: ConnectorSpec): Promise<boolean> {
+  const res = await request(`${connectUrl}/connectors/${encodeURIComponent(spec.name)}/config`);
+  if (res.status !== 200 || typeof res.body !== 'object' || res.body === null) return false;
+  const stored = { ...(res.body as Record<string, unknown>) };
+  delete stored.name;
+  const want = Object.entries(spec.config);
+  return Object.keys(stored).length === want.length && want.every(([k, v]) => stored[k] === v);
+}
+
 /**
  * Creates or updates every connector. Retries only while the Connect group is busy or starting.
  * `secretsDir`: where the worker's `connect.properties` is (see resolveSecretsDir).
@@ -106,6 +116,12 @@ export async function registerConnectors(connectUrl: string, specs = loadConnect
     for (let attempt = 0; attempt < 60; attempt++) {
       let transient = true;
       try {
+        // Unchanged: nothing to do. A PUT, even of the same config, restarts the connector and its
+        // task, which a `stack up` that recovers another component must not do to a live CDC stream.
+        if (await sameConfig(connectUrl, spec)) {
+          lastError = '';
+          break;
+        }
         const invalid = await validationErrors(connectUrl, spec);
         if (invalid && invalid.length > 0) {
           throw new ConnectorError(`connector ${spec.name} failed to register: invalid config: ${invalid.slice(0, 3).join('; ')}`);

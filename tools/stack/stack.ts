@@ -170,7 +170,8 @@ const probeConnect = (url: string) =>
 const probeRegistry = (url: string) =>
   probeHttp(`${url}/subjects`, (b) => `registry ok, ${Array.isArray(b) ? b.length : 0} subject(s)`);
 
-function probe(config: Config, name: ComponentName): Promise<string> {
+/** One component's health check (what `status` reports): resolves with a description, rejects when it does not serve. */
+export function probeComponent(config: Config, name: ComponentName): Promise<string> {
   switch (name) {
     case 'postgres':
       return probePostgres(config.pg.url);
@@ -194,7 +195,7 @@ export async function stackStatus(config: Config): Promise<StackStatus> {
     COMPONENTS.map(async (name): Promise<ComponentStatus> => {
       const pid = config.stack.mode === 'native' ? (livePid(config.stack.dir, name) ?? null) : null;
       try {
-        const detail = await probe(config, name);
+        const detail = await probeComponent(config, name);
         return { name, endpoint: eps[name].display, pid, healthy: true, detail };
       } catch (err) {
         const detail = config.stack.mode === 'native' && pid === null ? 'not running' : `unhealthy: ${errorMessage(err)}`;
@@ -481,6 +482,9 @@ function startKafka({ config, tools, artifacts, secrets, log }: Ctx): void {
       'transaction.state.log.num.partitions=10',
       // Single broker, tests create consumer groups constantly: do not wait 3 s for more members.
       'group.initial.rebalance.delay.ms=0',
+      // A killed consumer's partitions move after its session timeout; the platform's stages use
+      // 3 s (KAFKA_SESSION_TIMEOUT_MS), below Kafka's default floor of 6 s.
+      'group.min.session.timeout.ms=2000',
       'auto.create.topics.enable=true',
       'delete.topic.enable=true',
       'log.retention.hours=168',
@@ -599,7 +603,7 @@ async function awaitHealthy(config: Config, name: ComponentName, log: Log, timeo
   const ok = await waitFor(
     async () => {
       try {
-        await probe(config, name);
+        await probeComponent(config, name);
         return true;
       } catch (err) {
         lastErr = errorMessage(err);
