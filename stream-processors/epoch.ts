@@ -21,13 +21,14 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
+import { redisKeys } from '../lib/contracts/redis-keys.ts';
 import { errorMessage } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { RedisViews } from './adapters/redis-views.ts';
 import { rebuildViews } from './views-maintenance.ts';
 
 export function epochKey(prefix: string): string {
-  return `${prefix}:epoch`;
+  return redisKeys(prefix).epoch;
 }
 
 /** Marks Redis as complete for `prefix` (after a rebuild, or for a prefix that starts empty on purpose, as tests do). */
@@ -43,10 +44,11 @@ async function restoreCustomerCounts(deps: { redis: Redis; pool: pg.Pool; prefix
     `SELECT l.sku, o.customer_id, sum(l.qty) AS qty FROM orders o JOIN order_lines l ON l.order_id = o.id
       WHERE o.status IN ('reserved', 'confirmed') GROUP BY l.sku, o.customer_id`,
   );
+  const keys = redisKeys(deps.prefix);
   for (let i = 0; i < rows.length; i += 1000) {
     const p = deps.redis.pipeline();
     for (const r of rows.slice(i, i + 1000)) {
-      const key = `${deps.prefix}:{${r.sku}}:gate:cust`;
+      const key = keys.gateCustomers(r.sku);
       p.hset(key, r.customer_id, r.qty);
       p.expire(key, deps.ttlS);
     }
@@ -68,9 +70,10 @@ export async function ensureEpoch(deps: {
   log?: Logger;
   lockMs?: number;
 }): Promise<EpochOutcome> {
-  const key = epochKey(deps.prefix);
+  const keys = redisKeys(deps.prefix);
+  const key = keys.epoch;
   if ((await deps.redis.exists(key)) === 1) return 'present';
-  const lock = `${key}:lock`;
+  const lock = keys.epochLock;
   const token = randomUUID();
   if ((await deps.redis.set(lock, token, 'PX', deps.lockMs ?? 120_000, 'NX')) !== 'OK') return 'busy';
   try {
