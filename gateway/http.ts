@@ -9,9 +9,8 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import YAML from 'yaml';
 import { PROJECT_ROOT } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { RedisViews } from '../stream-processors/adapters/redis-views.ts';
-import type { SkuSummary } from '../stream-processors/domain/fold.ts';
-import { readSummaries } from './adapters/stock-reader.ts';
+import type { StockLevel } from '../schemas/generated/avro-types.ts';
+import { readSummaries, type StockViews } from './adapters/stock-reader.ts';
 import { hasControlChars } from './limits.ts';
 import { bearerToken, type Verifier } from './auth.ts';
 import type { GatewayMetrics } from './metrics.ts';
@@ -33,7 +32,7 @@ export class HttpError extends Error {
 /** Grants that may see per-location figures over HTTP: the WebSocket's wms/erp channels, or the scope. */
 const LOCATION_GRANTS = ['wms', 'erp', 'stock:read-locations'];
 
-function stockBody(s: SkuSummary, full: boolean) {
+function stockBody(s: StockLevel, full: boolean) {
   if (!full) return { sku: s.sku, available: s.available, version: s.version, deleted: s.deleted, commitTs: s.commitTs, committedAt: new Date(s.commitTs).toISOString() };
   return { ...s, committedAt: new Date(s.commitTs).toISOString() };
 }
@@ -64,7 +63,7 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
  * Reads the views; when Redis does not answer, the request is refused with 503 and Retry-After
  * (a dependency is down: try again), never a 500.
  */
-async function readOr503(views: RedisViews, skus: string[], res: Response): ReturnType<typeof readSummaries> {
+async function readOr503(views: StockViews, skus: string[], res: Response): ReturnType<typeof readSummaries> {
   try {
     return await readSummaries(views, skus);
   } catch (err) {
@@ -74,7 +73,7 @@ async function readOr503(views: RedisViews, skus: string[], res: Response): Retu
 }
 
 export function createHttpApp(deps: {
-  views: RedisViews;
+  views: StockViews;
   metrics: GatewayMetrics;
   ready: () => { ready: boolean; checks: Record<string, boolean> };
   sdkBundle: () => Promise<string>;

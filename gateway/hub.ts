@@ -9,10 +9,11 @@
  * Must not: parse client frames (ws-server.ts) or read Redis (adapters/).
  */
 import type { WebSocket } from 'ws';
-import type { Channel } from '../lib/config.ts';
+import type { SkuState } from '../lib/contracts/feed.ts';
+import { CLOSE_CODES, type Channel } from '../lib/contracts/protocol.ts';
+import { rank } from '../lib/contracts/stock-view.ts';
 import type { FeedEntry } from './adapters/feed.ts';
-import { CLOSE, deltasFrame, itemJson, snapshotFrame, snapshotPartFrame, type SkuState } from './domain/protocol.ts';
-import { rank } from '../stream-processors/domain/fold.ts';
+import { deltasFrame, itemJson, snapshotFrame, snapshotPartFrame } from './domain/protocol.ts';
 import { encodeTextFrame } from './domain/ws-frame.ts';
 import { chunkItems } from './limits.ts';
 import type { GatewayMetrics } from './metrics.ts';
@@ -309,8 +310,8 @@ export class Hub {
   private closeSlow(conn: Connection): void {
     conn.closing = true;
     conn.replayPending.clear();
-    this.opts.metrics.closed.inc({ code: String(CLOSE.slowConsumer.code) });
-    conn.ws.close(CLOSE.slowConsumer.code, 'slow consumer');
+    this.opts.metrics.closed.inc({ code: String(CLOSE_CODES.slowConsumer.code) });
+    conn.ws.close(CLOSE_CODES.slowConsumer.code, 'slow consumer');
     // No more fan-out work for it; the close frame waits behind its backlog (a client that is
     // slow but reading still gets 4008).
     this.remove(conn);

@@ -13,12 +13,12 @@ import { startMetricsServer, type MetricsServer } from '../lib/metrics-server.ts
 import { createPgPool } from '../lib/pg.ts';
 import { createRedis } from '../lib/redis.ts';
 import { PurchaseService } from '../purchase/service.ts';
-import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import { AdjustmentStore } from '../connectors/inbound/adapters/pg-adjustments.ts';
 import { FeedReader } from './adapters/feed.ts';
+import { StockViewReader } from './adapters/stock-reader.ts';
 import { createAdjustmentRoutes } from './adjustments-http.ts';
 import { createVerifier } from './auth.ts';
-import { CLOSE } from './domain/protocol.ts';
+import { CLOSE_CODES } from '../lib/contracts/protocol.ts';
 import { discardRest, declaredLength } from './body.ts';
 import { createHttpApp, SECURITY_HEADERS } from './http.ts';
 import { Hub } from './hub.ts';
@@ -74,7 +74,7 @@ export async function startGatewayService(
   const log = logger.child({ component: 'gateway' });
   const redis = createRedis(config.redis.url);
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
-  const views = new RedisViews({ redis, prefix: config.redis.prefix });
+  const views = new StockViewReader({ redis, prefix: config.redis.prefix });
   const metrics = createGatewayMetrics({ defaults: overrides.metricsDefaults ?? true });
   const feed = new FeedReader({ redis, key: views.keys.feed, logger });
   const pool = createPgPool(config.pg.url, { max: config.purchase.pgPool, application: 'invsync-gateway' });
@@ -227,7 +227,7 @@ export async function startGatewayService(
       server.closeIdleConnections();
       // 3. Subscribers reconnect elsewhere: 1001 "going away" (reconnect: true in the protocol).
       hub.stop();
-      for (const client of wss.clients) client.close(CLOSE.goingAway.code, 'gateway shutting down');
+      for (const client of wss.clients) client.close(CLOSE_CODES.goingAway.code, 'gateway shutting down');
       // Background purchase workers stop taking new work; requests already in flight go on.
       purchases.stop();
       // 4. In-flight requests (purchases waiting for their write-back) finish, within the bound.

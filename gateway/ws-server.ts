@@ -8,11 +8,11 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import type { FeedReader } from './adapters/feed.ts';
-import { readStates } from './adapters/stock-reader.ts';
+import { readStates, type StockViews } from './adapters/stock-reader.ts';
 import type { AuthResult } from './auth.ts';
-import { CLOSE, errorFrame, isChannel, parseClientFrame, PROTOCOL_VERSION, type ClientFrame } from './domain/protocol.ts';
+import { CLOSE_CODES, isChannel, PROTOCOL_VERSION, type Channel } from '../lib/contracts/protocol.ts';
+import { errorFrame, parseClientFrame, type ClientFrame } from './domain/protocol.ts';
 import { Connection, type Hub } from './hub.ts';
 import { ConnectionCounter, Semaphore, TokenBucket } from './limits.ts';
 import type { GatewayMetrics } from './metrics.ts';
@@ -21,8 +21,8 @@ export interface WsDeps {
   server: Server;
   hub: Hub;
   feed: FeedReader;
-  views: RedisViews;
-  authenticate: (channel: 'storefront' | 'wms' | 'erp', token: string | undefined) => Promise<AuthResult>;
+  views: StockViews;
+  authenticate: (channel: Channel, token: string | undefined) => Promise<AuthResult>;
   config: Config['gateway'];
   metrics: GatewayMetrics;
   logger: Logger;
@@ -89,7 +89,7 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
     wss.handleUpgrade(req, socket, head, (ws) => {
       onConnection(ws, req, url).catch((err: unknown) => {
         log.error({ err: (err as Error).message }, 'connection setup failed');
-        ws.close(CLOSE.internal.code, 'internal error');
+        ws.close(CLOSE_CODES.internalError.code, 'internal error');
       });
     });
   }
@@ -104,12 +104,12 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
     ws.on('error', () => undefined); // a broken socket must not crash the process
     const channelName = url.searchParams.get('channel') ?? 'storefront';
     if (!isChannel(channelName)) {
-      refuse(ws, CLOSE.unknownChannel, 'unknown_channel', `unknown channel ${JSON.stringify(channelName)}: expected storefront, wms or erp`);
+      refuse(ws, CLOSE_CODES.unknownChannel, 'unknown_channel', `unknown channel ${JSON.stringify(channelName)}: expected storefront, wms or erp`);
       return;
     }
     const auth = await deps.authenticate(channelName, tokenOf(req, url));
     if (!auth.ok) {
-      refuse(ws, CLOSE.unauthorized, 'unauthorized', auth.reason);
+      refuse(ws, CLOSE_CODES.unauthorized, 'unauthorized', auth.reason);
       return;
     }
     const conn = new Connection(ws, channelName);
@@ -127,7 +127,7 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
       expiry = setTimeout(() => {
         if (conn.closing) return;
         conn.closing = true;
-        refuse(ws, CLOSE.tokenExpired, 'token_expired', 'the token of this connection expired; send {"op":"auth","token":...} before it does, or reconnect with a fresh token');
+        refuse(ws, CLOSE_CODES.tokenExpired, 'token_expired', 'the token of this connection expired; send {"op":"auth","token":...} before it does, or reconnect with a fresh token');
       }, Math.min(Math.max(0, expiresAt - Date.now()), 2_147_483_647));
     };
     armExpiry(auth.principal?.expiresAt);
@@ -135,7 +135,7 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
     ws.on('close', (code) => {
       clearTimeout(expiry);
       hub.remove(conn);
-      if (code === CLOSE.tooBig.code) metrics.closed.inc({ code: String(code) });
+      if (code === CLOSE_CODES.frameTooBig.code) metrics.closed.inc({ code: String(code) });
     });
     ws.on('message', (data, isBinary) => {
       if (conn.closing) return;
@@ -177,8 +177,8 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
     hub.send(conn, errorFrame(code, message, id));
     if (conn.invalidFrames >= config.maxInvalidFrames) {
       conn.closing = true;
-      metrics.closed.inc({ code: String(CLOSE.abuse.code) });
-      conn.ws.close(CLOSE.abuse.code, 'too many invalid frames');
+      metrics.closed.inc({ code: String(CLOSE_CODES.tooManyInvalidFrames.code) });
+      conn.ws.close(CLOSE_CODES.tooManyInvalidFrames.code, 'too many invalid frames');
     }
   }
 

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { CHANNELS, type Channel } from './contracts/protocol.ts';
 import { ConfigError } from './errors.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -48,8 +49,8 @@ const brokers = z
     message: 'must be a comma-separated list of host:port',
   });
 
-const CHANNELS = ['storefront', 'wms', 'erp'] as const;
-export type Channel = (typeof CHANNELS)[number];
+/** The WebSocket channels a service credential may be granted (lib/contracts/protocol.ts). */
+export type { Channel };
 
 export interface ApiKey {
   name: string;

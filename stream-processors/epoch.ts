@@ -21,6 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
+import { redisKeys } from '../lib/contracts/redis-keys.ts';
 import { errorMessage } from '../lib/errors.ts';
 import { checkout } from '../lib/pg.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -28,7 +29,7 @@ import { RedisViews } from './adapters/redis-views.ts';
 import { rebuildViews } from './views-maintenance.ts';
 
 export function epochKey(prefix: string): string {
-  return `${prefix}:epoch`;
+  return redisKeys(prefix).epoch;
 }
 
 /** Marks Redis as complete for `prefix` (after a rebuild, or for a prefix that starts empty on purpose, as tests do). */
@@ -64,10 +65,11 @@ async function restoreCustomerCounts(deps: { redis: Redis; pool: pg.Pool; prefix
   } finally {
     c.release();
   }
+  const keys = redisKeys(deps.prefix);
   for (let i = 0; i < rows.length; i += 1000) {
     const p = deps.redis.pipeline();
     for (const r of rows.slice(i, i + 1000)) {
-      const key = `${deps.prefix}:{${r.sku}}:gate:cust`;
+      const key = keys.gateCustomers(r.sku);
       p.hset(key, r.customer_id, r.qty);
       p.expire(key, deps.ttlS);
     }
@@ -75,7 +77,7 @@ async function restoreCustomerCounts(deps: { redis: Redis; pool: pg.Pool; prefix
   }
   if (pending.length > 0) {
     const p = deps.redis.pipeline();
-    for (const r of pending) for (const i of r.items) p.set(`${deps.prefix}:{${i.sku}}:gate:released:${r.order_id}`, '1', 'EX', Math.max(86_400, deps.ttlS));
+    for (const r of pending) for (const i of r.items) p.set(keys.limitReleased(i.sku, r.order_id), '1', 'EX', Math.max(86_400, deps.ttlS));
     await p.exec();
     await deps.pool.query(`DELETE FROM customer_limit_releases WHERE order_id = ANY($1::uuid[])`, [pending.map((r) => r.order_id)]);
   }
@@ -95,9 +97,10 @@ export async function ensureEpoch(deps: {
   log?: Logger;
   lockMs?: number;
 }): Promise<EpochOutcome> {
-  const key = epochKey(deps.prefix);
+  const keys = redisKeys(deps.prefix);
+  const key = keys.epoch;
   if ((await deps.redis.exists(key)) === 1) return 'present';
-  const lock = `${key}:lock`;
+  const lock = keys.epochLock;
   const token = randomUUID();
   if ((await deps.redis.set(lock, token, 'PX', deps.lockMs ?? 120_000, 'NX')) !== 'OK') return 'busy';
   try {

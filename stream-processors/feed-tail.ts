@@ -4,23 +4,18 @@
  * commit. `npm start` shows it, so a user watches a psql UPDATE arrive in the view.
  */
 import type { Redis } from 'ioredis';
+import { decodeFeedEntry, type SkuState } from '../lib/contracts/feed.ts';
 import { rateLimitedWriter } from '../lib/rate-limited-writer.ts';
 
 export interface FeedTail {
   stop(): Promise<void>;
 }
 
-function fieldsOf(list: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < list.length; i += 2) out[list[i]!] = list[i + 1]!;
-  return out;
-}
-
-export function formatFeedEntry(f: Record<string, string>, receivedAt: number): string {
-  const lag = Math.max(0, receivedAt - Number(f.commitTs));
+export function formatFeedEntry(s: SkuState, receivedAt: number): string {
+  const lag = Math.max(0, receivedAt - s.commitTs);
   return (
-    `${new Date(Number(f.commitTs)).toISOString().slice(11, 23)}  ${(f.sku ?? '?').padEnd(22)} available ${String(f.available).padStart(6)}` +
-    `  on_hand ${String(f.onHand).padStart(6)}  reserved ${String(f.reserved).padStart(4)}  v${f.version}${f.deleted === '1' ? ' (deleted)' : ''}` +
+    `${new Date(s.commitTs).toISOString().slice(11, 23)}  ${s.sku.padEnd(22)} available ${String(s.available).padStart(6)}` +
+    `  on_hand ${String(s.onHand).padStart(6)}  reserved ${String(s.reserved).padStart(4)}  v${s.version}${s.deleted ? ' (deleted)' : ''}` +
     `  commit -> view ${lag} ms`
   );
 }
@@ -40,7 +35,8 @@ export function startFeedTail(deps: { redis: Redis; feedKey: string; write: (lin
         for (const [, entries] of res ?? []) {
           for (const [id, list] of entries) {
             last = id;
-            out.write(formatFeedEntry(fieldsOf(list), now));
+            const state = decodeFeedEntry(list);
+            if (state) out.write(formatFeedEntry(state, now));
           }
         }
       } catch {

@@ -15,7 +15,7 @@ import { RedisViews } from './adapters/redis-views.ts';
 import { createCdcMetrics, createProcessorMetrics } from './metrics.ts';
 import { CdcWatchdog, watchedSlotsFromConfig } from './cdc-watchdog.ts';
 import { startStockProcessor, type StockProcessor } from './processor.ts';
-import { Gate } from '../purchase/adapters/gate.ts';
+import { createGateAudit } from '../purchase/gate-audit.ts';
 import { reconcileViews } from './views-maintenance.ts';
 import { watchEpoch } from './epoch.ts';
 import { watchConnectors } from './connect-watchdog.ts';
@@ -70,7 +70,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
     config.processor.connectWatchdogMs > 0 ? watchConnectors({ connectUrl: config.connect.url, intervalMs: config.processor.connectWatchdogMs, log }) : async () => undefined;
   if (config.processor.reconcileIntervalMs > 0) {
     const views = new RedisViews({ redis, prefix: config.redis.prefix });
-    const gate = new Gate({ redis, prefix: config.redis.prefix });
+    const gate = createGateAudit({ redis, prefix: config.redis.prefix });
     const tick = () => {
       running = reconcileViews({ pool, views, gate, feedMaxLen: config.processor.feedMaxLen }, { repair: true })
         .then((res) => {
@@ -96,7 +96,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
   let watchdog: CdcWatchdog | undefined;
   if (config.cdc.watchdogIntervalMs > 0) {
     const views = new RedisViews({ redis, prefix: config.redis.prefix });
-    const gate = new Gate({ redis, prefix: config.redis.prefix });
+    const gate = createGateAudit({ redis, prefix: config.redis.prefix });
     watchdog = new CdcWatchdog({
       pool,
       logger,

@@ -10,7 +10,7 @@ import { createPgPool } from '../lib/pg.ts';
 import { progressBar } from '../lib/progress.ts';
 import { createRedis } from '../lib/redis.ts';
 import { RedisViews } from './adapters/redis-views.ts';
-import { Gate } from '../purchase/adapters/gate.ts';
+import { createGateAudit } from '../purchase/gate-audit.ts';
 import { rebuildViews, reconcileViews } from './views-maintenance.ts';
 
 const USAGE = 'usage: npm run views -- rebuild|reconcile [--repair] [--sku-prefix PREFIX] [--json]';
@@ -35,7 +35,7 @@ async function main(argv: string[]): Promise<number> {
   const pool = createPgPool(config.pg.url, { max: 4, application: 'invsync-views' });
   const redis = createRedis(config.redis.url);
   const views = new RedisViews({ redis, prefix: config.redis.prefix });
-  const gate = new Gate({ redis, prefix: config.redis.prefix });
+  const gate = createGateAudit({ redis, prefix: config.redis.prefix });
   const deps = { pool, views, gate, feedMaxLen: config.processor.feedMaxLen };
   try {
     if (command === 'rebuild') {

@@ -12,11 +12,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import type { Gate, GateCheck } from '../purchase/adapters/gate.ts';
+import type { GateAudit, GateCheck } from '../purchase/gate-audit.ts';
+import type { StockLevel } from '../schemas/generated/avro-types.ts';
 import type { RedisViews } from './adapters/redis-views.ts';
 import { countRows, pagesBySku, rowsFor } from './adapters/pg-stock.ts';
 import { diffSku, repairFor, type DriftItem } from './domain/reconcile.ts';
-import type { RowChange, SkuRows, SkuSummary } from './domain/fold.ts';
+import type { RowChange, SkuRows } from './domain/fold.ts';
 
 export interface Progress {
   (done: number, total: number): void;
@@ -27,7 +28,7 @@ export interface MaintenanceDeps {
   views: RedisViews;
   feedMaxLen: number;
   /** When given, reconciliation also checks the purchase gate's terms (docs/purchase-path.md). */
-  gate?: Gate;
+  gate?: GateAudit;
 }
 
 /**
@@ -44,7 +45,7 @@ async function applyAndAnnounce(deps: MaintenanceDeps, changes: RowChange[], for
   }
   const results = await deps.views.applySkus([...bySku.values()], { force });
   let applied = 0;
-  const changed: SkuSummary[] = [];
+  const changed: StockLevel[] = [];
   for (const r of results) {
     const n = r.outcomes.filter((o) => o === 'applied').length;
     applied += n;

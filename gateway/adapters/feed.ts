@@ -4,8 +4,8 @@
  * ranges of it for clients resuming after a reconnect.
  */
 import type { Redis } from 'ioredis';
+import { decodeFeedEntry, type SkuState } from '../../lib/contracts/feed.ts';
 import type { Logger } from '../../lib/logger.ts';
-import type { SkuState } from '../domain/protocol.ts';
 
 export interface FeedEntry {
   id: string;
@@ -14,34 +14,17 @@ export interface FeedEntry {
   rts: number;
 }
 
-function toEntry(id: string, list: string[], rts: number): FeedEntry | undefined {
-  const f: Record<string, string> = {};
-  for (let i = 0; i + 1 < list.length; i += 2) f[list[i]!] = list[i + 1]!;
-  if (!f.sku) return undefined;
-  const n = (k: string) => Number(f[k] ?? 0);
-  return {
-    id,
-    rts,
-    state: {
-      sku: f.sku,
-      available: n('available'),
-      onHand: n('onHand'),
-      reserved: n('reserved'),
-      safetyStock: n('safetyStock'),
-      version: n('version'),
-      deleted: f.deleted === '1',
-      commitTs: n('commitTs'),
-      locationsJson: f.locations ?? '[]',
-    },
-  };
+function toEntry(id: string, fields: string[], rts: number): FeedEntry | undefined {
+  const state = decodeFeedEntry(fields);
+  return state && { id, rts, state };
 }
 
 type XReadReply = Array<[string, Array<[string, string[]]>]> | null;
 
-/** Compares stream ids ("ms-seq"). */
 /** The largest stream id Redis accepts. */
 export const MAX_ID = '18446744073709551615-18446744073709551615';
 
+/** Compares stream ids ("ms-seq"). */
 export function compareIds(a: string, b: string): number {
   // BigInt: a client's cursor may use all 64 bits of either half, past Number's exact range.
   const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];

@@ -1,12 +1,48 @@
-/** Reads SKU states from the Redis views (for snapshots and HTTP reads). */
-import type { RedisViews } from '../../stream-processors/adapters/redis-views.ts';
-import { summarize, type SkuSummary } from '../../stream-processors/domain/fold.ts';
-import type { SkuState } from '../domain/protocol.ts';
+/**
+ * Reads SKU states from the processor's Redis views (for snapshots and HTTP reads). Read-only:
+ * the views are written by stream-processors; their key layout and row format are contracts
+ * (lib/contracts/redis-keys.ts, stock-view.ts), so the gateway needs nothing of the processor.
+ */
+import type { Redis } from 'ioredis';
+import { toSkuState, type SkuState } from '../../lib/contracts/feed.ts';
+import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
+import { decodeRows, summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
+import type { StockLevel } from '../../schemas/generated/avro-types.ts';
+
+/** What the gateway reads of the views: a SKU's rows, for the SKUs that have a view. */
+export interface StockViews {
+  readRows(skus: string[]): Promise<Map<string, SkuRows>>;
+}
+
+export class StockViewReader implements StockViews {
+  readonly keys: RedisKeys;
+  private readonly redis: Redis;
+
+  constructor(deps: { redis: Redis; prefix: string }) {
+    this.redis = deps.redis;
+    this.keys = redisKeys(deps.prefix);
+  }
+
+  /** One HGETALL per SKU, in one pipeline; SKUs without rows are left out. */
+  async readRows(skus: string[]): Promise<Map<string, SkuRows>> {
+    const out = new Map<string, SkuRows>();
+    if (skus.length === 0) return out;
+    const pipeline = this.redis.pipeline();
+    for (const sku of skus) pipeline.hgetall(this.keys.rows(sku));
+    const replies = (await pipeline.exec()) ?? [];
+    replies.forEach(([err, hash], i) => {
+      if (err) throw err;
+      const rows = decodeRows((hash ?? {}) as Record<string, string>);
+      if (Object.keys(rows).length > 0) out.set(skus[i]!, rows);
+    });
+    return out;
+  }
+}
 
 /** Summaries of the SKUs that have a view; the others are listed as unknown. */
-export async function readSummaries(views: RedisViews, skus: string[]): Promise<{ summaries: SkuSummary[]; unknown: string[] }> {
+export async function readSummaries(views: StockViews, skus: string[]): Promise<{ summaries: StockLevel[]; unknown: string[] }> {
   const rows = await views.readRows(skus);
-  const summaries: SkuSummary[] = [];
+  const summaries: StockLevel[] = [];
   const unknown: string[] = [];
   for (const sku of skus) {
     const r = rows.get(sku);
@@ -16,22 +52,8 @@ export async function readSummaries(views: RedisViews, skus: string[]): Promise<
   return { summaries, unknown };
 }
 
-/** The WebSocket form: locations serialised once, to be forwarded as text. */
-export function toState(s: SkuSummary): SkuState {
-  return {
-    sku: s.sku,
-    available: s.available,
-    onHand: s.onHand,
-    reserved: s.reserved,
-    safetyStock: s.safetyStock,
-    version: s.version,
-    deleted: s.deleted,
-    commitTs: s.commitTs,
-    locationsJson: JSON.stringify(s.locations),
-  };
-}
-
-export async function readStates(views: RedisViews, skus: string[]): Promise<{ states: SkuState[]; unknown: string[] }> {
+export async function readStates(views: StockViews, skus: string[]): Promise<{ states: SkuState[]; unknown: string[] }> {
   const { summaries, unknown } = await readSummaries(views, skus);
-  return { states: summaries.map(toState), unknown };
+  // The WebSocket form: locations serialised once, to be forwarded as text.
+  return { states: summaries.map(toSkuState), unknown };
 }

@@ -15,140 +15,36 @@
  */
 
 // ---------------------------------------------------------------------------------------------
-// Protocol types
+// Protocol types and constants: shared with the gateway (lib/contracts/protocol.ts)
 
-export type ChannelName = 'storefront' | 'wms' | 'erp';
+import { CHANNELS, CLOSE_CODES, shouldReconnect, type Channel, type ClientFrame, type StockItem, type SubscribeFrame, type WelcomeFrame } from '../../lib/contracts/protocol.ts';
 
-export const CHANNEL_NAMES: readonly ChannelName[] = ['storefront', 'wms', 'erp'];
+export {
+  CLOSE_CODES,
+  shouldReconnect,
+  type AuthFrame,
+  type ClientFrame,
+  type CloseCodeName,
+  type DeltasFrame,
+  type ErrorFrame,
+  type LocationItem,
+  type PingFrame,
+  type PongFrame,
+  type ServerErrorCode,
+  type ServerFrame,
+  type SnapshotFrame,
+  type StockItem,
+  type SubscribedFrame,
+  type SubscribeFrame,
+  type UnsubscribedFrame,
+  type UnsubscribeFrame,
+  type WelcomeFrame,
+  type WelcomeLimits,
+} from '../../lib/contracts/protocol.ts';
 
-/** Per-location quantities, on `wms` / `erp` items only. */
-export interface LocationItem {
-  locationId: string;
-  onHand: number;
-  reserved: number;
-  safetyStock: number;
-  available: number;
-  version: number;
-}
+export type ChannelName = Channel;
 
-/**
- * One SKU's state. `storefront` items carry sku, available, version and commitTs only; `wms` /
- * `erp` items add the totals, `deleted` and the per-location breakdown.
- */
-export interface StockItem {
-  sku: string;
-  available: number;
-  version: number;
-  /** Postgres commit time of the change, ms since the epoch. */
-  commitTs: number;
-  deleted?: boolean;
-  onHand?: number;
-  reserved?: number;
-  safetyStock?: number;
-  locations?: LocationItem[];
-}
-
-export interface WelcomeLimits {
-  maxSubscriptions: number;
-  maxFrameBytes: number;
-  tickMs: number;
-}
-
-export interface WelcomeFrame {
-  type: 'welcome';
-  protocol: number;
-  channel: ChannelName;
-  cursor: string;
-  limits: WelcomeLimits;
-}
-export interface SnapshotFrame {
-  type: 'snapshot';
-  cursor: string;
-  items: StockItem[];
-  unknown?: string[];
-  id?: string;
-}
-export interface DeltasFrame {
-  type: 'deltas';
-  cursor: string;
-  /** When the gateway received the oldest change in the frame (ms since the epoch). */
-  rts?: number;
-  items: StockItem[];
-  id?: string;
-}
-export interface SubscribedFrame {
-  type: 'subscribed';
-  skus: '*' | string[];
-  id?: string;
-}
-export interface UnsubscribedFrame {
-  type: 'unsubscribed';
-  skus: string[];
-  id?: string;
-}
-export interface PongFrame {
-  type: 'pong';
-  ts: number;
-  id?: string;
-}
-export type ServerErrorCode = 'invalid_json' | 'invalid_frame' | 'too_many_skus' | 'forbidden' | 'unauthorized' | 'unknown_channel';
-export interface ErrorFrame {
-  type: 'error';
-  /** One of ServerErrorCode; typed as string so that new codes stay readable. */
-  code: ServerErrorCode | (string & {});
-  message: string;
-  id?: string;
-}
-export type ServerFrame = WelcomeFrame | SnapshotFrame | DeltasFrame | SubscribedFrame | UnsubscribedFrame | PongFrame | ErrorFrame;
-
-export interface SubscribeFrame {
-  op: 'subscribe';
-  skus: string[] | '*';
-  since?: string;
-  id?: string;
-}
-export interface UnsubscribeFrame {
-  op: 'unsubscribe';
-  skus: string[];
-  id?: string;
-}
-export interface PingFrame {
-  op: 'ping';
-  id?: string;
-}
-/** A fresh token for the connection (docs/websocket.md, "Token expiry"). */
-export interface AuthFrame {
-  op: 'auth';
-  token: string;
-  id?: string;
-}
-export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PingFrame | AuthFrame;
-
-/** Every close code of docs/websocket.md, and whether the SDK reconnects after it. */
-export const CLOSE_CODES = {
-  normal: { code: 1000, reconnect: false },
-  goingAway: { code: 1001, reconnect: true },
-  /** Never sent on the wire: the connection dropped (or could not be made) without a close frame. */
-  abnormal: { code: 1006, reconnect: true },
-  frameTooBig: { code: 1009, reconnect: false },
-  internalError: { code: 1011, reconnect: true },
-  serviceRestart: { code: 1012, reconnect: true },
-  tryAgainLater: { code: 1013, reconnect: true },
-  unauthorized: { code: 4001, reconnect: false },
-  unknownChannel: { code: 4002, reconnect: false },
-  tooManyInvalidFrames: { code: 4003, reconnect: false },
-  /** The token expired: reconnect with the latest token given to `authenticate()`. */
-  tokenExpired: { code: 4005, reconnect: true },
-  slowConsumer: { code: 4008, reconnect: true },
-} as const satisfies Record<string, { code: number; reconnect: boolean }>;
-
-export type CloseCodeName = keyof typeof CLOSE_CODES;
-
-const RECONNECT_CODES: ReadonlySet<number> = new Set(
-  Object.values(CLOSE_CODES)
-    .filter((c) => c.reconnect)
-    .map((c) => c.code),
-);
+export const CHANNEL_NAMES: readonly ChannelName[] = CHANNELS;
 
 /** The 'error' event code for a permanent close. */
 const PERMANENT_CLOSE_ERRORS: Readonly<Record<number, string>> = {
@@ -158,11 +54,6 @@ const PERMANENT_CLOSE_ERRORS: Readonly<Record<number, string>> = {
   [CLOSE_CODES.unknownChannel.code]: 'unknown_channel',
   [CLOSE_CODES.tooManyInvalidFrames.code]: 'abuse',
 };
-
-/** Whether the SDK reconnects after a close with this code. */
-export function shouldReconnect(code: number): boolean {
-  return RECONNECT_CODES.has(code);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Pure helpers

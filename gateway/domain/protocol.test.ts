@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { deltasFrame, errorFrame, isNewer, itemJson, parseClientFrame, snapshotFrame, type SkuState } from './protocol.ts';
+import type { SkuState } from '../../lib/contracts/feed.ts';
+import { deltasFrame, errorFrame, isNewer, itemJson, parseClientFrame, snapshotFrame } from './protocol.ts';
 
 const state: SkuState = {
   sku: 'SKU-"1"',

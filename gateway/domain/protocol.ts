@@ -1,33 +1,13 @@
 /**
- * The WebSocket protocol (docs/websocket.md), pure: parsing and validating client frames, shaping
- * items per channel, close codes. No sockets here.
+ * The WebSocket protocol's server side (docs/websocket.md), pure: parsing and validating client
+ * frames, shaping items per channel. No sockets here. The constants both ends share (channels,
+ * ops, close codes) are in lib/contracts/protocol.ts.
  */
 import { z } from 'zod';
-import type { Channel } from '../../lib/config.ts';
-import { rank } from '../../stream-processors/domain/fold.ts';
+import { CLIENT_OPS, type Channel } from '../../lib/contracts/protocol.ts';
+import type { SkuState } from '../../lib/contracts/feed.ts';
+import { rank } from '../../lib/contracts/stock-view.ts';
 import { hasControlChars, validCursor } from '../limits.ts';
-
-export const PROTOCOL_VERSION = 1;
-
-/** Close codes, and whether a client should reconnect (and resume) after them. */
-export const CLOSE = {
-  normal: { code: 1000, reconnect: false },
-  goingAway: { code: 1001, reconnect: true },
-  tooBig: { code: 1009, reconnect: false },
-  internal: { code: 1011, reconnect: true },
-  unauthorized: { code: 4001, reconnect: false },
-  unknownChannel: { code: 4002, reconnect: false },
-  abuse: { code: 4003, reconnect: false },
-  slowConsumer: { code: 4008, reconnect: true },
-  /** The connection's token expired and no `auth` frame renewed it: reconnect with a fresh token. */
-  tokenExpired: { code: 4005, reconnect: true },
-} as const;
-
-export const CHANNELS: readonly Channel[] = ['storefront', 'wms', 'erp'];
-
-export function isChannel(value: string): value is Channel {
-  return (CHANNELS as readonly string[]).includes(value);
-}
 
 const sku = z
   .string()
@@ -72,7 +52,7 @@ export function parseClientFrame(text: string): { ok: true; frame: ClientFrame }
     return { ok: false, error: { code: 'invalid_frame', message: 'frame must be a JSON object' } };
   }
   const op = (raw as { op?: unknown }).op;
-  if (typeof op !== 'string' || !['subscribe', 'unsubscribe', 'ping', 'auth'].includes(op)) {
+  if (typeof op !== 'string' || !(CLIENT_OPS as readonly string[]).includes(op)) {
     return { ok: false, error: withId({ code: 'invalid_frame', message: `unknown op ${JSON.stringify(op ?? null)}: expected subscribe, unsubscribe, ping or auth` }) };
   }
   const parsed = frameSchema.safeParse(raw);
@@ -82,20 +62,6 @@ export function parseClientFrame(text: string): { ok: true; frame: ClientFrame }
     return { ok: false, error: withId({ code: 'invalid_frame', message: `${where}: ${issue.message}` }) };
   }
   return { ok: true, frame: parsed.data };
-}
-
-/** One SKU state as the gateway holds it (from the feed or the views). */
-export interface SkuState {
-  sku: string;
-  available: number;
-  onHand: number;
-  reserved: number;
-  safetyStock: number;
-  version: number;
-  deleted: boolean;
-  commitTs: number;
-  /** JSON array text of LocationLevel objects, kept as text: it is forwarded, not inspected. */
-  locationsJson: string;
 }
 
 /** Item JSON for a channel, serialised once per state and shared by every connection. */

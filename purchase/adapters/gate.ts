@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { defineLuaCommand, type LuaCommand } from '../../lib/redis.ts';
-import { viewKeys, type ViewKeys } from '../../stream-processors/adapters/redis-views.ts';
+import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 
 const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
 
@@ -82,29 +82,22 @@ export function scopedIdempotencyKey(customerId: string, key: string): string {
 
 const SCRIPTS = ['gate-reserve', 'gate-settle', 'gate-release', 'gate-uncount', 'gate-check-4'] as const;
 
-/** The marker gate-uncount.lua sets when an order's release of one SKU was carried out. */
-export function limitReleaseMarkerKey(prefix: string, sku: string, orderId: string): string {
-  return `${prefix}:{${sku}}:gate:released:${orderId}`;
-}
-
 /** How long a release marker is kept: longer than any retry of the release (a day at least). */
 export function limitReleaseMarkerTtlS(limits: Pick<GateLimits, 'idempotencyTtlS' | 'holdTtlMs'>): number {
   return Math.max(86_400, limits.idempotencyTtlS, Math.ceil(limits.holdTtlMs / 1000) * 2);
 }
 
 export class Gate {
-  readonly keys: ViewKeys;
+  readonly keys: RedisKeys;
   private readonly redis: Redis;
-  private readonly prefix: string;
   private readonly limits: GateLimits;
   private readonly cmd: Record<(typeof SCRIPTS)[number], LuaCommand>;
 
   /** `limits` may be left out by users that only check or settle (reconciliation). */
   constructor(deps: { redis: Redis; prefix: string; limits?: GateLimits }) {
     this.redis = deps.redis;
-    this.prefix = deps.prefix;
     this.limits = deps.limits ?? DEFAULT_LIMITS;
-    this.keys = viewKeys(deps.prefix);
+    this.keys = redisKeys(deps.prefix);
     const cmd = {} as Record<(typeof SCRIPTS)[number], LuaCommand>;
     for (const name of SCRIPTS) cmd[name] = defineLuaCommand(deps.redis, `inv_${name.replace(/-/g, '_')}`, path.join(LUA_DIR, `${name}.lua`));
     this.cmd = cmd;
@@ -112,19 +105,19 @@ export class Gate {
 
   /** The record of a scoped key (`scopedIdempotencyKey`). */
   idemKey(key: string): string {
-    return `${this.prefix}:idem:${key}`;
+    return this.keys.idempotency(key);
   }
   holdKey(holdId: string): string {
-    return `${this.prefix}:hold:${holdId}`;
+    return this.keys.hold(holdId);
   }
   get unsettledKey(): string {
-    return `${this.prefix}:gate:unsettled`;
+    return this.keys.unsettled;
   }
   holdsKey(sku: string): string {
-    return `${this.prefix}:{${sku}}:gate:holds`;
+    return this.keys.gateHolds(sku);
   }
   customerKey(sku: string): string {
-    return `${this.prefix}:{${sku}}:gate:cust`;
+    return this.keys.gateCustomers(sku);
   }
 
   /**
@@ -134,7 +127,7 @@ export class Gate {
   async reserve(a: { holdId: string; idempotencyKey: string; hash: string; customerId: string; address: string; items: GateItem[]; now?: number; skipRate?: boolean }): Promise<ReserveOutcome> {
     const now = a.now ?? Date.now();
     const L = a.skipRate ? { ...this.limits, rateCustomer: { perSec: 0, burst: 1 }, rateAddress: { perSec: 0, burst: 1 } } : this.limits;
-    const keys = [this.idemKey(a.idempotencyKey), this.holdKey(a.holdId), this.unsettledKey, `${this.prefix}:rl:c:${a.customerId}`, `${this.prefix}:rl:a:${a.address}`];
+    const keys = [this.idemKey(a.idempotencyKey), this.holdKey(a.holdId), this.unsettledKey, this.keys.rateCustomer(a.customerId), this.keys.rateAddress(a.address)];
     for (const i of a.items) keys.push(this.keys.summary(i.sku), this.keys.gate(i.sku), this.holdsKey(i.sku), this.customerKey(i.sku));
     const args: Array<string | number> = [
       now, a.holdId, a.hash, a.customerId, now + L.settleTimeoutMs, L.idempotencyTtlS,
@@ -142,7 +135,7 @@ export class Gate {
       L.maxPerCustomer, Math.max(L.idempotencyTtlS, Math.ceil(L.holdTtlMs / 1000) * 2), a.items.length,
     ];
     for (const i of a.items) args.push(i.sku, i.qty);
-    keys.push(`${this.prefix}:epoch`); // always last: gate-reserve.lua reads KEYS[#KEYS]
+    keys.push(this.keys.epoch); // always last: gate-reserve.lua reads KEYS[#KEYS]
     const reply = (await this.cmd['gate-reserve'](keys.length, ...keys, ...args)) as Array<string | number>;
     switch (reply[0]) {
       case 'ok':
@@ -195,7 +188,7 @@ export class Gate {
   async releaseLimit(orderId: string, customerId: string, items: GateItem[]): Promise<void> {
     if (this.limits.maxPerCustomer === 0 || items.length === 0) return;
     const ttl = limitReleaseMarkerTtlS(this.limits);
-    await Promise.all(items.map((i) => this.cmd['gate-uncount'](2, this.customerKey(i.sku), limitReleaseMarkerKey(this.prefix, i.sku, orderId), customerId, i.qty, ttl)));
+    await Promise.all(items.map((i) => this.cmd['gate-uncount'](2, this.customerKey(i.sku), this.keys.limitReleased(i.sku, orderId), customerId, i.qty, ttl)));
   }
 
   /** Holds whose settle deadline has passed (the reaper's work list). */
@@ -234,12 +227,11 @@ export class Gate {
 
   /** SKUs that have gate state, in pages (SCAN). */
   async *scanGateSkus(count = 1000): AsyncGenerator<string[]> {
-    const head = `${this.prefix}:{`;
     let cursor = '0';
     do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${head}*}:gate`, 'COUNT', count);
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', this.keys.gatePattern, 'COUNT', count);
       cursor = next;
-      const skus = keys.filter((k) => k.startsWith(head) && k.endsWith('}:gate')).map((k) => k.slice(head.length, -'}:gate'.length));
+      const skus = keys.map((k) => this.keys.skuFromGateKey(k)).filter((s): s is string => s !== undefined);
       if (skus.length) yield skus;
     } while (cursor !== '0');
   }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { defineLuaCommand, type LuaCommand } from '../../lib/redis.ts';
-import { viewKeys, type ViewKeys } from '../../stream-processors/adapters/redis-views.ts';
+import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import type { GateItem } from './gate.ts';
 
 const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
@@ -48,7 +48,7 @@ export interface TicketLimits {
 export type AdmitOutcome = { kind: 'empty' } | { kind: 'wait' } | { kind: 'admit'; request: QueuedRequest } | { kind: 'sold_out'; requests: QueuedRequest[] };
 
 export class WaitingRoomStore {
-  private readonly keys: ViewKeys;
+  private readonly keys: RedisKeys;
   private readonly ticketCmd: LuaCommand;
   private readonly admitCmd: LuaCommand;
   private subscriber: Redis | undefined;
@@ -56,25 +56,25 @@ export class WaitingRoomStore {
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     private readonly factor: number,
     private readonly fateTtlS: number,
     /** How long an admitted ticket may stay undecided before it stops counting (its gateway died). */
     private readonly decideTimeoutMs: number,
   ) {
-    this.keys = viewKeys(prefix);
+    this.keys = redisKeys(prefix);
     this.ticketCmd = defineLuaCommand(redis, 'inv_wr_ticket8', path.join(LUA_DIR, 'waiting-room-ticket-8.lua'));
     this.admitCmd = defineLuaCommand(redis, 'inv_wr_admit', path.join(LUA_DIR, 'waiting-room-admit-5.lua'));
   }
 
   private room(sku: string): string {
-    return `${this.prefix}:{${sku}}:wr`;
+    return this.keys.waitingRoom(sku);
   }
   private fateKey(sku: string, ticket: number): string {
-    return `${this.prefix}:{${sku}}:wr:fate:${ticket}`;
+    return this.keys.fate(sku, ticket);
   }
   get channel(): string {
-    return `${this.prefix}:wr:fates`;
+    return this.keys.fatesChannel;
   }
 
   /**
@@ -85,8 +85,8 @@ export class WaitingRoomStore {
     const queued = JSON.stringify({ ticket: '{ticket}', ...request });
     const now = Date.now();
     const r = (await this.ticketCmd(
-      this.room(sku), `${this.room(sku)}:queue`, `${this.room(sku)}:keys`, this.keys.summary(sku), this.keys.gate(sku), `${this.room(sku)}:out`,
-      `${this.prefix}:rl:c:${request.customerId}`, `${this.prefix}:rl:a:${request.address}`,
+      this.room(sku), this.keys.waitingQueue(sku), this.keys.waitingKeys(sku), this.keys.summary(sku), this.keys.gate(sku), this.keys.waitingOut(sku),
+      this.keys.rateCustomer(request.customerId), this.keys.rateAddress(request.address),
       this.factor, scopedKey, queued, ttlS, request.hash, now, now + this.decideTimeoutMs,
       limits.rateCustomer.burst, limits.rateCustomer.perSec, limits.rateAddress.burst, limits.rateAddress.perSec,
     )) as Array<string | number>;
@@ -110,7 +110,7 @@ export class WaitingRoomStore {
 
   async admitNext(sku: string): Promise<AdmitOutcome> {
     const now = Date.now();
-    const r = (await this.admitCmd(this.room(sku), `${this.room(sku)}:queue`, this.keys.summary(sku), this.keys.gate(sku), `${this.room(sku)}:out`, this.factor, now, now + this.decideTimeoutMs)) as string[];
+    const r = (await this.admitCmd(this.room(sku), this.keys.waitingQueue(sku), this.keys.summary(sku), this.keys.gate(sku), this.keys.waitingOut(sku), this.factor, now, now + this.decideTimeoutMs)) as string[];
     if (r[0] === 'admit') return { kind: 'admit', request: JSON.parse(r[1]!) as QueuedRequest };
     if (r[0] === 'sold_out') return { kind: 'sold_out', requests: r.slice(1).map((x) => JSON.parse(x) as QueuedRequest) };
     return { kind: r[0] === 'wait' ? 'wait' : 'empty' };
@@ -118,7 +118,7 @@ export class WaitingRoomStore {
 
   /** An admitted ticket was decided: it no longer counts as outstanding. */
   async done(sku: string, ticket: number): Promise<void> {
-    await this.redis.zrem(`${this.room(sku)}:out`, String(ticket));
+    await this.redis.zrem(this.keys.waitingOut(sku), String(ticket));
   }
 
   /**
@@ -130,7 +130,7 @@ export class WaitingRoomStore {
     const refused = fate.status !== 201;
     const tx = this.redis.multi().set(this.fateKey(fate.sku, fate.ticket), text, 'EX', refused ? Math.min(this.fateTtlS, refusalTtlS) : this.fateTtlS);
     // A refusal does not bind the key: once the fate is gone, a retry is evaluated afresh.
-    if (refused && scopedKey !== undefined) tx.hdel(`${this.room(fate.sku)}:keys`, scopedKey);
+    if (refused && scopedKey !== undefined) tx.hdel(this.keys.waitingKeys(fate.sku), scopedKey);
     await tx.publish(this.channel, text).exec();
   }
 
@@ -142,9 +142,9 @@ export class WaitingRoomStore {
    */
   async isPending(sku: string, ticket: number): Promise<boolean> {
     const [out, cap, head] = await Promise.all([
-      this.redis.zscore(`${this.room(sku)}:out`, String(ticket)),
+      this.redis.zscore(this.keys.waitingOut(sku), String(ticket)),
       this.redis.hget(this.room(sku), 'cap'),
-      this.redis.lindex(`${this.room(sku)}:queue`, 0),
+      this.redis.lindex(this.keys.waitingQueue(sku), 0),
     ]);
     if (out !== null) return true;
     if (head === null || ticket <= Number(cap ?? 0)) return false;
@@ -155,7 +155,7 @@ export class WaitingRoomStore {
   /** The secret ticket references are signed with: one per Redis prefix, shared by every gateway. */
   private refSecret(): Promise<Buffer> {
     this.secret ??= (async () => {
-      const key = `${this.prefix}:wr:secret`;
+      const key = this.keys.ticketSecret;
       await this.redis.set(key, randomBytes(32).toString('base64url'), 'NX');
       const v = await this.redis.get(key);
       if (!v) throw new Error('waiting-room secret missing');

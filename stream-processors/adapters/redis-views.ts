@@ -1,19 +1,23 @@
 /**
- * The Redis side of the stock views: the only module that knows the key layout and calls the
- * apply script. Keys (prefix from REDIS_PREFIX, default `inv`):
- *   <prefix>:{<sku>}:rows   hash locationId -> encoded row (domain/fold.ts encodeRow)
- *   <prefix>:{<sku>}        hash SKU summary (what HTTP reads serve)
- *   <prefix>:{<sku>}:gate   the purchase gate's terms; the apply script pops due write-backs
- *                           from <prefix>:{<sku>}:gate:pending (docs/purchase-path.md)
- *   <prefix>:feed           stream of applied SKU changes for gateways (docs/stream-processors.md)
- * The hash tag {<sku>} keeps a SKU's keys in one Redis Cluster slot, so the script stays atomic
- * there too.
+ * The Redis side of the stock views: the only module that writes them (through the apply
+ * script). Key layout: lib/contracts/redis-keys.ts; row encoding and summary rule:
+ * lib/contracts/stock-view.ts; feed entries: lib/contracts/feed.ts (docs/stream-processors.md).
+ * The apply script also pops due write-backs from the purchase gate's `gate:pending`
+ * (docs/purchase-path.md). The hash tag {<sku>} keeps a SKU's keys in one Redis Cluster slot, so
+ * the script stays atomic there too.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChainableCommander, Redis } from 'ioredis';
+import { encodeFeedEntry } from '../../lib/contracts/feed.ts';
+import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
+import { decodeRows, summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
 import { defineLuaCommand } from '../../lib/redis.ts';
-import { decodeRows, summarize, type Outcome, type RowChange, type SkuRows, type SkuSummary } from '../domain/fold.ts';
+import type { StockLevel } from '../../schemas/generated/avro-types.ts';
+import type { Outcome, RowChange } from '../domain/fold.ts';
+
+/** @deprecated for tools/ only: the key layout is lib/contracts/redis-keys.ts (`redisKeys`). */
+export { redisKeys as viewKeys, type RedisKeys as ViewKeys } from '../../lib/contracts/redis-keys.ts';
 
 const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
 
@@ -25,36 +29,7 @@ export interface ApplyResult {
   /** Highest SKU version whose effects were published; -1 when none. */
   published: number;
   rows: SkuRows;
-  summary: SkuSummary;
-}
-
-export interface ViewKeys {
-  rows(sku: string): string;
-  summary(sku: string): string;
-  /** The purchase gate's terms for the SKU (purchase/lua/gate-reserve.lua). */
-  gate(sku: string): string;
-  /** Write-backs of the SKU the view has not reached yet (popped by the apply script). */
-  gatePending(sku: string): string;
-  feed: string;
-  /** SCAN pattern matching every rows key. */
-  rowsPattern: string;
-  skuFromRowsKey(key: string): string | undefined;
-}
-
-export function viewKeys(prefix: string): ViewKeys {
-  return {
-    rows: (sku) => `${prefix}:{${sku}}:rows`,
-    summary: (sku) => `${prefix}:{${sku}}`,
-    gate: (sku) => `${prefix}:{${sku}}:gate`,
-    gatePending: (sku) => `${prefix}:{${sku}}:gate:pending`,
-    feed: `${prefix}:feed`,
-    rowsPattern: `${prefix}:{*}:rows`,
-    skuFromRowsKey(key) {
-      const head = `${prefix}:{`;
-      if (!key.startsWith(head) || !key.endsWith('}:rows')) return undefined;
-      return key.slice(head.length, -'}:rows'.length);
-    },
-  };
+  summary: StockLevel;
 }
 
 type ApplyRowsFn = (k1: string, k2: string, k3: string, k4: string, ...args: Array<string | number>) => unknown;
@@ -64,7 +39,7 @@ export interface SkuApplyResult {
   sku: string;
   outcomes: Outcome[];
   rows: SkuRows;
-  summary: SkuSummary;
+  summary: StockLevel;
 }
 
 /** Loads the script once per connection (EVALSHA with a NOSCRIPT fallback, via defineCommand). */
@@ -74,7 +49,7 @@ export function defineViewCommands(redis: Redis): void {
 }
 
 /** Queues one apply call for changes that all belong to one SKU. */
-function queueApply(pipeline: ChainableCommander, keys: ViewKeys, changes: RowChange[], force: boolean): void {
+function queueApply(pipeline: ChainableCommander, keys: RedisKeys, changes: RowChange[], force: boolean): void {
   const fn = (pipeline as unknown as { invApplyRows: ApplyRowsFn }).invApplyRows.bind(pipeline);
   const sku = changes[0]!.sku;
   const args: Array<string | number> = [force ? 1 : 0, changes.length];
@@ -107,12 +82,12 @@ function parseReply(reply: unknown): RawReply {
 }
 
 export class RedisViews {
-  readonly keys: ViewKeys;
+  readonly keys: RedisKeys;
   private readonly redis: Redis;
 
   constructor(deps: { redis: Redis; prefix: string }) {
     this.redis = deps.redis;
-    this.keys = viewKeys(deps.prefix);
+    this.keys = redisKeys(deps.prefix);
     defineViewCommands(deps.redis);
   }
 
@@ -179,7 +154,7 @@ export class RedisViews {
   }
 
   /** Appends SKU states to the gateway feed; returns the stream ids. */
-  async appendFeed(summaries: SkuSummary[], maxLen: number): Promise<string[]> {
+  async appendFeed(summaries: StockLevel[], maxLen: number): Promise<string[]> {
     if (summaries.length === 0) return [];
     const pipeline = this.redis.pipeline();
     this.queueFeed(pipeline, summaries, maxLen);
@@ -190,35 +165,8 @@ export class RedisViews {
     });
   }
 
-
-  private queueFeed(pipeline: ChainableCommander, summaries: SkuSummary[], maxLen: number): void {
-    for (const s of summaries) {
-      pipeline.xadd(
-        this.keys.feed,
-        'MAXLEN',
-        '~',
-        maxLen,
-        '*',
-        'sku',
-        s.sku,
-        'available',
-        s.available,
-        'onHand',
-        s.onHand,
-        'reserved',
-        s.reserved,
-        'safetyStock',
-        s.safetyStock,
-        'version',
-        s.version,
-        'deleted',
-        s.deleted ? 1 : 0,
-        'commitTs',
-        s.commitTs,
-        'locations',
-        JSON.stringify(s.locations),
-      );
-    }
+  private queueFeed(pipeline: ChainableCommander, summaries: StockLevel[], maxLen: number): void {
+    for (const s of summaries) pipeline.xadd(this.keys.feed, 'MAXLEN', '~', maxLen, '*', ...encodeFeedEntry(s));
   }
 
   /** Every SKU that has a view, via SCAN (never KEYS). */

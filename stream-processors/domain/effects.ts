@@ -3,9 +3,9 @@
  * The record types are generated from schemas/avro/*.avsc (never hand-written).
  */
 import type { StockDelta, StockLevel } from '../../schemas/generated/avro-types.ts';
-import type { RowChange, SkuSummary } from './fold.ts';
+import type { RowChange } from './fold.ts';
 
-export function toStockDelta(summary: SkuSummary, previousAvailable: number | null, change: RowChange): StockDelta {
+export function toStockDelta(summary: StockLevel, previousAvailable: number | null, change: RowChange): StockDelta {
   const loc = summary.locations.find((l) => l.locationId === change.locationId);
   return {
     sku: summary.sku,
@@ -22,16 +22,7 @@ export function toStockDelta(summary: SkuSummary, previousAvailable: number | nu
   };
 }
 
-export function toStockLevel(summary: SkuSummary): StockLevel {
-  return {
-    sku: summary.sku,
-    available: summary.available,
-    onHand: summary.onHand,
-    reserved: summary.reserved,
-    safetyStock: summary.safetyStock,
-    version: summary.version,
-    deleted: summary.deleted,
-    commitTs: summary.commitTs,
-    locations: summary.locations,
-  };
+/** The `stock.levels` record of a SKU: the summary already is one (the same generated type), no copy. */
+export function toStockLevel(summary: StockLevel): StockLevel {
+  return summary;
 }

@@ -11,34 +11,15 @@
  *     highest-ranked row is a deletion. (version, deleted) orders a SKU's states: at equal
  *     version a deleted=true state is the newer one.
  */
-import type { LocationLevel } from '../../schemas/generated/avro-types.ts';
+import type { StockLevel } from '../../schemas/generated/avro-types.ts';
+import { rank, type RowState, type SkuRows } from '../../lib/contracts/stock-view.ts';
 
-export interface RowState {
-  onHand: number;
-  reserved: number;
-  safetyStock: number;
-  version: number;
-  deleted: boolean;
-  commitTs: number;
-}
+// The view's storage format and summary rule are a contract with its readers (the gateway,
+// reconciliation): they live in lib/contracts/stock-view.ts and are re-exported for the fold's users.
+export { availableOf, decodeRow, decodeRows, encodeRow, rank, summarize, type RowState, type SkuRows } from '../../lib/contracts/stock-view.ts';
 
-/** A SKU's rows by location, as stored. */
-export type SkuRows = Record<string, RowState>;
-
-/** A location's state in a SKU summary: exactly the Avro LocationLevel (generated type). */
-export type LocationSummary = LocationLevel;
-
-export interface SkuSummary {
-  sku: string;
-  onHand: number;
-  reserved: number;
-  safetyStock: number;
-  available: number;
-  version: number;
-  deleted: boolean;
-  commitTs: number;
-  locations: LocationSummary[];
-}
+/** A SKU's state as every consumer sees it: the Avro StockLevel itself (generated type, no copy). */
+export type SkuSummary = StockLevel;
 
 export type Outcome = 'applied' | 'duplicate' | 'stale';
 
@@ -52,14 +33,6 @@ export interface RowChange {
   safetyStock: number;
   version: number;
   commitTs: number;
-}
-
-export function rank(version: number, deleted: boolean): number {
-  return version * 2 + (deleted ? 1 : 0);
-}
-
-export function availableOf(r: { onHand: number; reserved: number; safetyStock: number }): number {
-  return Math.max(0, r.onHand - r.reserved - r.safetyStock);
 }
 
 export function compare(current: RowState | undefined, change: RowChange): Outcome {
@@ -83,59 +56,6 @@ export function foldRow(rows: SkuRows, change: RowChange): { rows: SkuRows; outc
         commitTs: change.commitTs,
       };
   return { rows: { ...rows, [change.locationId]: row }, outcome };
-}
-
-/** Totals over live locations. Per-location availability is summed (each location sells its own). */
-export function summarize(sku: string, rows: SkuRows): SkuSummary {
-  let onHand = 0;
-  let reserved = 0;
-  let safetyStock = 0;
-  let available = 0;
-  let version = 0;
-  let topRank = -1;
-  let deleted = false;
-  let commitTs = 0;
-  const locations: LocationSummary[] = [];
-  for (const locationId of Object.keys(rows).sort()) {
-    const r = rows[locationId]!;
-    const rk = rank(r.version, r.deleted);
-    if (rk > topRank) {
-      topRank = rk;
-      deleted = r.deleted;
-    }
-    version = Math.max(version, r.version);
-    commitTs = Math.max(commitTs, r.commitTs);
-    if (r.deleted) continue;
-    const a = availableOf(r);
-    onHand += r.onHand;
-    reserved += r.reserved;
-    safetyStock += r.safetyStock;
-    available += a;
-    locations.push({ locationId, onHand: r.onHand, reserved: r.reserved, safetyStock: r.safetyStock, available: a, version: r.version });
-  }
-  return { sku, onHand, reserved, safetyStock, available, version, deleted, commitTs, locations };
-}
-
-/** Serialised row as stored in Redis: "onHand|reserved|safetyStock|version|deleted|commitTs". */
-export function encodeRow(r: RowState): string {
-  return `${r.onHand}|${r.reserved}|${r.safetyStock}|${r.version}|${r.deleted ? 1 : 0}|${r.commitTs}`;
-}
-
-export function decodeRow(text: string): RowState | undefined {
-  const parts = text.split('|');
-  if (parts.length !== 6) return undefined;
-  const [onHand, reserved, safetyStock, version, deleted, commitTs] = parts.map(Number) as [number, number, number, number, number, number];
-  if ([onHand, reserved, safetyStock, version, commitTs].some((n) => !Number.isFinite(n))) return undefined;
-  return { onHand, reserved, safetyStock, version, deleted: deleted === 1, commitTs };
-}
-
-export function decodeRows(hash: Record<string, string>): SkuRows {
-  const rows: SkuRows = {};
-  for (const [loc, text] of Object.entries(hash)) {
-    const r = decodeRow(text);
-    if (r) rows[loc] = r;
-  }
-  return rows;
 }
 
 /** A decoded CDC event as a row change for the apply step. */

@@ -35,6 +35,7 @@ import { startStockProcessor, type StockProcessor } from '../../stream-processor
 import { waitProcessorLive } from '../../tests/processor-helpers.ts';
 import { machine, parseArgs } from './args.ts';
 import { busyShare, machineJiffies } from './lib/cpu.ts';
+import type { SkuState } from '../../lib/contracts/feed.ts';
 import { readFeed } from './lib/feed.ts';
 import { consumeFromEnd, createPrivateTopics, deletePrivateTopicsAndGroups } from './lib/kafka-topics.ts';
 import { deletePrefix } from './lib/redis-keys.ts';
@@ -97,13 +98,12 @@ let feedReader: Promise<void> | undefined;
 let failure: Error | undefined;
 const result: Record<string, unknown> = { benchmark: 'commit-to-view', machine: machine(), rate, seconds, rows, connections };
 
-function onFeedEntry(fields: Map<string, string>, now: number): void {
-  const sku = fields.get('sku') ?? '';
-  if (!sku.startsWith('BENCHV-')) return;
-  const key = `${sku}/${fields.get('version') ?? ''}`;
+function onFeedEntry(state: SkuState, now: number): void {
+  if (!state.sku.startsWith('BENCHV-')) return;
+  const key = `${state.sku}/${state.version}`;
   if (!viewAt.has(key)) {
     viewAt.set(key, now);
-    viewCommitTs.set(key, fields.has('commitTs') ? Number(fields.get('commitTs')) : 0);
+    viewCommitTs.set(key, state.commitTs);
   }
 }
 

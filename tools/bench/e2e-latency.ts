@@ -273,8 +273,8 @@ async function main(): Promise<void> {
     }
 
     const last = (await feedRedis.xrevrange(viewKeys(prefix).feed, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
-    feedLoop = readFeed(feedRedis, viewKeys(prefix).feed, last[0]?.[0] ?? '0-0', () => readingFeed, (fields, now) => {
-      const k = `${fields.get('sku') ?? ''}/${fields.get('version') ?? ''}`;
+    feedLoop = readFeed(feedRedis, viewKeys(prefix).feed, last[0]?.[0] ?? '0-0', () => readingFeed, (state, now) => {
+      const k = `${state.sku}/${state.version}`;
       if (!feedAt.has(k)) feedAt.set(k, now);
     });
     if (browser) source = await browserClient(g.url, rows, args.has('reduced-motion'));

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import type { StockLevel } from '../../schemas/generated/avro-types.ts';
+import { decodeFeedEntry, encodeFeedEntry, feedLocations, toSkuState } from './feed.ts';
+
+const level: StockLevel = {
+  sku: 'SKU-"1"',
+  onHand: 10,
+  reserved: 2,
+  safetyStock: 1,
+  available: 7,
+  version: 42,
+  deleted: false,
+  commitTs: 1_795_236_135_779,
+  locations: [{ locationId: 'WH-1', onHand: 10, reserved: 2, safetyStock: 1, available: 7, version: 42 }],
+};
+
+/** What XREAD returns for an entry written with these fields: every value as a string. */
+const asRead = (fields: Array<string | number>) => fields.map(String);
+
+describe('feed entry codec', () => {
+  it('writes the fields the readers have always read, in order', () => {
+    expect(encodeFeedEntry(level)).toEqual([
+      'sku', 'SKU-"1"', 'available', 7, 'onHand', 10, 'reserved', 2, 'safetyStock', 1, 'version', 42, 'deleted', 0,
+      'commitTs', 1_795_236_135_779, 'locations', '[{"locationId":"WH-1","onHand":10,"reserved":2,"safetyStock":1,"available":7,"version":42}]',
+    ]);
+  });
+
+  it('round-trips a state through Redis strings', () => {
+    const state = decodeFeedEntry(asRead(encodeFeedEntry(level)));
+    expect(state).toEqual(toSkuState(level));
+    expect(feedLocations(state!)).toEqual(level.locations);
+    const deleted = { ...level, deleted: true, locations: [] };
+    expect(decodeFeedEntry(asRead(encodeFeedEntry(deleted)))).toEqual({ ...toSkuState(deleted), locationsJson: '[]' });
+  });
+
+  it('reads missing fields as 0 / none and skips an entry without a SKU', () => {
+    expect(decodeFeedEntry(['sku', 'A', 'version', '3'])).toEqual({
+      sku: 'A', available: 0, onHand: 0, reserved: 0, safetyStock: 0, version: 3, deleted: false, commitTs: 0, locationsJson: '[]',
+    });
+    expect(decodeFeedEntry(['available', '1'])).toBeUndefined();
+    expect(decodeFeedEntry([])).toBeUndefined();
+  });
+});

@@ -1,0 +1,75 @@
+/**
+ * The gateway feed's entry format (`<p>:feed`, a Redis stream): one SKU state per entry, written
+ * by the stream processor and read by every gateway, the `npm start` tail and the benchmarks.
+ * One encoder, one decoder, pure (the XADD/XREAD calls stay in the adapters).
+ *
+ * Fields, in this order: sku, available, onHand, reserved, safetyStock, version, deleted (1/0),
+ * commitTs, locations (JSON array of LocationLevel).
+ */
+import type { StockLevel } from '../../schemas/generated/avro-types.ts';
+
+/**
+ * A StockLevel as a feed reader holds it: the locations stay JSON text, since the gateway
+ * forwards them to clients without inspecting them (parse with `feedLocations` when needed).
+ */
+export type SkuState = Omit<StockLevel, 'locations'> & {
+  /** JSON array text of LocationLevel objects. */
+  locationsJson: string;
+};
+
+/** The field/value list of an XADD for one SKU state. */
+export function encodeFeedEntry(s: StockLevel): Array<string | number> {
+  return [
+    'sku', s.sku,
+    'available', s.available,
+    'onHand', s.onHand,
+    'reserved', s.reserved,
+    'safetyStock', s.safetyStock,
+    'version', s.version,
+    'deleted', s.deleted ? 1 : 0,
+    'commitTs', s.commitTs,
+    'locations', JSON.stringify(s.locations),
+  ];
+}
+
+/** A StockLevel in its feed-reader form (locations serialised once, as the feed carries them). */
+export function toSkuState(s: StockLevel): SkuState {
+  return {
+    sku: s.sku,
+    available: s.available,
+    onHand: s.onHand,
+    reserved: s.reserved,
+    safetyStock: s.safetyStock,
+    version: s.version,
+    deleted: s.deleted,
+    commitTs: s.commitTs,
+    locationsJson: JSON.stringify(s.locations),
+  };
+}
+
+/**
+ * One entry's field/value list (as XREAD / XRANGE return it) as a SKU state; undefined for an
+ * entry without a SKU. Missing numbers read as 0, missing locations as none.
+ */
+export function decodeFeedEntry(fields: readonly string[]): SkuState | undefined {
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+  if (!f.sku) return undefined;
+  const n = (k: string) => Number(f[k] ?? 0);
+  return {
+    sku: f.sku,
+    available: n('available'),
+    onHand: n('onHand'),
+    reserved: n('reserved'),
+    safetyStock: n('safetyStock'),
+    version: n('version'),
+    deleted: f.deleted === '1',
+    commitTs: n('commitTs'),
+    locationsJson: f.locations ?? '[]',
+  };
+}
+
+/** The per-location breakdown of a decoded state. */
+export function feedLocations(s: SkuState): StockLevel['locations'] {
+  return JSON.parse(s.locationsJson) as StockLevel['locations'];
+}
