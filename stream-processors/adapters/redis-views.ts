@@ -11,7 +11,8 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ChainableCommander, Redis } from 'ioredis';
+import { ReplyError, type ChainableCommander, type Redis } from 'ioredis';
+import { InvalidMessageError } from '../../lib/errors.ts';
 import { defineLuaCommand } from '../../lib/redis.ts';
 import { decodeRows, summarize, type Outcome, type RowChange, type SkuRows, type SkuSummary } from '../domain/fold.ts';
 
@@ -82,6 +83,21 @@ function queueApply(pipeline: ChainableCommander, keys: ViewKeys, changes: RowCh
   fn(keys.rows(sku), keys.summary(sku), keys.gate(sku), keys.gatePending(sku), ...args);
 }
 
+/**
+ * Redis error codes (an error reply's first word) that blame the change itself: the script failed
+ * on its arguments (ERR) or a key holds the wrong type (WRONGTYPE). Any other reply (LOADING,
+ * BUSY, READONLY, OOM, ...) or a connection error is the server's state, worth retrying.
+ */
+const DATA_REPLY_CODES = new Set(['ERR', 'WRONGTYPE']);
+
+/** A script reply error that is the change's fault as an InvalidMessageError; anything else as it is. */
+export function classifyApplyError(err: unknown): unknown {
+  if (err instanceof ReplyError && DATA_REPLY_CODES.has(String((err as Error).message).split(' ', 1)[0]!)) {
+    return new InvalidMessageError((err as Error).message, { cause: err });
+  }
+  return err;
+}
+
 const OUTCOMES: Record<number, Outcome> = { 1: 'applied', 0: 'duplicate', [-1]: 'stale' };
 
 interface RawReply {
@@ -126,7 +142,7 @@ export class RedisViews {
     for (const c of changes) queueApply(pipeline, this.keys, [c], force);
     const replies = (await pipeline.exec()) ?? [];
     return replies.map(([err, reply], i) => {
-      if (err) throw err;
+      if (err) throw classifyApplyError(err);
       const change = changes[i]!;
       const r = parseReply(reply);
       return { change, outcome: r.outcomes[0]!, previousAvailable: r.previousAvailable, published: r.published, rows: r.rows, summary: summarize(change.sku, r.rows) };
