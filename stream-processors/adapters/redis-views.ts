@@ -107,6 +107,9 @@ interface RawReply {
   rows: SkuRows;
 }
 
+// A reply of another shape is a script/code mismatch, not the change's fault: a plain Error, so
+// the stage retries the batch (and the process crashes if it persists) instead of dead-lettering
+// every change while it lasts.
 function parseReply(reply: unknown): RawReply {
   if (!Array.isArray(reply) || reply.length < 3) throw new Error(`unexpected apply-rows reply: ${JSON.stringify(reply)}`);
   const n = Number(reply[2]);
