@@ -83,3 +83,5 @@ export function errorMessage(err: unknown): string {
 export class SchemaError extends PlatformError {
   override readonly code = 'schema_invalid';
 }
+
+export class InvalidMessageError extends PlatformError { override readonly code = 'invalid_message'; }

@@ -1,6 +1,9 @@
-/** Kafka client factory (kafkajs), with kafkajs' own logs routed into pino. */
+/**
+ * Kafka client factory (kafkajs), with kafkajs' own logs routed into pino. The consume → apply →
+ * commit stages are run by lib/kafka-stage.ts.
+ */
 import fs from 'node:fs';
-import { Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry, type Producer, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { KafkaConnection } from './config.ts';
 import type { Logger } from './logger.ts';
 
@@ -43,89 +46,4 @@ export function createKafka(options: {
     },
     ...options.overrides,
   });
-}
-
-/** What a group member knows about its membership: see `trackMembership`. */
-export interface Membership {
-  /** Resolves once the consumer has joined its group (first assignment). */
-  joined: Promise<{ memberId: string; partitions: number[] }>;
-  /** Joined and not crashed since. */
-  isReady(): boolean;
-  /** Partitions of `topic` assigned now, ascending. */
-  partitions(): number[];
-  /** Marks the member as stopping (not ready). */
-  leave(): void;
-}
-
-/** Follows a kafkajs consumer's group membership for readiness and logs joins and crashes. */
-export function trackMembership(consumer: Consumer, topic: string, log: Logger): Membership {
-  let ready = false;
-  let assigned: number[] = [];
-  let resolveJoined!: (v: { memberId: string; partitions: number[] }) => void;
-  const joined = new Promise<{ memberId: string; partitions: number[] }>((r) => (resolveJoined = r));
-  consumer.on(consumer.events.GROUP_JOIN, (e) => {
-    const partitions = e.payload.memberAssignment[topic] ?? [];
-    assigned = [...partitions].sort((a, b) => a - b);
-    ready = true;
-    log.info({ memberId: e.payload.memberId, partitions }, 'joined group');
-    resolveJoined({ memberId: e.payload.memberId, partitions });
-  });
-  consumer.on(consumer.events.CRASH, (e) => {
-    ready = false;
-    log.error({ err: e.payload.error?.message, restart: e.payload.restart }, 'consumer crashed');
-    // kafkajs gives up on a consumer after a non-retriable error: the process would live on,
-    // ready for nothing, consuming nothing. Crash instead (docs/operations.md, crash policy): the
-    // supervisor restarts the process, which resumes from the committed offsets.
-    if (e.payload.restart === false) {
-      const cause = e.payload.error;
-      setImmediate(() => {
-        throw new Error(`the consumer of ${topic} stopped and kafkajs will not restart it: ${cause?.message ?? 'unknown error'}`, { cause });
-      });
-    }
-  });
-  return {
-    joined,
-    isReady: () => ready,
-    partitions: () => assigned,
-    leave: () => {
-      ready = false;
-    },
-  };
-}
-
-/**
- * The consume → process → produce pair every stage uses (stock processor, inbound connector):
- * an idempotent producer, a group consumer subscribed to `topic` with the platform's timings (a
- * killed instance's partitions move to the others after `sessionTimeoutMs`, 3 s by default
- * (KAFKA_SESSION_TIMEOUT_MS; the broker's `group.min.session.timeout.ms` must allow it, the
- * native stack and compose set 2 s; Kafka's own default session is 45 s); a failed batch is retried at most 2 s
- * after the failure, so a dependency that is back is used again at once), and its membership
- * tracker. Connected and subscribed; the caller runs the consumer.
- */
-export async function connectStage(opts: { kafka: Kafka; groupId: string; topic: string; fromBeginning: boolean; log: Logger; sessionTimeoutMs?: number }): Promise<{
-  producer: Producer;
-  consumer: Consumer;
-  membership: Membership;
-}> {
-  const producer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-  const consumer = opts.kafka.consumer({
-    groupId: opts.groupId,
-    maxWaitTimeInMs: 20,
-    sessionTimeout: opts.sessionTimeoutMs ?? 3000,
-    heartbeatInterval: Math.max(100, Math.floor((opts.sessionTimeoutMs ?? 3000) / 10)),
-    retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 15 },
-  });
-  const membership = trackMembership(consumer, opts.topic, opts.log);
-  await producer.connect();
-  await consumer.connect();
-  await consumer.subscribe({ topic: opts.topic, fromBeginning: opts.fromBeginning });
-  return { producer, consumer, membership };
-}
-
-/**
- * How a stage runs its consumer: batches, offsets resolved by the stage only after its work for a
- * batch is done (applied and published), committed at most once a second, partitions in parallel.
- */
-export function stageRunOptions(partitionsConsumedConcurrently = 6) {
-  return { eachBatchAutoResolve: false, autoCommit: true, autoCommitInterval: 1000, partitionsConsumedConcurrently } as const;
 }

@@ -1,8 +1,20 @@
 import { describe, expect, it } from 'vitest';
+import { dlqReason } from '../../lib/contracts/dlq.ts';
+import { PoisonMessageError } from '../../lib/kafka-stage.ts';
 import type { StockAdjustment } from '../../schemas/generated/avro-types.ts';
-import { dlqReason, isDataError, kafkaVia, keyMismatch } from './consumer.ts';
+import { checkAdjustment, isPgDataError, kafkaVia, keyMismatch } from './consumer.ts';
 
 const a: StockAdjustment = { adjustmentId: 'x', sku: 'SKU-1', locationId: 'WH-1', kind: 'RECEIPT', quantity: 1, toLocationId: null, occurredAt: 0, sourceSystem: 's', reference: null };
+
+function thrown(f: () => unknown): PoisonMessageError {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof PoisonMessageError) return err;
+    throw err;
+  }
+  throw new Error('expected a PoisonMessageError');
+}
 
 describe('inbound consumer helpers', () => {
   it('requires the message key to be the SKU (per-SKU order rests on it)', () => {
@@ -20,12 +32,20 @@ describe('inbound consumer helpers', () => {
     expect(kafkaVia('stock.adjustments', 3, '1234')).toBe('kafka:stock.adjustments/3@1234');
   });
 
+  it('passes a valid adjustment keyed by its SKU, and names why it refuses the others', () => {
+    expect(checkAdjustment(a, Buffer.from('SKU-1'))).toEqual(a);
+    const invalid = thrown(() => checkAdjustment({ ...a, quantity: 0 }, Buffer.from('SKU-1')));
+    expect([invalid.reason, invalid.adjustmentId, invalid.message.split(':')[0]]).toEqual(['invalid', 'x', 'quantity']);
+    const mismatch = thrown(() => checkAdjustment(a, Buffer.from('SKU-2')));
+    expect([mismatch.reason, mismatch.adjustmentId, mismatch.tags]).toEqual(['key_mismatch', 'x', { kind: 'RECEIPT' }]);
+  });
+
   it('dead-letters only what Postgres refuses as data; connection trouble and races are retried', () => {
-    expect(isDataError({ code: '22021' })).toBe(true); // invalid byte sequence
-    expect(isDataError({ code: '23514' })).toBe(true); // check violation
-    expect(isDataError({ code: '23505' })).toBe(false); // unique violation: the store retries it
-    expect(isDataError({ code: '40P01' })).toBe(false);
-    expect(isDataError({ code: 'ECONNREFUSED' })).toBe(false);
-    expect(isDataError(new Error('Connection terminated'))).toBe(false);
+    expect(isPgDataError({ code: '22021' })).toBe(true); // invalid byte sequence
+    expect(isPgDataError({ code: '23514' })).toBe(true); // check violation
+    expect(isPgDataError({ code: '23505' })).toBe(false); // unique violation: the store retries it
+    expect(isPgDataError({ code: '40P01' })).toBe(false);
+    expect(isPgDataError({ code: 'ECONNREFUSED' })).toBe(false);
+    expect(isPgDataError(new Error('Connection terminated'))).toBe(false);
   });
 });

@@ -5,22 +5,22 @@
  * and only then commits the batch's offsets. A crash anywhere re-delivers the uncommitted batch;
  * its applied adjustments are then duplicates and change nothing.
  *
- * Dead letters follow the stream processor's convention (stream-processors/processor.ts,
- * `dlqMessage`): original key and value untouched, headers `dlq.reason` (`<code>: <message>`),
- * `dlq.source.topic`, `dlq.source.partition`, `dlq.source.offset`, `dlq.processor` (the consumer
- * group), `dlq.failed.at`, plus `dlq.adjustment.id` when the message decoded. Postgres, Kafka or
- * the registry being unreachable is not the message's fault: the batch fails and is retried.
+ * Dead letters use the platform's DLQ format (lib/contracts/dlq.ts), with `dlq.adjustment.id`
+ * when the message decoded; reason codes `undecodable`, `invalid`, `key_mismatch`, `apply_failed`
+ * and the refusal codes of domain/decide.ts. Postgres, Kafka or the registry being unreachable
+ * is not the message's fault: the batch fails and is retried. The loop itself (guards, split on
+ * a data error, dead letters, commit, lag) is lib/kafka-stage.ts.
  *
- * Owns: the consume -> decode -> apply -> dead-letter -> commit loop. Must not: contain the
- * adjustment rules (domain/) or SQL (adapters/).
+ * Owns: the connector's work per message and per chunk (decode, validate, apply). Must not:
+ * contain the adjustment rules (domain/) or SQL (adapters/).
  */
-import type { Consumer, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
-import { errorMessage, SchemaError } from '../../lib/errors.ts';
-import { connectStage, stageRunOptions } from '../../lib/kafka.ts';
+import type { Kafka } from 'kafkajs';
+import { DLQ_REASONS } from '../../lib/contracts/dlq.ts';
+import { errorMessage, InvalidMessageError } from '../../lib/errors.ts';
+import { PoisonMessageError, startKafkaStage, type BatchDone, type RunningStage, type StageWork } from '../../lib/kafka-stage.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { TOPICS } from '../../lib/topics.ts';
 import type { StockAdjustment } from '../../schemas/generated/avro-types.ts';
-import { dlqMessage } from '../../stream-processors/processor.ts';
 import type { AvroRecordDecoder } from './adapters/avro-decoder.ts';
 import type { AdjustmentStore, ApplyItem, ApplyOutcome } from './adapters/pg-adjustments.ts';
 import { validateAdjustment } from './domain/adjustment.ts';
@@ -41,41 +41,14 @@ export interface InboundConsumerDeps {
   partitionsConsumedConcurrently?: number;
 }
 
-export interface InboundConsumer {
-  /** Resolves once the consumer has joined its group and has partitions assigned. */
-  joined: Promise<{ memberId: string; partitions: number[] }>;
-  isReady(): boolean;
-  stop(): Promise<void>;
-}
+export type InboundConsumer = RunningStage;
 
-/** Why a message was dead-lettered: a stable code (the metric label) and a sentence. */
-export interface DeadLetter {
-  code: string;
-  message: string;
-  kafka: KafkaMessage;
-  adjustmentId?: string;
-  kind?: string;
-}
-
-/** `dlq.reason`: `<code>: <message>`, like the stream processor's reasons (the code is the part before the colon). */
-export function dlqReason(code: string, message: string): string {
-  return `${code}: ${message}`;
-}
+/** An outcome of the store, with when its transaction committed. */
+type Outcome = ApplyOutcome & { committedAt: number };
 
 /** Where an adjustment came from, as recorded in `applied_adjustments.received_via`. */
 export function kafkaVia(topic: string, partition: number, offset: string): string {
   return `kafka:${topic}/${partition}@${offset}`;
-}
-
-/**
- * Postgres refusing the data itself (SQLSTATE class 22 data exception, 23 integrity violation
- * other than the unique violations the store retries): retrying cannot help, so the adjustment is
- * dead-lettered instead of holding up its partition forever. Validation should make this
- * unreachable; it is the safety net.
- */
-export function isDataError(err: unknown): boolean {
-  const code = String((err as { code?: unknown } | null)?.code ?? '');
-  return /^2[23]/.test(code) && code !== '23505';
 }
 
 /** The key must be the SKU: per-SKU order (and transfer atomicity per SKU) rests on it. */
@@ -84,119 +57,89 @@ export function keyMismatch(key: Buffer | null, a: StockAdjustment): string | nu
   return k === a.sku ? null : `the message key (${k === null ? 'none' : JSON.stringify(k)}) must be the SKU (${JSON.stringify(a.sku)})`;
 }
 
+/**
+ * The decoded record as an adjustment keyed by its SKU; a PoisonMessageError (`invalid`,
+ * `key_mismatch`) when it is not one.
+ */
+export function checkAdjustment(value: unknown, key: Buffer | null): StockAdjustment {
+  const v = validateAdjustment(value, { strict: false });
+  if (!v.ok) {
+    const id = (value as { adjustmentId?: unknown } | null)?.adjustmentId;
+    throw new PoisonMessageError(DLQ_REASONS.invalid, `${v.field}: ${v.message}`, { adjustmentId: typeof id === 'string' ? id : undefined });
+  }
+  const mismatch = keyMismatch(key, v.value);
+  if (mismatch) throw new PoisonMessageError(DLQ_REASONS.keyMismatch, mismatch, { adjustmentId: v.value.adjustmentId, tags: { kind: v.value.kind } });
+  return v.value;
+}
+
+/**
+ * COMPATIBILITY SHIM, to be removed once adapters/pg-adjustments.ts throws classified errors
+ * itself (issue 15, errors helper): Postgres refusing the data (SQLSTATE class 22 data exception,
+ * 23 integrity violation other than the unique violations the store retries) means retrying
+ * cannot help, so the adjustment is dead-lettered instead of holding up its partition forever.
+ * Validation should make this unreachable; it is the safety net.
+ */
+export function isPgDataError(err: unknown): boolean {
+  const code = String((err as { code?: unknown } | null)?.code ?? '');
+  return /^2[23]/.test(code) && code !== '23505';
+}
+
+async function applyClassified(store: AdjustmentStore, items: ApplyItem[]): Promise<Outcome[]> {
+  let outcomes: ApplyOutcome[];
+  try {
+    outcomes = await store.apply(items);
+  } catch (err) {
+    throw isPgDataError(err) ? new InvalidMessageError(errorMessage(err), { cause: err }) : err; // COMPATIBILITY SHIM (see isPgDataError)
+  }
+  const committedAt = Date.now();
+  return outcomes.map((o) => ({ ...o, committedAt }));
+}
+
 export async function startInboundConsumer(deps: InboundConsumerDeps): Promise<InboundConsumer> {
-  const topics = { adjustments: deps.topics?.adjustments ?? TOPICS.stockAdjustments, dlq: deps.topics?.dlq ?? TOPICS.dlq };
-  const log = deps.logger.child({ component: 'inbound-adjustments', group: deps.groupId });
-  const m = deps.metrics;
-  const { producer, consumer, membership } = await connectStage({ kafka: deps.kafka, groupId: deps.groupId, topic: topics.adjustments, fromBeginning: deps.fromBeginning, log });
-
-  await consumer.run({
-    ...stageRunOptions(deps.partitionsConsumedConcurrently),
-    eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
-      if (!isRunning() || isStale() || batch.messages.length === 0) return;
-      const started = performance.now();
-      const plog = log.child({ topic: batch.topic, partition: batch.partition });
-      const dead: DeadLetter[] = [];
-      const valid: Array<{ kafka: KafkaMessage; adjustment: StockAdjustment }> = [];
-
-      for (const message of batch.messages) {
-        let value: unknown;
-        try {
-          ({ value } = await deps.decoder.decode(message.value));
-        } catch (err) {
-          if (!(err instanceof SchemaError)) throw err; // registry unreachable: retry the batch
-          dead.push({ code: 'undecodable', message: errorMessage(err), kafka: message });
-          continue;
-        }
-        const v = validateAdjustment(value, { strict: false });
-        if (!v.ok) {
-          const id = (value as { adjustmentId?: unknown } | null)?.adjustmentId;
-          dead.push({ code: 'invalid', message: `${v.field}: ${v.message}`, kafka: message, ...(typeof id === 'string' ? { adjustmentId: id } : {}) });
-          continue;
-        }
-        const mismatch = keyMismatch(message.key, v.value);
-        if (mismatch) {
-          dead.push({ code: 'key_mismatch', message: mismatch, kafka: message, adjustmentId: v.value.adjustmentId, kind: v.value.kind });
-          continue;
-        }
-        valid.push({ kafka: message, adjustment: v.value });
-      }
-
-      let applied = 0;
-      let duplicate = 0;
-      for (let from = 0; from < valid.length; from += deps.batchMax) {
-        const chunk = valid.slice(from, from + deps.batchMax);
-        const items: ApplyItem[] = chunk.map((c) => ({ adjustment: c.adjustment, via: kafkaVia(batch.topic, batch.partition, c.kafka.offset) }));
-        let outcomes: Array<ApplyOutcome | { outcome: 'failed'; error: string }>;
-        try {
-          outcomes = await deps.store.apply(items);
-        } catch (err) {
-          if (!isDataError(err)) throw err; // Postgres unreachable, ...: retry the batch
-          plog.error({ err: errorMessage(err) }, 'Postgres refused a chunk; applying it one by one');
-          outcomes = [];
-          for (const item of items) {
-            try {
-              outcomes.push(...(await deps.store.apply([item])));
-            } catch (one) {
-              if (!isDataError(one)) throw one;
-              outcomes.push({ outcome: 'failed', error: errorMessage(one) });
-            }
-          }
-        }
-        const committedAt = Date.now();
-        for (const [i, o] of outcomes.entries()) {
-          const kafka = chunk[i]!.kafka;
-          if (o.outcome === 'failed') {
-            dead.push({ code: 'apply_failed', message: o.error, kafka, adjustmentId: chunk[i]!.adjustment.adjustmentId, kind: chunk[i]!.adjustment.kind });
-            continue;
-          }
-          if (o.outcome === 'refused') {
-            dead.push({ code: o.code, message: o.message, kafka, adjustmentId: o.adjustment.adjustmentId, kind: o.adjustment.kind });
-            continue;
-          }
-          m.adjustments.inc({ outcome: o.outcome, kind: o.adjustment.kind });
-          if (o.outcome === 'applied') {
-            applied++;
-            m.produceToCommit.observe(Math.max(0, committedAt - Number(kafka.timestamp)) / 1000);
-          } else duplicate++;
-        }
-        await heartbeat();
-      }
-
-      if (dead.length > 0) {
-        dead.sort((a, b) => Number(a.kafka.offset) - Number(b.kafka.offset));
-        const messages: Message[] = dead.map((d) => {
-          const msg = dlqMessage({ reason: dlqReason(d.code, d.message), topic: batch.topic, partition: batch.partition, message: d.kafka }, deps.groupId);
-          return d.adjustmentId === undefined ? msg : { ...msg, headers: { ...msg.headers, 'dlq.adjustment.id': d.adjustmentId } };
-        });
-        await producer.send({ topic: topics.dlq, messages, acks: -1 });
-        for (const d of dead) {
-          m.dlq.inc({ reason: d.code });
-          m.adjustments.inc({ outcome: 'dlq', kind: d.kind ?? 'unknown' });
-          plog.warn({ offset: d.kafka.offset, reason: d.code, adjustmentId: d.adjustmentId, detail: d.message }, 'adjustment to DLQ');
-        }
-      }
-
-      // Only now — stock committed, dead letters acknowledged — may the offsets move.
-      const last = batch.messages[batch.messages.length - 1]!;
-      resolveOffset(last.offset);
-      await commitOffsetsIfNecessary();
-      await heartbeat();
-
-      m.batchApply.observe((performance.now() - started) / 1000);
-      const lag = Number(batch.highWatermark) - Number(last.offset) - 1;
-      m.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, lag));
-      plog.debug({ offset: last.offset, size: batch.messages.length, applied, duplicate, dlq: dead.length, lag }, 'batch applied');
-    },
+  const topic = deps.topics?.adjustments ?? TOPICS.stockAdjustments;
+  return startKafkaStage({
+    kafka: deps.kafka,
+    groupId: deps.groupId,
+    topic,
+    dlqTopic: deps.topics?.dlq ?? TOPICS.dlq,
+    fromBeginning: deps.fromBeginning,
+    log: deps.logger.child({ component: 'inbound-adjustments', group: deps.groupId }),
+    metrics: deps.metrics,
+    partitionsConsumedConcurrently: deps.partitionsConsumedConcurrently,
+    work: adjustmentWork(deps),
   });
+}
 
+function adjustmentWork(deps: InboundConsumerDeps): StageWork<ApplyItem, Outcome> {
   return {
-    joined: membership.joined,
-    isReady: membership.isReady,
-    async stop() {
-      membership.leave();
-      await consumer.disconnect().catch(() => undefined);
-      await producer.disconnect().catch(() => undefined);
+    reasons: { decode: DLQ_REASONS.undecodable, apply: DLQ_REASONS.adjustmentApplyFailed },
+    chunkSize: deps.batchMax,
+    // The decoder throws SchemaError (dead-lettered) or TransientError (the registry is
+    // unreachable: the batch is retried).
+    async decode(message, ctx) {
+      const { value } = await deps.decoder.decode(message.value);
+      return { adjustment: checkAdjustment(value, message.key), via: kafkaVia(ctx.topic, ctx.partition, message.offset) };
     },
+    apply: (items) => applyClassified(deps.store, items),
+    describe: (item) => ({ adjustmentId: item.adjustment.adjustmentId, tags: { kind: item.adjustment.kind } }),
+    async complete(done, ctx) {
+      for (const { message, result: o } of done.applied) {
+        if (o.outcome !== 'refused') continue;
+        ctx.deadLetter({ code: o.code, detail: o.message, message, adjustmentId: o.adjustment.adjustmentId, tags: { kind: o.adjustment.kind } });
+      }
+    },
+    committed: (done) => countOutcomes(deps.metrics, done),
   };
+}
+
+function countOutcomes(m: InboundMetrics, done: BatchDone<ApplyItem, Outcome>): Record<string, number> {
+  const n = { applied: 0, duplicate: 0 };
+  for (const { message, result: o } of done.applied) {
+    if (o.outcome === 'refused') continue;
+    n[o.outcome]++;
+    m.adjustments.inc({ outcome: o.outcome, kind: o.adjustment.kind });
+    if (o.outcome === 'applied') m.produceToCommit.observe(Math.max(0, o.committedAt - Number(message.timestamp)) / 1000);
+  }
+  for (const d of done.deadLetters) m.adjustments.inc({ outcome: 'dlq', kind: d.tags?.kind ?? 'unknown' });
+  return n;
 }

@@ -8,10 +8,11 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ChainableCommander, Redis } from 'ioredis';
+import { ReplyError, type ChainableCommander, type Redis } from 'ioredis';
 import { encodeFeedEntry } from '../../lib/contracts/feed.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import { decodeRows, summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
+import { InvalidMessageError } from '../../lib/errors.ts';
 import { defineLuaCommand } from '../../lib/redis.ts';
 import type { StockLevel } from '../../schemas/generated/avro-types.ts';
 import type { Outcome, RowChange } from '../domain/fold.ts';
@@ -57,6 +58,21 @@ function queueApply(pipeline: ChainableCommander, keys: RedisKeys, changes: RowC
   fn(keys.rows(sku), keys.summary(sku), keys.gate(sku), keys.gatePending(sku), ...args);
 }
 
+/**
+ * Redis error codes (an error reply's first word) that blame the change itself: the script failed
+ * on its arguments (ERR) or a key holds the wrong type (WRONGTYPE). Any other reply (LOADING,
+ * BUSY, READONLY, OOM, ...) or a connection error is the server's state, worth retrying.
+ */
+const DATA_REPLY_CODES = new Set(['ERR', 'WRONGTYPE']);
+
+/** A script reply error that is the change's fault as an InvalidMessageError; anything else as it is. */
+export function classifyApplyError(err: unknown): unknown {
+  if (err instanceof ReplyError && DATA_REPLY_CODES.has(String((err as Error).message).split(' ', 1)[0]!)) {
+    return new InvalidMessageError((err as Error).message, { cause: err });
+  }
+  return err;
+}
+
 const OUTCOMES: Record<number, Outcome> = { 1: 'applied', 0: 'duplicate', [-1]: 'stale' };
 
 interface RawReply {
@@ -66,6 +82,9 @@ interface RawReply {
   rows: SkuRows;
 }
 
+// A reply of another shape is a script/code mismatch, not the change's fault: a plain Error, so
+// the stage retries the batch (and the process crashes if it persists) instead of dead-lettering
+// every change while it lasts.
 function parseReply(reply: unknown): RawReply {
   if (!Array.isArray(reply) || reply.length < 3) throw new Error(`unexpected apply-rows reply: ${JSON.stringify(reply)}`);
   const n = Number(reply[2]);
@@ -101,7 +120,7 @@ export class RedisViews {
     for (const c of changes) queueApply(pipeline, this.keys, [c], force);
     const replies = (await pipeline.exec()) ?? [];
     return replies.map(([err, reply], i) => {
-      if (err) throw err;
+      if (err) throw classifyApplyError(err);
       const change = changes[i]!;
       const r = parseReply(reply);
       return { change, outcome: r.outcomes[0]!, previousAvailable: r.previousAvailable, published: r.published, rows: r.rows, summary: summarize(change.sku, r.rows) };

@@ -1,0 +1,422 @@
+/**
+ * One Kafka stage runner for every consume → apply → publish → commit stage (the stock processor,
+ * the inbound connector). A stage plugs in its per-message work (`decode`), its per-chunk work
+ * (`apply`) and what follows (`complete`, `committed`); the runner owns the rest:
+ *   - the guards: a batch of a consumer that stops or of a partition that moved is not started;
+ *   - poison messages: a data error (`isDataError`) thrown by `decode` dead-letters that message;
+ *     one thrown by `apply` makes the runner apply the chunk's items one at a time and
+ *     dead-letter only the ones that fail again. Anything else (Redis, Postgres, Kafka or the
+ *     registry unreachable: not the message's fault) fails the batch, and kafkajs retries it;
+ *   - the DLQ (lib/contracts/dlq.ts), written before the offsets move, so nothing is lost;
+ *   - resolveOffset / commit / heartbeat, only once the batch's work is done (at-least-once);
+ *   - the stage's metrics shared by all stages: dead letters by reason, batch time, lag;
+ *   - the crash policy: a consumer that kafkajs will not restart crashes the process.
+ *
+ * Must not: know what a message means (the stages do) or read process.env.
+ */
+import type { Batch, Consumer, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import { encodeDeadLetter, type DeadLetter } from './contracts/dlq.ts';
+import { errorMessage, InvalidMessageError, PlatformError } from './errors.ts';
+import type { Logger } from './logger.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Classification
+
+/**
+ * The message's fault: retrying cannot help, so it is dead-lettered. An InvalidMessageError, or
+ * any platform error that says it is not retriable. Errors of unknown origin are not: the batch
+ * is retried rather than a message lost for a fault that may be the infrastructure's.
+ */
+export function isDataError(err: unknown): boolean {
+  return err instanceof PlatformError && !err.retriable;
+}
+
+/** A data error that names its own DLQ reason code instead of the phase's default. */
+export class PoisonMessageError extends InvalidMessageError {
+  readonly reason: string;
+  readonly adjustmentId: string | undefined;
+  readonly tags: Record<string, string> | undefined;
+  constructor(reason: string, message: string, options: { adjustmentId?: string | undefined; tags?: Record<string, string>; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.reason = reason;
+    this.adjustmentId = options.adjustmentId;
+    this.tags = options.tags;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dead letters of one batch
+
+/** A poison message, as the runner records it. */
+export interface Poison extends Omit<DeadLetter, 'topic' | 'partition' | 'message'> {
+  message: KafkaMessage;
+  /** Logged with the dead letter and handed back to the stage (e.g. a metric label). */
+  tags?: Record<string, string>;
+}
+
+/** The poison message for a data error; `code` unless the error names its own. */
+export function poisonOf(message: KafkaMessage, err: unknown, code: string, extra: Pick<Poison, 'adjustmentId' | 'tags'> = {}): Poison {
+  if (err instanceof PoisonMessageError) {
+    const own = { adjustmentId: err.adjustmentId ?? extra.adjustmentId, tags: err.tags ?? extra.tags };
+    return { code: err.reason, detail: err.message, message, ...withoutUndefined(own) };
+  }
+  return { code, detail: errorMessage(err), message, ...withoutUndefined(extra) };
+}
+
+function withoutUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The dead letters of one batch: recorded as they are found, sent in source-offset order. */
+export class DeadLetterBox {
+  readonly all: Poison[] = [];
+  private sent = 0;
+
+  constructor(private readonly where: { topic: string; partition: number; groupId: string; log?: Logger }) {}
+
+  add(p: Poison): void {
+    this.all.push(p);
+    this.where.log?.warn({ offset: p.message.offset, reason: p.code, detail: p.detail, ...(p.adjustmentId ? { adjustmentId: p.adjustmentId } : {}), ...p.tags }, 'message to DLQ');
+  }
+
+  /** The dead letters not taken yet, as DLQ messages; whoever takes them must send them before the offsets move. */
+  take(now = new Date()): Message[] {
+    const fresh = this.all.slice(this.sent).sort((a, b) => Number(a.message.offset) - Number(b.message.offset));
+    this.sent = this.all.length;
+    return fresh.map((p) => encodeDeadLetter({ ...p, topic: this.where.topic, partition: this.where.partition }, this.where.groupId, now));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Applying with split-to-single on a data error
+
+export interface Decoded<I> {
+  message: KafkaMessage;
+  item: I;
+}
+
+export interface Applied<I, R> extends Decoded<I> {
+  result: R;
+}
+
+/**
+ * Applies `decoded` in one call; when that call blames the data, applies the items one at a time
+ * and hands each one that fails again with a data error to `poison`. Any other error is thrown.
+ */
+export async function applyWithSplit<I, R>(
+  decoded: ReadonlyArray<Decoded<I>>,
+  apply: (items: I[]) => Promise<R[]>,
+  poison: (d: Decoded<I>, err: unknown) => void,
+  onSplit?: (err: unknown) => void,
+): Promise<Array<Applied<I, R>>> {
+  try {
+    const results = await apply(decoded.map((d) => d.item));
+    return decoded.map((d, i) => ({ ...d, result: results[i]! }));
+  } catch (err) {
+    if (!isDataError(err)) throw err;
+    if (decoded.length === 1) {
+      poison(decoded[0]!, err);
+      return [];
+    }
+    onSplit?.(err);
+  }
+  const out: Array<Applied<I, R>> = [];
+  for (const d of decoded) {
+    try {
+      const [result] = await apply([d.item]);
+      out.push({ ...d, result: result! });
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      poison(d, err);
+    }
+  }
+  return out;
+}
+
+/** Messages between the last processed offset and the partition's high watermark. */
+export function consumerLag(highWatermark: string, lastOffset: string): number {
+  return Math.max(0, Number(highWatermark) - Number(lastOffset) - 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stage's plug-in points
+
+/** What the stage's work can see and do within one batch. */
+export interface BatchContext {
+  topic: string;
+  partition: number;
+  /** A child logger with topic and partition. */
+  log: Logger;
+  producer: Producer;
+  dlqTopic: string;
+  /** Dead-letters a message for a reason the stage decided (not an error). */
+  deadLetter(p: Poison): void;
+  /**
+   * The batch's dead letters not yet sent, as DLQ messages, for a stage that sends them with its
+   * own output (one sendBatch). The runner sends whatever is left after `complete`.
+   */
+  takeDeadLetters(): Message[];
+}
+
+export interface BatchDone<I, R> {
+  applied: Array<Applied<I, R>>;
+  /** Messages `decode` had nothing to apply for (e.g. tombstones). */
+  skipped: number;
+  deadLetters: readonly Poison[];
+}
+
+export interface StageWork<I, R> {
+  /** DLQ reason codes for data errors thrown by `decode` and `apply` (unless a PoisonMessageError names its own). */
+  reasons: { decode: string; apply: string };
+  /** Most items in one `apply` call (default: the whole batch). */
+  chunkSize?: number;
+  /** The item to apply for a message, or null when there is nothing to apply. */
+  decode(message: KafkaMessage, ctx: BatchContext): I | null | Promise<I | null>;
+  /** Applies items in one go: one result per item, in order. */
+  apply(items: I[], ctx: BatchContext): Promise<R[]>;
+  /** What a dead letter of an item that failed `apply` carries besides the reason. */
+  describe?(item: I): Pick<Poison, 'adjustmentId' | 'tags'>;
+  /** After every chunk is applied, before the offsets move: publish the effects. */
+  complete?(done: BatchDone<I, R>, ctx: BatchContext): Promise<void>;
+  /** After the offsets moved: count, and return fields for the batch's debug line. */
+  committed?(done: BatchDone<I, R>, ctx: BatchContext): Record<string, number> | void;
+}
+
+/** The metrics every stage has (the stages' own metrics objects carry them under these names). */
+export interface StageMetrics {
+  dlq: Counter<'reason'>;
+  batchApply: Histogram;
+  lag: Gauge<'topic' | 'partition'>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One batch
+
+/** The part of kafkajs' eachBatch payload the runner uses. */
+export interface BatchPayload {
+  batch: Pick<Batch, 'topic' | 'partition' | 'highWatermark' | 'messages'>;
+  resolveOffset(offset: string): void;
+  heartbeat(): Promise<void>;
+  commitOffsetsIfNecessary(): Promise<void>;
+  isRunning(): boolean;
+  isStale(): boolean;
+}
+
+export interface BatchEnv {
+  groupId: string;
+  dlqTopic: string;
+  producer: Producer;
+  log: Logger;
+  metrics: StageMetrics;
+}
+
+/** Processes one batch: decode, apply by chunks, complete, dead-letter, commit, measure. */
+export async function runBatch<I, R>(payload: BatchPayload, work: StageWork<I, R>, env: BatchEnv): Promise<void> {
+  const { batch } = payload;
+  if (!payload.isRunning() || payload.isStale() || batch.messages.length === 0) return;
+  const started = performance.now();
+  const log = env.log.child({ topic: batch.topic, partition: batch.partition });
+  const box = new DeadLetterBox({ topic: batch.topic, partition: batch.partition, groupId: env.groupId, log });
+  const ctx: BatchContext = {
+    topic: batch.topic,
+    partition: batch.partition,
+    log,
+    producer: env.producer,
+    dlqTopic: env.dlqTopic,
+    deadLetter: (p) => box.add(p),
+    takeDeadLetters: () => box.take(),
+  };
+
+  const { decoded, skipped } = await decodeAll(batch.messages, work, ctx);
+  const applied = await applyChunks(decoded, work, ctx, payload.heartbeat);
+  const done: BatchDone<I, R> = { applied, skipped, deadLetters: box.all };
+  await work.complete?.(done, ctx);
+  const rest = box.take();
+  if (rest.length > 0) await env.producer.send({ topic: env.dlqTopic, messages: rest, acks: -1 });
+
+  // Only now (the work done, its effects and dead letters acknowledged) may the offsets move.
+  const last = batch.messages[batch.messages.length - 1]!;
+  payload.resolveOffset(last.offset);
+  await payload.commitOffsetsIfNecessary();
+  await payload.heartbeat();
+
+  const fields = work.committed?.(done, ctx) ?? {};
+  for (const d of box.all) env.metrics.dlq.inc({ reason: d.code });
+  env.metrics.batchApply.observe((performance.now() - started) / 1000);
+  const lag = consumerLag(batch.highWatermark, last.offset);
+  env.metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, lag);
+  log.debug({ offset: last.offset, size: batch.messages.length, ...fields, dlq: box.all.length, lag }, 'batch applied');
+}
+
+async function decodeAll<I, R>(messages: KafkaMessage[], work: StageWork<I, R>, ctx: BatchContext): Promise<{ decoded: Array<Decoded<I>>; skipped: number }> {
+  const decoded: Array<Decoded<I>> = [];
+  let skipped = 0;
+  for (const message of messages) {
+    let item: I | null;
+    try {
+      item = await work.decode(message, ctx);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      ctx.deadLetter(poisonOf(message, err, work.reasons.decode));
+      continue;
+    }
+    if (item === null) skipped++;
+    else decoded.push({ message, item });
+  }
+  return { decoded, skipped };
+}
+
+async function applyChunks<I, R>(decoded: Array<Decoded<I>>, work: StageWork<I, R>, ctx: BatchContext, heartbeat: () => Promise<void>): Promise<Array<Applied<I, R>>> {
+  const size = work.chunkSize ?? Math.max(1, decoded.length);
+  const applied: Array<Applied<I, R>> = [];
+  for (let from = 0; from < decoded.length; from += size) {
+    const chunk = decoded.slice(from, from + size);
+    const done = await applyWithSplit(
+      chunk,
+      (items) => work.apply(items, ctx),
+      (d, err) => ctx.deadLetter(poisonOf(d.message, err, work.reasons.apply, work.describe?.(d.item))),
+      (err) => ctx.log.warn({ err: errorMessage(err), size: chunk.length }, 'a chunk failed on its data; applying it one by one'),
+    );
+    applied.push(...done);
+    await heartbeat();
+  }
+  return applied;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The consumer, its membership and crash policy
+
+/** What a group member knows about its membership: see `trackMembership`. */
+export interface Membership {
+  /** Resolves once the consumer has joined its group (first assignment). */
+  joined: Promise<{ memberId: string; partitions: number[] }>;
+  /** Joined and not crashed since. */
+  isReady(): boolean;
+  /** Partitions of `topic` assigned now, ascending. */
+  partitions(): number[];
+  /** Marks the member as stopping (not ready). */
+  leave(): void;
+}
+
+/** Follows a kafkajs consumer's group membership for readiness and logs joins and crashes. */
+export function trackMembership(consumer: Consumer, topic: string, log: Logger): Membership {
+  let ready = false;
+  let assigned: number[] = [];
+  let resolveJoined!: (v: { memberId: string; partitions: number[] }) => void;
+  const joined = new Promise<{ memberId: string; partitions: number[] }>((r) => (resolveJoined = r));
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    const partitions = e.payload.memberAssignment[topic] ?? [];
+    assigned = [...partitions].sort((a, b) => a - b);
+    ready = true;
+    log.info({ memberId: e.payload.memberId, partitions }, 'joined group');
+    resolveJoined({ memberId: e.payload.memberId, partitions });
+  });
+  consumer.on(consumer.events.CRASH, (e) => {
+    ready = false;
+    log.error({ err: e.payload.error?.message, restart: e.payload.restart }, 'consumer crashed');
+    // kafkajs gives up on a consumer after a non-retriable error: the process would live on,
+    // ready for nothing, consuming nothing. Crash instead (docs/operations.md, crash policy): the
+    // supervisor restarts the process, which resumes from the committed offsets.
+    if (e.payload.restart === false) {
+      const cause = e.payload.error;
+      setImmediate(() => {
+        throw new Error(`the consumer of ${topic} stopped and kafkajs will not restart it: ${cause?.message ?? 'unknown error'}`, { cause });
+      });
+    }
+  });
+  return {
+    joined,
+    isReady: () => ready,
+    partitions: () => assigned,
+    leave: () => {
+      ready = false;
+    },
+  };
+}
+
+/** A stage member's session when the configuration does not name one (KAFKA_SESSION_TIMEOUT_MS). */
+export const DEFAULT_SESSION_TIMEOUT_MS = 3000;
+
+/**
+ * The consume → process → produce pair of a stage: an idempotent producer, a group consumer
+ * subscribed to `topic` with the platform's timings (a killed instance's partitions move to the
+ * others after `sessionTimeoutMs`: KAFKA_SESSION_TIMEOUT_MS, 3 s by default, which the broker's
+ * `group.min.session.timeout.ms` must allow (the native stack and compose set 2 s; Kafka's own
+ * floor is 6 s and its default session 45 s); a failed batch is retried at most 2 s after the failure, so a dependency that is back is
+ * used again at once), and its membership tracker. Connected and subscribed.
+ */
+export async function connectStage(opts: { kafka: Kafka; groupId: string; topic: string; fromBeginning: boolean; log: Logger; sessionTimeoutMs?: number }): Promise<{
+  producer: Producer;
+  consumer: Consumer;
+  membership: Membership;
+}> {
+  const producer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const consumer = opts.kafka.consumer({
+    groupId: opts.groupId,
+    maxWaitTimeInMs: 20,
+    sessionTimeout: opts.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
+    heartbeatInterval: Math.max(100, Math.floor((opts.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS) / 10)),
+    retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 15 },
+  });
+  const membership = trackMembership(consumer, opts.topic, opts.log);
+  await producer.connect();
+  await consumer.connect();
+  await consumer.subscribe({ topic: opts.topic, fromBeginning: opts.fromBeginning });
+  return { producer, consumer, membership };
+}
+
+/**
+ * How a stage runs its consumer: batches, offsets resolved by the runner only after the work for a
+ * batch is done, committed at most once a second, partitions in parallel.
+ */
+export function stageRunOptions(partitionsConsumedConcurrently = 6) {
+  return { eachBatchAutoResolve: false, autoCommit: true, autoCommitInterval: 1000, partitionsConsumedConcurrently } as const;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A running stage
+
+export interface StageOptions<I, R> {
+  kafka: Kafka;
+  groupId: string;
+  topic: string;
+  dlqTopic: string;
+  fromBeginning: boolean;
+  /** The stage's logger (its component and group already bound). */
+  log: Logger;
+  metrics: StageMetrics;
+  partitionsConsumedConcurrently?: number;
+  /** The group session (KAFKA_SESSION_TIMEOUT_MS); DEFAULT_SESSION_TIMEOUT_MS when left out. */
+  sessionTimeoutMs?: number;
+  work: StageWork<I, R>;
+}
+
+export interface RunningStage {
+  /** Resolves once the consumer has joined its group and has partitions assigned. */
+  joined: Promise<{ memberId: string; partitions: number[] }>;
+  isReady(): boolean;
+  /** The partitions of the stage's topic assigned to this instance now. */
+  partitions(): number[];
+  /** Leaves the group after the batch in progress is done and committed. */
+  stop(): Promise<void>;
+}
+
+export async function startKafkaStage<I, R>(opts: StageOptions<I, R>): Promise<RunningStage> {
+  const { producer, consumer, membership } = await connectStage(opts);
+  const env: BatchEnv = { groupId: opts.groupId, dlqTopic: opts.dlqTopic, producer, log: opts.log, metrics: opts.metrics };
+  await consumer.run({
+    ...stageRunOptions(opts.partitionsConsumedConcurrently),
+    eachBatch: (payload) => runBatch(payload, opts.work, env),
+  });
+  return {
+    joined: membership.joined,
+    isReady: membership.isReady,
+    partitions: membership.partitions,
+    async stop() {
+      membership.leave();
+      await consumer.disconnect().catch(() => undefined);
+      await producer.disconnect().catch(() => undefined);
+    },
+  };
+}
