@@ -16,7 +16,7 @@
  * Owns: codes, classes, classification flags. Must not: import drivers or know about transports.
  */
 
-interface CatalogEntry {
+export interface CatalogEntry {
   /** The HTTP status the code is answered with; absent: never a client answer (a 500 internal_error). */
   readonly status?: number;
   /** The WebSocket close code (gateway/domain/protocol.ts `CLOSE`) a connection refused with this code gets. */
@@ -89,6 +89,11 @@ export const ERROR_CATALOG = {
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
 
+/** The catalog's entry for `code`, with the optional fields visible. */
+export function catalogEntry(code: ErrorCode): CatalogEntry {
+  return ERROR_CATALOG[code];
+}
+
 export function isErrorCode(code: string): code is ErrorCode {
   return Object.hasOwn(ERROR_CATALOG, code);
 }
@@ -123,14 +128,12 @@ export class PlatformError extends Error {
 
   /** The HTTP status of the code, or undefined when the code is never a client answer. */
   get httpStatus(): number | undefined {
-    const e: CatalogEntry = ERROR_CATALOG[this.code];
-    return e.status;
+    return catalogEntry(this.code).status;
   }
 
   /** The WebSocket close code of the code, where it closes a connection. */
   get closeCode(): number | undefined {
-    const e: CatalogEntry = ERROR_CATALOG[this.code];
-    return e.closeCode;
+    return catalogEntry(this.code).closeCode;
   }
 }
 
