@@ -107,15 +107,17 @@ describe('error catalog', () => {
 
 describe('codes that arrive as data keep their statuses', () => {
   it('identity refusals (gateway/domain/identity.ts) carry the catalog status of their code', async () => {
-    const { resolveRequester } = await import('../gateway/domain/identity.ts');
+    const { purchaseCustomer, resolveRequester } = await import('../gateway/domain/identity.ts');
     const service = { ok: true as const, principal: { kind: 'service' as const, subject: 'svc', scopes: new Set<string>(), expiresAt: undefined, via: 'api_key' as const } };
     const refusals = [
       resolveRequester({ ok: false, reason: 'invalid token' }, { header: undefined }, false),
       resolveRequester(undefined, { header: undefined }, false),
       resolveRequester(undefined, { header: 'a', body: 'b' }, true),
       resolveRequester(service, { header: 'someone' }, false),
+      purchaseCustomer(service, { header: undefined, body: undefined }, false),
+      purchaseCustomer({ ...service, principal: { ...service.principal, scopes: new Set(['purchase:act-for']) } }, { header: undefined, body: undefined }, false),
     ];
-    expect(refusals.map((r) => (r.ok ? 'ok' : r.code))).toEqual(['unauthorized', 'unauthorized', 'invalid_customer', 'forbidden']);
+    expect(refusals.map((r) => (r.ok ? 'ok' : r.code))).toEqual(['unauthorized', 'unauthorized', 'invalid_customer', 'forbidden', 'forbidden', 'missing_customer']);
     for (const r of refusals) {
       if (r.ok) continue;
       expect(isErrorCode(r.code)).toBe(true);

@@ -39,6 +39,7 @@ export const ERROR_CATALOG = {
   missing_idempotency_key: { status: 400, retriable: false, summary: 'POST /v1/purchases needs an Idempotency-Key header' },
   invalid_idempotency_key: { status: 400, retriable: false, summary: 'Idempotency-Key is 1 to 128 printable ASCII characters without spaces' },
   invalid_customer: { status: 400, retriable: false, summary: 'the customer named by X-Customer-Id / customerId is malformed or not yours to name' },
+  missing_customer: { status: 400, retriable: false, summary: 'a service key buying for a customer must name it (X-Customer-Id or body customerId)' },
   invalid_order_id: { status: 400, retriable: false, summary: 'an order id is a UUID' },
   invalid_ticket: { status: 400, retriable: false, summary: 'a ticket reference is the fate URL a 202 answer gave' },
   unauthorized: { status: 401, closeCode: 4001, retriable: false, summary: 'no credential, or one that is not valid (`WWW-Authenticate: Bearer`)' },
@@ -168,6 +169,9 @@ export class InvalidIdempotencyKeyError extends PlatformError {
 }
 export class InvalidCustomerError extends PlatformError {
   override readonly code = 'invalid_customer';
+}
+export class MissingCustomerError extends PlatformError {
+  override readonly code = 'missing_customer';
 }
 export class InvalidOrderIdError extends PlatformError {
   override readonly code = 'invalid_order_id';
@@ -360,6 +364,7 @@ const CLASSES: { readonly [C in ErrorCode]: ErrorClass | ErrorFactory } = {
   missing_idempotency_key: MissingIdempotencyKeyError,
   invalid_idempotency_key: InvalidIdempotencyKeyError,
   invalid_customer: InvalidCustomerError,
+  missing_customer: MissingCustomerError,
   invalid_order_id: InvalidOrderIdError,
   invalid_ticket: InvalidTicketError,
   unauthorized: UnauthorizedError,
