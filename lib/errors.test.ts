@@ -130,3 +130,13 @@ describe('codes that arrive as data keep their statuses', () => {
     expect(refusals.map((c) => errorFor(c, 'm').httpStatus)).toEqual([404, 404, 409, 409, 409, 409]);
   });
 });
+
+describe('docs/gateway.md#errors', () => {
+  it('holds the table generated from the catalog (npx tsx lib/errors-doc.ts)', async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const { errorsTable } = await import('./errors-doc.ts');
+    const doc = fs.readFileSync(path.join(import.meta.dirname, '..', 'docs', 'gateway.md'), 'utf8');
+    expect(doc).toContain(errorsTable());
+  });
+});

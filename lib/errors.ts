@@ -21,6 +21,8 @@ export interface CatalogEntry {
   readonly status?: number;
   /** The WebSocket close code (gateway/domain/protocol.ts `CLOSE`) a connection refused with this code gets. */
   readonly closeCode?: number;
+  /** Also sent to WebSocket clients as an error frame `{type: 'error', code, message}`. */
+  readonly frame?: true;
   /** The same request (or batch) may succeed when tried again later. */
   readonly retriable: boolean;
   /** One line for docs/gateway.md's table. */
@@ -32,19 +34,19 @@ export const ERROR_CATALOG = {
   bad_request: { status: 400, retriable: false, summary: 'the request could not be parsed (path encoding, control characters, malformed HTTP)' },
   invalid_sku: { status: 400, retriable: false, summary: 'a SKU is 1 to 128 characters without control characters' },
   invalid_query: { status: 400, retriable: false, summary: 'a required query parameter is missing or malformed (`details.field`)' },
-  too_many_skus: { status: 400, retriable: false, summary: 'too many SKUs in one request or one connection' },
-  invalid_json: { status: 400, retriable: false, summary: 'the body (or WebSocket frame) is not valid JSON' },
+  too_many_skus: { status: 400, frame: true, retriable: false, summary: 'too many SKUs in one request or one connection' },
+  invalid_json: { status: 400, frame: true, retriable: false, summary: 'the body (or WebSocket frame) is not valid JSON' },
   invalid_body: { status: 400, retriable: false, summary: 'the body does not match its schema (`details.field`)' },
-  invalid_frame: { retriable: false, summary: 'WebSocket only: a frame that is not a known client frame' },
+  invalid_frame: { frame: true, retriable: false, summary: 'WebSocket only: a frame that is not a known client frame' },
   missing_idempotency_key: { status: 400, retriable: false, summary: 'POST /v1/purchases needs an Idempotency-Key header' },
   invalid_idempotency_key: { status: 400, retriable: false, summary: 'Idempotency-Key is 1 to 128 printable ASCII characters without spaces' },
   invalid_customer: { status: 400, retriable: false, summary: 'the customer named by X-Customer-Id / customerId is malformed or not yours to name' },
   missing_customer: { status: 400, retriable: false, summary: 'a service key buying for a customer must name it (X-Customer-Id or body customerId)' },
   invalid_order_id: { status: 400, retriable: false, summary: 'an order id is a UUID' },
   invalid_ticket: { status: 400, retriable: false, summary: 'a ticket reference is the fate URL a 202 answer gave' },
-  unauthorized: { status: 401, closeCode: 4001, retriable: false, summary: 'no credential, or one that is not valid (`WWW-Authenticate: Bearer`)' },
+  unauthorized: { status: 401, closeCode: 4001, frame: true, retriable: false, summary: 'no credential, or one that is not valid (`WWW-Authenticate: Bearer`)' },
   token_expired: { closeCode: 4005, retriable: true, summary: 'WebSocket only: the connection\'s token expired; reconnect with a fresh one' },
-  forbidden: { status: 403, retriable: false, summary: 'a valid credential without the scope the route needs' },
+  forbidden: { status: 403, frame: true, retriable: false, summary: 'a valid credential without the scope the route needs' },
   not_found: { status: 404, retriable: false, summary: 'no such route' },
   unknown_sku: { status: 404, retriable: false, summary: 'no stock is known for the SKU' },
   unknown_location: { status: 404, retriable: false, summary: 'the catalog does not know the location' },
@@ -62,12 +64,12 @@ export const ERROR_CATALOG = {
   adjustment_id_conflict: { status: 409, retriable: false, summary: 'the adjustment id was applied with a different payload' },
   body_too_large: { status: 413, retriable: false, summary: 'the body is larger than the route accepts' },
   idempotency_key_reused: { status: 422, retriable: false, summary: 'the Idempotency-Key was used with a different request' },
-  rate_limited: { status: 429, retriable: true, summary: 'too many requests or frames; retry after `Retry-After` seconds' },
+  rate_limited: { status: 429, frame: true, retriable: true, summary: 'too many requests or frames; retry after `Retry-After` seconds' },
   too_many_connections_from_address: { status: 429, retriable: true, summary: 'WebSocket upgrade: the address holds its maximum of connections (`Retry-After`)' },
 
   // ---- dependencies and the platform: 5xx
-  internal_error: { status: 500, closeCode: 1011, retriable: false, summary: 'the gateway could not answer (a bug; details are logged, not sent)' },
-  unavailable: { status: 503, retriable: true, summary: 'a dependency (Redis, Postgres) is unavailable; nothing was done, retry' },
+  internal_error: { status: 500, closeCode: 1011, frame: true, retriable: false, summary: 'the gateway could not answer (a bug; details are logged, not sent)' },
+  unavailable: { status: 503, frame: true, retriable: true, summary: 'a dependency (Redis, Postgres) is unavailable; nothing was done, retry' },
   rebuilding: { status: 503, retriable: true, summary: 'stock data is being rebuilt after a Redis restart; nothing was reserved (`Retry-After`)' },
   write_back_failed: { status: 503, retriable: true, summary: 'the purchase could not be recorded; nothing was reserved (`Retry-After`)' },
   shutting_down: { status: 503, retriable: true, summary: 'this gateway is draining; retry, another instance answers (`Retry-After`)' },
