@@ -13,24 +13,28 @@
  * applied, or it was and a retry with the same body answers 200).
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { errorMessage, isRetriable } from '../lib/errors.ts';
+import {
+  BodyTooLargeError,
+  errorFor,
+  errorMessage,
+  ForbiddenError,
+  InvalidBodyError,
+  InvalidJsonError,
+  UnauthorizedError,
+  UnavailableError,
+} from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { AdjustmentStore, ApplyOutcome } from '../connectors/inbound/adapters/pg-adjustments.ts';
 import { validateAdjustment } from '../connectors/inbound/domain/adjustment.ts';
 import { discardRest, readBody } from './body.ts';
 import { bearerToken, type Verifier } from './auth.ts';
-import { HttpError } from './http.ts';
+import { RETRY_AFTER_S } from './http.ts';
 
 export const ADJUSTMENTS_ROUTE = '/v1/adjustments';
 export const MAX_ADJUSTMENT_BODY_BYTES = 16 * 1024;
 
 /** The scope a credential needs to write stock (docs/security.md#credentials-who-may-do-what). */
 export const ADJUSTMENTS_SCOPE = 'adjustments:write';
-
-/** The HTTP status of a refusal: the catalog does not know a name (404), or the stock state forbids it (409). */
-export function refusalStatus(code: string): 404 | 409 {
-  return code === 'unknown_sku' || code === 'unknown_location' ? 404 : 409;
-}
 
 /** The body of an applied or duplicate outcome. */
 export function outcomeBody(o: Extract<ApplyOutcome, { outcome: 'applied' | 'duplicate' }>) {
@@ -45,12 +49,6 @@ export function outcomeBody(o: Extract<ApplyOutcome, { outcome: 'applied' | 'dup
 }
 
 
-/** Postgres errors that mean "not now" (connection lost, server shutting down, too many clients). */
-function unavailable(err: unknown): boolean {
-  const code = String((err as { code?: unknown } | null)?.code ?? '');
-  return isRetriable(err) || /^(08|53|57P)/.test(code) || /Connection terminated|timeout exceeded when trying to connect/i.test(errorMessage(err));
-}
-
 export function createAdjustmentRoutes(deps: { store: AdjustmentStore; verifier: Pick<Verifier, 'verify'>; logger: Logger }): Router {
   const log = deps.logger.child({ component: 'adjustments-http' });
   const router = express.Router({ caseSensitive: true, strict: true });
@@ -58,17 +56,18 @@ export function createAdjustmentRoutes(deps: { store: AdjustmentStore; verifier:
   const authenticate = async (req: Request, res: Response, next: NextFunction) => {
     const token = bearerToken(req.headers.authorization);
     if (!token) {
-      res.set('WWW-Authenticate', 'Bearer');
-      throw new HttpError(401, 'unauthorized', `POST /v1/adjustments needs a credential with scope ${ADJUSTMENTS_SCOPE}: Authorization: Bearer <API key or JWT>`);
+      throw new UnauthorizedError(`POST /v1/adjustments needs a credential with scope ${ADJUSTMENTS_SCOPE}: Authorization: Bearer <API key or JWT>`, {
+        headers: { 'WWW-Authenticate': 'Bearer' },
+      });
     }
     const auth = await deps.verifier.verify(token);
     if (!auth.ok) {
-      res.set('WWW-Authenticate', 'Bearer error="invalid_token"');
-      throw new HttpError(401, 'unauthorized', `${auth.reason} (adjustments need scope ${ADJUSTMENTS_SCOPE})`);
+      throw new UnauthorizedError(`${auth.reason} (adjustments need scope ${ADJUSTMENTS_SCOPE})`, { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
     }
     if (!auth.principal.scopes.has(ADJUSTMENTS_SCOPE)) {
-      res.set('WWW-Authenticate', `Bearer error="insufficient_scope", scope="${ADJUSTMENTS_SCOPE}"`);
-      throw new HttpError(403, 'forbidden', `credential ${auth.principal.subject} lacks scope ${ADJUSTMENTS_SCOPE}`);
+      throw new ForbiddenError(`credential ${auth.principal.subject} lacks scope ${ADJUSTMENTS_SCOPE}`, {
+        headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${ADJUSTMENTS_SCOPE}"` },
+      });
     }
     res.locals.subject = auth.principal.subject;
     next();
@@ -82,12 +81,12 @@ export function createAdjustmentRoutes(deps: { store: AdjustmentStore; verifier:
         if (!read.ok && read.reason === 'aborted') return void res.destroy();
         if (!read.ok) {
           res.once('finish', () => discardRest(req));
-          return next(new HttpError(413, 'body_too_large', `an adjustment body is at most ${MAX_ADJUSTMENT_BODY_BYTES} bytes`, { field: 'body' }));
+          return next(new BodyTooLargeError(`an adjustment body is at most ${MAX_ADJUSTMENT_BODY_BYTES} bytes`, { details: { field: 'body' } }));
         }
         try {
           req.body = JSON.parse(read.body.toString('utf8')) as unknown;
         } catch (err) {
-          return next(new HttpError(400, 'invalid_json', `the body is not valid JSON: ${errorMessage(err)}`, { field: 'body' }));
+          return next(new InvalidJsonError(`the body is not valid JSON: ${errorMessage(err)}`, { details: { field: 'body' } }));
         }
         next();
       },
@@ -97,18 +96,19 @@ export function createAdjustmentRoutes(deps: { store: AdjustmentStore; verifier:
 
   router.post(ADJUSTMENTS_ROUTE, authenticate, body, async (req, res) => {
     const v = validateAdjustment(req.body, { strict: true });
-    if (!v.ok) throw new HttpError(400, 'invalid_body', `${v.field}: ${v.message}`, { field: v.field });
+    if (!v.ok) throw new InvalidBodyError(`${v.field}: ${v.message}`, { details: { field: v.field } });
     let outcome: ApplyOutcome;
     try {
       [outcome] = (await deps.store.apply([{ adjustment: v.value, via: `http:${String(res.locals.subject)}` }])) as [ApplyOutcome];
     } catch (err) {
-      if (!unavailable(err)) throw err;
+      // The store classified its Postgres errors (lib/driver-errors.ts): only "Postgres is not
+      // there now" is a 503; anything else (data refused, contention past its retries) is a 500.
+      if (!(err instanceof UnavailableError)) throw err;
       log.warn({ err: errorMessage(err), adjustmentId: v.value.adjustmentId }, 'adjustment could not be applied now');
-      res.set('Retry-After', '1');
-      throw new HttpError(503, 'unavailable', 'the adjustment could not be applied now; retry with the same body (an adjustment id applies once)');
+      throw new UnavailableError('the adjustment could not be applied now; retry with the same body (an adjustment id applies once)', { retryAfterS: RETRY_AFTER_S, cause: err });
     }
     if (outcome.outcome === 'refused') {
-      throw new HttpError(refusalStatus(outcome.code), outcome.code, outcome.message, { ...outcome.details, adjustmentId: outcome.adjustment.adjustmentId });
+      throw errorFor(outcome.code, outcome.message, { details: { ...outcome.details, adjustmentId: outcome.adjustment.adjustmentId } });
     }
     if (outcome.outcome === 'applied') {
       log.info({ adjustmentId: v.value.adjustmentId, sku: v.value.sku, kind: v.value.kind, version: outcome.result.version, subject: res.locals.subject }, 'adjustment applied');

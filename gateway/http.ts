@@ -8,6 +8,19 @@ import path from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import YAML from 'yaml';
 import { PROJECT_ROOT } from '../lib/config.ts';
+import { fromRedisError } from '../lib/driver-errors.ts';
+import { errorResponse } from '../lib/error-response.ts';
+import {
+  BadRequestError,
+  InvalidQueryError,
+  InvalidSkuError,
+  NotFoundError,
+  PlatformError,
+  TooManySkusError,
+  UnauthorizedError,
+  UnavailableError,
+  UnknownSkuError,
+} from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { StockLevel } from '../schemas/generated/avro-types.ts';
 import { readSummaries, type StockViews } from './adapters/stock-reader.ts';
@@ -16,18 +29,6 @@ import { bearerToken, type Verifier } from './auth.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 export const MAX_BATCH_SKUS = 100;
-
-export class HttpError extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly details: Record<string, unknown> | undefined;
-  constructor(status: number, code: string, message: string, details?: Record<string, unknown>, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.status = status;
-    this.code = code;
-    this.details = details;
-  }
-}
 
 /** Grants that may see per-location figures over HTTP: the WebSocket's wms/erp channels, or the scope. */
 const LOCATION_GRANTS = ['wms', 'erp', 'stock:read-locations'];
@@ -38,8 +39,8 @@ function stockBody(s: StockLevel, full: boolean) {
 }
 
 function checkSku(sku: string): void {
-  if (sku.length < 1 || sku.length > 128) throw new HttpError(400, 'invalid_sku', 'a SKU is 1 to 128 characters', { sku });
-  if (hasControlChars(sku)) throw new HttpError(400, 'invalid_sku', 'a SKU has no control characters', { sku });
+  if (sku.length < 1 || sku.length > 128) throw new InvalidSkuError('a SKU is 1 to 128 characters', { details: { sku } });
+  if (hasControlChars(sku)) throw new InvalidSkuError('a SKU has no control characters', { details: { sku } });
 }
 
 /** Seconds a client should wait before retrying when a dependency is down. */
@@ -63,12 +64,11 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
  * Reads the views; when Redis does not answer, the request is refused with 503 and Retry-After
  * (a dependency is down: try again), never a 500.
  */
-async function readOr503(views: StockViews, skus: string[], res: Response): ReturnType<typeof readSummaries> {
+async function readOr503(views: StockViews, skus: string[]): ReturnType<typeof readSummaries> {
   try {
     return await readSummaries(views, skus);
   } catch (err) {
-    res.set('Retry-After', String(RETRY_AFTER_S));
-    throw new HttpError(503, 'unavailable', 'stock data is unavailable right now; retry shortly', { dependency: 'redis' }, err);
+    throw new UnavailableError('stock data is unavailable right now; retry shortly', { details: { dependency: 'redis' }, retryAfterS: RETRY_AFTER_S, cause: fromRedisError(err) });
   }
 }
 
@@ -104,23 +104,20 @@ export function createHttpApp(deps: {
    * Public availability for everyone, like the storefront channel; on hand, reserved and the
    * per-location figures only for a credential allowed them (a bad credential is a 401).
    */
-  const fullView = async (req: Request, res: Response): Promise<boolean> => {
+  const fullView = async (req: Request): Promise<boolean> => {
     if (req.headers.authorization === undefined || !deps.verifier) return false;
     const v = await deps.verifier.verify(bearerToken(req.headers.authorization));
-    if (!v.ok) {
-      res.set('WWW-Authenticate', 'Bearer error="invalid_token"');
-      throw new HttpError(401, 'unauthorized', v.reason);
-    }
+    if (!v.ok) throw new UnauthorizedError(v.reason, { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
     return LOCATION_GRANTS.some((g) => v.principal.scopes.has(g));
   };
 
   app.get('/v1/stock/:sku', async (req, res) => {
     const sku = String(req.params.sku);
     checkSku(sku);
-    const full = await fullView(req, res);
-    const { summaries } = await readOr503(deps.views, [sku], res);
+    const full = await fullView(req);
+    const { summaries } = await readOr503(deps.views, [sku]);
     const s = summaries[0];
-    if (!s) throw new HttpError(404, 'unknown_sku', `no stock is known for SKU ${sku}`, { sku });
+    if (!s) throw new UnknownSkuError(`no stock is known for SKU ${sku}`, { details: { sku } });
     res.json(stockBody(s, full));
   });
 
@@ -128,12 +125,12 @@ export function createHttpApp(deps: {
     const raw = req.query.skus;
     const skus = typeof raw === 'string' ? [...new Set(raw.split(',').map((s) => s.trim()).filter(Boolean))] : [];
     if (skus.length === 0) {
-      throw new HttpError(400, 'invalid_query', 'query parameter skus is required: a comma-separated list of SKUs', { field: 'skus' });
+      throw new InvalidQueryError('query parameter skus is required: a comma-separated list of SKUs', { details: { field: 'skus' } });
     }
-    if (skus.length > MAX_BATCH_SKUS) throw new HttpError(400, 'too_many_skus', `at most ${MAX_BATCH_SKUS} SKUs per request`, { count: skus.length });
+    if (skus.length > MAX_BATCH_SKUS) throw new TooManySkusError(`at most ${MAX_BATCH_SKUS} SKUs per request`, { details: { count: skus.length } });
     skus.forEach(checkSku);
-    const full = await fullView(req, res);
-    const { summaries, unknown } = await readOr503(deps.views, skus, res);
+    const full = await fullView(req);
+    const { summaries, unknown } = await readOr503(deps.views, skus);
     res.json({ items: summaries.map((s) => stockBody(s, full)), unknown });
   });
 
@@ -144,9 +141,9 @@ export function createHttpApp(deps: {
     try {
       decoded = decodeURIComponent(req.path);
     } catch {
-      return next(new HttpError(400, 'bad_request', 'the path is not valid percent-encoding'));
+      return next(new BadRequestError('the path is not valid percent-encoding'));
     }
-    if (hasControlChars(decoded)) return next(new HttpError(400, 'bad_request', 'the path has control characters'));
+    if (hasControlChars(decoded)) return next(new BadRequestError('the path has control characters'));
     next();
   });
 
@@ -178,21 +175,18 @@ export function createHttpApp(deps: {
   });
   app.use(express.static(path.join(PROJECT_ROOT, 'gateway', 'public'), { index: 'index.html', maxAge: 0 }));
 
-  app.use((req, _res, next) => next(new HttpError(404, 'not_found', `no route ${req.method} ${req.path}`)));
+  app.use((req, _res, next) => next(new NotFoundError(`no route ${req.method} ${req.path}`)));
 
+  // Every error of the express routes is answered here, through the one mapping (lib/error-response.ts).
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof HttpError) {
-      if (err.status >= 500) log.warn({ err: err.message, cause: (err.cause as Error | undefined)?.message, method: req.method, path: req.path }, 'request refused: dependency unavailable');
-      res.status(err.status).json({ error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
-      return;
+    const answer = errorResponse(err);
+    if (answer.status === 500) {
+      log.error({ err: (err as Error)?.message, stack: (err as Error)?.stack, method: req.method, path: req.path }, 'request failed');
+    } else if (answer.status >= 500 && err instanceof PlatformError) {
+      log.warn({ err: err.message, cause: (err.cause as Error | undefined)?.message, method: req.method, path: req.path }, 'request refused: dependency unavailable');
     }
-    const status = (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      res.status(status).json({ error: 'bad_request', message: (err as Error).message });
-      return;
-    }
-    log.error({ err: (err as Error)?.message, stack: (err as Error)?.stack, method: req.method, path: req.path }, 'request failed');
-    res.status(500).json({ error: 'internal_error', message: 'the gateway could not answer this request' });
+    if (answer.headers) res.set(answer.headers);
+    res.status(answer.status).json(answer.body);
   });
   return app;
 }

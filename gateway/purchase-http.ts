@@ -7,6 +7,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Router } from 'express';
 import express from 'express';
+import { errorResponse } from '../lib/error-response.ts';
+import {
+  BodyTooLargeError,
+  errorFor,
+  InternalError,
+  isErrorCode,
+  InvalidBodyError,
+  InvalidIdempotencyKeyError,
+  InvalidJsonError,
+  InvalidTicketError,
+  MethodNotAllowedError,
+  MissingIdempotencyKeyError,
+  UnknownTicketError,
+} from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { validatePurchase, validIdempotencyKey } from '../purchase/domain/request.ts';
 import type { Outcome, PurchaseService } from '../purchase/service.ts';
@@ -34,12 +48,15 @@ async function credentialOf(req: IncomingMessage, identity: PurchaseIdentity) {
   return identity.verifier.verify(token);
 }
 
+/** An identity refusal (gateway/domain/identity.ts) as its catalog error's answer. */
 function refusal(r: Refusal): Outcome {
-  return {
-    status: r.status,
-    body: { error: r.code, message: r.message, ...(r.field ? { details: { field: r.field } } : {}) },
-    ...(r.status === 401 ? { headers: { 'WWW-Authenticate': 'Bearer' } } : {}),
-  };
+  if (!isErrorCode(r.code)) return errorResponse(new InternalError(`identity refused with an unknown code ${r.code}: ${r.message}`));
+  return errorResponse(
+    errorFor(r.code, r.message, {
+      ...(r.field ? { details: { field: r.field } } : {}),
+      ...(r.code === 'unauthorized' ? { headers: { 'WWW-Authenticate': 'Bearer' } } : {}),
+    }),
+  );
 }
 
 export const MAX_PURCHASE_BODY_BYTES = 16 * 1024;
@@ -49,10 +66,6 @@ function send(res: ServerResponse, o: Outcome): void {
   const body = JSON.stringify(o.body);
   res.writeHead(o.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...o.headers });
   res.end(body);
-}
-
-function bad(status: number, code: string, message: string, details?: Record<string, unknown>): Outcome {
-  return { status, body: { error: code, message, ...(details ? { details } : {}) } };
 }
 
 /** True when the request is the purchase route (the server then hands it to `handlePurchase`). */
@@ -72,7 +85,7 @@ export function createPurchaseHandler(deps: { service: PurchaseService; metrics:
       end();
     };
     if (req.method !== 'POST') {
-      finish({ ...bad(405, 'method_not_allowed', `${req.method} is not allowed on ${ROUTE}; use POST`), headers: { Allow: 'POST' } });
+      finish(errorResponse(new MethodNotAllowedError(`${req.method} is not allowed on ${ROUTE}; use POST`, { headers: { Allow: 'POST' } })));
       req.resume();
       return;
     }
@@ -80,21 +93,24 @@ export function createPurchaseHandler(deps: { service: PurchaseService; metrics:
     void readBody(req, MAX_PURCHASE_BODY_BYTES).then((read) => {
       if (!read.ok && read.reason === 'aborted') return void res.destroy();
       if (!read.ok) {
-        finish(bad(413, 'body_too_large', `a purchase body is at most ${MAX_PURCHASE_BODY_BYTES} bytes`, { field: 'body' }));
+        finish(errorResponse(new BodyTooLargeError(`a purchase body is at most ${MAX_PURCHASE_BODY_BYTES} bytes`, { details: { field: 'body' } })));
         return discardRest(req);
       }
       const key = req.headers['idempotency-key'];
       const idemKey = Array.isArray(key) ? key[0] : key;
-      if (idemKey === undefined) return finish(bad(400, 'missing_idempotency_key', 'the Idempotency-Key header is required', { field: 'Idempotency-Key' }));
-      if (!validIdempotencyKey(idemKey)) return finish(bad(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1 to 128 printable ASCII characters without spaces', { field: 'Idempotency-Key' }));
+      const keyField = { details: { field: 'Idempotency-Key' } };
+      if (idemKey === undefined) return finish(errorResponse(new MissingIdempotencyKeyError('the Idempotency-Key header is required', keyField)));
+      if (!validIdempotencyKey(idemKey)) {
+        return finish(errorResponse(new InvalidIdempotencyKeyError('Idempotency-Key must be 1 to 128 printable ASCII characters without spaces', keyField)));
+      }
       let parsed: unknown;
       try {
         parsed = JSON.parse(read.body.toString('utf8'));
       } catch (err) {
-        return finish(bad(400, 'invalid_json', `the body is not valid JSON: ${(err as Error).message}`, { field: 'body' }));
+        return finish(errorResponse(new InvalidJsonError(`the body is not valid JSON: ${(err as Error).message}`, { details: { field: 'body' } })));
       }
       const v = validatePurchase(parsed);
-      if (!v.ok) return finish(bad(400, 'invalid_body', `${v.field}: ${v.message}`, { field: v.field }));
+      if (!v.ok) return finish(errorResponse(new InvalidBodyError(`${v.field}: ${v.message}`, { details: { field: v.field } })));
       const address = req.socket.remoteAddress ?? 'unknown';
       const body = v.value;
       credentialOf(req, deps.identity)
@@ -105,11 +121,11 @@ export function createPurchaseHandler(deps: { service: PurchaseService; metrics:
         })
         .then(finish, (err: unknown) => {
         log.error({ err: (err as Error).message }, 'purchase handler failed');
-        finish(bad(500, 'internal_error', 'the gateway could not answer this request'));
+        finish(errorResponse(new InternalError((err as Error).message, { cause: err })));
       });
     }).catch((err: unknown) => {
       log.error({ err: (err as Error).message }, 'purchase handler failed');
-      finish(bad(500, 'internal_error', 'the gateway could not answer this request'));
+      finish(errorResponse(new InternalError((err as Error).message, { cause: err })));
     });
   };
 }
@@ -193,12 +209,12 @@ export function createOrderRoutes(service: PurchaseService, identity: PurchaseId
     const sku = String(req.params.sku);
     const ref = String(req.params.ticket);
     if (!REF_RE.test(ref)) {
-      reply(res, { status: 400, body: { error: 'invalid_ticket', message: 'a ticket reference is the fate URL a 202 answer gave: <number>-<22 characters>', details: { field: 'ticket' } } });
+      reply(res, errorResponse(new InvalidTicketError('a ticket reference is the fate URL a 202 answer gave: <number>-<22 characters>', { details: { field: 'ticket' } })));
       return undefined;
     }
     const ticket = await service.openTicket(sku, ref, who);
     if (ticket === null) {
-      reply(res, { status: 404, body: { error: 'unknown_ticket', message: `no ticket ${ref} for SKU ${sku}`, details: { sku, ticket: ref } } });
+      reply(res, errorResponse(new UnknownTicketError(`no ticket ${ref} for SKU ${sku}`, { details: { sku, ticket: ref } })));
       return undefined;
     }
     return { sku, ticket };

@@ -8,6 +8,8 @@ import path from 'node:path';
 import express from 'express';
 import type { Config } from '../lib/config.ts';
 import { PROJECT_ROOT } from '../lib/config.ts';
+import { errorResponse } from '../lib/error-response.ts';
+import { BadRequestError, BodyTooLargeError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { startMetricsServer, type MetricsServer } from '../lib/metrics-server.ts';
 import { createPgPool } from '../lib/pg.ts';
@@ -138,8 +140,9 @@ export async function startGatewayService(
       const declared = declaredLength(req);
       if (declared !== undefined && declared > MAX_REQUEST_BODY_BYTES) {
         // Refused before a byte of the body is read (the routes' own limits are smaller still).
-        const body = JSON.stringify({ error: 'body_too_large', message: `a request body is at most ${MAX_REQUEST_BODY_BYTES} bytes`, details: { field: 'body' } });
-        res.writeHead(413, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+        const answer = errorResponse(new BodyTooLargeError(`a request body is at most ${MAX_REQUEST_BODY_BYTES} bytes`, { details: { field: 'body' } }));
+        const body = JSON.stringify(answer.body);
+        res.writeHead(answer.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
         res.end(body);
         discardRest(req);
         return;
@@ -149,8 +152,9 @@ export async function startGatewayService(
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'request refused: it could not be handled');
       if (res.headersSent) return void res.destroy();
-      const body = JSON.stringify({ error: 'bad_request', message: 'the request could not be parsed' });
-      res.writeHead(400, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+      const answer = errorResponse(new BadRequestError('the request could not be parsed'));
+      const body = JSON.stringify(answer.body);
+      res.writeHead(answer.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
       res.end(body);
     }
   }));

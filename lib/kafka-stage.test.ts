@@ -2,17 +2,20 @@ import type { KafkaMessage, Message, Producer } from 'kafkajs';
 import { pino } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, InvalidMessageError, SchemaError, TransientError } from './errors.ts';
+import { ConfigError, InternalError, InvalidDataError, InvalidMessageError, SchemaError, TransientError } from './errors.ts';
 import { applyWithSplit, consumerLag, DeadLetterBox, isDataError, PoisonMessageError, poisonOf, runBatch, type BatchPayload, type StageWork } from './kafka-stage.ts';
 
 const msg = (offset: number, value: string): KafkaMessage => ({ key: Buffer.from(`k${offset}`), value: Buffer.from(value), offset: String(offset), timestamp: '0', attributes: 0, headers: {} });
 const silent = pino({ level: 'silent' });
 
 describe('isDataError', () => {
-  it('blames the message only for non-retriable platform errors', () => {
+  it('blames the message only for what it carries: undecodable, off-schema or refused as data', () => {
     expect(isDataError(new InvalidMessageError('bad'))).toBe(true);
     expect(isDataError(new SchemaError('not Avro'))).toBe(true);
-    expect(isDataError(new ConfigError('x', { variable: 'X' }))).toBe(true);
+    expect(isDataError(new InvalidDataError('check violation', { sqlState: '23514' }))).toBe(true);
+    // Not retriable, but not the message's fault either: retried (and seen), never dead-lettered.
+    expect(isDataError(new ConfigError('x', { variable: 'X' }))).toBe(false);
+    expect(isDataError(new InternalError('a bug'))).toBe(false);
     expect(isDataError(new TransientError('registry down'))).toBe(false);
     // Errors of unknown origin (a dropped connection, a bug) are retried, never dead-lettered.
     expect(isDataError(new Error('ERR user_script:1: boom'))).toBe(false);

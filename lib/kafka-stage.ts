@@ -17,19 +17,21 @@
 import type { Batch, Consumer, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import { encodeDeadLetter, type DeadLetter } from './contracts/dlq.ts';
-import { errorMessage, InvalidMessageError, PlatformError } from './errors.ts';
+import { errorMessage, InvalidDataError, InvalidMessageError, SchemaError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Classification
 
 /**
- * The message's fault: retrying cannot help, so it is dead-lettered. An InvalidMessageError, or
- * any platform error that says it is not retriable. Errors of unknown origin are not: the batch
- * is retried rather than a message lost for a fault that may be the infrastructure's.
+ * The message's fault: retrying cannot help, so it is dead-lettered. A message that cannot be
+ * decoded or does not match its schema (SchemaError, InvalidMessageError) or data the store
+ * refused as data (InvalidDataError). Anything else, internal errors and errors of unknown origin
+ * included, is not: the batch is retried rather than a message lost for a fault that may be the
+ * infrastructure's or the code's.
  */
 export function isDataError(err: unknown): boolean {
-  return err instanceof PlatformError && !err.retriable;
+  return err instanceof SchemaError || err instanceof InvalidDataError;
 }
 
 /** A data error that names its own DLQ reason code instead of the phase's default. */

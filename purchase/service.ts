@@ -9,7 +9,24 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import type { Config } from '../lib/config.ts';
-import { errorMessage } from '../lib/errors.ts';
+import { errorResponse } from '../lib/error-response.ts';
+import {
+  CustomerLimitError,
+  errorMessage,
+  IdempotencyInProgressError,
+  IdempotencyKeyReusedError,
+  InvalidOrderIdError,
+  InvalidStateError,
+  RateLimitedError,
+  RebuildingError,
+  SoldOutError,
+  UnavailableError,
+  UnknownOrderError,
+  UnknownSkuError,
+  UnknownTicketError,
+  WriteBackFailedError,
+  type PlatformError,
+} from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Gate, scopedIdempotencyKey, type GateItem, type HoldRecord } from './adapters/gate.ts';
 import { OrdersStore, releaseItems, type OrderLine, type OrderView } from './adapters/orders-pg.ts';
@@ -28,9 +45,23 @@ export interface PurchaseEvents {
   writeBatch(size: number, seconds: number): void;
 }
 
-function error(status: number, code: string, message: string, details?: Record<string, unknown>, headers?: Record<string, string>): Outcome {
-  return { status, body: { error: code, message, ...(details ? { details } : {}) }, ...(headers ? { headers } : {}) };
+/** A refusal as the client's answer: status, body and headers come from the error (lib/error-response.ts). */
+function refuse(err: PlatformError): Outcome {
+  return errorResponse(err);
 }
+
+/** The same Idempotency-Key with a different request: the one answer, wherever it is noticed. */
+function keyReused(): Outcome {
+  return refuse(new IdempotencyKeyReusedError('this Idempotency-Key was used with a different request', { details: { field: 'Idempotency-Key' } }));
+}
+
+/** An order the caller may not see answers exactly like one that does not exist. */
+function unknownOrder(orderId: string): Outcome {
+  return refuse(new UnknownOrderError(`no order ${orderId}`, { details: { orderId } }));
+}
+
+/** Seconds before a client retries a purchase that could not be decided or recorded now. */
+const RETRY_AFTER_S = 1;
 
 export function placedBody(orderId: string, expiresAt: string, lines: OrderLine[]): Record<string, unknown> {
   return { orderId, status: 'reserved', expiresAt, items: lines };
@@ -57,7 +88,7 @@ function mayAccess(caller: Caller, owner: string, scope: string): boolean {
 
 function limited(scope: 'customer' | 'address', retryAfterMs: number): Outcome {
   const s = Math.max(1, Math.ceil(retryAfterMs / 1000));
-  return error(429, 'rate_limited', `too many purchase attempts from this ${scope}; retry after ${s} s`, { scope, retryAfterMs }, { 'Retry-After': String(s) });
+  return refuse(new RateLimitedError(`too many purchase attempts from this ${scope}; retry after ${s} s`, { details: { scope, retryAfterMs }, retryAfterS: s }));
 }
 
 export class PurchaseService {
@@ -105,7 +136,7 @@ export class PurchaseService {
     // The same key arriving twice at this process while the first is in flight: one answer.
     const running = this.inProcess.get(scoped);
     if (running) {
-      if (running.hash !== hash) return this.count(error(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', { field: 'Idempotency-Key' }));
+      if (running.hash !== hash) return this.count(keyReused());
       const o = await running.done;
       return o.status === 201 ? { ...o, headers: { ...o.headers, 'Idempotent-Replayed': 'true' } } : o;
     }
@@ -113,7 +144,7 @@ export class PurchaseService {
     const decision = hot ? this.viaWaitingRoom(hot.sku, req, idempotencyKey, hash, address) : this.decide(req, idempotencyKey, hash, address);
     const done = decision.catch((err: unknown) => {
       this.log.error({ err: errorMessage(err) }, 'purchase failed');
-      return error(503, 'unavailable', 'the purchase could not be decided; nothing was reserved, retry with the same Idempotency-Key');
+      return refuse(new UnavailableError('the purchase could not be decided; nothing was reserved, retry with the same Idempotency-Key', { cause: err }));
     });
     this.inProcess.set(scoped, { hash, done });
     try {
@@ -136,9 +167,9 @@ export class PurchaseService {
       case 'limited':
         return limited(t.scope, t.retryAfterMs);
       case 'unknown':
-        return error(404, 'unknown_sku', `no stock is known for SKU ${sku}`, { field: `items[${req.items.findIndex((i) => i.sku === sku)}].sku`, sku });
+        return refuse(new UnknownSkuError(`no stock is known for SKU ${sku}`, { details: { field: `items[${req.items.findIndex((i) => i.sku === sku)}].sku`, sku } }));
       case 'known': {
-        if (t.hash !== hash) return error(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', { field: 'Idempotency-Key' });
+        if (t.hash !== hash) return keyReused();
         const fate = await this.waitingRoom.getFate(sku, t.ticket);
         if (fate) return { status: fate.status, body: fate.body, headers: { 'Idempotent-Replayed': 'true' } };
         return this.waitlisted(sku, t.ticket, null, req.customerId);
@@ -146,7 +177,7 @@ export class PurchaseService {
       case 'sold_out': {
         // No ticket was drawn and nothing is stored: a retry is evaluated afresh.
         const requested = items.find((i) => i.sku === sku)?.qty ?? 0;
-        return error(409, 'sold_out', `SKU ${sku} is sold out`, { sku, requested, available: 0 });
+        return refuse(new SoldOutError(`SKU ${sku} is sold out`, { details: { sku, requested, available: 0 } }));
       }
       case 'waitlisted':
         return this.waitlisted(sku, t.ticket, t.position, req.customerId);
@@ -164,7 +195,7 @@ export class PurchaseService {
   private async ticketSoldOut(sku: string, r: QueuedRequest): Promise<Outcome> {
     const { ticket } = r;
     const requested = r.items.find((i) => i.sku === sku)?.qty ?? 0;
-    const o = error(409, 'sold_out', `SKU ${sku} is sold out (ticket ${ticket})`, { sku, requested, available: 0, ticket });
+    const o = refuse(new SoldOutError(`SKU ${sku} is sold out (ticket ${ticket})`, { details: { sku, requested, available: 0, ticket } }));
     await this.waitingRoom.setFate({ sku, ticket, status: o.status, body: o.body }, this.deps.config.purchase.refusalTtlS, scopedIdempotencyKey(r.customerId, r.key));
     return o;
   }
@@ -226,11 +257,11 @@ export class PurchaseService {
     const fate = await this.waitingRoom.getFate(sku, ticket);
     if (fate) return { status: 200, body: { sku, ticket, decided: true, outcome: { status: fate.status, body: fate.body } } };
     if (!Number.isSafeInteger(ticket) || ticket < 1 || ticket > (await this.waitingRoom.issued(sku))) {
-      return error(404, 'unknown_ticket', `no ticket ${ticket} for SKU ${sku}`, { sku, ticket });
+      return refuse(new UnknownTicketError(`no ticket ${ticket} for SKU ${sku}`, { details: { sku, ticket } }));
     }
     // Decided, and its fate no longer kept (refusals are kept PURCHASE_REFUSAL_TTL_S).
     if (!(await this.waitingRoom.isPending(sku, ticket))) {
-      return error(404, 'unknown_ticket', `ticket ${ticket} for SKU ${sku} was decided and its outcome is no longer kept`, { sku, ticket });
+      return refuse(new UnknownTicketError(`ticket ${ticket} for SKU ${sku} was decided and its outcome is no longer kept`, { details: { sku, ticket } }));
     }
     return { status: 200, body: { sku, ticket, decided: false } };
   }
@@ -247,30 +278,32 @@ export class PurchaseService {
     const g = await this.gate.reserve({ holdId, idempotencyKey: scoped, hash, customerId: req.customerId, address, items, skipRate: rateTaken });
     switch (g.kind) {
       case 'rebuilding':
-        return error(503, 'rebuilding', 'stock data is being rebuilt after a Redis restart; nothing was reserved, retry with the same Idempotency-Key', undefined, { 'Retry-After': '1' });
+        return refuse(new RebuildingError('stock data is being rebuilt after a Redis restart; nothing was reserved, retry with the same Idempotency-Key', { retryAfterS: RETRY_AFTER_S }));
       case 'replay': {
-        if (g.record.hash !== hash) return error(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', { field: 'Idempotency-Key' });
+        if (g.record.hash !== hash) return keyReused();
         if (g.record.state === 'done' && g.record.response) {
           return { status: 201, body: JSON.parse(g.record.response) as Record<string, unknown>, headers: { 'Idempotent-Replayed': 'true' } };
         }
-        return error(409, 'idempotency_in_progress', 'a request with this Idempotency-Key is still being processed; retry shortly', { field: 'Idempotency-Key' }, { 'Retry-After': '1' });
+        return refuse(
+          new IdempotencyInProgressError('a request with this Idempotency-Key is still being processed; retry shortly', { details: { field: 'Idempotency-Key' }, retryAfterS: RETRY_AFTER_S }),
+        );
       }
       case 'limited':
         return limited(g.scope, g.retryAfterMs);
       case 'unknown': {
         const i = req.items.findIndex((x) => x.sku === g.sku);
-        return error(404, 'unknown_sku', `no stock is known for SKU ${g.sku}`, { field: `items[${i}].sku`, sku: g.sku });
+        return refuse(new UnknownSkuError(`no stock is known for SKU ${g.sku}`, { details: { field: `items[${i}].sku`, sku: g.sku } }));
       }
       case 'sold_out': {
         const qty = req.items.find((x) => x.sku === g.sku)?.qty ?? 0;
-        return error(409, 'sold_out', `SKU ${g.sku} has ${g.available} unit(s) available, ${qty} requested`, { sku: g.sku, requested: qty, available: g.available });
+        return refuse(new SoldOutError(`SKU ${g.sku} has ${g.available} unit(s) available, ${qty} requested`, { details: { sku: g.sku, requested: qty, available: g.available } }));
       }
       case 'limit':
-        return error(409, 'customer_limit', `customer ${req.customerId} may buy at most ${this.deps.config.purchase.maxPerCustomer} unit(s) of ${g.sku} (has ${g.bought})`, {
-          sku: g.sku,
-          limit: this.deps.config.purchase.maxPerCustomer,
-          bought: g.bought,
-        });
+        return refuse(
+          new CustomerLimitError(`customer ${req.customerId} may buy at most ${this.deps.config.purchase.maxPerCustomer} unit(s) of ${g.sku} (has ${g.bought})`, {
+            details: { sku: g.sku, limit: this.deps.config.purchase.maxPerCustomer, bought: g.bought },
+          }),
+        );
       case 'ok':
         break;
     }
@@ -286,17 +319,19 @@ export class PurchaseService {
     }
     await this.gate.release(hold).catch((err: unknown) => this.log.warn({ err: errorMessage(err), holdId }, 'release failed; the reaper will release the hold'));
     if (w.reason === 'duplicate_key') {
-      if (w.existing.hash !== hash) return error(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', { field: 'Idempotency-Key' });
+      if (w.existing.hash !== hash) return keyReused();
       const order = await this.store.getOrder(w.existing.orderId);
-      if (!order) return error(503, 'unavailable', 'retry with the same Idempotency-Key');
+      if (!order) return refuse(new UnavailableError('retry with the same Idempotency-Key'));
       return { status: 201, body: placedBody(order.orderId, order.expiresAt, order.lines), headers: { 'Idempotent-Replayed': 'true' } };
     }
     if (w.reason === 'insufficient') {
       this.log.warn({ holdId, items }, 'the gate accepted a purchase Postgres could not cover (view ahead of Postgres); units returned');
-      return error(409, 'sold_out', 'the purchase could not be covered by the stock in Postgres; nothing was reserved', { reason: 'database_guard' });
+      return refuse(new SoldOutError('the purchase could not be covered by the stock in Postgres; nothing was reserved', { details: { reason: 'database_guard' } }));
     }
     this.log.warn({ holdId, reason: w.reason, err: w.message }, 'write-back failed; units returned to the gate');
-    return error(503, 'write_back_failed', 'the purchase could not be recorded; nothing was reserved, retry with the same Idempotency-Key', { reason: w.reason }, { 'Retry-After': '1' });
+    return refuse(
+      new WriteBackFailedError('the purchase could not be recorded; nothing was reserved, retry with the same Idempotency-Key', { details: { reason: w.reason }, retryAfterS: RETRY_AFTER_S }),
+    );
   }
 
   /**
@@ -304,25 +339,25 @@ export class PurchaseService {
    * `orders:read`; anyone else gets the same 404 as for an order that does not exist.
    */
   async getOrder(orderId: string, caller: Caller): Promise<Outcome> {
-    if (!UUID_RE.test(orderId)) return error(400, 'invalid_order_id', 'an order id is a UUID', { field: 'orderId' });
+    if (!UUID_RE.test(orderId)) return refuse(new InvalidOrderIdError('an order id is a UUID', { details: { field: 'orderId' } }));
     const o = await this.store.getOrder(orderId);
-    if (!o || o.status === 'abandoned' || !mayAccess(caller, o.customerId, ORDER_SCOPES.read)) return error(404, 'unknown_order', `no order ${orderId}`, { orderId });
+    if (!o || o.status === 'abandoned' || !mayAccess(caller, o.customerId, ORDER_SCOPES.read)) return unknownOrder(orderId);
     return { status: 200, body: orderBody(o) };
   }
 
   /** POST /v1/orders/:id/confirm | cancel: its customer, or a service with `orders:confirm` / `orders:cancel`. */
   async transition(orderId: string, to: 'confirmed' | 'cancelled', caller: Caller): Promise<Outcome> {
-    if (!UUID_RE.test(orderId)) return error(400, 'invalid_order_id', 'an order id is a UUID', { field: 'orderId' });
+    if (!UUID_RE.test(orderId)) return refuse(new InvalidOrderIdError('an order id is a UUID', { details: { field: 'orderId' } }));
     // An order's customer never changes: checking before the transaction's own read is safe.
     const owner = await this.store.orderCustomer(orderId);
-    if (owner === null || !mayAccess(caller, owner, ORDER_SCOPES[to])) return error(404, 'unknown_order', `no order ${orderId}`, { orderId });
+    if (owner === null || !mayAccess(caller, owner, ORDER_SCOPES[to])) return unknownOrder(orderId);
     const r = await this.store.transition(orderId, to);
-    if (!r.ok && r.reason === 'unknown_order') return error(404, 'unknown_order', `no order ${orderId}`, { orderId });
+    if (!r.ok && r.reason === 'unknown_order') return unknownOrder(orderId);
     if (!r.ok) {
-      if (r.status === 'abandoned') return error(404, 'unknown_order', `no order ${orderId}`, { orderId });
+      if (r.status === 'abandoned') return unknownOrder(orderId);
       if (r.status === 'expired') await this.releaseLimit(r.order);
       const verb = to === 'confirmed' ? 'confirmed' : 'cancelled';
-      return error(409, 'invalid_state', `order ${orderId} is ${r.status} and cannot be ${verb}`, { orderId, status: r.status });
+      return refuse(new InvalidStateError(`order ${orderId} is ${r.status} and cannot be ${verb}`, { details: { orderId, status: r.status } }));
     }
     if (to === 'cancelled') await this.releaseLimit(r.order);
     return { status: 200, body: orderBody(r.order) };

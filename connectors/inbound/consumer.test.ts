@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { dlqReason } from '../../lib/contracts/dlq.ts';
 import { PoisonMessageError } from '../../lib/kafka-stage.ts';
 import type { StockAdjustment } from '../../schemas/generated/avro-types.ts';
-import { checkAdjustment, isPgDataError, kafkaVia, keyMismatch } from './consumer.ts';
+import { fromPgError } from '../../lib/driver-errors.ts';
+import { isDataError } from '../../lib/kafka-stage.ts';
+import { checkAdjustment, kafkaVia, keyMismatch } from './consumer.ts';
 
 const a: StockAdjustment = { adjustmentId: 'x', sku: 'SKU-1', locationId: 'WH-1', kind: 'RECEIPT', quantity: 1, toLocationId: null, occurredAt: 0, sourceSystem: 's', reference: null };
 
@@ -40,12 +42,15 @@ describe('inbound consumer helpers', () => {
     expect([mismatch.reason, mismatch.adjustmentId, mismatch.tags]).toEqual(['key_mismatch', 'x', { kind: 'RECEIPT' }]);
   });
 
-  it('dead-letters only what Postgres refuses as data; connection trouble and races are retried', () => {
-    expect(isPgDataError({ code: '22021' })).toBe(true); // invalid byte sequence
-    expect(isPgDataError({ code: '23514' })).toBe(true); // check violation
-    expect(isPgDataError({ code: '23505' })).toBe(false); // unique violation: the store retries it
-    expect(isPgDataError({ code: '40P01' })).toBe(false);
-    expect(isPgDataError({ code: 'ECONNREFUSED' })).toBe(false);
-    expect(isPgDataError(new Error('Connection terminated'))).toBe(false);
+  it('dead-letters only what Postgres refuses as data; connection trouble, races and the unknown are retried', () => {
+    const pgError = (code: string) => Object.assign(new Error(`pg ${code}`), { code });
+    const asStore = (err: unknown) => fromPgError(err, { contention: ['23505'] }); // as adapters/pg-adjustments.ts
+    expect(isDataError(asStore(pgError('22021')))).toBe(true); // invalid byte sequence
+    expect(isDataError(asStore(pgError('23514')))).toBe(true); // check violation
+    expect(isDataError(asStore(pgError('23505')))).toBe(false); // unique violation: the store retries it
+    expect(isDataError(asStore(pgError('40P01')))).toBe(false);
+    expect(isDataError(asStore(pgError('42P01')))).toBe(false); // undefined table: not the message's fault
+    expect(isDataError(asStore(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })))).toBe(false);
+    expect(isDataError(asStore(new Error('Connection terminated unexpectedly')))).toBe(false);
   });
 });

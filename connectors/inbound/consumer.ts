@@ -73,24 +73,12 @@ export function checkAdjustment(value: unknown, key: Buffer | null): StockAdjust
 }
 
 /**
- * COMPATIBILITY SHIM, to be removed once adapters/pg-adjustments.ts throws classified errors
- * itself (issue 15, errors helper): Postgres refusing the data (SQLSTATE class 22 data exception,
- * 23 integrity violation other than the unique violations the store retries) means retrying
- * cannot help, so the adjustment is dead-lettered instead of holding up its partition forever.
- * Validation should make this unreachable; it is the safety net.
+ * Applies a chunk. The store classifies its own failures (adapters/pg-adjustments.ts): Postgres
+ * refusing the data is an InvalidDataError (not retriable: the stage dead-letters it as
+ * `apply_failed` instead of holding up the partition), a lost connection is retriable.
  */
-export function isPgDataError(err: unknown): boolean {
-  const code = String((err as { code?: unknown } | null)?.code ?? '');
-  return /^2[23]/.test(code) && code !== '23505';
-}
-
 async function applyClassified(store: AdjustmentStore, items: ApplyItem[]): Promise<Outcome[]> {
-  let outcomes: ApplyOutcome[];
-  try {
-    outcomes = await store.apply(items);
-  } catch (err) {
-    throw isPgDataError(err) ? new InvalidMessageError(errorMessage(err), { cause: err }) : err; // COMPATIBILITY SHIM (see isPgDataError)
-  }
+  const outcomes: ApplyOutcome[] = await store.apply(items);
   const committedAt = Date.now();
   return outcomes.map((o) => ({ ...o, committedAt }));
 }

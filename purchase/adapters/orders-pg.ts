@@ -6,6 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import { fromPgError } from '../../lib/driver-errors.ts';
+import { ContentionError, InvalidDataError } from '../../lib/errors.ts';
 import { checkout } from '../../lib/pg.ts';
 import { retry } from '../../lib/retry.ts';
 import type { Allocation } from '../domain/allocate.ts';
@@ -69,9 +71,15 @@ type WriteBackRow =
   | { id: string; ok: false; reason: 'insufficient' | 'exists' }
   | { id: string; ok: false; reason: 'duplicate_key'; existing: { orderId: string; hash: string | null } };
 
-/** Deadlock or serialization failure: the transaction may simply be run again. */
-const RETRY_CODES = new Set(['40P01', '40001']);
-const RETRY = { retries: 4, initialDelayMs: 5, maxDelayMs: 200, retriable: (err: unknown) => RETRY_CODES.has(String((err as { code?: unknown } | null)?.code)) };
+/**
+ * Deadlock or serialization failure (classified at this edge as ContentionError): the
+ * transaction may simply be run again. A Postgres that is down is not retried here: the caller
+ * answers for it.
+ */
+const RETRY = { retries: 4, initialDelayMs: 5, maxDelayMs: 200, retriable: (err: unknown) => fromPgError(err) instanceof ContentionError };
+
+/** The SQLSTATE of the write-back's guard: a CHECK on stock_levels refusing `reserved` above `on_hand`. */
+const GUARD_VIOLATION = '23514';
 
 function eventPayload(type: OrderEventType, o: { orderId: string; customerId: string; status: OrderStatus; expiresAt: string; lines: OrderLine[] }) {
   return { type, orderId: o.orderId, customerId: o.customerId, status: o.status, expiresAt: o.expiresAt, occurredAt: new Date().toISOString(), items: o.lines };
@@ -118,8 +126,9 @@ export class OrdersStore {
       return await this.callWriteBack(holds);
     } catch (err) {
       if (holds.length === 1) {
-        const guard = (err as { code?: string }).code === '23514';
-        return new Map([[holds[0]!.holdId, { ok: false, reason: guard ? 'insufficient' : 'error', message: (err as Error).message }]]);
+        const e = fromPgError(err);
+        const guard = e instanceof InvalidDataError && e.sqlState === GUARD_VIOLATION;
+        return new Map([[holds[0]!.holdId, { ok: false, reason: guard ? 'insufficient' : 'error', message: e.message }]]);
       }
       // Isolate whatever failed: each hold on its own.
       const out = new Map<string, WriteResult>();

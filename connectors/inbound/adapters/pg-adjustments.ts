@@ -13,10 +13,17 @@
  * applying the same adjustment at once) roll the batch back and retry it: the retry sees the
  * other transaction's outcome. Refused adjustments write nothing.
  *
+ * Errors leave `apply` classified (lib/driver-errors.ts): UnavailableError (Postgres not there
+ * now: retry later), ContentionError (still contended after the retries: retry later),
+ * InvalidDataError (Postgres refused the data, SQLSTATE class 22/23: retrying cannot help; the
+ * consumer dead-letters it), InternalError (anything else).
+ *
  * Owns: the SQL. Must not: hold rules (domain/) or know where adjustments come from.
  */
 import type pg from 'pg';
+import { fromPgError } from '../../../lib/driver-errors.ts';
 import { checkout } from '../../../lib/pg.ts';
+import { ContentionError } from '../../../lib/errors.ts';
 import { retry } from '../../../lib/retry.ts';
 import type { StockAdjustment } from '../../../schemas/generated/avro-types.ts';
 import { adjustmentHash } from '../domain/adjustment.ts';
@@ -40,11 +47,15 @@ export interface ApplyItem {
   via: string;
 }
 
-/** SQLSTATEs that mean "another transaction got in the way": retry the batch. */
-const RETRY_CODES = new Set(['40P01', '40001', '23505']);
+/**
+ * Besides deadlocks and serialization failures, a unique violation (23505) here is a concurrent
+ * insert of the same adjustment id or stock row: "another transaction got in the way", retry.
+ */
+const CONTENTION = { contention: ['23505'] } as const;
 
-export function isContention(err: unknown): boolean {
-  return RETRY_CODES.has(String((err as { code?: unknown } | null)?.code));
+/** The error a driver threw, classified at this edge. */
+function classified(err: unknown) {
+  return fromPgError(err, CONTENTION);
 }
 
 export class AdjustmentStore {
@@ -63,7 +74,8 @@ export class AdjustmentStore {
       retries: 8,
       initialDelayMs: 5,
       maxDelayMs: 500,
-      retriable: isContention,
+      // Only contention is retried here; a Postgres that is down is the caller's to wait out.
+      retriable: (err) => err instanceof ContentionError,
       onRetry: (err, attempt) => this.onRetry?.(err, attempt),
     });
   }
@@ -71,7 +83,9 @@ export class AdjustmentStore {
   private async applyOnce(items: readonly ApplyItem[]): Promise<ApplyOutcome[]> {
     const inputs = items.map((i) => ({ adjustment: i.adjustment, hash: adjustmentHash(i.adjustment) }));
     const lockKeys = rowsToLock(inputs);
-    const client = await checkout(this.pool);
+    const client = await checkout(this.pool).catch((err: unknown) => {
+      throw classified(err);
+    });
     let released = false;
     try {
       await client.query('BEGIN');
@@ -186,7 +200,7 @@ export class AdjustmentStore {
         released = true;
         client.release(true);
       });
-      throw err;
+      throw classified(err);
     } finally {
       if (!released) client.release();
     }
