@@ -13,7 +13,7 @@
  * Owns: the consume -> apply -> publish -> commit loop. Must not: contain fold rules (domain/)
  * or know Redis key layouts (adapters/redis-views.ts).
  */
-import type { Consumer, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Kafka, KafkaMessage, Message } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { SchemaError } from '../lib/errors.ts';
 import { connectStage, stageRunOptions } from '../lib/kafka.ts';

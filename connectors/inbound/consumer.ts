@@ -14,7 +14,7 @@
  * Owns: the consume -> decode -> apply -> dead-letter -> commit loop. Must not: contain the
  * adjustment rules (domain/) or SQL (adapters/).
  */
-import type { Consumer, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Kafka, KafkaMessage, Message } from 'kafkajs';
 import { errorMessage, SchemaError } from '../../lib/errors.ts';
 import { connectStage, stageRunOptions } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
