@@ -12,7 +12,7 @@ class FakeSocket {
   grow = false;
   sent: Buffer[] = [];
   /** The raw socket the hub writes pre-encoded frames to (strip the 2-4 byte header back off). */
-  readonly _socket = {
+  readonly raw = {
     destroyed: false,
     write: (frame: Buffer) => {
       if (this.grow) this.bufferedAmount += frame.length;
@@ -51,7 +51,7 @@ function setup(maxBufferedBytes = 1 << 20, maxReplyFrameBytes?: number) {
   const hub = new Hub({ tickMs: 1000, maxBufferedBytes, maxReplyFrameBytes, metrics: createGatewayMetrics({ defaults: false }), cursor: () => '9-9' });
   const conn = (channel: 'storefront' | 'wms' = 'storefront') => {
     const ws = new FakeSocket();
-    const c = new Connection(ws as unknown as WebSocket, channel);
+    const c = new Connection(ws as unknown as WebSocket, channel, ws.raw);
     hub.add(c);
     return { c, ws };
   };

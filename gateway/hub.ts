@@ -23,8 +23,18 @@ export function rankOf(s: { version: number; deleted: boolean }): number {
   return rank(s.version, s.deleted);
 }
 
+/**
+ * The connection's TCP socket, as the HTTP server handed it over in its 'upgrade' event (the
+ * request's `socket`; ws keeps the same object): pre-encoded frames are written to it directly.
+ */
+export interface FrameSocket {
+  write(frame: Buffer): boolean;
+  readonly destroyed: boolean;
+}
+
 export class Connection {
   readonly ws: WebSocket;
+  readonly socket: FrameSocket;
   readonly channel: Channel;
   readonly skus = new Set<string>();
   all = false;
@@ -46,8 +56,9 @@ export class Connection {
   /** Client frames are handled one after another, in arrival order. */
   queue: Promise<void> = Promise.resolve();
 
-  constructor(ws: WebSocket, channel: Channel) {
+  constructor(ws: WebSocket, channel: Channel, socket: FrameSocket) {
     this.ws = ws;
+    this.socket = socket;
     this.channel = channel;
   }
 
@@ -297,12 +308,13 @@ export class Hub {
   }
 
   /**
-   * Writes an already-encoded frame straight to the connection's socket. Safe to mix with
-   * ws.send: without compression the ws library writes synchronously, so order is kept.
+   * Writes an already-encoded frame straight to the connection's socket (the upgrade's socket,
+   * which ws writes to as well). Safe to mix with ws.send: without compression the ws library
+   * writes synchronously, so order is kept.
    */
   private writeEncoded(conn: Connection, frame: Buffer): boolean {
-    const socket = (conn.ws as unknown as { _socket?: { write(b: Buffer): boolean; destroyed: boolean } })._socket;
-    if (!socket || socket.destroyed) return false;
+    const socket = conn.socket;
+    if (socket.destroyed) return false;
     socket.write(frame);
     return true;
   }

@@ -112,7 +112,7 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
       refuse(ws, CLOSE_CODES.unauthorized, 'unauthorized', auth.reason);
       return;
     }
-    const conn = new Connection(ws, channelName);
+    const conn = new Connection(ws, channelName, req.socket);
     budgets.set(conn, {
       frames: new TokenBucket(limits.framesPerSec, limits.frameBurst),
       skus: new TokenBucket(limits.subscribeSkusPerSec, limits.subscribeSkusBurst),

@@ -143,10 +143,10 @@ export async function registerAvroSchema(
   const configuredFirst = await setSubjectCompatibility(registryUrl, subject, COMPATIBILITY.BACKWARD);
   let id: number;
   try {
-    ({ id } = await registry.register(
-      { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
-      { subject, compatibility: COMPATIBILITY.BACKWARD, updateConfig: false },
-    ));
+    // (@kafkajs/confluent-schema-registry 3.x, which supports Node 20, has no `updateConfig`
+    // option: it sets the compatibility itself only when the subject had none, i.e. the same
+    // PUT as the one below.)
+    ({ id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject, compatibility: COMPATIBILITY.BACKWARD }));
   } catch (err) {
     const name = (schema as { name?: unknown }).name;
     throw registryError(`registry refused schema ${String(name)} for subject ${subject}`, err);

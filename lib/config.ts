@@ -519,9 +519,9 @@ function configError(variable: string, message: string): ConfigError {
 
 /**
  * What INVSYNC_ENV=production refuses, one line per problem, each naming its variable. Pure:
- * `given` is the variables set explicitly (after empty values are dropped).
+ * `_given` (the variables set explicitly, after empty values are dropped) is not consulted yet.
  */
-export function productionProblems(config: Config, given: Readonly<Record<string, string>>): string[] {
+export function productionProblems(config: Config, _given: Readonly<Record<string, string>>): string[] {
   const problems: string[] = [];
   const devKeys = DEV_KEYS.map((k) => k.key);
   if (config.gateway.devKeys || config.gateway.apiKeys.some((k) => devKeys.includes(k.key))) {

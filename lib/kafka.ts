@@ -1,10 +1,11 @@
 /**
- * Kafka client factory (kafkajs), with kafkajs' own logs routed into pino. The consume → apply →
- * commit stages are run by lib/kafka-stage.ts.
+ * Kafka client factory (kafkajs), with kafkajs' own logs routed into pino (levels:
+ * lib/kafka-log.ts). The consume → apply → commit stages are run by lib/kafka-stage.ts.
  */
 import fs from 'node:fs';
 import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { KafkaConnection } from './config.ts';
+import { kafkaLogLevel } from './kafka-log.ts';
 import type { Logger } from './logger.ts';
 
 /** kafkajs' `ssl` and `sasl` options for a connection (TLS with its CA file, SASL PLAIN/SCRAM). */
@@ -41,8 +42,8 @@ export function createKafka(options: {
     logCreator: () => (entry: LogEntry) => {
       if (!log) return;
       const { message, ...rest } = entry.log;
-      const level = entry.level === logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'debug';
-      log[level]({ namespace: entry.namespace, ...rest }, message);
+      // Routine start-up notices and retriable start-up answers go to debug (lib/kafka-log.ts).
+      log[kafkaLogLevel(entry.level, message)]({ namespace: entry.namespace, ...rest }, message);
     },
     ...options.overrides,
   });

@@ -6,7 +6,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOPICS } from '../lib/topics.ts';
 import { decodeStockChange, type StockChange } from '../stream-processors/domain/stock-change.ts';
-import { testConfig, testKafka, unique, watchTopic, type Received, type TopicWatcher } from './helpers.ts';
+import { cleanUp, testConfig, testKafka, unique, watchTopic, type Received, type TopicWatcher } from './helpers.ts';
+import { waitUntil } from './processor-helpers.ts';
 
 const config = testConfig();
 const pool = new pg.Pool({ connectionString: config.pg.url, max: 4 });
@@ -26,14 +27,24 @@ beforeAll(async () => {
   watcher = await watchTopic(testKafka(config), TOPICS.cdcStockLevels);
 });
 
+/** Every SKU a test creates goes through here, so afterAll can remove its rows. */
+const created: string[] = [];
+const createdPrefixes: string[] = [];
+function newSku(prefix: string): string {
+  const sku = unique(prefix);
+  created.push(sku);
+  return sku;
+}
+
 afterAll(async () => {
   await watcher?.stop();
   await pool.end();
+  await cleanUp(config, { skus: created, skuPrefixes: createdPrefixes });
 });
 
 describe('CDC of stock_levels', () => {
   it('an UPDATE yields a change event with the committed values and the new version', async () => {
-    const sku = unique('cdc-upd');
+    const sku = newSku('cdc-upd');
     const inserted = await pool.query<{ version: string }>(
       `INSERT INTO stock_levels (sku, location_id, on_hand, reserved, safety_stock) VALUES ($1, 'WH-1', 10, 2, 1) RETURNING version`,
       [sku],
@@ -57,7 +68,7 @@ describe('CDC of stock_levels', () => {
   });
 
   it('a rolled-back transaction yields nothing; the next commit does', async () => {
-    const sku = unique('cdc-rb');
+    const sku = newSku('cdc-rb');
     await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 5)`, [sku]);
     const client = await pool.connect();
     try {
@@ -76,7 +87,7 @@ describe('CDC of stock_levels', () => {
   });
 
   it('the version trigger bumps on every change, whatever the writer sets', async () => {
-    const sku = unique('cdc-ver');
+    const sku = newSku('cdc-ver');
     const a = await pool.query<{ version: string }>(
       `INSERT INTO stock_levels (sku, location_id, on_hand, version) VALUES ($1, 'WH-1', 1, 999999999999) RETURNING version`,
       [sku],
@@ -94,7 +105,7 @@ describe('CDC of stock_levels', () => {
   });
 
   it('a DELETE yields a delete event carrying the removed version, then a tombstone', async () => {
-    const sku = unique('cdc-del');
+    const sku = newSku('cdc-del');
     const { rows } = await pool.query<{ version: string }>(
       `INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-2', 3) RETURNING version`,
       [sku],
@@ -107,7 +118,7 @@ describe('CDC of stock_levels', () => {
   });
 
   it('deleting one location re-stamps the SKU\'s other locations with newer versions', async () => {
-    const sku = unique('cdc-sib');
+    const sku = newSku('cdc-sib');
     await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 3), ($1, 'WH-2', 4)`, [sku]);
     const before = await pool.query<{ version: string }>(`SELECT version FROM stock_levels WHERE sku = $1 AND location_id = 'WH-2'`, [sku]);
     await pool.query(`DELETE FROM stock_levels WHERE sku = $1 AND location_id = 'WH-1'`, [sku]);
@@ -121,17 +132,23 @@ describe('CDC of stock_levels', () => {
   });
 
   it('per SKU, versions follow commit order even across locations', async () => {
-    const sku = unique('cdc-ord');
+    const sku = newSku('cdc-ord');
     await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 1), ($1, 'WH-2', 1)`, [sku]);
     const first = await pool.connect();
     try {
       await first.query('BEGIN');
       const a = await first.query<{ version: string }>(`UPDATE stock_levels SET on_hand = 2 WHERE sku = $1 AND location_id = 'WH-1' RETURNING version`, [sku]);
+      const firstPid = (await first.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       let done = false;
       const second = pool
         .query<{ version: string }>(`UPDATE stock_levels SET on_hand = 3 WHERE sku = $1 AND location_id = 'WH-2' RETURNING version`, [sku])
         .finally(() => (done = true));
-      await new Promise((r) => setTimeout(r, 300));
+      // Probe, not a pause: Postgres reports a session blocked by the first transaction.
+      await waitUntil(
+        async () => (await pool.query(`SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))`, [firstPid])).rowCount! > 0 || done,
+        10_000,
+        'the second update to wait for the first transaction',
+      );
       expect(done).toBe(false); // the other location of the same SKU waits for the first commit
       await first.query('COMMIT');
       const b = await second;
@@ -140,13 +157,14 @@ describe('CDC of stock_levels', () => {
       first.release();
     }
     // Another SKU is not held up by an open transaction on this one.
-    const other = unique('cdc-ord');
+    const other = newSku('cdc-ord');
     await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 1)`, [other]);
   });
 
   it('one transaction may write tens of thousands of SKUs (an ERP batch)', async () => {
     // Per-SKU serialisation must not exhaust Postgres' shared lock table (migration 0006).
     const prefix = unique('batch');
+    createdPrefixes.push(prefix);
     const client = await pool.connect();
     try {
       await client.query('BEGIN');

@@ -10,7 +10,7 @@ import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRedis } from '../lib/redis.ts';
 import { startGatewayService, type GatewayService } from '../gateway/service.ts';
-import { testConfig, testKafka, unique } from './helpers.ts';
+import { cleanUp, testConfig, testKafka, unique } from './helpers.ts';
 import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
 
 const base = testConfig();
@@ -97,8 +97,12 @@ function client(gw: GatewayService, query: string, headers: Record<string, strin
   return new TestClient(`${gw.url.replace('http', 'ws')}/v1/stream${query}`, headers);
 }
 
+/** SKU prefixes seeded here (removed in afterAll with the Redis prefix). */
+const seeded: string[] = [];
+
 async function seed(count: number): Promise<string[]> {
   const p = unique('GW');
+  seeded.push(p);
   const skus = Array.from({ length: count }, (_, i) => `${p}-${i}`);
   await pool.query(
     `INSERT INTO stock_levels (sku, location_id, on_hand, reserved) SELECT s, 'WH-' || l, 10, 1 FROM unnest($1::text[]) s, generate_series(1, 2) l`,
@@ -128,6 +132,7 @@ afterAll(async () => {
   await proc?.processor.stop();
   await pool.end();
   redis.disconnect();
+  await cleanUp(base, { redisPrefixes: [prefix], skuPrefixes: [...seeded, prefix] });
 });
 
 describe('gateway: channels and auth', () => {

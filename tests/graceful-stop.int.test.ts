@@ -14,7 +14,7 @@ import { HttpDrain } from '../gateway/drain.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createRedis } from '../lib/redis.ts';
 import { Gate } from '../purchase/adapters/gate.ts';
-import { testKafka, unique } from './helpers.ts';
+import { cleanUp, testKafka, unique } from './helpers.ts';
 import { freePort, httpStatus, killAll, startChild, waitFor } from './process-helpers.ts';
 import { startTestProcessor, waitProcessorLive, type TestProcessor } from './processor-helpers.ts';
 import { IDENTITY_ENV, purchase } from './purchase-helpers.ts';
@@ -31,11 +31,15 @@ beforeAll(async () => {
   await waitProcessorLive(pool, proc.views, `${prefix}-probe`);
 });
 
+/** Consumer groups of the children started here (removed in afterAll with the prefix and rows). */
+const groups: string[] = [];
+
 afterAll(async () => {
   await killAll();
   await proc?.processor.stop();
   redis.disconnect();
   await pool.end();
+  await cleanUp(config, { redisPrefixes: [prefix], skuPrefixes: [prefix], groups });
 });
 
 describe('graceful stop', () => {
@@ -115,6 +119,7 @@ describe('graceful stop', () => {
       CONNECTOR_METRICS_PORT: String(cPort),
       HOUSEKEEPING_INTERVAL_S: '0',
     };
+    groups.push(env.PROCESSOR_GROUP_ID, env.CONNECTOR_INBOUND_GROUP_ID);
     const p = startChild('stream-processors/main.ts', { env });
     const c = startChild('connectors/main.ts', { env });
     await Promise.all([p.ready, c.ready]);

@@ -6,7 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Consumer, IHeaders, Kafka } from 'kafkajs';
 import { loadConfig, type Config } from '../lib/config.ts';
+import { errorMessage } from '../lib/errors.ts';
 import { createKafka } from '../lib/kafka.ts';
+import { createPgPool } from '../lib/pg.ts';
+import { createRedis } from '../lib/redis.ts';
 
 export function testConfig(): Readonly<Config> {
   return loadConfig(process.env);
@@ -50,7 +53,8 @@ export async function watchTopic(kafka: Kafka, topic: string, { fromBeginning = 
   await admin.connect();
   const ends = fromBeginning ? [] : await admin.fetchTopicOffsets(topic);
   await admin.disconnect();
-  const consumer: Consumer = kafka.consumer({ groupId: unique('watch'), maxWaitTimeInMs: 50 });
+  const groupId = unique('watch');
+  const consumer: Consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 50 });
   const messages: Received[] = [];
   const waiters = new Set<() => void>();
   await consumer.connect();
@@ -92,6 +96,104 @@ export async function watchTopic(kafka: Kafka, topic: string, { fromBeginning = 
     },
     async stop() {
       await consumer.disconnect();
+      await deleteGroups(kafka, [groupId]);
     },
   };
+}
+
+/** Deletes consumer groups; one that is gone already or still has members is left alone. */
+export async function deleteGroups(kafka: Kafka, groups: string[]): Promise<void> {
+  if (!groups.length) return;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.deleteGroups(groups).catch(() => undefined); // kafkajs rejects when any one fails
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * What a suite created on the shared stack, for `cleanUp` in its afterAll: tests share one stack
+ * (docs/testing.md), so each suite removes its own names and nothing else.
+ */
+export interface Leftovers {
+  /** Every Redis key under `<prefix>:`. */
+  redisPrefixes?: string[];
+  /** These SKUs' stock rows, row locks, applied adjustments and orders (with lines and reservations). */
+  skus?: string[];
+  /** The same, for every SKU starting with one of these. */
+  skuPrefixes?: string[];
+  /** Consumer groups (deleted once their members have left). */
+  groups?: string[];
+  /** Private topics. */
+  topics?: string[];
+}
+
+/** Removes what `what` names from Redis, Postgres and Kafka; throws if a part could not be removed. */
+export async function cleanUp(config: Config, what: Leftovers): Promise<void> {
+  const failures: string[] = [];
+  const prefixes = (what.redisPrefixes ?? []).filter((p) => p.length >= 4); // never a shared short prefix
+  if (prefixes.length) {
+    const redis = createRedis(config.redis.url);
+    try {
+      for (const prefix of prefixes) {
+        const match = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}:*`;
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length) await redis.unlink(...keys);
+        } while (cursor !== '0');
+      }
+    } catch (e) {
+      failures.push(`redis: ${errorMessage(e)}`);
+    } finally {
+      redis.disconnect();
+    }
+  }
+  const skus = what.skus ?? [];
+  const likes = (what.skuPrefixes ?? []).filter((p) => p.length >= 4).map((p) => `${p.replace(/[\\%_]/g, '\\$&')}%`);
+  if (skus.length || likes.length) {
+    const pool = createPgPool(config.pg.url, { max: 1, application: 'invsync-test-cleanup' });
+    const mine = (column: string) => `(${column} = ANY($1::text[]) OR ${column} LIKE ANY($2::text[]))`;
+    try {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(`DELETE FROM orders WHERE id IN (SELECT order_id FROM order_lines WHERE ${mine('sku')})`, [skus, likes]);
+        await client.query(`DELETE FROM applied_adjustments WHERE ${mine('sku')}`, [skus, likes]);
+        await client.query(`DELETE FROM stock_levels WHERE ${mine('sku')}`, [skus, likes]);
+        await client.query(`DELETE FROM stock_sku_locks WHERE ${mine('sku')}`, [skus, likes]);
+        await client.query('COMMIT');
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      } finally {
+        client.release();
+      }
+    } catch (e) {
+      failures.push(`postgres: ${errorMessage(e)}`);
+    } finally {
+      await pool.end();
+    }
+  }
+  if (what.groups?.length || what.topics?.length) {
+    const kafka = testKafka(config);
+    try {
+      await deleteGroups(kafka, what.groups ?? []);
+      if (what.topics?.length) {
+        const admin = kafka.admin();
+        await admin.connect();
+        try {
+          await admin.deleteTopics({ topics: what.topics });
+        } finally {
+          await admin.disconnect();
+        }
+      }
+    } catch (e) {
+      failures.push(`kafka: ${errorMessage(e)}`);
+    }
+  }
+  if (failures.length) throw new Error(`test clean-up incomplete: ${failures.join('; ')}`);
 }

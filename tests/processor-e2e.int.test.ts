@@ -12,7 +12,7 @@ import { PROJECT_ROOT } from '../lib/config.ts';
 import { createRedis } from '../lib/redis.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import { rebuildViews } from '../stream-processors/views-maintenance.ts';
-import { testConfig, testKafka, unique } from './helpers.ts';
+import { cleanUp, testConfig, testKafka, unique, type Leftovers } from './helpers.ts';
 import { startTestProcessor, waitConverged, waitProcessorLive, waitUntil } from './processor-helpers.ts';
 
 const config = testConfig();
@@ -20,9 +20,13 @@ const pool = new pg.Pool({ connectionString: config.pg.url, max: 12 });
 const redis = createRedis(config.redis.url);
 const kafka = testKafka(config);
 
+/** What the tests create on the shared stack, removed afterwards. */
+const left = { redisPrefixes: [] as string[], skuPrefixes: [] as string[], groups: [] as string[] } satisfies Leftovers;
+
 afterAll(async () => {
   await pool.end();
   redis.disconnect();
+  await cleanUp(config, left);
 });
 
 async function seedSkus(skuPrefix: string, count: number): Promise<string[]> {
@@ -68,9 +72,12 @@ function spawnProcessor(env: Record<string, string>): ChildProcess {
 describe('stock processor on the real pipeline', () => {
   it('converges to Postgres after a SIGKILL while consuming, and a restart', async () => {
     const prefix = unique('k').replaceAll('-', '');
+    left.redisPrefixes.push(prefix);
     const skuPrefix = unique('KILL');
+    left.skuPrefixes.push(skuPrefix);
     const views = new RedisViews({ redis, prefix });
     const env = { REDIS_PREFIX: prefix, PROCESSOR_GROUP_ID: unique('grp'), PROCESSOR_START_FROM: 'latest' };
+    left.groups.push(env.PROCESSOR_GROUP_ID);
     const skus = await seedSkus(skuPrefix, 60);
     let child = spawnProcessor(env);
     try {
@@ -95,7 +102,9 @@ describe('stock processor on the real pipeline', () => {
 
   it('two instances in one group share the partitions and still converge', async () => {
     const prefix = unique('g').replaceAll('-', '');
+    left.redisPrefixes.push(prefix);
     const skuPrefix = unique('PAIR');
+    left.skuPrefixes.push(skuPrefix);
     const groupId = unique('grp');
     const skus = await seedSkus(skuPrefix, 60);
     const a = await startTestProcessor({ config, kafka, redis, prefix, groupId, fromBeginning: false });
@@ -124,7 +133,9 @@ describe('stock processor on the real pipeline', () => {
 
   it('a rebuild during live traffic ends equal to Postgres, and no view version goes backwards', async () => {
     const prefix = unique('r').replaceAll('-', '');
+    left.redisPrefixes.push(prefix);
     const skuPrefix = unique('REB');
+    left.skuPrefixes.push(skuPrefix);
     // Rows written before the processor starts (at the topic's end) exist only in Postgres:
     // without the rebuild, the views could not converge.
     const skus = await seedSkus(skuPrefix, 400);
@@ -166,7 +177,9 @@ describe('stock processor on the real pipeline', () => {
 
   it('keeps folding when stock_levels gains a new nullable column, without a restart', async () => {
     const prefix = unique('c').replaceAll('-', '');
+    left.redisPrefixes.push(prefix);
     const skuPrefix = unique('COL');
+    left.skuPrefixes.push(skuPrefix);
     const column = `ext_${unique('c').replaceAll('-', '_')}`;
     const [sku] = await seedSkus(skuPrefix, 1);
     const proc = await startTestProcessor({ config, kafka, redis, prefix, groupId: unique('grp'), fromBeginning: false });

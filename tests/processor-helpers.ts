@@ -1,13 +1,14 @@
 /**
  * Helpers for stream-processor integration tests: a processor on private names (its own Redis key
- * prefix and consumer group, optionally its own topics), hand-built Debezium events, and
- * convergence checks against Postgres.
+ * prefix, consumer group and output topics — stock.deltas, stock.levels and the DLQ are private
+ * unless a test names them), hand-built Debezium events, and convergence checks against Postgres.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import { registerStockSchemas } from '../lib/avro-registry.ts';
+import { TOPICS } from '../lib/topics.ts';
 import type { Config } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
@@ -15,11 +16,15 @@ import { createProcessorMetrics, type ProcessorMetrics } from '../stream-process
 import { startStockProcessor, type StockProcessor } from '../stream-processors/processor.ts';
 import { reconcileViews } from '../stream-processors/views-maintenance.ts';
 import { markEpoch } from '../stream-processors/epoch.ts';
+import { deleteGroups, unique } from './helpers.ts';
 
 export interface TestProcessor {
+  /** `stop()` also deletes the private topics the helper created and the group (once empty). */
   processor: StockProcessor;
   metrics: ProcessorMetrics;
   views: RedisViews;
+  /** The topics it reads and writes (private unless given). */
+  topics: { cdc: string; deltas: string; levels: string; dlq: string };
 }
 
 export async function startTestProcessor(opts: {
@@ -32,7 +37,27 @@ export async function startTestProcessor(opts: {
   topics?: { cdc?: string; deltas?: string; levels?: string; dlq?: string };
 }): Promise<TestProcessor> {
   const metrics = createProcessorMetrics({ defaults: false });
-  const processor = await startStockProcessor({
+  // Outputs go to private topics unless the test names them: a test processor must not publish
+  // duplicate deltas or levels onto the platform's topics, which other suites and processes read.
+  const given = opts.topics ?? {};
+  const created = { deltas: given.deltas ? undefined : unique('t-deltas'), levels: given.levels ? undefined : unique('t-levels'), dlq: given.dlq ? undefined : unique('t-dlq') };
+  const topics = {
+    cdc: given.cdc ?? TOPICS.cdcStockLevels,
+    deltas: given.deltas ?? created.deltas!,
+    levels: given.levels ?? created.levels!,
+    dlq: given.dlq ?? created.dlq!,
+  };
+  const ownTopics = Object.values(created).filter((t): t is string => t !== undefined);
+  if (ownTopics.length) {
+    const admin = opts.kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ waitForLeaders: true, topics: ownTopics.map((topic) => ({ topic, numPartitions: 3 })) });
+    } finally {
+      await admin.disconnect();
+    }
+  }
+  const started = await startStockProcessor({
     kafka: opts.kafka,
     redis: opts.redis,
     codecs: await registerStockSchemas(opts.config.registry.url),
@@ -42,12 +67,27 @@ export async function startTestProcessor(opts: {
     fromBeginning: opts.fromBeginning,
     prefix: opts.prefix,
     feedMaxLen: 10_000,
-    ...(opts.topics ? { topics: opts.topics } : {}),
+    topics,
   });
+  const processor: StockProcessor = {
+    ...started,
+    async stop() {
+      await started.stop();
+      await deleteGroups(opts.kafka, [opts.groupId]);
+      if (!ownTopics.length) return;
+      const admin = opts.kafka.admin();
+      await admin.connect();
+      try {
+        await admin.deleteTopics({ topics: ownTopics });
+      } finally {
+        await admin.disconnect();
+      }
+    },
+  };
   await processor.joined;
   // A test's private prefix starts empty on purpose: it counts as built (stream-processors/epoch.ts).
   await markEpoch(opts.redis, opts.prefix);
-  return { processor, metrics, views: new RedisViews({ redis: opts.redis, prefix: opts.prefix }) };
+  return { processor, metrics, views: new RedisViews({ redis: opts.redis, prefix: opts.prefix }), topics };
 }
 
 /** A Debezium PostgreSQL change event for stock_levels, as the connector writes it (JSON, no schema). */

@@ -9,7 +9,7 @@ import { createRedis } from '../lib/redis.ts';
 import type { StockDelta, StockLevel } from '../schemas/generated/avro-types.ts';
 import { decodeRows, foldRow, summarize, type RowChange, type SkuRows } from '../stream-processors/domain/fold.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
-import { testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
+import { cleanUp, testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
 import { cdcEvent, startTestProcessor, waitUntil, type TestProcessor } from './processor-helpers.ts';
 
 const config = testConfig();
@@ -18,6 +18,12 @@ const kafka: Kafka = testKafka(config);
 const registry = new SchemaRegistry({ host: config.registry.url });
 const prefix = unique('t').replaceAll('-', '');
 const topics = { cdc: unique('cdc'), deltas: unique('deltas'), levels: unique('levels'), dlq: unique('dlq') };
+const foldPrefixes: string[] = [];
+function foldPrefix(name: string): string {
+  const p = unique(name).replaceAll('-', '');
+  foldPrefixes.push(p);
+  return p;
+}
 let producer: Producer;
 let proc: TestProcessor;
 let deltas: TopicWatcher;
@@ -54,6 +60,8 @@ afterAll(async () => {
   await dlq?.stop();
   await producer?.disconnect();
   redis.disconnect();
+  // The SKUs here live only on the private CDC topic (no rows); the fold tests' views use their own prefixes.
+  await cleanUp(config, { redisPrefixes: [prefix, ...foldPrefixes], topics: Object.values(topics) });
 });
 
 describe('stock processor', () => {
@@ -208,7 +216,7 @@ describe('stock processor', () => {
 
 describe('apply script agrees with the pure fold', () => {
   it('gives the same rows and summary for a shuffled sequence with duplicates, stale events and deletes', async () => {
-    const views = new RedisViews({ redis, prefix: unique('fold').replaceAll('-', '') });
+    const views = new RedisViews({ redis, prefix: foldPrefix('fold') });
     const sku = 'S1';
     let seed = 42;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -249,7 +257,7 @@ describe('apply script agrees with the pure fold', () => {
     expect(outcomes).toContain('duplicate');
 
     // The same sequence applied several changes per script call (how rebuild and repair call it).
-    const grouped = new RedisViews({ redis, prefix: unique('foldg').replaceAll('-', '') });
+    const grouped = new RedisViews({ redis, prefix: foldPrefix('foldg') });
     const groupedOutcomes: string[] = [];
     for (let i = 0; i < arrivals.length; i += 7) {
       const [r] = await grouped.applySkus([arrivals.slice(i, i + 7)]);

@@ -14,7 +14,7 @@ import { createRedis } from '../lib/redis.ts';
 import { startGatewayService, type GatewayService } from '../gateway/service.ts';
 import { Gate } from '../purchase/adapters/gate.ts';
 import { reconcileViews } from '../stream-processors/views-maintenance.ts';
-import { testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
+import { cleanUp, testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
 import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
 import { as, IDENTITY_ENV, post, purchase, reservedByOrders, skuTruth, type HttpReply } from './purchase-helpers.ts';
 import { scopedIdempotencyKey } from '../purchase/adapters/gate.ts';
@@ -47,9 +47,13 @@ let strict: GatewayService;
 let hot: GatewayService;
 let events: TopicWatcher;
 
+/** SKUs this suite created (removed in afterAll with its Redis prefix). */
+const created: string[] = [hotSku];
+
 /** A SKU with `perLocation` units in each location, folded into the views. */
 async function stock(perLocation: number[], safety = 0): Promise<string> {
   const sku = unique('BUY');
+  created.push(sku);
   await pool.query(
     `INSERT INTO stock_levels (sku, location_id, on_hand, safety_stock) SELECT $1, 'WH-' || i, q, $3 FROM unnest($2::int[]) WITH ORDINALITY AS t(q, i)`,
     [sku, perLocation, safety],
@@ -106,6 +110,7 @@ afterAll(async () => {
   await proc?.processor.stop();
   await pool.end();
   redis.disconnect();
+  await cleanUp(base, { redisPrefixes: [prefix], skus: created, skuPrefixes: [prefix] });
 });
 
 describe('purchase path: flash sale', () => {
@@ -158,7 +163,13 @@ describe('purchase path: flash sale', () => {
     expect(new Set(rows.map((r) => r.id))).toEqual(orderIds);
 
     await waitUntil(async () => placedEventsFor(orderIds).length >= 100, 30_000, '100 OrderPlaced events');
-    await sleep(500); // a duplicate would arrive right behind
+    // A marker per key instead of a pause: each order's confirmation is committed after its
+    // OrderPlaced and travels under the same key (same partition), so once every OrderConfirmed
+    // has arrived, a duplicate OrderPlaced committed before it would have arrived too.
+    const confirms = await Promise.all([...orderIds].map((id) => post(gwA.url, `/v1/orders/${id}/confirm`, {}, { Authorization: 'Bearer dev-payments-key' })));
+    expect(confirms.every((c) => c.status === 200)).toBe(true);
+    const confirmed = () => events.messages.filter((m) => m.headers.eventType === 'OrderConfirmed' && m.key !== null && orderIds.has(m.key));
+    await waitUntil(async () => confirmed().length >= 100, 30_000, '100 OrderConfirmed markers');
     const placed = placedEventsFor(orderIds);
     expect(placed).toHaveLength(100);
     expect(new Set(placed.map((m) => m.headers.id)).size).toBe(100);

@@ -13,30 +13,38 @@ import { loadConfig, PROJECT_ROOT } from '../lib/config.ts';
 import { createRedis } from '../lib/redis.ts';
 import { Supervisor, tsChild, type SupervisorEvent } from '../lib/supervisor.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
-import { unique } from './helpers.ts';
+import { cleanUp, unique, type Leftovers } from './helpers.ts';
 import { freePort, httpStatus, isAlive, killAll, startChild, waitFor } from './process-helpers.ts';
 
 const base = loadConfig(process.env);
 const pool = new pg.Pool({ connectionString: base.pg.url, max: 2 });
 const supervisors: Supervisor[] = [];
 
+/** The private platforms' names (removed in afterAll). */
+const left = { redisPrefixes: [] as string[], skuPrefixes: [] as string[], groups: [] as string[] } satisfies Leftovers;
+
 afterAll(async () => {
   await Promise.all(supervisors.map((s) => s.stop('SIGKILL')));
   await killAll();
   await pool.end();
+  await cleanUp(base, left);
 });
 
 /** Environment for a private platform: own Redis prefix, consumer groups and ports. */
 async function platformEnv(prefix: string): Promise<Record<string, string>> {
+  const groups = { processor: unique('sv-proc'), inbound: unique('sv-conn') };
+  left.redisPrefixes.push(prefix);
+  left.skuPrefixes.push(prefix);
+  left.groups.push(groups.processor, groups.inbound);
   return {
     REDIS_PREFIX: prefix,
     GATEWAY_PORT: String(await freePort()),
     PROCESSOR_METRICS_PORT: String(await freePort()),
     CONNECTOR_METRICS_PORT: String(await freePort()),
-    PROCESSOR_GROUP_ID: unique('sv-proc'),
+    PROCESSOR_GROUP_ID: groups.processor,
     PROCESSOR_START_FROM: 'latest',
     PROCESSOR_RECONCILE_INTERVAL_S: '0',
-    CONNECTOR_INBOUND_GROUP_ID: unique('sv-conn'),
+    CONNECTOR_INBOUND_GROUP_ID: groups.inbound,
     CONNECTOR_INBOUND_START_FROM: 'latest',
     HOUSEKEEPING_INTERVAL_S: '0',
     PURCHASE_EXPIRY_INTERVAL_MS: '0',

@@ -16,7 +16,6 @@
  */
 import type { Kafka } from 'kafkajs';
 import { DLQ_REASONS } from '../../lib/contracts/dlq.ts';
-import { errorMessage, InvalidMessageError } from '../../lib/errors.ts';
 import { PoisonMessageError, startKafkaStage, type BatchDone, type RunningStage, type StageWork } from '../../lib/kafka-stage.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { TOPICS } from '../../lib/topics.ts';

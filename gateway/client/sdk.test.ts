@@ -3,7 +3,7 @@
  * WebSocketServer on 127.0.0.1, port 0) that speaks protocol v1: no native stack needed.
  */
 import fs from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import {
   backoffDelay,
@@ -136,6 +136,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  vi.useRealTimers();
   for (const client of clients.splice(0)) client.close();
   await gateway.stop();
 });
@@ -194,7 +195,28 @@ function stateReached(client: StockClient, state: ClientState, timeoutMs = 2000)
   });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * For proving that a client does NOT connect again: fake timers (advancing with real time, so the
+ * sockets and the helpers' timeouts work as usual) and a WebSocket that counts its constructions.
+ * `settle()` then fires every timer the client may have set (its backoff is at most 50 ms here); a
+ * reconnect creates its WebSocket synchronously in that timer, so `opened` shows it at once.
+ */
+function watchConnects() {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'], shouldAdvanceTime: true });
+  const probe = {
+    opened: 0,
+    WebSocket: class extends WebSocket {
+      constructor(...args: ConstructorParameters<typeof WebSocket>) {
+        super(...args);
+        probe.opened += 1;
+      }
+    },
+    settle(): void {
+      vi.advanceTimersByTime(10_000);
+    },
+  };
+  return probe;
+}
 
 const item = (sku: string, version: number, available = version, extra: Partial<StockItem> = {}): StockItem => ({ sku, available, version, commitTs: 1_795_236_135_779 + version, ...extra });
 
@@ -473,7 +495,8 @@ describe('StockClient', () => {
     [CLOSE_CODES.frameTooBig.code, 'frame_too_big'],
     [CLOSE_CODES.normal.code, 'closed_by_server'],
   ])('does not reconnect after close %i and reports %s', async (code, errorCode) => {
-    const client = makeClient();
+    const connects = watchConnects();
+    const client = makeClient({ WebSocket: connects.WebSocket });
     const log = record(client);
     const connection = await gateway.accept();
     await stateReached(client, 'open');
@@ -481,14 +504,16 @@ describe('StockClient', () => {
     connection.close(code, 'bye');
     await closed;
     expect(log.errors).toEqual([{ code: errorCode, message: 'bye', closeCode: code }]);
-    await sleep(150); // many backoff periods (initialMs 10, maxMs 50)
+    connects.settle(); // many backoff periods (initialMs 10, maxMs 50)
+    expect(connects.opened).toBe(1);
     expect(gateway.connections.items).toHaveLength(1);
     expect(client.state).toBe('closed');
   });
 
   it('stops on a refused token: the error frame and the close are both reported', async () => {
     gateway.autoWelcome = false;
-    const client = makeClient({ channel: 'wms', token: 'bad' });
+    const connects = watchConnects();
+    const client = makeClient({ channel: 'wms', token: 'bad', WebSocket: connects.WebSocket });
     const log = record(client);
     client.subscribe(['A']);
     const connection = await gateway.accept();
@@ -499,7 +524,8 @@ describe('StockClient', () => {
     expect(log.errors.map((e) => e.code)).toEqual(['unauthorized', 'unauthorized']);
     expect(log.errors[1]?.closeCode).toBe(4001);
     expect(log.states).toEqual(['connecting', 'closed']);
-    await sleep(100);
+    connects.settle();
+    expect(connects.opened).toBe(1);
     expect(gateway.connections.items).toHaveLength(1);
     expect(connection.frames.items).toEqual([]); // nothing sent before a welcome
   });
@@ -600,23 +626,30 @@ describe('StockClient', () => {
   });
 
   it('close() closes with 1000, does not reconnect and reports no error', async () => {
-    const client = makeClient();
+    const connects = watchConnects();
+    const client = makeClient({ WebSocket: connects.WebSocket });
     const log = record(client);
     const connection = await gateway.accept();
     await stateReached(client, 'open');
     client.close();
     expect(client.state).toBe('closed');
     expect(await connection.closed).toBe(1000);
-    await sleep(100);
+    connects.settle();
+    expect(connects.opened).toBe(1);
     expect(gateway.connections.items).toHaveLength(1);
     expect(log.errors).toEqual([]);
     expect(log.states).toEqual(['connecting', 'open', 'closed']);
   });
 
   it('close() right after construction opens nothing', async () => {
-    const client = makeClient();
+    const connects = watchConnects();
+    const client = makeClient({ WebSocket: connects.WebSocket });
     client.close();
-    await sleep(50);
+    // The client connects on a microtask queued at construction: it has run once ours has.
+    await new Promise<void>((resolve) => queueMicrotask(resolve));
+    connects.settle();
+    expect(connects.opened).toBe(0);
+    expect(client.state).toBe('closed');
     expect(gateway.connections.items).toHaveLength(0);
   });
 });

@@ -15,8 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../lib/config.ts';
 import { PROJECT_ROOT } from '../../lib/config.ts';
 import { ensurePrerequisites } from '../stack/prereqs.ts';
-import { lastLines, livePid, portOpen, run } from '../stack/proc.ts';
-import { endpoints, probeComponent, stackUp } from '../stack/stack.ts';
+import { lastLines, livePid, run } from '../stack/proc.ts';
+import { probeComponent, stackUp } from '../stack/stack.ts';
 
 export type ProcName = 'processor' | 'gateway-a' | 'gateway-b' | 'connectors';
 

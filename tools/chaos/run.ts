@@ -49,7 +49,6 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
     const bad = o.faults.filter((f) => STACK_FAULTS.has(f));
     if (bad.length) throw new Error(`faults ${bad.join(', ')} stop stack components and need STACK=native (the harness's own stack)`);
   }
-  const random = rng(o.seed);
   const run = `chaos${o.seed}-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
   const ids = runIds(run, { adjSkus: 4, erpSkus: 4 });
   const prefix = run.replaceAll('-', '').slice(0, 32);

@@ -18,7 +18,7 @@ import { loadConfigOrExit, PROJECT_ROOT } from '../../lib/config.ts';
 import { errorMessage, PlatformError } from '../../lib/errors.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createPgPool } from '../../lib/pg.ts';
-import { redactUrl, redactUrlsIn } from '../../lib/redact.ts';
+import { redactUrlsIn } from '../../lib/redact.ts';
 import { createRedis } from '../../lib/redis.ts';
 import { seedCatalog } from '../../lib/seed.ts';
 import { renderChildTable, Supervisor, tsChild, type ChildStatus, type SupervisorEvent } from '../../lib/supervisor.ts';
