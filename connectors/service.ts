@@ -46,6 +46,7 @@ export async function startConnectorsService(
     decoder: new AvroRecordDecoder({ registry: createSchemaRegistry(config.registry), readerSchema: loadAvroSchema('StockAdjustment') }),
     logger,
     metrics,
+    sessionTimeoutMs: config.kafka.sessionTimeoutMs,
     groupId: config.inbound.groupId,
     fromBeginning: config.inbound.startFrom === 'earliest',
     batchMax: config.inbound.batchMax,

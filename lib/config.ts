@@ -105,6 +105,7 @@ const schema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:16379'),
   KAFKA_BROKERS: brokers.default(['127.0.0.1:19092']),
   KAFKA_CONTROLLER_PORT: port.default(19093),
+  KAFKA_SESSION_TIMEOUT_MS: positiveInt(300_000).default(3000),
   CONNECT_URL: url(['http:', 'https:']).default('http://127.0.0.1:18083'),
   SCHEMA_REGISTRY_URL: url(['http:', 'https:']).default('http://127.0.0.1:18081/apis/ccompat/v7'),
   CONNECT_PG_HOST: z.string().min(1).optional(),
@@ -264,6 +265,8 @@ export type KafkaSaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
 /** How clients reach Kafka: brokers plus optional TLS (a CA file; none: the system CAs) and SASL. */
 export interface KafkaConnection {
   brokers: string[];
+  /** The processor's and inbound connector's group session: a dead member's partitions move after it (KAFKA_SESSION_TIMEOUT_MS). */
+  sessionTimeoutMs: number;
   tls: { caFile: string | undefined } | undefined;
   sasl: { mechanism: KafkaSaslMechanism; username: string; password: string } | undefined;
 }
@@ -669,7 +672,7 @@ function buildConfig(input: Record<string, string>, env: NodeJS.ProcessEnv, opti
       epochCheckMs: raw.PROCESSOR_EPOCH_CHECK_MS,
       connectWatchdogMs: raw.PROCESSOR_CONNECT_WATCHDOG_MS,
     },
-    kafka: { brokers: raw.KAFKA_BROKERS, tls: tlsOn ? { caFile } : undefined, sasl },
+    kafka: { brokers: raw.KAFKA_BROKERS, sessionTimeoutMs: raw.KAFKA_SESSION_TIMEOUT_MS, tls: tlsOn ? { caFile } : undefined, sasl },
     connect: {
       url: raw.CONNECT_URL.replace(/\/+$/, ''),
       pg: { ...pg, host: raw.CONNECT_PG_HOST ?? pg.host, port: raw.CONNECT_PG_PORT ?? pg.port },

@@ -45,6 +45,8 @@ export interface ProcessorDeps {
   /** Defaults to the platform's topics; tests point them elsewhere. */
   topics?: { cdc?: string; deltas?: string; levels?: string; dlq?: string };
   partitionsConsumedConcurrently?: number;
+  /** The group session (KAFKA_SESSION_TIMEOUT_MS); the stage's default when left out. */
+  sessionTimeoutMs?: number;
 }
 
 export type StockProcessor = RunningStage;
@@ -100,6 +102,7 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
     log: deps.logger.child({ component: 'stock-processor', group: deps.groupId }),
     metrics: deps.metrics,
     partitionsConsumedConcurrently: deps.partitionsConsumedConcurrently,
+    ...(deps.sessionTimeoutMs ? { sessionTimeoutMs: deps.sessionTimeoutMs } : {}),
     work: stockWork(deps, topics),
   });
 }

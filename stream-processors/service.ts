@@ -43,6 +43,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
     fromBeginning: config.processor.startFrom === 'earliest',
     prefix: config.redis.prefix,
     feedMaxLen: config.processor.feedMaxLen,
+    sessionTimeoutMs: config.kafka.sessionTimeoutMs,
   });
   let stopping = false;
   let server: MetricsServer | undefined;

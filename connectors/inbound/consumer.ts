@@ -38,6 +38,8 @@ export interface InboundConsumerDeps {
   /** Defaults to the platform's topics; tests and benchmarks point them elsewhere. */
   topics?: { adjustments?: string; dlq?: string };
   partitionsConsumedConcurrently?: number;
+  /** The group session (KAFKA_SESSION_TIMEOUT_MS); the stage's default when left out. */
+  sessionTimeoutMs?: number;
 }
 
 export type InboundConsumer = RunningStage;
@@ -93,6 +95,7 @@ export async function startInboundConsumer(deps: InboundConsumerDeps): Promise<I
     log: deps.logger.child({ component: 'inbound-adjustments', group: deps.groupId }),
     metrics: deps.metrics,
     partitionsConsumedConcurrently: deps.partitionsConsumedConcurrently,
+    ...(deps.sessionTimeoutMs ? { sessionTimeoutMs: deps.sessionTimeoutMs } : {}),
     work: adjustmentWork(deps),
   });
 }
