@@ -15,7 +15,7 @@ describe('loadConfig', () => {
     expect(c.redis.port).toBe(16379);
     expect(c.kafka.brokers).toEqual(['127.0.0.1:19092']);
     expect(c.connect.pg).toEqual({ host: '127.0.0.1', port: 15432, user: 'invsync', password: '', database: 'inventory' });
-    expect(c.kafka).toEqual({ brokers: ['127.0.0.1:19092'], tls: undefined, sasl: undefined });
+    expect(c.kafka).toEqual({ brokers: ['127.0.0.1:19092'], sessionTimeoutMs: 3000, tls: undefined, sasl: undefined });
     expect(c.redis.maxmemory).toBe('1gb');
     expect(c.env).toBe('development');
     expect(c.seed).toEqual({ skus: 1000, locations: 3 });
