@@ -10,6 +10,9 @@
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { WebSocketServer } from 'ws';
+import { errorResponse } from '../lib/error-response.ts';
+import { ShuttingDownError } from '../lib/errors.ts';
+import { sendAnswer } from './raw-answer.ts';
 
 export type DrainPhase = 'serving' | 'not_ready' | 'refusing';
 
@@ -27,9 +30,8 @@ export class HttpDrain {
   track(handler: (req: IncomingMessage, res: ServerResponse) => void): RequestListener {
     return (req, res) => {
       if (this.phase === 'refusing') {
-        const body = JSON.stringify({ error: 'shutting_down', message: 'this gateway is shutting down; retry (another instance answers)' });
-        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1', connection: 'close', 'content-length': Buffer.byteLength(body) });
-        res.end(body);
+        const refusal = new ShuttingDownError('this gateway is shutting down; retry (another instance answers)', { retryAfterS: 1 });
+        sendAnswer(res, errorResponse(refusal), { close: true, contentType: 'application/json' });
         return;
       }
       this.open.add(res);

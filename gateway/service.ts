@@ -28,6 +28,7 @@ import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { createOrderRoutes, createPurchaseHandler, isPurchaseRoute } from './purchase-http.ts';
 import { attachWebSocket } from './ws-server.ts';
 import { HttpDrain, sleep, waitClosed } from './drain.ts';
+import { parserStatus, rawHttpAnswer, sendAnswer } from './raw-answer.ts';
 
 /** No route takes a body larger than this; a larger declared Content-Length is refused before routing. */
 export const MAX_REQUEST_BODY_BYTES = 64 * 1024;
@@ -140,10 +141,7 @@ export async function startGatewayService(
       const declared = declaredLength(req);
       if (declared !== undefined && declared > MAX_REQUEST_BODY_BYTES) {
         // Refused before a byte of the body is read (the routes' own limits are smaller still).
-        const answer = errorResponse(new BodyTooLargeError(`a request body is at most ${MAX_REQUEST_BODY_BYTES} bytes`, { details: { field: 'body' } }));
-        const body = JSON.stringify(answer.body);
-        res.writeHead(answer.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-        res.end(body);
+        sendAnswer(res, errorResponse(new BodyTooLargeError(`a request body is at most ${MAX_REQUEST_BODY_BYTES} bytes`, { details: { field: 'body' } })));
         discardRest(req);
         return;
       }
@@ -152,19 +150,14 @@ export async function startGatewayService(
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'request refused: it could not be handled');
       if (res.headersSent) return void res.destroy();
-      const answer = errorResponse(new BadRequestError('the request could not be parsed'));
-      const body = JSON.stringify(answer.body);
-      res.writeHead(answer.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
-      res.end(body);
+      sendAnswer(res, errorResponse(new BadRequestError('the request could not be parsed')), { close: true });
     }
   }));
   // Malformed HTTP (bad request line, header overflow, bad chunking): node answers 400 and closes.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || (err.code === 'ECONNRESET')) return void socket.destroy();
-    const status =
-      err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-    const body = JSON.stringify({ error: 'bad_request', message: 'malformed HTTP request' });
-    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const answer = errorResponse(new BadRequestError('malformed HTTP request'));
+    socket.end(rawHttpAnswer(answer, parserStatus(err.code, answer.status)));
   });
   const wss = attachWebSocket({
     server,

@@ -12,6 +12,19 @@ import type { FeedReader } from './adapters/feed.ts';
 import { readStates, type StockViews } from './adapters/stock-reader.ts';
 import type { AuthResult } from './auth.ts';
 import { CLOSE_CODES, isChannel, PROTOCOL_VERSION, type Channel } from '../lib/contracts/protocol.ts';
+import { errorResponse } from '../lib/error-response.ts';
+import {
+  BadRequestError,
+  NotFoundError,
+  TokenExpiredError,
+  TooManyConnectionsError,
+  TooManyConnectionsFromAddressError,
+  UnauthorizedError,
+  UnknownChannelError,
+  type FrameErrorCode,
+  type PlatformError,
+} from '../lib/errors.ts';
+import { rawHttpAnswer } from './raw-answer.ts';
 import { errorFrame, parseClientFrame, type ClientFrame } from './domain/protocol.ts';
 import { Connection, type Hub } from './hub.ts';
 import { ConnectionCounter, Semaphore, TokenBucket } from './limits.ts';
@@ -28,6 +41,9 @@ export interface WsDeps {
   logger: Logger;
 }
 
+/** Seconds a client refused for want of connection slots waits before it tries again. */
+const UPGRADE_RETRY_AFTER_S = 5;
+
 function tokenOf(req: IncomingMessage, url: URL): string | undefined {
   const header = req.headers.authorization;
   if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length).trim();
@@ -43,12 +59,11 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
   const resumeSlots = new Semaphore(limits.resumeConcurrency);
   const budgets = new WeakMap<Connection, { frames: TokenBucket; skus: TokenBucket }>();
 
-  /** Answers an upgrade with a plain HTTP error (JSON body) and closes the socket. */
-  function refuseUpgrade(socket: Duplex, status: string, reason: string, message: string, headers = ''): void {
-    metrics.upgradesRefused.inc({ reason });
-    const body = JSON.stringify({ error: reason, message });
+  /** Answers an upgrade with the error's HTTP answer (lib/error-response.ts) and closes the socket. */
+  function refuseUpgrade(socket: Duplex, err: PlatformError): void {
+    metrics.upgradesRefused.inc({ reason: err.code });
     if (socket.destroyed || !socket.writable) return void socket.destroy();
-    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${headers}Connection: close\r\n\r\n${body}`);
+    socket.end(rawHttpAnswer(errorResponse(err)));
   }
 
   // Crash safety: nothing on the upgrade path may throw out of this listener (an exception here
@@ -59,7 +74,7 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
       onUpgrade(req, socket, head);
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'upgrade refused: the request could not be handled');
-      refuseUpgrade(socket, '400 Bad Request', 'bad_request', 'the upgrade request could not be parsed');
+      refuseUpgrade(socket, new BadRequestError('the upgrade request could not be parsed'));
     }
   });
 
@@ -68,16 +83,16 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
     try {
       url = new URL(req.url ?? '/', 'http://gateway');
     } catch {
-      return refuseUpgrade(socket, '400 Bad Request', 'bad_request', 'the request target is not a valid URL');
+      return refuseUpgrade(socket, new BadRequestError('the request target is not a valid URL'));
     }
-    if (url.pathname !== '/v1/stream') return refuseUpgrade(socket, '404 Not Found', 'not_found', 'WebSocket endpoint is /v1/stream');
+    if (url.pathname !== '/v1/stream') return refuseUpgrade(socket, new NotFoundError('WebSocket endpoint is /v1/stream'));
     const address = req.socket.remoteAddress ?? 'unknown';
     const admitted = counter.admit(address);
     if (!admitted.ok) {
       if (admitted.reason === 'total') {
-        return refuseUpgrade(socket, '503 Service Unavailable', 'too_many_connections', `this gateway holds its maximum of ${limits.maxConnections} connections; retry later or on another instance`, 'Retry-After: 5\r\n');
+        return refuseUpgrade(socket, new TooManyConnectionsError(`this gateway holds its maximum of ${limits.maxConnections} connections; retry later or on another instance`, { retryAfterS: UPGRADE_RETRY_AFTER_S }));
       }
-      return refuseUpgrade(socket, '429 Too Many Requests', 'too_many_connections_from_address', `at most ${limits.maxConnectionsPerAddress} connections per address`, 'Retry-After: 5\r\n');
+      return refuseUpgrade(socket, new TooManyConnectionsFromAddressError(`at most ${limits.maxConnectionsPerAddress} connections per address`, { retryAfterS: UPGRADE_RETRY_AFTER_S }));
     }
     // Released once, whenever the socket goes (refused by ws, closed, broken).
     let released = false;
@@ -94,22 +109,24 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
     });
   }
 
-  function refuse(ws: WebSocket, close: { code: number }, code: string, message: string): void {
-    metrics.closed.inc({ code: String(close.code) });
-    ws.send(errorFrame(code, message));
-    ws.close(close.code, code);
+  /** Sends the error's frame and closes with its catalog close code. */
+  function refuse(ws: WebSocket, err: UnauthorizedError | UnknownChannelError | TokenExpiredError): void {
+    const close = err.closeCode ?? CLOSE_CODES.internalError.code;
+    metrics.closed.inc({ code: String(close) });
+    ws.send(errorFrame(err.code, err.message));
+    ws.close(close, err.code);
   }
 
   async function onConnection(ws: WebSocket, req: IncomingMessage, url: URL): Promise<void> {
     ws.on('error', () => undefined); // a broken socket must not crash the process
     const channelName = url.searchParams.get('channel') ?? 'storefront';
     if (!isChannel(channelName)) {
-      refuse(ws, CLOSE_CODES.unknownChannel, 'unknown_channel', `unknown channel ${JSON.stringify(channelName)}: expected storefront, wms or erp`);
+      refuse(ws, new UnknownChannelError(`unknown channel ${JSON.stringify(channelName)}: expected storefront, wms or erp`));
       return;
     }
     const auth = await deps.authenticate(channelName, tokenOf(req, url));
     if (!auth.ok) {
-      refuse(ws, CLOSE_CODES.unauthorized, 'unauthorized', auth.reason);
+      refuse(ws, new UnauthorizedError(auth.reason));
       return;
     }
     const conn = new Connection(ws, channelName, req.socket);
@@ -127,7 +144,7 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
       expiry = setTimeout(() => {
         if (conn.closing) return;
         conn.closing = true;
-        refuse(ws, CLOSE_CODES.tokenExpired, 'token_expired', 'the token of this connection expired; send {"op":"auth","token":...} before it does, or reconnect with a fresh token');
+        refuse(ws, new TokenExpiredError('the token of this connection expired; send {"op":"auth","token":...} before it does, or reconnect with a fresh token'));
       }, Math.min(Math.max(0, expiresAt - Date.now()), 2_147_483_647));
     };
     armExpiry(auth.principal?.expiresAt);
@@ -171,7 +188,7 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
   /** Per connection: re-arms its token expiry after an `auth` frame. */
   const reauth = new WeakMap<Connection, (expiresAt: number | undefined) => void>();
 
-  function invalid(conn: Connection, code: string, message: string, id?: string | number): void {
+  function invalid(conn: Connection, code: FrameErrorCode, message: string, id?: string | number): void {
     metrics.invalidFrames.inc({ code });
     conn.invalidFrames++;
     hub.send(conn, errorFrame(code, message, id));

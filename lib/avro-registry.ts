@@ -22,6 +22,7 @@ import {
   type StockLevel,
 } from '../schemas/generated/avro-types.ts';
 import { PROJECT_ROOT, type RegistryConnection } from './config.ts';
+import { fromRegistryError } from './driver-errors.ts';
 import { errorMessage, SchemaError, TransientError } from './errors.ts';
 import { TOPICS } from './topics.ts';
 
@@ -114,21 +115,6 @@ export async function setSubjectCompatibility(registryUrl: RegistryTarget, subje
   throw new SchemaError(message, { details: { subject, status: res.status } });
 }
 
-// The registry client (mappersmith) reports a network failure as a response with status 400
-// whose message is the socket error.
-const NETWORK_FAILURE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|socket hang up|timeout/i;
-
-/** Turns a registry client failure into a platform error (4xx: SchemaError; else retriable). */
-function registryError(context: string, err: unknown): Error {
-  if (err instanceof SchemaError || err instanceof TransientError) return err;
-  const status = (err as { status?: unknown } | null)?.status;
-  const message = `${context}: ${errorMessage(err)}`;
-  if (typeof status === 'number' && status >= 400 && status < 500 && !NETWORK_FAILURE.test(errorMessage(err))) {
-    return new SchemaError(message, { cause: err, details: { status } });
-  }
-  return new TransientError(message, { cause: err, ...(typeof status === 'number' ? { details: { status } } : {}) });
-}
-
 /**
  * Registers `schema` under `subject` with BACKWARD compatibility and returns its id. The
  * compatibility is set before the first registration when the registry allows it (so even the
@@ -149,7 +135,7 @@ export async function registerAvroSchema(
     ({ id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject, compatibility: COMPATIBILITY.BACKWARD }));
   } catch (err) {
     const name = (schema as { name?: unknown }).name;
-    throw registryError(`registry refused schema ${String(name)} for subject ${subject}`, err);
+    throw fromRegistryError(err, `registry refused schema ${String(name)} for subject ${subject}`);
   }
   if (!configuredFirst && !(await setSubjectCompatibility(registryUrl, subject, COMPATIBILITY.BACKWARD))) {
     throw new SchemaError(`could not set compatibility BACKWARD on subject ${subject}: the registry answers 404`);
@@ -199,7 +185,7 @@ function codec<T>(registry: SchemaRegistry, subject: string, schemaName: string,
       try {
         type = (await registry.getSchema(schemaId)) as unknown as AvscLikeType;
       } catch (err) {
-        throw registryError(`cannot fetch schema id ${schemaId} (${schemaName}) from the registry`, err);
+        throw fromRegistryError(err, `cannot fetch schema id ${schemaId} (${schemaName}) from the registry`);
       }
       const problems = invalidFields(type, value);
       if (problems.length > 0) {
@@ -247,7 +233,7 @@ export async function decodeAvro<T>(registry: SchemaRegistry, buffer: Buffer): P
     // is a payload avsc could not read.
     const status = (err as { status?: unknown } | null)?.status;
     if (typeof status === 'number') {
-      throw registryError(`cannot decode Avro message with schema id ${schemaId}`, err);
+      throw fromRegistryError(err, `cannot decode Avro message with schema id ${schemaId}`);
     }
     throw new SchemaError(`cannot decode Avro message with schema id ${schemaId}: ${errorMessage(err)}`, { cause: err });
   }

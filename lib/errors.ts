@@ -45,14 +45,14 @@ export const ERROR_CATALOG = {
   invalid_order_id: { status: 400, retriable: false, summary: 'an order id is a UUID' },
   invalid_ticket: { status: 400, retriable: false, summary: 'a ticket reference is the fate URL a 202 answer gave' },
   unauthorized: { status: 401, closeCode: 4001, frame: true, retriable: false, summary: 'no credential, or one that is not valid (`WWW-Authenticate: Bearer`)' },
-  token_expired: { closeCode: 4005, retriable: true, summary: 'WebSocket only: the connection\'s token expired; reconnect with a fresh one' },
+  token_expired: { closeCode: 4005, frame: true, retriable: true, summary: 'WebSocket only: the connection\'s token expired; reconnect with a fresh one' },
   forbidden: { status: 403, frame: true, retriable: false, summary: 'a valid credential without the scope the route needs' },
   not_found: { status: 404, retriable: false, summary: 'no such route' },
   unknown_sku: { status: 404, retriable: false, summary: 'no stock is known for the SKU' },
   unknown_location: { status: 404, retriable: false, summary: 'the catalog does not know the location' },
   unknown_order: { status: 404, retriable: false, summary: 'no such order, or not one the caller may see' },
   unknown_ticket: { status: 404, retriable: false, summary: 'no such waiting-room ticket, or its outcome is no longer kept' },
-  unknown_channel: { closeCode: 4002, retriable: false, summary: 'WebSocket only: the channel is not storefront, wms or erp' },
+  unknown_channel: { closeCode: 4002, frame: true, retriable: false, summary: 'WebSocket only: the channel is not storefront, wms or erp' },
   method_not_allowed: { status: 405, retriable: false, summary: 'the route does not take this method (`Allow`)' },
   sold_out: { status: 409, retriable: false, summary: 'not enough units available; nothing was reserved' },
   customer_limit: { status: 409, retriable: false, summary: 'the customer may not buy more units of the SKU' },
@@ -91,6 +91,9 @@ export const ERROR_CATALOG = {
 } as const satisfies Record<string, CatalogEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+/** The codes the catalog marks as also sent to WebSocket clients as error frames. */
+export type FrameErrorCode = { [C in ErrorCode]: (typeof ERROR_CATALOG)[C] extends { frame: true } ? C : never }[ErrorCode];
 
 /** The catalog's entry for `code`, with the optional fields visible. */
 export function catalogEntry(code: ErrorCode): CatalogEntry {

@@ -3,7 +3,7 @@
  * verified by gateway/auth.ts; this decides which customer a request is for and what it may see.
  *
  *   customer token          the customer is the token's `sub`; a body `customerId` or an
- *                           `X-Customer-Id` header naming anyone else is refused (400)
+ *                           `X-Customer-Id` header naming anyone else is refused
  *   service, purchase:act-for   acts for the customer it names (X-Customer-Id or body customerId)
  *   other service           no customer; may read/confirm/cancel orders with the matching scope
  *   no credential           401, unless the development anonymous mode is on: then the customer
@@ -11,15 +11,16 @@
  *                           token can use, so anonymous callers can never act as a real customer
  */
 import { customerIdProblem } from '../../purchase/domain/request.ts';
+import type { ErrorCode } from '../../lib/errors.ts';
 import type { Principal, VerifyResult } from '../auth.ts';
 
 export const ACT_FOR = 'purchase:act-for';
 export const ANONYMOUS_PREFIX = 'anon:';
 
+/** A refusal; its HTTP status is the catalog's for `code` (lib/errors.ts). */
 export interface Refusal {
   ok: false;
-  status: 400 | 401 | 403;
-  code: string;
+  code: Extract<ErrorCode, 'invalid_customer' | 'missing_customer' | 'unauthorized' | 'forbidden'>;
   message: string;
   field?: string;
 }
@@ -31,16 +32,16 @@ export interface Requester {
   principal: Principal | undefined;
 }
 
-const bad = (status: Refusal['status'], code: string, message: string, field?: string): Refusal => ({ ok: false, status, code, message, ...(field ? { field } : {}) });
+const bad = (code: Refusal['code'], message: string, field?: string): Refusal => ({ ok: false, code, message, ...(field ? { field } : {}) });
 
 /** The one customer named by the header and/or the body (they must agree). */
 function named(header: string | undefined, body: string | undefined): { ok: true; name: string | undefined; field: string } | Refusal {
-  if (header !== undefined && body !== undefined && header !== body) return bad(400, 'invalid_customer', 'X-Customer-Id and the body customerId name different customers', 'customerId');
+  if (header !== undefined && body !== undefined && header !== body) return bad('invalid_customer', 'X-Customer-Id and the body customerId name different customers', 'customerId');
   const name = header ?? body;
   const field = header !== undefined ? 'X-Customer-Id' : 'customerId';
   if (name !== undefined) {
     const problem = customerIdProblem(name);
-    if (problem) return bad(400, 'invalid_customer', `${field} ${problem}`, field);
+    if (problem) return bad('invalid_customer', `${field} ${problem}`, field);
   }
   return { ok: true, name, field };
 }
@@ -54,22 +55,22 @@ export function resolveRequester(
   names: { header: string | undefined; body?: string | undefined },
   allowAnonymous: boolean,
 ): { ok: true; requester: Requester } | Refusal {
-  if (verified && !verified.ok) return bad(401, 'unauthorized', verified.reason);
+  if (verified && !verified.ok) return bad('unauthorized', verified.reason);
   const n = named(names.header, names.body);
   if (!n.ok) return n;
   if (!verified) {
-    if (!allowAnonymous) return bad(401, 'unauthorized', 'a credential is required: Authorization: Bearer <customer token or service key>');
+    if (!allowAnonymous) return bad('unauthorized', 'a credential is required: Authorization: Bearer <customer token or service key>');
     return { ok: true, requester: { customerId: n.name === undefined ? undefined : `${ANONYMOUS_PREFIX}${n.name}`, scopes: new Set(), principal: undefined } };
   }
   const p = verified.principal;
   if (p.kind === 'customer') {
-    if (n.name !== undefined && n.name !== p.subject) return bad(400, 'invalid_customer', `${n.field} must be left out: the customer is the one your token names`, n.field);
+    if (n.name !== undefined && n.name !== p.subject) return bad('invalid_customer', `${n.field} must be left out: the customer is the one your token names`, n.field);
     return { ok: true, requester: { customerId: p.subject, scopes: p.scopes, principal: p } };
   }
   if (n.name !== undefined && !p.scopes.has(ACT_FOR)) {
-    return bad(403, 'forbidden', `credential ${p.subject} may not act for a customer (needs scope ${ACT_FOR})`, n.field);
+    return bad('forbidden', `credential ${p.subject} may not act for a customer (needs scope ${ACT_FOR})`, n.field);
   }
-  if (n.name?.startsWith(ANONYMOUS_PREFIX)) return bad(400, 'invalid_customer', `${n.field} may not name an ${ANONYMOUS_PREFIX} customer (reserved for anonymous development purchases)`, n.field);
+  if (n.name?.startsWith(ANONYMOUS_PREFIX)) return bad('invalid_customer', `${n.field} may not name an ${ANONYMOUS_PREFIX} customer (reserved for anonymous development purchases)`, n.field);
   return { ok: true, requester: { customerId: n.name, scopes: p.scopes, principal: p } };
 }
 
@@ -83,7 +84,7 @@ export function purchaseCustomer(
   if (!r.ok) return r;
   if (r.requester.customerId !== undefined) return { ok: true, customerId: r.requester.customerId };
   if (r.requester.principal && !r.requester.scopes.has(ACT_FOR)) {
-    return bad(403, 'forbidden', `credential ${r.requester.principal.subject} may not purchase (a customer token, or a service key with scope ${ACT_FOR})`);
+    return bad('forbidden', `credential ${r.requester.principal.subject} may not purchase (a customer token, or a service key with scope ${ACT_FOR})`);
   }
-  return bad(400, 'missing_customer', 'name the customer: X-Customer-Id header (or body customerId)', 'X-Customer-Id');
+  return bad('missing_customer', 'name the customer: X-Customer-Id header (or body customerId)', 'X-Customer-Id');
 }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { CLIENT_OPS, type Channel } from '../../lib/contracts/protocol.ts';
+import type { FrameErrorCode } from '../../lib/errors.ts';
 import type { SkuState } from '../../lib/contracts/feed.ts';
 import { rank } from '../../lib/contracts/stock-view.ts';
 import { hasControlChars, validCursor } from '../limits.ts';
@@ -33,7 +34,7 @@ const frameSchema = z.discriminatedUnion('op', [subscribe, unsubscribe, ping, au
 export type ClientFrame = z.infer<typeof frameSchema>;
 
 export interface FrameError {
-  code: 'invalid_json' | 'invalid_frame';
+  code: Extract<FrameErrorCode, 'invalid_json' | 'invalid_frame'>;
   message: string;
   id?: string | number;
 }
@@ -93,6 +94,7 @@ export function snapshotPartFrame(cursor: string, items: string[]): string {
   return `{"type":"snapshot","cursor":"${cursor}","items":[${items.join(',')}],"unknown":[],"more":true}`;
 }
 
-export function errorFrame(code: string, message: string, id?: string | number): string {
+/** An error frame; its code is one the catalog marks as sent in frames (lib/errors.ts). */
+export function errorFrame(code: FrameErrorCode, message: string, id?: string | number): string {
   return JSON.stringify(id === undefined ? { type: 'error', code, message } : { type: 'error', code, message, id });
 }
