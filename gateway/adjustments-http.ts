@@ -24,8 +24,7 @@ import {
   UnavailableError,
 } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { AdjustmentStore, ApplyOutcome } from '../connectors/inbound/adapters/pg-adjustments.ts';
-import { validateAdjustment } from '../connectors/inbound/domain/adjustment.ts';
+import { validateAdjustment, type AdjustmentApplier, type ApplyOutcome } from '../connectors/adjustments.ts';
 import { discardRest, readBody } from './body.ts';
 import { bearerToken, type Verifier } from './auth.ts';
 import { RETRY_AFTER_S } from './http.ts';
@@ -49,7 +48,7 @@ export function outcomeBody(o: Extract<ApplyOutcome, { outcome: 'applied' | 'dup
 }
 
 
-export function createAdjustmentRoutes(deps: { store: AdjustmentStore; verifier: Pick<Verifier, 'verify'>; logger: Logger }): Router {
+export function createAdjustmentRoutes(deps: { store: AdjustmentApplier; verifier: Pick<Verifier, 'verify'>; logger: Logger }): Router {
   const log = deps.logger.child({ component: 'adjustments-http' });
   const router = express.Router({ caseSensitive: true, strict: true });
 

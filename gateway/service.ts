@@ -15,7 +15,7 @@ import { startMetricsServer, type MetricsServer } from '../lib/metrics-server.ts
 import { createPgPool } from '../lib/pg.ts';
 import { createRedis } from '../lib/redis.ts';
 import { PurchaseService } from '../purchase/service.ts';
-import { AdjustmentStore } from '../connectors/inbound/adapters/pg-adjustments.ts';
+import { createAdjustmentApplier } from '../connectors/adjustments.ts';
 import { FeedReader } from './adapters/feed.ts';
 import { StockViewReader } from './adapters/stock-reader.ts';
 import { createAdjustmentRoutes } from './adjustments-http.ts';
@@ -109,7 +109,7 @@ export async function startGatewayService(
   // (it shares the pool: adjustments are rare next to purchases).
   const routes = express.Router({ caseSensitive: true, strict: true });
   routes.use(createOrderRoutes(purchases, identity));
-  routes.use(createAdjustmentRoutes({ store: new AdjustmentStore({ pool }), verifier, logger }));
+  routes.use(createAdjustmentRoutes({ store: createAdjustmentApplier({ pool }), verifier, logger }));
   // Graceful stop (docs/operations.md): readiness red -> refuse new work -> in-flight finishes.
   const drain = new HttpDrain();
   const hub = new Hub({
