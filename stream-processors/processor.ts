@@ -23,8 +23,8 @@ import type { Logger } from '../lib/logger.ts';
 import { TOPICS } from '../lib/topics.ts';
 import type { StockDelta, StockLevel } from '../schemas/generated/avro-types.ts';
 import { RedisViews, type ApplyResult } from './adapters/redis-views.ts';
-import { toStockDelta, toStockLevel } from './domain/effects.ts';
-import { fromStockChange, type RowChange, type SkuSummary } from './domain/fold.ts';
+import { toStockDelta } from './domain/effects.ts';
+import { fromStockChange, type RowChange } from './domain/fold.ts';
 import { decodeStockChange } from './domain/stock-change.ts';
 import type { ProcessorMetrics } from './metrics.ts';
 
@@ -156,7 +156,7 @@ async function publish(env: { deps: ProcessorDeps; views: RedisViews; topics: { 
  */
 async function encodeEffects(deps: ProcessorDeps, emitted: AppliedChange[], ctx: BatchContext): Promise<{ deltas: Message[]; levels: Message[] }> {
   const deltas: Message[] = [];
-  const lastLevel = new Map<string, SkuSummary>();
+  const lastLevel = new Map<string, StockLevel>();
   for (const a of emitted) {
     const r = a.result;
     try {
@@ -170,7 +170,7 @@ async function encodeEffects(deps: ProcessorDeps, emitted: AppliedChange[], ctx:
   const levels: Message[] = [];
   for (const s of lastLevel.values()) {
     try {
-      levels.push({ key: s.sku, value: await deps.codecs.stockLevel.encode(toStockLevel(s)) });
+      levels.push({ key: s.sku, value: await deps.codecs.stockLevel.encode(s) });
     } catch (err) {
       if (!(err instanceof SchemaError)) throw err;
       ctx.log.warn({ sku: s.sku, err: err.message }, 'stock level not encodable: not published (its delta went to the DLQ)');

@@ -17,9 +17,6 @@ import { defineLuaCommand } from '../../lib/redis.ts';
 import type { StockLevel } from '../../schemas/generated/avro-types.ts';
 import type { Outcome, RowChange } from '../domain/fold.ts';
 
-/** @deprecated for tools/ only: the key layout is lib/contracts/redis-keys.ts (`redisKeys`). */
-export { redisKeys as viewKeys, type RedisKeys as ViewKeys } from '../../lib/contracts/redis-keys.ts';
-
 const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
 
 export interface ApplyResult {

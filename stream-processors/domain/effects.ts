@@ -21,8 +21,3 @@ export function toStockDelta(summary: StockLevel, previousAvailable: number | nu
     location: loc ?? null,
   };
 }
-
-/** The `stock.levels` record of a SKU: the summary already is one (the same generated type), no copy. */
-export function toStockLevel(summary: StockLevel): StockLevel {
-  return summary;
-}

@@ -11,15 +11,11 @@
  *     highest-ranked row is a deletion. (version, deleted) orders a SKU's states: at equal
  *     version a deleted=true state is the newer one.
  */
-import type { StockLevel } from '../../schemas/generated/avro-types.ts';
 import { rank, type RowState, type SkuRows } from '../../lib/contracts/stock-view.ts';
 
 // The view's storage format and summary rule are a contract with its readers (the gateway,
 // reconciliation): they live in lib/contracts/stock-view.ts and are re-exported for the fold's users.
 export { availableOf, decodeRow, decodeRows, encodeRow, rank, summarize, type RowState, type SkuRows } from '../../lib/contracts/stock-view.ts';
-
-/** A SKU's state as every consumer sees it: the Avro StockLevel itself (generated type, no copy). */
-export type SkuSummary = StockLevel;
 
 export type Outcome = 'applied' | 'duplicate' | 'stale';
 

@@ -36,7 +36,7 @@ import { loadConfigOrExit, PROJECT_ROOT } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createPgPool } from '../../lib/pg.ts';
 import { createRedis } from '../../lib/redis.ts';
-import { viewKeys } from '../../stream-processors/adapters/redis-views.ts';
+import { redisKeys } from '../../lib/contracts/redis-keys.ts';
 import { machine, parseArgs } from './args.ts';
 import { installHardLimit, killAllChildren, spawnNode, startGateway, stopChild, type Child } from './lib/children.ts';
 import { readFeed } from './lib/feed.ts';
@@ -272,8 +272,8 @@ async function main(): Promise<void> {
       await sleep(500);
     }
 
-    const last = (await feedRedis.xrevrange(viewKeys(prefix).feed, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
-    feedLoop = readFeed(feedRedis, viewKeys(prefix).feed, last[0]?.[0] ?? '0-0', () => readingFeed, (state, now) => {
+    const last = (await feedRedis.xrevrange(redisKeys(prefix).feed, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    feedLoop = readFeed(feedRedis, redisKeys(prefix).feed, last[0]?.[0] ?? '0-0', () => readingFeed, (state, now) => {
       const k = `${state.sku}/${state.version}`;
       if (!feedAt.has(k)) feedAt.set(k, now);
     });

@@ -35,7 +35,7 @@ import { pathToFileURL } from 'node:url';
 import type { Redis } from 'ioredis';
 import { loadConfigOrExit } from '../../lib/config.ts';
 import { createRedis } from '../../lib/redis.ts';
-import { viewKeys } from '../../stream-processors/adapters/redis-views.ts';
+import { redisKeys } from '../../lib/contracts/redis-keys.ts';
 import { encodeRow } from '../../stream-processors/domain/fold.ts';
 import { machine, parseArgs } from './args.ts';
 import { installHardLimit, killAllChildren, spawnNode, startGateway, stopChild, type Child } from './lib/children.ts';
@@ -153,7 +153,7 @@ export const fanoutSku = (i: number): string => `BENCHWS-${String(i + 1).padStar
 
 /** Gives the SKUs a view (one row at WH-1, version 1), so a subscribe answers with a snapshot of them. */
 export async function seedViews(redis: Redis, prefix: string, skus: string[], commitTs = Date.now()): Promise<void> {
-  const keys = viewKeys(prefix);
+  const keys = redisKeys(prefix);
   const p = redis.pipeline();
   for (const sku of skus) p.hset(keys.rows(sku), 'WH-1', encodeRow({ onHand: 100, reserved: 0, safetyStock: 0, version: 1, deleted: false, commitTs }));
   await p.exec();
@@ -227,7 +227,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const id = runId();
   const prefix = `bwsf-${id}`;
-  const feedKey = viewKeys(prefix).feed;
+  const feedKey = redisKeys(prefix).feed;
   const skuList = Array.from({ length: skus }, (_, i) => fanoutSku(i));
   const redis = createRedis(config.redis.url);
   const profDir = cpuProf ? fs.mkdtempSync(path.join(os.tmpdir(), 'ws-fanout-prof-')) : undefined;

@@ -23,7 +23,7 @@ import { createRedis } from '../../lib/redis.ts';
 import { seedCatalog } from '../../lib/seed.ts';
 import { renderChildTable, Supervisor, tsChild, type ChildStatus, type SupervisorEvent } from '../../lib/supervisor.ts';
 import { renderStatus, stackUp } from '../stack/stack.ts';
-import { viewKeys } from '../../stream-processors/adapters/redis-views.ts';
+import { redisKeys } from '../../lib/contracts/redis-keys.ts';
 import { startFeedTail } from '../../stream-processors/feed-tail.ts';
 
 let config = loadConfigOrExit();
@@ -154,7 +154,7 @@ async function main(): Promise<void> {
   say(`  WebSocket feed:  ${url.replace(/^http/, 'ws')}/v1/stream?channel=storefront   (docs/websocket.md)`);
   // Credentials are never printed: `stack url` hands them to the tool on request (docs/stack.md).
   say(`  change stock:    psql "$(npm run -s stack -- url pg)" -c "UPDATE stock_levels SET on_hand = on_hand + 5 WHERE sku = 'SKU-000001' AND location_id = 'WH-1'"`);
-  say(`  read a view:     redis-cli -u "$(npm run -s stack -- url redis)" --no-auth-warning HGETALL '${viewKeys(config.redis.prefix).summary('SKU-000001')}'`);
+  say(`  read a view:     redis-cli -u "$(npm run -s stack -- url redis)" --no-auth-warning HGETALL '${redisKeys(config.redis.prefix).summary('SKU-000001')}'`);
   if (proc?.info.metricsPort) say(`  metrics:         http://127.0.0.1:${String(proc.info.metricsPort)}/metrics`);
   say(`  adjust stock:    curl -X POST ${url}/v1/adjustments -H 'Authorization: Bearer ${config.gateway.devKeys ? 'dev-wms-key' : '<wms key>'}' -H 'content-type: application/json' -d '{"adjustmentId":"demo-'$(date +%s%N)'","sku":"SKU-000001","locationId":"WH-1","kind":"RECEIPT","quantity":5,"occurredAt":'$(date +%s%3N)',"sourceSystem":"me"}'   (docs/connectors.md)`);
   say(`  buy:             curl -X POST ${url}/v1/purchases -H "Idempotency-Key: $(date +%s%N)" -H 'content-type: application/json' ${config.auth.allowAnonymous ? "-H 'X-Customer-Id: me'" : "-H 'Authorization: Bearer <customer token>'"} -d '{"items":[{"sku":"SKU-000001","qty":1}]}'   (docs/purchase-path.md; anonymous buying is a development mode)`);
@@ -167,7 +167,7 @@ async function main(): Promise<void> {
   say(`\nlive: Redis views as the processor updates them from committed changes; Ctrl-C to stop\n`);
   redis = createRedis(config.redis.url);
   redis.on('error', () => undefined);
-  tail = startFeedTail({ redis, feedKey: viewKeys(config.redis.prefix).feed, write: say });
+  tail = startFeedTail({ redis, feedKey: redisKeys(config.redis.prefix).feed, write: say });
 }
 
 main().catch((err: unknown) => {
