@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Consumer, IHeaders, Kafka } from 'kafkajs';
 import { loadConfig, type Config } from '../lib/config.ts';
+import { decodeDeadLetter, type DlqRecord } from '../lib/contracts/dlq.ts';
 import { errorMessage } from '../lib/errors.ts';
 import { createKafka } from '../lib/kafka.ts';
 import { createPgPool } from '../lib/pg.ts';
@@ -36,6 +37,19 @@ export interface TopicWatcher {
   messages: Received[];
   waitFor(predicate: (m: Received) => boolean, timeoutMs?: number): Promise<Received>;
   stop(): Promise<void>;
+}
+
+/** A watched DLQ message read through the dead-letter contract (lib/contracts/dlq.ts); throws when it is none. */
+export function deadLetterOf(m: Received): DlqRecord {
+  const d = decodeDeadLetter(m);
+  if (d === null) throw new Error(`not a dead letter (offset ${m.offset}): headers ${JSON.stringify(m.headers)}`);
+  return d;
+}
+
+/** Whether a watched message is a dead letter of `topic` at `partition`/`offset`. */
+export function isDeadLetterOf(m: Received, source: { topic?: string; partition: number; offset: string }): boolean {
+  const d = decodeDeadLetter(m);
+  return d !== null && (source.topic === undefined || d.source.topic === source.topic) && d.source.partition === source.partition && d.source.offset === source.offset;
 }
 
 function headersToStrings(headers: IHeaders | undefined): Record<string, string> {

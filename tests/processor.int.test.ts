@@ -9,7 +9,8 @@ import { createRedis } from '../lib/redis.ts';
 import type { StockDelta, StockLevel } from '../schemas/generated/avro-types.ts';
 import { decodeRows, foldRow, summarize, type RowChange, type SkuRows } from '../stream-processors/domain/fold.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
-import { cleanUp, testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
+import { decodeDeadLetter, DLQ_REASONS } from '../lib/contracts/dlq.ts';
+import { cleanUp, deadLetterOf, testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
 import { cdcEvent, startTestProcessor, waitUntil, type TestProcessor } from './processor-helpers.ts';
 
 const config = testConfig();
@@ -124,12 +125,13 @@ describe('stock processor', () => {
     await send(cdcEvent({ op: 'u', sku, locationId: 'WH-1', onHand: '7' as unknown as number, version: 2 }));
     await send(cdcEvent({ op: 'u', sku, locationId: 'WH-1', onHand: 9, version: 3 }));
     const first = await dlq.waitFor((m) => m.key === JSON.stringify({ sku }) && m.value === 'this is not a change event');
-    expect(first.headers['dlq.reason']).toBe('undecodable CDC event: value is not JSON');
-    expect(first.headers['dlq.source.topic']).toBe(topics.cdc);
-    expect(Number(first.headers['dlq.source.offset'])).toBeGreaterThanOrEqual(0);
+    const firstLetter = deadLetterOf(first);
+    expect(firstLetter.reason).toBe('undecodable CDC event: value is not JSON');
+    expect(firstLetter.source.topic).toBe(topics.cdc);
+    expect(Number(firstLetter.source.offset)).toBeGreaterThanOrEqual(0);
     const second = await dlq.waitFor((m) => m.key === JSON.stringify({ sku }) && m.offset !== first.offset);
-    expect(second.headers['dlq.reason']).toBe('undecodable CDC event: after: quantities must be whole numbers from 0 to 2147483647');
-    expect(second.headers['dlq.source.partition']).toBe(first.headers['dlq.source.partition']);
+    expect(deadLetterOf(second).reason).toBe('undecodable CDC event: after: quantities must be whole numbers from 0 to 2147483647');
+    expect(deadLetterOf(second).source.partition).toBe(firstLetter.source.partition);
     await waitUntil(async () => (await rowsOf(sku))['WH-1']?.version === 3, 20_000, 'the valid event after the poison ones');
     expect((await rowsOf(sku))['WH-1']!.onHand).toBe(9);
   });
@@ -145,8 +147,8 @@ describe('stock processor', () => {
     // v3 sums to max again, but its previous availability (v2's) does not fit either; v4 fits.
     await send(cdcEvent({ op: 'u', sku, locationId: 'WH-1', onHand: 0, version: 3 }));
     await send(cdcEvent({ op: 'u', sku, locationId: 'WH-2', onHand: 5, version: 4 }));
-    const dead = await dlq.waitFor((m) => m.key === JSON.stringify({ sku }) && String(m.headers['dlq.reason']).startsWith('effect not encodable'));
-    expect(dead.headers['dlq.source.topic']).toBe(topics.cdc);
+    const dead = await dlq.waitFor((m) => m.key === JSON.stringify({ sku }) && decodeDeadLetter(m)?.code === DLQ_REASONS.effectNotEncodable);
+    expect(deadLetterOf(dead).source.topic).toBe(topics.cdc);
     // The later changes of the same SKU (and partition) are folded, and the one that fits is published.
     await waitUntil(async () => (await rowsOf(sku))['WH-2']?.version === 4, 20_000, 'the changes after the unencodable ones');
     await waitUntil(async () => (await deltasFor(sku)).some((d) => d.version === 4), 20_000, 'the v4 delta');

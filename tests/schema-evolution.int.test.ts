@@ -21,6 +21,7 @@ import { AdjustmentStore } from '../connectors/inbound/adapters/pg-adjustments.t
 import { startInboundConsumer, type InboundConsumer } from '../connectors/inbound/consumer.ts';
 import { createInboundMetrics, type InboundMetrics } from '../connectors/inbound/metrics.ts';
 import type { StockAdjustment } from '../schemas/generated/avro-types.ts';
+import { decodeDeadLetter } from '../lib/contracts/dlq.ts';
 import { testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
 import { waitUntil } from './processor-helpers.ts';
 
@@ -177,7 +178,7 @@ describe('StockAdjustment schema evolution (BACKWARD)', () => {
 
     const all = [...oldOnes, ...newOnes];
     for (const c of [oldConsumer, newConsumer]) {
-      await dlq.waitFor((m) => m.headers['dlq.processor'] === c.groupId && m.headers['dlq.source.offset'] === marker!.baseOffset);
+      await dlq.waitFor((m) => decodeDeadLetter(m)?.processor === c.groupId && decodeDeadLetter(m)?.source.offset === marker!.baseOffset);
       let h: Record<string, number> = {};
       await waitUntil(async () => (h = await handled(c.metrics)).dlq === 1, 10_000, `${c.groupId} to count the marker`);
       expect((h.applied ?? 0) + (h.duplicate ?? 0), `${c.groupId}: ${JSON.stringify(h)}`).toBe(all.length);

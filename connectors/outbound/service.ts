@@ -19,6 +19,7 @@ import type { Consumer, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Registry } from 'prom-client';
 import { createSchemaRegistry, decodeAvro, loadAvroSchema } from '../../lib/avro-registry.ts';
+import { encodeDeadLetter } from '../../lib/contracts/dlq.ts';
 import type { Config } from '../../lib/config.ts';
 import { ensureTopics } from '../../lib/ensure-topics.ts';
 import { ConfigError, errorMessage, SchemaError } from '../../lib/errors.ts';
@@ -129,19 +130,9 @@ function headerStrings(message: KafkaMessage): Record<string, string> {
   return out;
 }
 
-function deadLetter(message: KafkaMessage, reason: string, source: { topic: string; partition: number }, groupId: string): Message {
-  return {
-    key: message.key,
-    value: message.value,
-    headers: {
-      'dlq.reason': reason,
-      'dlq.source.topic': source.topic,
-      'dlq.source.partition': String(source.partition),
-      'dlq.source.offset': message.offset,
-      'dlq.processor': groupId,
-      'dlq.failed.at': new Date().toISOString(),
-    },
-  };
+/** A source message the mapping cannot carry, dead-lettered with `mapping <name>: <why>` (lib/contracts/dlq.ts). */
+function deadLetter(message: KafkaMessage, mapping: string, detail: string, source: { topic: string; partition: number }, groupId: string): Message {
+  return encodeDeadLetter({ code: `mapping ${mapping}`, detail, topic: source.topic, partition: source.partition, message }, groupId);
 }
 
 /**
@@ -234,7 +225,7 @@ export async function startOutboundMappings(deps: OutboundDeps): Promise<Outboun
                 continue;
               }
               if (decoded.kind === 'bad') {
-                dlq.push(deadLetter(message, `mapping ${m.name}: ${decoded.reason}`, from, groupId));
+                dlq.push(deadLetter(message, m.name, decoded.reason, from, groupId));
                 mlog.warn({ partition: batch.partition, offset: message.offset, reason: decoded.reason }, 'message to DLQ');
                 continue;
               }
@@ -259,7 +250,7 @@ export async function startOutboundMappings(deps: OutboundDeps): Promise<Outboun
                 out.push(r);
               }
               if (problems.length) {
-                dlq.push(deadLetter(message, `mapping ${m.name}: ${problems.join('; ')}`, from, groupId));
+                dlq.push(deadLetter(message, m.name, problems.join('; '), from, groupId));
                 mlog.warn({ partition: batch.partition, offset: message.offset, reason: problems.join('; ') }, 'message to DLQ');
               } else if (mapped.records.length === 0) skipped++;
             }
