@@ -297,8 +297,8 @@ describe('gateway: bad input and limits', () => {
     await wms.waitFor((f) => f.type === 'welcome');
     wms.send({ op: 'subscribe', skus: '*' });
     await wms.waitFor((f) => f.type === 'subscribed');
-    // Stop reading: the socket's receive buffer fills, then the gateway's send buffer.
-    (wms.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    // Stop reading (ws pauses its socket): the socket's receive buffer fills, then the gateway's send buffer.
+    wms.ws.pause();
     const big = JSON.stringify(Array.from({ length: 40 }, (_, i) => ({ locationId: `L${i}`, onHand: 1, reserved: 0, safetyStock: 0, available: 1, version: 1 })));
     const feedKey = proc.views.keys.feed;
     for (let batch = 0; batch < 60; batch++) {
@@ -311,7 +311,7 @@ describe('gateway: bad input and limits', () => {
       await new Promise((r) => setTimeout(r, 30));
     }
     await waitUntil(async () => ![...gwA.hub.connections].some((conn) => conn.all), 15_000, 'the slow consumer to be dropped');
-    (wms.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    wms.ws.resume();
     expect(await wms.closed).toBe(4008);
     const metrics = await gwA.metrics.closed.get();
     expect(metrics.values.find((v) => v.labels.code === '4008')?.value).toBeGreaterThanOrEqual(1);
