@@ -23,7 +23,7 @@ import { createInboundMetrics, type InboundMetrics } from '../connectors/inbound
 import { StockClient, type StockItem } from '../gateway/client/sdk.ts';
 import { startGatewayService, type GatewayService } from '../gateway/service.ts';
 import type { AdjustmentKind, StockAdjustment } from '../schemas/generated/avro-types.ts';
-import { deadLetterOf, isDeadLetterOf, testConfig, testKafka, unique, watchTopic, type Received, type TopicWatcher } from './helpers.ts';
+import { cleanUp, deadLetterOf, isDeadLetterOf, testConfig, testKafka, unique, watchTopic, type Received, type TopicWatcher } from './helpers.ts';
 import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
 import { post } from './purchase-helpers.ts';
 
@@ -43,6 +43,8 @@ let producer: Producer;
 let dlq: TopicWatcher;
 let main: { consumer: InboundConsumer; metrics: InboundMetrics };
 const running: InboundConsumer[] = [];
+/** What this file leaves on the shared stack, removed in afterAll. */
+const leftovers = { skus: [] as string[], groups: [] as string[], redisPrefixes: [] as string[], topics: [topic, replayTopic, dlqTopic] };
 
 let seq = 0;
 function adjustment(sku: string, kind: AdjustmentKind, quantity: number, more: Partial<StockAdjustment> = {}): StockAdjustment {
@@ -53,6 +55,7 @@ function adjustment(sku: string, kind: AdjustmentKind, quantity: number, more: P
 /** A product in the catalog with the given on hand per location (no row where undefined). */
 async function product(stock: { l1?: number; l2?: number; reservedL1?: number } = {}): Promise<string> {
   const sku = unique('ADJ');
+  leftovers.skus.push(sku);
   await pool.query(`INSERT INTO products (sku, name) VALUES ($1, 'adjustment test')`, [sku]);
   if (stock.l1 !== undefined) await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand, reserved) VALUES ($1, $2, $3, $4)`, [sku, L1, stock.l1, stock.reservedL1 ?? 0]);
   if (stock.l2 !== undefined) await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, $2, $3)`, [sku, L2, stock.l2]);
@@ -89,13 +92,15 @@ async function counted(metrics: InboundMetrics, outcome: string): Promise<number
 
 async function startConsumer(opts: { topic: string; groupId?: string; fromBeginning: boolean; metrics?: InboundMetrics }): Promise<{ consumer: InboundConsumer; metrics: InboundMetrics }> {
   const metrics = opts.metrics ?? createInboundMetrics({ defaults: false });
+  const groupId = opts.groupId ?? unique('adj-grp');
+  leftovers.groups.push(groupId);
   const consumer = await startInboundConsumer({
     kafka,
     store,
     decoder: new AvroRecordDecoder({ registry: createSchemaRegistry(config.registry.url), readerSchema: loadAvroSchema('StockAdjustment') }),
     logger,
     metrics,
-    groupId: opts.groupId ?? unique('adj-grp'),
+    groupId,
     fromBeginning: opts.fromBeginning,
     batchMax: 50,
     topics: { adjustments: opts.topic, dlq: dlqTopic },
@@ -128,9 +133,9 @@ afterAll(async () => {
   for (const c of running) await c.stop().catch(() => undefined);
   await dlq?.stop();
   await producer?.disconnect();
-  await admin?.deleteTopics({ topics: [topic, replayTopic, dlqTopic] }).catch(() => undefined);
   await admin?.disconnect();
   await pool.end();
+  await cleanUp(config, { ...leftovers, groups: [...new Set(leftovers.groups)] });
 });
 
 describe('exactly once', () => {
@@ -359,7 +364,11 @@ describe('end to end and the HTTP twin', () => {
   let client: StockClient | undefined;
 
   beforeAll(async () => {
-    proc = await startTestProcessor({ config, kafka: testKafka(config), redis, prefix, groupId: unique('adj-proc'), fromBeginning: false });
+    const groupId = unique('adj-proc');
+    leftovers.redisPrefixes.push(prefix);
+    leftovers.groups.push(groupId);
+    leftovers.skus.push(`${prefix}-probe`);
+    proc = await startTestProcessor({ config, kafka: testKafka(config), redis, prefix, groupId, fromBeginning: false });
     await waitProcessorLive(pool, proc.views, `${prefix}-probe`);
     gateway = await startGatewayService(gwConfig, logger, { port: 0, metricsDefaults: false });
   });

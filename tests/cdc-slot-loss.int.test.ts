@@ -16,7 +16,7 @@ import { CdcWatchdog, watchedSlotsFromConfig } from '../stream-processors/cdc-wa
 import { createCdcMetrics, type CdcMetrics } from '../stream-processors/metrics.ts';
 import { reconcileViews } from '../stream-processors/views-maintenance.ts';
 import { createRedis } from '../lib/redis.ts';
-import { testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
+import { cleanUp, testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
 import { startTestProcessor, waitConverged, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
 
 const config = testConfig();
@@ -47,11 +47,14 @@ async function recovery(): Promise<{ stage: string; detected_at: Date; finished_
   return rows[0];
 }
 
+/** What this file leaves on the shared stack, removed in afterAll (the processor's stop removes its group). */
+const prefix = unique('slot').replace(/[^a-z0-9]/g, '').slice(0, 20);
+const skus: string[] = [unique('slot-probe')];
+
 beforeAll(async () => {
   watcher = await watchTopic(kafka, TOPICS.cdcStockLevels);
-  const prefix = unique('slot').replace(/[^a-z0-9]/g, '').slice(0, 20);
   tp = await startTestProcessor({ config, kafka, redis, prefix, groupId: unique('slot-loss'), fromBeginning: false });
-  await waitProcessorLive(pool, tp.views, unique('slot-probe'), 60_000);
+  await waitProcessorLive(pool, tp.views, skus[0]!, 60_000);
 }, 120_000);
 
 afterAll(async () => {
@@ -63,7 +66,9 @@ afterAll(async () => {
   await tp?.processor.stop();
   await watcher?.stop();
   redis.disconnect();
+  await pool.query('DROP TABLE IF EXISTS cdc_test_unpublished').catch(() => undefined);
   await pool.end();
+  await cleanUp(config, { redisPrefixes: [prefix], skus });
 });
 
 describe('CDC heartbeat', () => {
@@ -82,6 +87,7 @@ describe('lost replication slot', () => {
   it('is detected, recovered by an incremental snapshot, and the views converge with the changes made meanwhile', async () => {
     const sku = unique('slot-loss');
     const single = `${sku}-single`;
+    skus.push(sku, single);
     await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 10), ($1, 'WH-2', 5), ($2, 'WH-1', 3)`, [sku, single]);
     await waitConverged(pool, tp.views, sku, 60_000);
 
@@ -166,6 +172,7 @@ describe('lost replication slot', () => {
   it('invalidated by max_slot_wal_keep_size (wal_status lost): dropped, recreated, snapshotted, views converge', async () => {
     await watchdog?.stop();
     const sku = unique('slot-lost');
+    skus.push(sku);
     await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 10)`, [sku]);
     await waitConverged(pool, tp.views, sku, 60_000);
     const metrics = createCdcMetrics(new Registry());

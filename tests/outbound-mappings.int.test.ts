@@ -9,7 +9,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import pg from 'pg';
 import { Registry } from 'prom-client';
@@ -21,7 +20,7 @@ import { outboxTopic } from '../lib/topics.ts';
 import { MAPPED_HEADERS } from '../connectors/outbound/domain/map-message.ts';
 import { startOutboundMappings, type OutboundMappings } from '../connectors/outbound/service.ts';
 import type { StockDelta } from '../schemas/generated/avro-types.ts';
-import { deadLetterOf, testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
+import { cleanUp, deadLetterOf, testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
 import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
 
 const base = testConfig();
@@ -113,6 +112,9 @@ async function skuVersion(sku: string): Promise<number> {
   return Number(rows[0]!.v);
 }
 
+const procPrefix = unique('o').replaceAll('-', '');
+const probeSku = unique('PROBE');
+
 beforeAll(async () => {
   const admin = kafka.admin();
   await admin.connect();
@@ -122,12 +124,12 @@ beforeAll(async () => {
     config: base,
     kafka,
     redis,
-    prefix: unique('o').replaceAll('-', ''),
+    prefix: procPrefix,
     groupId: processorGroup,
     fromBeginning: false,
     topics: { deltas: topics['stock.deltas'], levels: topics['stock.levels'], dlq: topics.dlq },
   });
-  await waitProcessorLive(pool, proc.views, unique('PROBE'));
+  await waitProcessorLive(pool, proc.views, probeSku);
   service = await startOutboundMappings({ config, logger, kafka, topics });
   await service.joined;
 });
@@ -136,19 +138,21 @@ afterAll(async () => {
   await service?.stop();
   await proc?.processor.stop();
   for (const w of watchers) await w.stop();
-  await pool.query('DELETE FROM stock_levels WHERE sku LIKE $1', [`${SKU}%`]).catch(() => undefined);
+  // The mappings create their output topics: every topic under this run's prefix is ours.
   const admin = kafka.admin();
   await admin.connect();
   const mine = (await admin.listTopics()).filter((t) => t.startsWith(`${p}.`) || t === topics['orders.events']);
-  await admin.deleteTopics({ topics: mine }).catch(() => undefined);
-  for (const g of [processorGroup, ...MAPPING_NAMES.map((n) => `${groupPrefix}.${n}`)]) {
-    // A member that just left may still be counted for a moment (NON_EMPTY_GROUP): one retry.
-    await admin.deleteGroups([g]).catch(() => sleep(2000).then(() => admin.deleteGroups([g]))).catch(() => undefined);
-  }
   await admin.disconnect();
   await pool.end();
   redis.disconnect();
   fs.rmSync(mappingFile, { force: true });
+  await cleanUp(base, {
+    redisPrefixes: [procPrefix],
+    skus: [probeSku],
+    skuPrefixes: [SKU],
+    groups: [processorGroup, ...MAPPING_NAMES.map((n) => `${groupPrefix}.${n}`)],
+    topics: mine,
+  });
 });
 
 describe('outbound mappings', () => {

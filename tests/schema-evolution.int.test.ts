@@ -22,7 +22,7 @@ import { startInboundConsumer, type InboundConsumer } from '../connectors/inboun
 import { createInboundMetrics, type InboundMetrics } from '../connectors/inbound/metrics.ts';
 import type { StockAdjustment } from '../schemas/generated/avro-types.ts';
 import { decodeDeadLetter } from '../lib/contracts/dlq.ts';
-import { testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
+import { cleanUp, testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
 import { waitUntil } from './processor-helpers.ts';
 
 const config = testConfig();
@@ -56,9 +56,14 @@ function decoder(readerSchema: object): AvroRecordDecoder {
   return new AvroRecordDecoder({ registry: createSchemaRegistry(registryUrl), readerSchema });
 }
 
+/** Consumer groups and SKUs this file creates on the shared stack, removed in afterAll. */
+const groups: string[] = [];
+const skus: string[] = [];
+
 async function startConsumer(readerSchema: object): Promise<{ groupId: string; metrics: InboundMetrics }> {
   const metrics = createInboundMetrics({ defaults: false });
   const groupId = unique('evo-grp');
+  groups.push(groupId);
   const consumer = await startInboundConsumer({
     kafka,
     store: new AdjustmentStore({ pool }),
@@ -101,9 +106,9 @@ afterAll(async () => {
   for (const c of consumers) await c.stop().catch(() => undefined);
   await dlq?.stop();
   await producer?.disconnect();
-  await admin?.deleteTopics({ topics: [topic, dlqTopic] }).catch(() => undefined);
   await admin?.disconnect();
   await pool.end();
+  await cleanUp(config, { skus, groups, topics: [topic, dlqTopic] });
 });
 
 describe('StockAdjustment schema evolution (BACKWARD)', () => {
@@ -136,7 +141,7 @@ describe('StockAdjustment schema evolution (BACKWARD)', () => {
 
   it('old and new producers at once, old and new consumers at once: every adjustment applies exactly once', async () => {
     expect(id2, 'the schemas are registered by the previous test').toBeGreaterThan(0);
-    const skus = [unique('EVO-A'), unique('EVO-B')];
+    skus.push(unique('EVO-A'), unique('EVO-B'));
     await pool.query(`INSERT INTO products (sku, name) SELECT s, 'schema evolution test' FROM unnest($1::text[]) AS s`, [skus]);
     await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) SELECT s, $2, 100 FROM unnest($1::text[]) AS s`, [skus, location]);
 

@@ -16,7 +16,7 @@ import { loadConfig } from '../lib/config.ts';
 import { createRedis } from '../lib/redis.ts';
 import type { GatewayService } from '../gateway/service.ts';
 import { cellValue, chromiumMissing, startStorefrontRig, stopStorefrontRig, storefrontUrl } from './browser-helpers.ts';
-import { testConfig, testKafka, unique } from './helpers.ts';
+import { cleanUp, testConfig, testKafka, unique } from './helpers.ts';
 import type { TestProcessor } from './processor-helpers.ts';
 
 const baseConfig = testConfig();
@@ -69,6 +69,8 @@ afterAll(async () => {
   await stopStorefrontRig({ processor, gateway, browser, page });
   await pool.end();
   redis.disconnect();
+  // The SKU, its probe and the orders the page placed.
+  await cleanUp(config, { redisPrefixes: [prefix], skuPrefixes: [sku] });
 });
 
 function purchasesOf(p: Page): Promise<PurchaseRecord[]> {

@@ -15,7 +15,7 @@ import { loadConfig } from '../lib/config.ts';
 import { createRedis } from '../lib/redis.ts';
 import type { GatewayService } from '../gateway/service.ts';
 import { cellValue, chromiumMissing, startStorefrontRig, stopStorefrontRig, storefrontUrl } from './browser-helpers.ts';
-import { testConfig, testKafka, unique } from './helpers.ts';
+import { cleanUp, testConfig, testKafka, unique } from './helpers.ts';
 import type { TestProcessor } from './processor-helpers.ts';
 
 const baseConfig = testConfig();
@@ -57,6 +57,7 @@ afterAll(async () => {
   await stopStorefrontRig({ processor, gateway, browser, page });
   await pool.end();
   redis.disconnect();
+  await cleanUp(config, { redisPrefixes: [prefix], skuPrefixes: [skuPrefix] });
 });
 
 describe('storefront demo page in Chromium', () => {
