@@ -6,7 +6,8 @@
 import type { Redis } from 'ioredis';
 import { toSkuState, type SkuState } from '../../lib/contracts/feed.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
-import { decodeRows, summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
+import { summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
+import { readViewRows } from '../../lib/view-rows.ts';
 import type { StockLevel } from '../../schemas/generated/avro-types.ts';
 
 /** What the gateway reads of the views: a SKU's rows, for the SKUs that have a view. */
@@ -25,17 +26,7 @@ export class StockViewReader implements StockViews {
 
   /** One HGETALL per SKU, in one pipeline; SKUs without rows are left out. */
   async readRows(skus: string[]): Promise<Map<string, SkuRows>> {
-    const out = new Map<string, SkuRows>();
-    if (skus.length === 0) return out;
-    const pipeline = this.redis.pipeline();
-    for (const sku of skus) pipeline.hgetall(this.keys.rows(sku));
-    const replies = (await pipeline.exec()) ?? [];
-    replies.forEach(([err, hash], i) => {
-      if (err) throw err;
-      const rows = decodeRows((hash ?? {}) as Record<string, string>);
-      if (Object.keys(rows).length > 0) out.set(skus[i]!, rows);
-    });
-    return out;
+    return readViewRows(this.redis, this.keys, skus);
   }
 }
 

@@ -13,6 +13,7 @@ import { encodeFeedEntry } from '../../lib/contracts/feed.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import { decodeRows, summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
 import { InvalidMessageError } from '../../lib/errors.ts';
+import { readViewRows } from '../../lib/view-rows.ts';
 import { defineLuaCommand } from '../../lib/redis.ts';
 import type { StockLevel } from '../../schemas/generated/avro-types.ts';
 import type { Outcome, RowChange } from '../domain/fold.ts';
@@ -152,17 +153,7 @@ export class RedisViews {
   }
 
   async readRows(skus: string[]): Promise<Map<string, SkuRows>> {
-    const out = new Map<string, SkuRows>();
-    if (skus.length === 0) return out;
-    const pipeline = this.redis.pipeline();
-    for (const sku of skus) pipeline.hgetall(this.keys.rows(sku));
-    const replies = (await pipeline.exec()) ?? [];
-    replies.forEach(([err, hash], i) => {
-      if (err) throw err;
-      const rows = decodeRows((hash ?? {}) as Record<string, string>);
-      if (Object.keys(rows).length > 0) out.set(skus[i]!, rows);
-    });
-    return out;
+    return readViewRows(this.redis, this.keys, skus);
   }
 
   async readSummary(sku: string): Promise<Record<string, string>> {
