@@ -142,7 +142,7 @@ class TicketEvents {
 
   async watch(sku: string, ticket: number, res: express.Response): Promise<void> {
     // Keyed by SKU and ticket number: only a stream the route opened for the ticket's owner is here.
-    this.subscribed ??= this.service.waitingRoom.subscribe((f) => {
+    this.subscribed ??= this.service.subscribeFates((f) => {
       const set = this.watchers.get(`${f.sku}\u0000${f.ticket}`);
       for (const r of set ?? []) this.send(r, f);
     });
@@ -160,7 +160,7 @@ class TicketEvents {
       if (set.size === 0) this.watchers.delete(id);
     });
     // Decided before the stream opened (or while subscribing): answer from the stored fate.
-    const fate = await this.service.waitingRoom.getFate(sku, ticket);
+    const fate = await this.service.fate(sku, ticket);
     if (fate) this.send(res, fate);
   }
 

@@ -15,6 +15,7 @@ import { startMetricsServer, type MetricsServer } from '../lib/metrics-server.ts
 import { createPgPool } from '../lib/pg.ts';
 import { createRedis } from '../lib/redis.ts';
 import { PurchaseService } from '../purchase/service.ts';
+import { createPurchasePorts } from '../purchase/wiring.ts';
 import { createAdjustmentApplier } from '../connectors/adjustments.ts';
 import { FeedReader } from './adapters/feed.ts';
 import { StockViewReader } from './adapters/stock-reader.ts';
@@ -86,19 +87,21 @@ export async function startGatewayService(
   // gate calls are in flight at once, and one write per tick beats one write per call.
   const purchaseRedis = createRedis(config.redis.url, { autoPipelining: true });
   purchaseRedis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error (purchase path)'));
-  const purchases = new PurchaseService({
-    redis: purchaseRedis,
-    pool,
-    config,
-    logger,
-    events: {
-      outcome: (kind) => metrics.purchases.inc({ outcome: kind }),
-      writeBatch: (n, s) => {
-        metrics.writeBackBatch.observe(n);
-        metrics.writeBackSeconds.observe(s);
+  const purchases = new PurchaseService(
+    createPurchasePorts({
+      redis: purchaseRedis,
+      pool,
+      config,
+      logger,
+      events: {
+        outcome: (kind) => metrics.purchases.inc({ outcome: kind }),
+        writeBatch: (n, s) => {
+          metrics.writeBackBatch.observe(n);
+          metrics.writeBackSeconds.observe(s);
+        },
       },
-    },
-  });
+    }),
+  );
   // One credential verifier for HTTP and WebSocket (gateway/auth.ts, docs/security.md#credentials-who-may-do-what).
   const verifier = createVerifier({ apiKeys: config.gateway.apiKeys, jwtSecret: config.gateway.jwtSecret, ...config.auth });
   const { authenticate } = verifier;

@@ -39,3 +39,23 @@ export async function checkout(pool: pg.Pool): Promise<pg.PoolClient> {
   };
   return client;
 }
+
+/**
+ * Runs `fn` in one transaction on a checked-out client: COMMIT when it resolves, ROLLBACK (and
+ * rethrow) when it throws, the client released either way. `begin` names the isolation, e.g.
+ * 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' for a consistent snapshot over several reads.
+ */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, options: { begin?: string } = {}): Promise<T> {
+  const client = await checkout(pool);
+  try {
+    await client.query(options.begin ?? 'BEGIN');
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -1,6 +1,6 @@
 /** Redis client factory (ioredis). Commands fail fast while disconnected instead of queueing forever. */
-import fs from 'node:fs';
 import { Redis } from 'ioredis';
+import { resolveLuaIncludes } from './lua-include.ts';
 
 /**
  * `autoPipelining`: commands issued in the same event-loop tick go out in one write — for hot
@@ -26,13 +26,15 @@ export type LuaCommand = (...args: Array<string | number>) => Promise<unknown>;
  * Defines `name` on the connection (once; pipelines get it too) as the Lua script in `file`:
  * loaded once, called with EVALSHA and a NOSCRIPT fallback (ioredis `defineCommand`). By the
  * project's convention a file named `<script>-<N>.lua` takes N keys; any other file takes the
- * number of keys as its first argument. Returns the command bound to the connection.
+ * number of keys as its first argument. `--- @include "name"` lines are resolved first
+ * (lib/lua-include.ts), so the script Redis hashes is the complete one. Returns the command bound
+ * to the connection.
  */
 export function defineLuaCommand(redis: Redis, name: string, file: string): LuaCommand {
   const commands = redis as unknown as Record<string, LuaCommand | undefined>;
   if (!commands[name]) {
     const fixed = /-(\d+)\.lua$/.exec(file);
-    redis.defineCommand(name, { lua: fs.readFileSync(file, 'utf8'), ...(fixed ? { numberOfKeys: Number(fixed[1]) } : {}) });
+    redis.defineCommand(name, { lua: resolveLuaIncludes(file), ...(fixed ? { numberOfKeys: Number(fixed[1]) } : {}) });
   }
   return commands[name]!.bind(redis);
 }

@@ -4,7 +4,7 @@
  * stock someone changed. Quantities are deterministic per SKU so runs are comparable.
  */
 import type pg from 'pg';
-import { checkout } from './pg.ts';
+import { inTransaction } from './pg.ts';
 
 export function skuId(n: number): string {
   return `SKU-${String(n).padStart(6, '0')}`;
@@ -15,9 +15,7 @@ export function locationId(n: number): string {
 }
 
 export async function seedCatalog(pool: pg.Pool, { skus, locations }: { skus: number; locations: number }): Promise<{ inserted: number }> {
-  const client = await checkout(pool);
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     await client.query(
       `INSERT INTO locations (location_id, name)
        SELECT 'WH-' || n, 'Warehouse ' || n FROM generate_series(1, $1::int) AS n
@@ -37,12 +35,6 @@ export async function seedCatalog(pool: pg.Pool, { skus, locations }: { skus: nu
        ON CONFLICT DO NOTHING`,
       [skus, locations],
     );
-    await client.query('COMMIT');
     return { inserted: res.rowCount ?? 0 };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }

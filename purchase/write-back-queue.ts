@@ -4,19 +4,20 @@
  * hundreds of buyers of one hot row into a handful of transactions, each raising `reserved` once
  * per location; when traffic is light a hold is written alone, immediately.
  */
-import type { HoldToWrite, OrdersStore, WriteResult } from './adapters/orders-pg.ts';
+import type { HoldToWrite, WriteBackPort, WriteResult } from './domain/ports.ts';
+import type { OrdersStore } from './adapters/orders-pg.ts';
 
 interface Waiting {
   hold: HoldToWrite;
   resolve(r: WriteResult): void;
 }
 
-export class WriteBackQueue {
+export class WriteBackQueue implements WriteBackPort {
   private readonly queue: Waiting[] = [];
   private running = 0;
 
   constructor(
-    private readonly store: OrdersStore,
+    private readonly store: Pick<OrdersStore, 'writeHolds'>,
     private readonly opts: { maxBatch: number; maxConcurrent: number; onBatch?: (size: number, seconds: number) => void },
   ) {}
 

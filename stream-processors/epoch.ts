@@ -23,7 +23,7 @@ import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import { redisKeys } from '../lib/contracts/redis-keys.ts';
 import { errorMessage } from '../lib/errors.ts';
-import { checkout } from '../lib/pg.ts';
+import { inTransaction } from '../lib/pg.ts';
 import type { Logger } from '../lib/logger.ts';
 import { RedisViews } from './adapters/redis-views.ts';
 import { rebuildViews } from './views-maintenance.ts';
@@ -46,25 +46,19 @@ export type EpochOutcome = 'present' | 'rebuilt' | 'busy';
  * carried out (the marker gate-uncount.lua checks) and forgotten, never applied a second time.
  */
 async function restoreCustomerCounts(deps: { redis: Redis; pool: pg.Pool; prefix: string; ttlS: number }): Promise<number> {
-  const c = await checkout(deps.pool);
-  let rows: Array<{ sku: string; customer_id: string; qty: string }>;
-  let pending: Array<{ order_id: string; items: Array<{ sku: string; qty: number }> }>;
-  try {
-    await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    rows = (
-      await c.query<{ sku: string; customer_id: string; qty: string }>(
-        `SELECT l.sku, o.customer_id, sum(l.qty) AS qty FROM orders o JOIN order_lines l ON l.order_id = o.id
-          WHERE o.status IN ('reserved', 'confirmed') GROUP BY l.sku, o.customer_id`,
-      )
-    ).rows;
-    pending = (await c.query<{ order_id: string; items: Array<{ sku: string; qty: number }> }>(`SELECT order_id, items FROM customer_limit_releases`)).rows;
-    await c.query('COMMIT');
-  } catch (err) {
-    await c.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    c.release();
-  }
+  const { rows, pending } = await inTransaction(
+    deps.pool,
+    async (c) => ({
+      rows: (
+        await c.query<{ sku: string; customer_id: string; qty: string }>(
+          `SELECT l.sku, o.customer_id, sum(l.qty) AS qty FROM orders o JOIN order_lines l ON l.order_id = o.id
+            WHERE o.status IN ('reserved', 'confirmed') GROUP BY l.sku, o.customer_id`,
+        )
+      ).rows,
+      pending: (await c.query<{ order_id: string; items: Array<{ sku: string; qty: number }> }>(`SELECT order_id, items FROM customer_limit_releases`)).rows,
+    }),
+    { begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' },
+  );
   const keys = redisKeys(deps.prefix);
   for (let i = 0; i < rows.length; i += 1000) {
     const p = deps.redis.pipeline();

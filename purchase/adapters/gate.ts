@@ -3,46 +3,15 @@
  * script is loaded once per connection with ioredis `defineCommand` (EVALSHA, NOSCRIPT fallback)
  * and called through one typed method here. Key layout in docs/purchase-path.md.
  */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
-import { defineLuaCommand, type LuaCommand } from '../../lib/redis.ts';
+import type { LuaCommand } from '../../lib/redis.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
+import { gateAvailable } from '../domain/gate-availability.ts';
+import type { GateItem, GatePort, HoldRecord, HoldRef, IdempotencyRecord, ReserveOutcome, ReserveRequest } from '../domain/ports.ts';
+import { defineScript, packArgs, SCRIPT_CODE } from './scripts.ts';
 
-const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
-
-export interface GateItem {
-  sku: string;
-  qty: number;
-}
-
-export interface HoldRecord {
-  holdId: string;
-  state: 'inflight' | 'written';
-  customerId: string;
-  idemKey: string;
-  items: GateItem[];
-  acceptedAt: number;
-}
-
-export interface IdempotencyRecord {
-  /** Hash of the request the key was first used with. */
-  hash: string;
-  state: 'pending' | 'done';
-  holdId: string;
-  /** The original 201 body, once written back. */
-  response?: string;
-}
-
-export type ReserveOutcome =
-  | { kind: 'ok' }
-  /** Redis lost its data and is being rebuilt from Postgres (stream-processors/epoch.ts). */
-  | { kind: 'rebuilding' }
-  | { kind: 'replay'; record: IdempotencyRecord }
-  | { kind: 'limited'; scope: 'customer' | 'address'; retryAfterMs: number }
-  | { kind: 'unknown'; sku: string }
-  | { kind: 'sold_out'; sku: string; available: number }
-  | { kind: 'limit'; sku: string; bought: number };
+export type { GateItem, HoldRecord, IdempotencyRecord, ReserveOutcome };
+export { scopedIdempotencyKey } from '../domain/idempotency.ts';
 
 export interface GateLimits {
   maxPerCustomer: number;
@@ -72,14 +41,6 @@ const DEFAULT_LIMITS: GateLimits = {
   holdTtlMs: 900_000,
 };
 
-/**
- * An Idempotency-Key as stored in Redis: scoped by the customer, so one customer's key can never
- * replay (or block) another customer's purchase. The customer part is URI-encoded (no `:`).
- */
-export function scopedIdempotencyKey(customerId: string, key: string): string {
-  return `${encodeURIComponent(customerId)}:${key}`;
-}
-
 const SCRIPTS = ['gate-reserve', 'gate-settle', 'gate-release', 'gate-uncount', 'gate-check-4'] as const;
 
 /** How long a release marker is kept: longer than any retry of the release (a day at least). */
@@ -87,7 +48,7 @@ export function limitReleaseMarkerTtlS(limits: Pick<GateLimits, 'idempotencyTtlS
   return Math.max(86_400, limits.idempotencyTtlS, Math.ceil(limits.holdTtlMs / 1000) * 2);
 }
 
-export class Gate {
+export class Gate implements GatePort {
   readonly keys: RedisKeys;
   private readonly redis: Redis;
   private readonly limits: GateLimits;
@@ -99,7 +60,7 @@ export class Gate {
     this.limits = deps.limits ?? DEFAULT_LIMITS;
     this.keys = redisKeys(deps.prefix);
     const cmd = {} as Record<(typeof SCRIPTS)[number], LuaCommand>;
-    for (const name of SCRIPTS) cmd[name] = defineLuaCommand(deps.redis, `inv_${name.replace(/-/g, '_')}`, path.join(LUA_DIR, `${name}.lua`));
+    for (const name of SCRIPTS) cmd[name] = defineScript(deps.redis, name);
     this.cmd = cmd;
   }
 
@@ -124,61 +85,70 @@ export class Gate {
    * One atomic gate decision (gate-reserve.lua). `idempotencyKey` is the scoped key; `skipRate`:
    * the rate limits were already taken (a waiting-room ticket takes them before it is drawn).
    */
-  async reserve(a: { holdId: string; idempotencyKey: string; hash: string; customerId: string; address: string; items: GateItem[]; now?: number; skipRate?: boolean }): Promise<ReserveOutcome> {
+  async reserve(a: ReserveRequest): Promise<ReserveOutcome> {
     const now = a.now ?? Date.now();
-    const L = a.skipRate ? { ...this.limits, rateCustomer: { perSec: 0, burst: 1 }, rateAddress: { perSec: 0, burst: 1 } } : this.limits;
+    const L = this.limits;
+    const noLimit = { capacity: 1, perSec: 0 };
     const keys = [this.idemKey(a.idempotencyKey), this.holdKey(a.holdId), this.unsettledKey, this.keys.rateCustomer(a.customerId), this.keys.rateAddress(a.address)];
     for (const i of a.items) keys.push(this.keys.summary(i.sku), this.keys.gate(i.sku), this.holdsKey(i.sku), this.customerKey(i.sku));
-    const args: Array<string | number> = [
-      now, a.holdId, a.hash, a.customerId, now + L.settleTimeoutMs, L.idempotencyTtlS,
-      L.rateCustomer.burst, L.rateCustomer.perSec, L.rateAddress.burst, L.rateAddress.perSec,
-      L.maxPerCustomer, Math.max(L.idempotencyTtlS, Math.ceil(L.holdTtlMs / 1000) * 2), a.items.length,
-    ];
-    for (const i of a.items) args.push(i.sku, i.qty);
     keys.push(this.keys.epoch); // always last: gate-reserve.lua reads KEYS[#KEYS]
-    const reply = (await this.cmd['gate-reserve'](keys.length, ...keys, ...args)) as Array<string | number>;
+    const args = packArgs({
+      now,
+      holdId: a.holdId,
+      hash: a.hash,
+      customer: a.customerId,
+      settleDeadline: now + L.settleTimeoutMs,
+      idemTtl: L.idempotencyTtlS,
+      custTtl: Math.max(L.idempotencyTtlS, Math.ceil(L.holdTtlMs / 1000) * 2),
+      maxPerCustomer: L.maxPerCustomer,
+      rateCustomer: a.skipRate ? noLimit : { capacity: L.rateCustomer.burst, perSec: L.rateCustomer.perSec },
+      rateAddress: a.skipRate ? noLimit : { capacity: L.rateAddress.burst, perSec: L.rateAddress.perSec },
+      items: a.items.map((i) => [i.sku, i.qty]),
+    });
+    const reply = (await this.cmd['gate-reserve'](keys.length, ...keys, args)) as Array<string | number>;
+    const item = (i: unknown) => a.items[Number(i) - 1]?.sku ?? '';
     switch (reply[0]) {
-      case 'ok':
+      case SCRIPT_CODE.OK:
         return { kind: 'ok' };
-      case 'rebuilding':
+      case SCRIPT_CODE.REBUILDING:
         return { kind: 'rebuilding' };
-      case 'replay':
+      case SCRIPT_CODE.REPLAY:
         return { kind: 'replay', record: parseIdem(String(reply[1])) };
-      case 'limited':
-        return { kind: 'limited', scope: reply[1] === 'address' ? 'address' : 'customer', retryAfterMs: Number(reply[2]) };
-      case 'unknown':
-        return { kind: 'unknown', sku: String(reply[1]) };
-      case 'sold_out':
-        return { kind: 'sold_out', sku: String(reply[1]), available: Number(reply[2]) };
-      case 'limit':
-        return { kind: 'limit', sku: String(reply[1]), bought: Number(reply[2]) };
+      case SCRIPT_CODE.LIMITED_CUSTOMER:
+        return { kind: 'limited', scope: 'customer', retryAfterMs: Number(reply[1]) };
+      case SCRIPT_CODE.LIMITED_ADDRESS:
+        return { kind: 'limited', scope: 'address', retryAfterMs: Number(reply[1]) };
+      case SCRIPT_CODE.UNKNOWN_SKU:
+        return { kind: 'unknown', sku: item(reply[1]) };
+      case SCRIPT_CODE.SOLD_OUT:
+        return { kind: 'sold_out', sku: item(reply[1]), available: Number(reply[2]) };
+      case SCRIPT_CODE.CUSTOMER_LIMIT:
+        return { kind: 'limit', sku: item(reply[1]), bought: Number(reply[2]) };
       default:
         throw new Error(`unexpected gate-reserve reply: ${JSON.stringify(reply)}`);
     }
   }
 
   /** The write-back committed: `versions` maps each SKU to its version right after it. */
-  async settle(hold: { holdId: string; idemKey: string; items: GateItem[] }, versions: Map<string, number>, response: string): Promise<boolean> {
+  async settle(hold: Omit<HoldRef, 'customerId'>, versions: Map<string, number>, response: string): Promise<boolean> {
     const keys = [hold.idemKey, this.holdKey(hold.holdId), this.unsettledKey];
-    const args: Array<string | number> = [hold.holdId, this.limits.idempotencyTtlS, Math.ceil(this.limits.holdTtlMs / 1000) + 3600, response, hold.items.length];
+    const items: Array<[string, number, number]> = [];
     for (const i of hold.items) {
       keys.push(this.keys.summary(i.sku), this.keys.gate(i.sku), this.holdsKey(i.sku), this.keys.gatePending(i.sku));
       const v = versions.get(i.sku);
       if (v === undefined) throw new Error(`no write-back version for ${i.sku}`);
-      args.push(i.sku, i.qty, v);
+      items.push([i.sku, i.qty, v]);
     }
-    return Number(await this.cmd['gate-settle'](keys.length, ...keys, ...args)) === 1;
+    const args = packArgs({ holdId: hold.holdId, idemTtl: this.limits.idempotencyTtlS, holdTtl: Math.ceil(this.limits.holdTtlMs / 1000) + 3600, response, items });
+    return Number(await this.cmd['gate-settle'](keys.length, ...keys, args)) === 1;
   }
 
   /** The write-back did not and will not commit: units back to the gate. */
-  async release(hold: { holdId: string; idemKey: string; customerId: string; items: GateItem[] }): Promise<boolean> {
+  async release(hold: HoldRef): Promise<boolean> {
     const keys = [hold.idemKey, this.holdKey(hold.holdId), this.unsettledKey];
-    const args: Array<string | number> = [hold.holdId, hold.customerId, hold.items.length];
-    for (const i of hold.items) {
-      keys.push(this.keys.gate(i.sku), this.holdsKey(i.sku), this.customerKey(i.sku));
-      args.push(i.sku, i.qty);
-    }
-    return Number(await this.cmd['gate-release'](keys.length, ...keys, ...args)) === 1;
+    for (const i of hold.items) keys.push(this.keys.gate(i.sku), this.holdsKey(i.sku), this.customerKey(i.sku));
+    const args = packArgs({ holdId: hold.holdId, customer: hold.customerId, items: hold.items.map((i) => [i.sku, i.qty]) });
+    return Number(await this.cmd['gate-release'](keys.length, ...keys, args)) === 1;
   }
 
   /**
@@ -222,7 +192,7 @@ export class Gate {
     const viewAvailable = view[0] == null ? null : Number(view[0]);
     const inflight = Number(gate[0] ?? 0);
     const unreflected = Number(gate[1] ?? 0);
-    return { viewAvailable, version: Number(view[1] ?? 0), inflight, unreflected, available: viewAvailable === null ? null : viewAvailable - inflight - unreflected };
+    return { viewAvailable, version: Number(view[1] ?? 0), inflight, unreflected, available: viewAvailable === null ? null : gateAvailable({ viewAvailable, inflight, unreflected }) };
   }
 
   /** SKUs that have gate state, in pages (SCAN). */

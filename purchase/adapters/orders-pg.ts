@@ -10,61 +10,23 @@ import { fromPgError } from '../../lib/driver-errors.ts';
 import { ContentionError, InvalidDataError } from '../../lib/errors.ts';
 import { checkout } from '../../lib/pg.ts';
 import { retry } from '../../lib/retry.ts';
-import type { Allocation } from '../domain/allocate.ts';
-import type { GateItem } from './gate.ts';
+import type {
+  GateItem,
+  HoldSettlement,
+  HoldToWrite,
+  LimitRelease,
+  OrderLine,
+  OrdersPort,
+  OrderStatus,
+  OrderView,
+  TransitionResult,
+  WriteResult,
+} from '../domain/ports.ts';
 
-export type OrderStatus = 'reserved' | 'confirmed' | 'cancelled' | 'expired' | 'abandoned';
+export type { HoldToWrite, LimitRelease, OrderLine, OrderStatus, OrderView, TransitionResult, WriteResult };
+import { releaseItems } from '../domain/release-items.ts';
+export { releaseItems };
 export type OrderEventType = 'OrderPlaced' | 'OrderConfirmed' | 'OrderCancelled' | 'ReservationExpired';
-
-export interface HoldToWrite {
-  holdId: string;
-  customerId: string;
-  idempotencyKey: string;
-  hash: string;
-  items: GateItem[];
-  expiresAt: Date;
-}
-
-export interface OrderLine {
-  sku: string;
-  qty: number;
-  allocations: Allocation[];
-}
-
-export type WriteResult =
-  | { ok: true; versions: Map<string, number>; lines: OrderLine[] }
-  /** `insufficient`: Postgres cannot cover it; `exists`: the id is taken (the reaper abandoned the hold); `duplicate_key`: another order holds the idempotency key. */
-  | { ok: false; reason: 'insufficient' | 'exists' | 'error'; message: string }
-  | { ok: false; reason: 'duplicate_key'; existing: { orderId: string; hash: string | null } };
-
-export interface OrderView {
-  orderId: string;
-  customerId: string;
-  status: OrderStatus;
-  expiresAt: string;
-  createdAt: string;
-  updatedAt: string;
-  lines: OrderLine[];
-}
-
-export type TransitionResult =
-  | { ok: true; order: OrderView }
-  | { ok: false; reason: 'unknown_order' }
-  | { ok: false; reason: 'invalid_state'; status: OrderStatus; order: OrderView };
-
-/** What a cancelled or expired order owes the customer's per-SKU limit count (migration 0012). */
-export interface LimitRelease {
-  orderId: string;
-  customerId: string;
-  items: GateItem[];
-}
-
-/** An order's units per SKU (a SKU may appear on several lines). */
-export function releaseItems(lines: Array<{ sku: string; qty: number }>): GateItem[] {
-  const per = new Map<string, number>();
-  for (const l of lines) per.set(l.sku, (per.get(l.sku) ?? 0) + l.qty);
-  return [...per].map(([sku, qty]) => ({ sku, qty }));
-}
 
 type WriteBackRow =
   | { id: string; ok: true; lines: OrderLine[]; versions: Record<string, number | string> }
@@ -111,7 +73,7 @@ async function insertOutbox(c: pg.PoolClient, events: Array<{ orderId: string; t
   );
 }
 
-export class OrdersStore {
+export class OrdersStore implements OrdersPort {
   constructor(private readonly pool: pg.Pool) {}
 
   /**
@@ -279,7 +241,7 @@ export class OrdersStore {
    * and the hold is released; if an order with the id exists, its write-back committed and its
    * per-SKU versions are returned.
    */
-  async settleHold(hold: { holdId: string; customerId: string }): Promise<{ abandoned: true } | { abandoned: false; status: OrderStatus; versions: Map<string, number> }> {
+  async settleHold(hold: { holdId: string; customerId: string }): Promise<HoldSettlement> {
     const ins = await this.pool.query(
       `INSERT INTO orders (id, customer_id, status, expires_at) VALUES ($1, $2, 'abandoned', clock_timestamp()) ON CONFLICT (id) DO NOTHING`,
       [hold.holdId, hold.customerId],

@@ -5,66 +5,45 @@
  * forward it. Keys carry the SKU's hash tag, like the gate's.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
-import { defineLuaCommand, type LuaCommand } from '../../lib/redis.ts';
+import type { LuaCommand } from '../../lib/redis.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
-import type { GateItem } from './gate.ts';
+import type { AdmitOutcome, Fate, QueuedRequest, TicketOutcome, WaitingRoomPort } from '../domain/ports.ts';
+import { defineScript, packArgs, SCRIPT_CODE } from './scripts.ts';
 
-const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
+export type { AdmitOutcome, Fate, QueuedRequest, TicketOutcome };
 
-/** A waitlisted request, as queued. */
-export interface QueuedRequest {
-  ticket: number;
-  key: string;
-  hash: string;
-  customerId: string;
-  items: GateItem[];
-  address: string;
+export interface WaitingRoomOptions {
+  redis: Redis;
+  prefix: string;
+  /** Tickets admitted per available unit (PURCHASE_WAITING_ROOM_FACTOR). */
+  factor: number;
+  /** How long a success's fate and a key's ticket are kept (PURCHASE_IDEMPOTENCY_TTL_S). */
+  fateTtlS: number;
+  /** How long a refusal's fate is kept (PURCHASE_REFUSAL_TTL_S, at most `fateTtlS`); default `fateTtlS`. */
+  refusalTtlS?: number;
+  /** How long an admitted ticket may stay undecided before it stops counting (its gateway died). */
+  decideTimeoutMs: number;
+  /** The gate's token buckets, taken before a ticket is drawn; default none. */
+  rates?: {
+    rateCustomer: { perSec: number; burst: number };
+    rateAddress: { perSec: number; burst: number };
+  };
 }
 
-/** What became of a ticket: the HTTP outcome its purchase got (or would have got). */
-export interface Fate {
-  sku: string;
-  ticket: number;
-  status: number;
-  body: Record<string, unknown>;
-}
-
-export type TicketOutcome =
-  | { kind: 'admit'; ticket: number }
-  | { kind: 'waitlisted'; ticket: number; position: number }
-  | { kind: 'sold_out' }
-  | { kind: 'known'; ticket: number; hash: string }
-  | { kind: 'limited'; scope: 'customer' | 'address'; retryAfterMs: number }
-  | { kind: 'unknown' };
-
-export interface TicketLimits {
-  rateCustomer: { perSec: number; burst: number };
-  rateAddress: { perSec: number; burst: number };
-}
-
-export type AdmitOutcome = { kind: 'empty' } | { kind: 'wait' } | { kind: 'admit'; request: QueuedRequest } | { kind: 'sold_out'; requests: QueuedRequest[] };
-
-export class WaitingRoomStore {
+export class WaitingRoomStore implements WaitingRoomPort {
+  private readonly redis: Redis;
   private readonly keys: RedisKeys;
   private readonly ticketCmd: LuaCommand;
   private readonly admitCmd: LuaCommand;
   private subscriber: Redis | undefined;
   private secret: Promise<Buffer> | undefined;
 
-  constructor(
-    private readonly redis: Redis,
-    prefix: string,
-    private readonly factor: number,
-    private readonly fateTtlS: number,
-    /** How long an admitted ticket may stay undecided before it stops counting (its gateway died). */
-    private readonly decideTimeoutMs: number,
-  ) {
-    this.keys = redisKeys(prefix);
-    this.ticketCmd = defineLuaCommand(redis, 'inv_wr_ticket8', path.join(LUA_DIR, 'waiting-room-ticket-8.lua'));
-    this.admitCmd = defineLuaCommand(redis, 'inv_wr_admit', path.join(LUA_DIR, 'waiting-room-admit-5.lua'));
+  constructor(private readonly opts: WaitingRoomOptions) {
+    this.redis = opts.redis;
+    this.keys = redisKeys(opts.prefix);
+    this.ticketCmd = defineScript(opts.redis, 'waiting-room-ticket-8');
+    this.admitCmd = defineScript(opts.redis, 'waiting-room-admit-5');
   }
 
   private room(sku: string): string {
@@ -81,27 +60,39 @@ export class WaitingRoomStore {
    * Draws a ticket, after the caller's rate limits (nothing is drawn or stored past them).
    * `scopedKey` is the Idempotency-Key scoped by customer (a retry keeps its ticket).
    */
-  async ticket(sku: string, request: Omit<QueuedRequest, 'ticket'>, scopedKey: string, ttlS: number, limits: TicketLimits): Promise<TicketOutcome> {
-    const queued = JSON.stringify({ ticket: '{ticket}', ...request });
+  async ticket(sku: string, request: Omit<QueuedRequest, 'ticket'>, scopedKey: string): Promise<TicketOutcome> {
     const now = Date.now();
+    const { rates, factor, fateTtlS, decideTimeoutMs } = this.opts;
+    const bucket = (r: { perSec: number; burst: number } | undefined) => ({ capacity: r?.burst ?? 1, perSec: r?.perSec ?? 0 });
+    const args = packArgs({
+      factor,
+      scopedKey,
+      request,
+      ttl: fateTtlS,
+      hash: request.hash,
+      now,
+      deadline: now + decideTimeoutMs,
+      rateCustomer: bucket(rates?.rateCustomer),
+      rateAddress: bucket(rates?.rateAddress),
+    });
     const r = (await this.ticketCmd(
       this.room(sku), this.keys.waitingQueue(sku), this.keys.waitingKeys(sku), this.keys.summary(sku), this.keys.gate(sku), this.keys.waitingOut(sku),
-      this.keys.rateCustomer(request.customerId), this.keys.rateAddress(request.address),
-      this.factor, scopedKey, queued, ttlS, request.hash, now, now + this.decideTimeoutMs,
-      limits.rateCustomer.burst, limits.rateCustomer.perSec, limits.rateAddress.burst, limits.rateAddress.perSec,
+      this.keys.rateCustomer(request.customerId), this.keys.rateAddress(request.address), args,
     )) as Array<string | number>;
     switch (r[0]) {
-      case 'admit':
+      case SCRIPT_CODE.ADMIT:
         return { kind: 'admit', ticket: Number(r[1]) };
-      case 'waitlisted':
+      case SCRIPT_CODE.WAITLISTED:
         return { kind: 'waitlisted', ticket: Number(r[1]), position: Number(r[2]) };
-      case 'sold_out':
+      case SCRIPT_CODE.SOLD_OUT:
         return { kind: 'sold_out' };
-      case 'limited':
-        return { kind: 'limited', scope: r[1] === 'address' ? 'address' : 'customer', retryAfterMs: Number(r[2]) };
-      case 'known':
+      case SCRIPT_CODE.LIMITED_CUSTOMER:
+        return { kind: 'limited', scope: 'customer', retryAfterMs: Number(r[1]) };
+      case SCRIPT_CODE.LIMITED_ADDRESS:
+        return { kind: 'limited', scope: 'address', retryAfterMs: Number(r[1]) };
+      case SCRIPT_CODE.KNOWN:
         return { kind: 'known', ticket: Number(r[1]), hash: String(r[2]) };
-      case 'unknown':
+      case SCRIPT_CODE.UNKNOWN_SKU:
         return { kind: 'unknown' };
       default:
         throw new Error(`unexpected waiting-room-ticket reply: ${JSON.stringify(r)}`);
@@ -110,10 +101,22 @@ export class WaitingRoomStore {
 
   async admitNext(sku: string): Promise<AdmitOutcome> {
     const now = Date.now();
-    const r = (await this.admitCmd(this.room(sku), this.keys.waitingQueue(sku), this.keys.summary(sku), this.keys.gate(sku), this.keys.waitingOut(sku), this.factor, now, now + this.decideTimeoutMs)) as string[];
-    if (r[0] === 'admit') return { kind: 'admit', request: JSON.parse(r[1]!) as QueuedRequest };
-    if (r[0] === 'sold_out') return { kind: 'sold_out', requests: r.slice(1).map((x) => JSON.parse(x) as QueuedRequest) };
-    return { kind: r[0] === 'wait' ? 'wait' : 'empty' };
+    const r = (await this.admitCmd(
+      this.room(sku), this.keys.waitingQueue(sku), this.keys.summary(sku), this.keys.gate(sku), this.keys.waitingOut(sku),
+      this.opts.factor, now, now + this.opts.decideTimeoutMs,
+    )) as Array<string | number>;
+    switch (r[0]) {
+      case SCRIPT_CODE.ADMIT:
+        return { kind: 'admit', request: JSON.parse(String(r[1])) as QueuedRequest };
+      case SCRIPT_CODE.SOLD_OUT:
+        return { kind: 'sold_out', requests: r.slice(1).map((x) => JSON.parse(String(x)) as QueuedRequest) };
+      case SCRIPT_CODE.WAIT:
+        return { kind: 'wait' };
+      case SCRIPT_CODE.EMPTY:
+        return { kind: 'empty' };
+      default:
+        throw new Error(`unexpected waiting-room-admit reply: ${JSON.stringify(r)}`);
+    }
   }
 
   /** An admitted ticket was decided: it no longer counts as outstanding. */
@@ -123,12 +126,14 @@ export class WaitingRoomStore {
 
   /**
    * Records a ticket's fate and tells every gateway. Successes are kept as long as idempotency
-   * records (`fateTtlS`); refusals only `refusalTtlS`, so refused tickets cannot pile up.
+   * records (`fateTtlS`); refusals only `refusalTtlS`, so refused tickets cannot pile up. A
+   * refusal also unbinds `scopedKey`.
    */
-  async setFate(fate: Fate, refusalTtlS = this.fateTtlS, scopedKey?: string): Promise<void> {
+  async setFate(fate: Fate, scopedKey?: string): Promise<void> {
     const text = JSON.stringify(fate);
     const refused = fate.status !== 201;
-    const tx = this.redis.multi().set(this.fateKey(fate.sku, fate.ticket), text, 'EX', refused ? Math.min(this.fateTtlS, refusalTtlS) : this.fateTtlS);
+    const { fateTtlS, refusalTtlS = fateTtlS } = this.opts;
+    const tx = this.redis.multi().set(this.fateKey(fate.sku, fate.ticket), text, 'EX', refused ? Math.min(fateTtlS, refusalTtlS) : fateTtlS);
     // A refusal does not bind the key: once the fate is gone, a retry is evaluated afresh.
     if (refused && scopedKey !== undefined) tx.hdel(this.keys.waitingKeys(fate.sku), scopedKey);
     await tx.publish(this.channel, text).exec();
@@ -148,7 +153,7 @@ export class WaitingRoomStore {
     ]);
     if (out !== null) return true;
     if (head === null || ticket <= Number(cap ?? 0)) return false;
-    const first = Number(/"ticket":(\d+)/.exec(head)?.[1] ?? Infinity);
+    const first = Number((JSON.parse(head) as Partial<QueuedRequest>).ticket ?? Infinity);
     return ticket >= first;
   }
 

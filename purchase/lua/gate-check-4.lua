@@ -9,6 +9,8 @@ KEYS[4] <prefix>:{sku}:gate:pending
 ARGV[1] repair: 1 writes the expected values
 Returns { inflight, expectedInflight, unreflected, expectedUnreflected, duePending }
 ]]
+--- @include "includes/pending-entry"
+
 local version = tonumber(redis.call('HGET', KEYS[1], 'version')) or 0
 local gate = redis.call('HMGET', KEYS[2], 'inflight', 'unreflected')
 local inflight, unreflected = tonumber(gate[1]) or 0, tonumber(gate[2]) or 0
@@ -18,7 +20,7 @@ for i = 1, #holds do expectedInflight = expectedInflight + tonumber(holds[i]) en
 local expectedUnreflected, due = 0, 0
 local pending = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')
 for i = 1, #pending, 2 do
-  local qty = tonumber(string.match(pending[i], '|(%d+)$')) or 0
+  local qty = pendingQty(pending[i])
   if tonumber(pending[i + 1]) > version then
     expectedUnreflected = expectedUnreflected + qty
   else

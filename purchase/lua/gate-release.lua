@@ -5,13 +5,14 @@ record, so a retry with the same key is evaluated afresh. Idempotent like gate-s
 
 KEYS[1] <prefix>:idem:<key>, KEYS[2] <prefix>:hold:<holdId>, KEYS[3] <prefix>:gate:unsettled
 then per item i: <prefix>:{sku}:gate, <prefix>:{sku}:gate:holds, <prefix>:{sku}:gate:cust
-ARGV: holdId, customerId, n, then per item: sku, qty
+ARGV[1] JSON { holdId, customer, items = [ [sku, qty], ... ] }
 Returns 1 when released now, 0 when the hold was not inflight.
 ]]
-local holdId, customer, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local a = cjson.decode(ARGV[1])
+local holdId, customer = a.holdId, a.customer
 if redis.call('HGET', KEYS[2], 'state') ~= 'inflight' then return 0 end
-for i = 1, n do
-  local qty = tonumber(ARGV[3 + 2 * i])
+for i, item in ipairs(a.items) do
+  local qty = item[2]
   local k = 3 + 3 * (i - 1)
   if redis.call('HDEL', KEYS[k + 2], holdId) == 1 then
     redis.call('HINCRBY', KEYS[k + 1], 'inflight', -qty)

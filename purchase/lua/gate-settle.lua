@@ -7,35 +7,38 @@ KEYS[1] <prefix>:idem:<key> (may be a key that does not exist: the hold had no r
 KEYS[2] <prefix>:hold:<holdId>
 KEYS[3] <prefix>:gate:unsettled
 then per item i: <prefix>:{sku}, <prefix>:{sku}:gate, <prefix>:{sku}:gate:holds, <prefix>:{sku}:gate:pending
-ARGV: holdId, idemTtl(s), holdTtl(s), response JSON (stored for replays; '' = none), n,
-      then per item: sku, qty, version (the SKU's version right after the write-back)
+ARGV[1] JSON { holdId, idemTtl (s), holdTtl (s), response (the 201 body stored for replays; '' = none),
+               items = [ [sku, qty, version], ... ] (version: the SKU's version right after the write-back) }
 Returns 1 when settled now, 0 when the hold was not inflight.
 ]]
-local holdId, idemTtl, holdTtl, response, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+--- @include "includes/pending-entry"
+
+local a = cjson.decode(ARGV[1])
+local holdId = a.holdId
 if redis.call('HGET', KEYS[2], 'state') ~= 'inflight' then return 0 end
-for i = 1, n do
-  local qty, version = tonumber(ARGV[6 + 3 * i - 2]), tonumber(ARGV[6 + 3 * i - 1])
+for i, item in ipairs(a.items) do
+  local qty, version = item[2], item[3]
   local k = 3 + 4 * (i - 1)
   if redis.call('HDEL', KEYS[k + 3], holdId) == 1 then
     redis.call('HINCRBY', KEYS[k + 2], 'inflight', -qty)
     local viewVersion = tonumber(redis.call('HGET', KEYS[k + 1], 'version')) or 0
     if viewVersion < version then
       redis.call('HINCRBY', KEYS[k + 2], 'unreflected', qty)
-      redis.call('ZADD', KEYS[k + 4], version, holdId .. '|' .. qty)
+      redis.call('ZADD', KEYS[k + 4], version, pendingEntry(holdId, qty))
     end
   end
 end
 redis.call('HSET', KEYS[2], 'state', 'written')
-redis.call('EXPIRE', KEYS[2], holdTtl)
+redis.call('EXPIRE', KEYS[2], a.holdTtl)
 redis.call('ZREM', KEYS[3], holdId)
-if response ~= '' then
+if a.response ~= '' then
   local idem = redis.call('GET', KEYS[1])
   if idem then
     local rec = cjson.decode(idem)
     if rec.o == holdId then
       rec.s = 'done'
-      rec.r = response
-      redis.call('SET', KEYS[1], cjson.encode(rec), 'EX', idemTtl)
+      rec.r = a.response
+      redis.call('SET', KEYS[1], cjson.encode(rec), 'EX', a.idemTtl)
     end
   end
 end

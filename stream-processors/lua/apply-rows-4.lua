@@ -28,6 +28,7 @@ Returns { prevAvailable, published, n, status_1 .. status_n, loc1, row1, loc2, r
   status_i       1 applied, 0 duplicate, -1 stale
   loc/row pairs  the SKU's rows after this call; none when every change was stale
 ]]
+--- @include "../../purchase/lua/includes/pending-entry"
 local function fields(text)
   local f = {}
   for x in string.gmatch(text, '([^|]+)') do f[#f + 1] = tonumber(x) end
@@ -116,7 +117,7 @@ if #written > 0 then
   local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', maxVersion)
   if #due > 0 then
     local units = 0
-    for i = 1, #due do units = units + (tonumber(string.match(due[i], '|(%d+)$')) or 0) end
+    for i = 1, #due do units = units + pendingQty(due[i]) end
     redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', maxVersion)
     redis.call('HINCRBY', KEYS[3], 'unreflected', -units)
   end

@@ -11,8 +11,9 @@ import { PROJECT_ROOT } from '../../../lib/config.ts';
 import type { KafkaConnection } from '../../../lib/config.ts';
 import { createKafka } from '../../../lib/kafka.ts';
 import { createRedis } from '../../../lib/redis.ts';
+import { resolveLuaIncludes } from '../../../lib/lua-include.ts';
 
-/** The processor's Lua scripts by SHA1 (what EVALSHA carries), to name their pipelines. */
+/** The processor's Lua scripts by SHA1 of what EVALSHA carries (includes resolved), to name their pipelines. */
 const LUA_DIR = path.join(PROJECT_ROOT, 'stream-processors', 'lua');
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
 let scriptNames: Map<string, string> | undefined;
@@ -21,7 +22,7 @@ const scripts = () =>
     fs
       .readdirSync(LUA_DIR)
       .filter((f) => f.endsWith('.lua'))
-      .map((f) => [sha1(fs.readFileSync(path.join(LUA_DIR, f), 'utf8')), f]),
+      .map((f) => [sha1(resolveLuaIncludes(path.join(LUA_DIR, f))), f]),
   ));
 
 /** What a pipeline runs: a Lua script's file name, or its first command. */

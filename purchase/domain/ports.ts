@@ -1,0 +1,221 @@
+/**
+ * What the purchase path needs from the outside world, as interfaces (ports), and the values that
+ * cross them. The decision (domain/decide.ts), the waiting room (waiting-room.ts) and the workers
+ * (workers.ts) take one `PurchasePorts` object; purchase/wiring.ts builds it from Redis and
+ * Postgres (purchase/adapters), tests pass fakes. Types only: no I/O, no driver imports.
+ */
+import type { Config } from '../../lib/config.ts';
+import type { Logger } from '../../lib/logger.ts';
+import type { Allocation } from './allocate.ts';
+
+export interface GateItem {
+  sku: string;
+  qty: number;
+}
+
+// --- the gate (Redis, purchase/adapters/gate.ts)
+
+export interface HoldRecord {
+  holdId: string;
+  state: 'inflight' | 'written';
+  customerId: string;
+  idemKey: string;
+  items: GateItem[];
+  acceptedAt: number;
+}
+
+/** A hold as settle/release need it: `idemKey` is the Redis key of its idempotency record. */
+export interface HoldRef {
+  holdId: string;
+  idemKey: string;
+  customerId: string;
+  items: GateItem[];
+}
+
+export interface IdempotencyRecord {
+  /** Hash of the request the key was first used with. */
+  hash: string;
+  state: 'pending' | 'done';
+  holdId: string;
+  /** The original 201 body, once written back. */
+  response?: string;
+}
+
+export interface ReserveRequest {
+  holdId: string;
+  /** The Idempotency-Key scoped by customer (`scopedIdempotencyKey`). */
+  idempotencyKey: string;
+  hash: string;
+  customerId: string;
+  address: string;
+  items: GateItem[];
+  now?: number;
+  /** The rate limits were already taken (a waiting-room ticket takes them before it is drawn). */
+  skipRate?: boolean;
+}
+
+export type ReserveOutcome =
+  | { kind: 'ok' }
+  /** Redis lost its data and is being rebuilt from Postgres (stream-processors/epoch.ts). */
+  | { kind: 'rebuilding' }
+  | { kind: 'replay'; record: IdempotencyRecord }
+  | { kind: 'limited'; scope: 'customer' | 'address'; retryAfterMs: number }
+  | { kind: 'unknown'; sku: string }
+  | { kind: 'sold_out'; sku: string; available: number }
+  | { kind: 'limit'; sku: string; bought: number };
+
+export interface GatePort {
+  /** One atomic gate decision. */
+  reserve(a: ReserveRequest): Promise<ReserveOutcome>;
+  /** The write-back committed: `versions` maps each SKU to its version right after it. */
+  settle(hold: Omit<HoldRef, 'customerId'>, versions: Map<string, number>, response: string): Promise<boolean>;
+  /** The write-back did not and will not commit: units back to the gate. */
+  release(hold: HoldRef): Promise<boolean>;
+  /** A cancelled or expired order's units leave the customer's limit count (once per order and SKU). */
+  releaseLimit(orderId: string, customerId: string, items: GateItem[]): Promise<void>;
+  /** The Redis key of a scoped idempotency key's record. */
+  idemKey(scopedKey: string): string;
+  overdueHolds(now: number, limit: number): Promise<string[]>;
+  readHold(holdId: string): Promise<HoldRecord | null>;
+  forgetHold(holdId: string): Promise<void>;
+}
+
+// --- orders (Postgres, purchase/adapters/orders-pg.ts)
+
+export type OrderStatus = 'reserved' | 'confirmed' | 'cancelled' | 'expired' | 'abandoned';
+
+export interface HoldToWrite {
+  holdId: string;
+  customerId: string;
+  idempotencyKey: string;
+  hash: string;
+  items: GateItem[];
+  expiresAt: Date;
+}
+
+export interface OrderLine {
+  sku: string;
+  qty: number;
+  allocations: Allocation[];
+}
+
+export type WriteResult =
+  | { ok: true; versions: Map<string, number>; lines: OrderLine[] }
+  /** `insufficient`: Postgres cannot cover it; `exists`: the id is taken (the reaper abandoned the hold); `duplicate_key`: another order holds the idempotency key. */
+  | { ok: false; reason: 'insufficient' | 'exists' | 'error'; message: string }
+  | { ok: false; reason: 'duplicate_key'; existing: { orderId: string; hash: string | null } };
+
+export interface OrderView {
+  orderId: string;
+  customerId: string;
+  status: OrderStatus;
+  expiresAt: string;
+  createdAt: string;
+  updatedAt: string;
+  lines: OrderLine[];
+}
+
+export type TransitionResult =
+  | { ok: true; order: OrderView }
+  | { ok: false; reason: 'unknown_order' }
+  | { ok: false; reason: 'invalid_state'; status: OrderStatus; order: OrderView };
+
+/** What a cancelled or expired order owes the customer's per-SKU limit count (migration 0012). */
+export interface LimitRelease {
+  orderId: string;
+  customerId: string;
+  items: GateItem[];
+}
+
+export type HoldSettlement = { abandoned: true } | { abandoned: false; status: OrderStatus; versions: Map<string, number> };
+
+export interface OrdersPort {
+  getOrder(orderId: string): Promise<OrderView | null>;
+  orderCustomer(orderId: string): Promise<string | null>;
+  transition(orderId: string, to: 'confirmed' | 'cancelled'): Promise<TransitionResult>;
+  /** Expires up to `limit` reserved orders past their expiry (each with its limit release committed). */
+  expireDue(limit?: number): Promise<OrderView[]>;
+  pendingLimitReleases(olderThanMs: number, limit?: number): Promise<LimitRelease[]>;
+  limitReleased(orderId: string): Promise<void>;
+  /** The reaper's question to Postgres: abandon the hold's id, or tell the versions its write-back committed at. */
+  settleHold(hold: { holdId: string; customerId: string }): Promise<HoldSettlement>;
+}
+
+/** The group-committed write-back (purchase/write-back-queue.ts). */
+export interface WriteBackPort {
+  write(hold: HoldToWrite): Promise<WriteResult>;
+}
+
+// --- the waiting room (Redis, purchase/adapters/waiting-room.ts)
+
+/** A waitlisted request, as queued. */
+export interface QueuedRequest {
+  ticket: number;
+  key: string;
+  hash: string;
+  customerId: string;
+  items: GateItem[];
+  address: string;
+}
+
+/** What became of a ticket: the HTTP outcome its purchase got (or would have got). */
+export interface Fate {
+  sku: string;
+  ticket: number;
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export type TicketOutcome =
+  | { kind: 'admit'; ticket: number }
+  | { kind: 'waitlisted'; ticket: number; position: number }
+  | { kind: 'sold_out' }
+  | { kind: 'known'; ticket: number; hash: string }
+  | { kind: 'limited'; scope: 'customer' | 'address'; retryAfterMs: number }
+  | { kind: 'unknown' };
+
+export type AdmitOutcome = { kind: 'empty' } | { kind: 'wait' } | { kind: 'admit'; request: QueuedRequest } | { kind: 'sold_out'; requests: QueuedRequest[] };
+
+export interface WaitingRoomPort {
+  /** Draws a ticket after the caller's rate limits; `scopedKey`: a retry keeps its ticket. */
+  ticket(sku: string, request: Omit<QueuedRequest, 'ticket'>, scopedKey: string): Promise<TicketOutcome>;
+  admitNext(sku: string): Promise<AdmitOutcome>;
+  /** An admitted ticket was decided: it no longer counts as outstanding. */
+  done(sku: string, ticket: number): Promise<void>;
+  /** Records a ticket's fate and tells every gateway; a refusal unbinds `scopedKey`. */
+  setFate(fate: Fate, scopedKey?: string): Promise<void>;
+  getFate(sku: string, ticket: number): Promise<Fate | null>;
+  isPending(sku: string, ticket: number): Promise<boolean>;
+  issued(sku: string): Promise<number>;
+  ticketRef(sku: string, ticket: number, customerId: string): Promise<string>;
+  openRef(sku: string, ref: string, customerId: string | undefined): Promise<number | null>;
+  subscribe(onFate: (f: Fate) => void): Promise<void>;
+  stop(): void;
+}
+
+// --- the rest
+
+export interface Clock {
+  now(): number;
+}
+
+export interface PurchaseEvents {
+  outcome(kind: string): void;
+  writeBatch(size: number, seconds: number): void;
+}
+
+export type PurchaseSettings = Readonly<Config['purchase']>;
+
+/** Everything the purchase path depends on, as one object. */
+export interface PurchasePorts {
+  gate: GatePort;
+  orders: OrdersPort;
+  writeBack: WriteBackPort;
+  waitingRoom: WaitingRoomPort;
+  clock: Clock;
+  /** A new hold (= order) id. */
+  newId(): string;
+  logger: Logger;
+  config: PurchaseSettings;
+  events?: PurchaseEvents;
+}
