@@ -16,7 +16,7 @@ import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { SCOPES, type ApiKey, type Channel } from '../lib/config.ts';
-import { customerIdProblem } from '../purchase/domain/request.ts';
+import { customerIdProblem } from '../purchase/request.ts';
 
 export type Scope = (typeof SCOPES)[number] | 'wms' | 'erp';
 

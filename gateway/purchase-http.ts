@@ -22,7 +22,7 @@ import {
   UnknownTicketError,
 } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
-import { validatePurchase, validIdempotencyKey } from '../purchase/domain/request.ts';
+import { validatePurchase, validIdempotencyKey } from '../purchase/request.ts';
 import type { Outcome, PurchaseService } from '../purchase/service.ts';
 import { discardRest, readBody } from './body.ts';
 import { bearerToken, type Verifier } from './auth.ts';

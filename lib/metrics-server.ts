@@ -5,6 +5,8 @@
  */
 import http from 'node:http';
 import type { Registry } from 'prom-client';
+import { errorResponse } from './error-response.ts';
+import { InternalError, MethodNotAllowedError, NotFoundError } from './errors.ts';
 
 export interface MetricsServer {
   port: number;
@@ -19,24 +21,29 @@ export function startMetricsServer(deps: {
 }): Promise<MetricsServer> {
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { ...headers, 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    if (req.method !== 'GET') return json(405, { error: 'method_not_allowed', message: 'only GET is served here' });
+    // Refusals come from the error catalog (lib/errors.ts), like every other answer.
+    const refuse = (err: Error) => {
+      const a = errorResponse(err);
+      json(a.status, a.body, a.headers);
+    };
+    if (req.method !== 'GET') return refuse(new MethodNotAllowedError('only GET is served here', { headers: { Allow: 'GET' } }));
     if (url === '/metrics') {
       deps.registry.metrics().then(
         (text) => {
           res.writeHead(200, { 'content-type': deps.registry.contentType });
           res.end(text);
         },
-        (err: Error) => json(500, { error: 'metrics_failed', message: err.message }),
+        (err: Error) => refuse(new InternalError(`metrics could not be collected: ${err.message}`, { cause: err })),
       );
       return;
     }
     if (url === '/healthz') return json(200, { status: 'ok' });
     if (url === '/readyz') return deps.ready() ? json(200, { status: 'ready' }) : json(503, { status: 'not_ready' });
-    return json(404, { error: 'not_found', message: `no route ${url}` });
+    return refuse(new NotFoundError(`no route ${url}`));
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

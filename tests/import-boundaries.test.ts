@@ -7,16 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../lib/config.ts';
 import { boundaryViolations, importedSpecifiers, projectSources } from '../tools/check/import-boundaries.ts';
 
-/**
- * Known imports of internals still to be moved behind a public module. purchase/** is being
- * restructured by its owners; the customer-id rule the gateway's identity checks share with the
- * purchase request parser moves with it (issue 15).
- */
-const PENDING = new Set([
-  'gateway/auth.ts -> purchase/domain/request.ts',
-  'gateway/domain/identity.ts -> purchase/domain/request.ts',
-  'gateway/purchase-http.ts -> purchase/domain/request.ts',
-]);
+/** Known imports of internals still to be moved behind a public module: none left. */
+const PENDING = new Set<string>();
 
 describe('import boundaries between product folders', () => {
   it('the product folders import one another only through public entry modules', () => {

@@ -10,7 +10,7 @@
  *                           is `anon:<name>` (X-Customer-Id or body customerId), a namespace no
  *                           token can use, so anonymous callers can never act as a real customer
  */
-import { customerIdProblem } from '../../purchase/domain/request.ts';
+import { customerIdProblem } from '../../purchase/request.ts';
 import type { ErrorCode } from '../../lib/errors.ts';
 import type { Principal, VerifyResult } from '../auth.ts';
 

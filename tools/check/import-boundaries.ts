@@ -20,6 +20,8 @@ export const PRODUCT_FOLDERS = ['gateway', 'purchase', 'stream-processors', 'con
 export const PUBLIC_ENTRIES: ReadonlySet<string> = new Set([
   // The purchase path's API: the gateway's HTTP handlers call it.
   'purchase/service.ts',
+  // The purchase request rules (pure): the gateway validates bodies and customer ids with them.
+  'purchase/request.ts',
   // The purchase path's real ports (Redis, Postgres), for whoever runs a PurchaseService.
   'purchase/wiring.ts',
   // The purchase gate's audit, for the views' reconciliation.

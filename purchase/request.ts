@@ -1,0 +1,6 @@
+/**
+ * The purchase path's request rules, public for the gateway: the body and Idempotency-Key checks
+ * its HTTP handler runs before calling the service, and the customer-id rule its identity checks
+ * share with them. Pure (no I/O); the rules themselves are domain/request.ts.
+ */
+export { customerIdProblem, MAX_ITEMS, MAX_QTY, validatePurchase, validIdempotencyKey, type PurchaseBody, type PurchaseRequest } from './domain/request.ts';
