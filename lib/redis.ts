@@ -38,3 +38,17 @@ export function defineLuaCommand(redis: Redis, name: string, file: string): LuaC
   }
   return commands[name]!.bind(redis);
 }
+
+/**
+ * Every SKU whose key matches `pattern`, in pages, via SCAN (never KEYS): `skuOf` reads the SKU
+ * back from a key (lib/contracts/redis-keys.ts has one per key family).
+ */
+export async function* scanSkus(redis: Redis, pattern: string, skuOf: (key: string) => string | undefined, count = 1000): AsyncGenerator<string[]> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+    cursor = next;
+    const skus = keys.map(skuOf).filter((s): s is string => s !== undefined);
+    if (skus.length) yield skus;
+  } while (cursor !== '0');
+}

@@ -4,7 +4,7 @@
  * and called through one typed method here. Key layout in docs/purchase-path.md.
  */
 import type { Redis } from 'ioredis';
-import type { LuaCommand } from '../../lib/redis.ts';
+import { scanSkus, type LuaCommand } from '../../lib/redis.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import { gateAvailable } from '../domain/gate-availability.ts';
 import type { GateItem, GatePort, HoldRecord, HoldRef, IdempotencyRecord, ReserveOutcome, ReserveRequest } from '../domain/ports.ts';
@@ -196,14 +196,8 @@ export class Gate implements GatePort {
   }
 
   /** SKUs that have gate state, in pages (SCAN). */
-  async *scanGateSkus(count = 1000): AsyncGenerator<string[]> {
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', this.keys.gatePattern, 'COUNT', count);
-      cursor = next;
-      const skus = keys.map((k) => this.keys.skuFromGateKey(k)).filter((s): s is string => s !== undefined);
-      if (skus.length) yield skus;
-    } while (cursor !== '0');
+  scanGateSkus(count = 1000): AsyncGenerator<string[]> {
+    return scanSkus(this.redis, this.keys.gatePattern, this.keys.skuFromGateKey, count);
   }
 
   /** Compares (and with `repair` fixes) each SKU's gate terms against its hold records. */

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { fromPgError } from '../../lib/driver-errors.ts';
 import { ContentionError, InvalidDataError } from '../../lib/errors.ts';
-import { checkout } from '../../lib/pg.ts';
+import { inTransaction } from '../../lib/pg.ts';
 import { retry } from '../../lib/retry.ts';
 import type {
   GateItem,
@@ -48,20 +48,7 @@ function eventPayload(type: OrderEventType, o: { orderId: string; customerId: st
 }
 
 function inTx<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  return retry(async () => {
-    const c = await checkout(pool);
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
-  }, RETRY);
+  return retry(() => inTransaction(pool, fn), RETRY);
 }
 
 async function insertOutbox(c: pg.PoolClient, events: Array<{ orderId: string; type: OrderEventType; payload: unknown }>): Promise<void> {

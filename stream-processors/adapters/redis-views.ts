@@ -14,7 +14,7 @@ import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import { decodeRows, summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
 import { InvalidMessageError } from '../../lib/errors.ts';
 import { readViewRows } from '../../lib/view-rows.ts';
-import { defineLuaCommand } from '../../lib/redis.ts';
+import { defineLuaCommand, scanSkus } from '../../lib/redis.ts';
 import type { StockLevel } from '../../schemas/generated/avro-types.ts';
 import type { Outcome, RowChange } from '../domain/fold.ts';
 
@@ -177,13 +177,7 @@ export class RedisViews {
   }
 
   /** Every SKU that has a view, via SCAN (never KEYS). */
-  async *scanSkus(count = 1000): AsyncGenerator<string[]> {
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', this.keys.rowsPattern, 'COUNT', count);
-      cursor = next;
-      const skus = keys.map((k) => this.keys.skuFromRowsKey(k)).filter((s): s is string => s !== undefined);
-      if (skus.length) yield skus;
-    } while (cursor !== '0');
+  scanSkus(count = 1000): AsyncGenerator<string[]> {
+    return scanSkus(this.redis, this.keys.rowsPattern, this.keys.skuFromRowsKey, count);
   }
 }
