@@ -37,7 +37,14 @@ export async function markEpoch(redis: Redis, prefix: string, info: Record<strin
   await redis.set(epochKey(prefix), JSON.stringify({ at: new Date().toISOString(), ...info }));
 }
 
-export type EpochOutcome = 'present' | 'rebuilt' | 'busy';
+/**
+ * `interrupted`: Redis lost its data again while the rebuild ran (our lock went with it), so what
+ * was written is incomplete and the epoch was not set; the next check rebuilds again.
+ */
+export type EpochOutcome = 'present' | 'rebuilt' | 'busy' | 'interrupted';
+
+/** Sets the epoch only while the rebuild's lock is still ours: a loss during the rebuild took the lock too. */
+const MARK_IF_LOCKED = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[2], ARGV[2]) return 1 end return 0";
 
 /**
  * The customer-limit counts (`<p>:{sku}:gate:cust`) from the orders that hold units, and the
@@ -103,7 +110,11 @@ export async function ensureEpoch(deps: {
     const views = new RedisViews({ redis: deps.redis, prefix: deps.prefix });
     const res = await rebuildViews({ pool: deps.pool, views, feedMaxLen: deps.feedMaxLen });
     const counts = await restoreCustomerCounts({ redis: deps.redis, pool: deps.pool, prefix: deps.prefix, ttlS: deps.customerTtlS });
-    await markEpoch(deps.redis, deps.prefix, { rows: res.rows, customerCounts: counts });
+    const info = JSON.stringify({ at: new Date().toISOString(), rows: res.rows, customerCounts: counts });
+    if (Number(await deps.redis.eval(MARK_IF_LOCKED, 2, lock, key, token, info)) !== 1) {
+      deps.log?.warn({ key }, 'Redis lost its data again during the rebuild: the epoch is not set, the next check rebuilds');
+      return 'interrupted';
+    }
     deps.log?.warn({ rows: res.rows, customerCounts: counts, ms: Date.now() - started }, 'Redis rebuilt from Postgres; epoch set, the gate sells again');
     return 'rebuilt';
   } finally {

@@ -38,12 +38,13 @@ let base: string;
 
 /** Redis "loses its data": every key of this test's prefix goes. */
 async function loseData(): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
+  // At once, as a real loss is (a fresh instance has nothing): one script, so a rebuild running
+  // meanwhile sees either all of the prefix or none of it, never half.
+  await redis.eval(
+    "local c = '0' repeat local r = redis.call('SCAN', c, 'MATCH', ARGV[1], 'COUNT', 1000) c = r[1] for _, k in ipairs(r[2]) do redis.call('DEL', k) end until c == '0' return 1",
+    0,
+    `${prefix}:*`,
+  );
 }
 
 async function pgRow(): Promise<{ on_hand: number; reserved: number }> {
@@ -107,6 +108,19 @@ describe('Redis without its epoch (data lost)', () => {
     const { rows } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM orders WHERE idempotency_key = $1`, [`${prefix}-k6`]);
     expect(Number(rows[0]!.n)).toBe(1);
     expect((await pgRow()).reserved).toBe(5);
+  });
+
+  it('a loss during the rebuild leaves the epoch unset, and the next check rebuilds', async () => {
+    await loseData();
+    const lock = `${epochKey(prefix)}:lock`;
+    const running = ensureEpoch(deps);
+    // The rebuild holds its lock while it reads every row of Postgres; the data goes again then.
+    await waitUntil(async () => (await redis.exists(lock)) === 1, 10_000, 'the rebuild to hold its lock');
+    await loseData();
+    expect(await running).toBe('interrupted');
+    expect(await redis.exists(epochKey(prefix))).toBe(0); // nothing half-built is declared complete
+    expect(await ensureEpoch(deps)).toBe('rebuilt');
+    expect((await gate.state(sku)).viewAvailable).not.toBeNull();
   });
 
   it('the processor watch notices a loss by itself and rebuilds', async () => {
