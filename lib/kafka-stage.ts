@@ -345,8 +345,10 @@ export const DEFAULT_SESSION_TIMEOUT_MS = 3000;
  * subscribed to `topic` with the platform's timings (a killed instance's partitions move to the
  * others after `sessionTimeoutMs`: KAFKA_SESSION_TIMEOUT_MS, 3 s by default, which the broker's
  * `group.min.session.timeout.ms` must allow (the native stack and compose set 2 s; Kafka's own
- * floor is 6 s and its default session 45 s); a failed batch is retried at most 2 s after the failure, so a dependency that is back is
- * used again at once), and its membership tracker. Connected and subscribed.
+ * floor is 6 s and its default session 45 s); a failed batch is retried at most 2 s after the
+ * failure, so a dependency that is back is used again at once), and its membership tracker.
+ * Connected and subscribed. A group that starts from the latest offsets has that start pinned
+ * first (`pinLatestStart`).
  */
 export async function connectStage(opts: { kafka: Kafka; groupId: string; topic: string; fromBeginning: boolean; log: Logger; sessionTimeoutMs?: number }): Promise<{
   producer: Producer;
@@ -362,10 +364,41 @@ export async function connectStage(opts: { kafka: Kafka; groupId: string; topic:
     retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 15 },
   });
   const membership = trackMembership(consumer, opts.topic, opts.log);
+  if (!opts.fromBeginning) await pinLatestStart(opts.kafka, opts.groupId, opts.topic, opts.log);
   await producer.connect();
   await consumer.connect();
   await consumer.subscribe({ topic: opts.topic, fromBeginning: opts.fromBeginning });
   return { producer, consumer, membership };
+}
+
+/**
+ * "Start from the latest offset" for a group's partitions that have no committed offset yet,
+ * written down as committed offsets before the first member joins. Without it, "latest" is
+ * resolved again by every member that finds no commit: a member killed before its first commit
+ * on a partition (commits go out once a second) left its replacement starting at the new end,
+ * past every event the first one had not finished — those changes never reached the views (found
+ * by tests/processor-e2e.int.test.ts, a SIGKILL a second after start). Only while the group has
+ * no members (running members own their positions); any failure leaves kafkajs' own behaviour.
+ */
+export async function pinLatestStart(kafka: Kafka, groupId: string, topic: string, log: Logger): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const missing = (committed?.partitions ?? []).filter((p) => p.offset === '-1').map((p) => p.partition);
+    if (missing.length === 0) return;
+    const { groups } = await admin.describeGroups([groupId]);
+    const state = groups[0]?.state ?? 'Dead';
+    if (state !== 'Empty' && state !== 'Dead') return;
+    const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p.offset]));
+    const partitions = missing.filter((p) => ends.has(p)).map((partition) => ({ partition, offset: ends.get(partition)! }));
+    await admin.setOffsets({ groupId, topic, partitions });
+    log.info({ topic, partitions }, 'start pinned at the latest offsets');
+  } catch (err) {
+    log.warn({ err: errorMessage(err), topic }, 'could not pin the start at the latest offsets; kafkajs resolves it');
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }
 
 /**
