@@ -106,6 +106,8 @@ const schema = z.object({
   KAFKA_BROKERS: brokers.default(['127.0.0.1:19092']),
   KAFKA_CONTROLLER_PORT: port.default(19093),
   KAFKA_SESSION_TIMEOUT_MS: positiveInt(300_000).default(3000),
+  KAFKA_TOPIC_REPLICATION_FACTOR: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(-1, 'must be -1 (the brokers\' default) or at least 1').max(32, 'must be at most 32').refine((n) => n !== 0, 'must be -1 (the brokers\' default) or at least 1').default(-1),
+  KAFKA_TOPIC_MIN_INSYNC_REPLICAS: positiveInt(32).optional(),
   CONNECT_URL: url(['http:', 'https:']).default('http://127.0.0.1:18083'),
   SCHEMA_REGISTRY_URL: url(['http:', 'https:']).default('http://127.0.0.1:18081/apis/ccompat/v7'),
   CONNECT_PG_HOST: z.string().min(1).optional(),
@@ -263,6 +265,12 @@ export interface PgTarget {
 export type KafkaSaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
 
 /** How clients reach Kafka: brokers plus optional TLS (a CA file; none: the system CAs) and SASL. */
+/** Replication of the topics the platform creates: -1 and undefined leave the brokers' defaults. */
+export interface TopicPolicy {
+  replicationFactor: number;
+  minInsyncReplicas: number | undefined;
+}
+
 export interface KafkaConnection {
   brokers: string[];
   /** The processor's and inbound connector's group session: a dead member's partitions move after it (KAFKA_SESSION_TIMEOUT_MS). */
@@ -313,6 +321,8 @@ export interface Config {
     connectWatchdogMs: number;
   };
   kafka: KafkaConnection;
+  /** How the platform creates its topics (lib/ensure-topics.ts): replication, and the in-sync replicas a write needs. */
+  topics: TopicPolicy;
   connect: {
     url: string;
     /** How Kafka Connect reaches Postgres; differs from `pg` when Connect runs in a container. */
@@ -457,6 +467,17 @@ function pgTarget(pgUrl: string): PgTarget {
 }
 
 /** Where the native stack writes the credentials its clients use, relative to STACK_DIR. */
+/** KAFKA_TOPIC_REPLICATION_FACTOR / KAFKA_TOPIC_MIN_INSYNC_REPLICAS, checked against each other. */
+export function topicPolicy(replicationFactor: number, minInsyncReplicas: number | undefined): TopicPolicy {
+  if (minInsyncReplicas !== undefined && replicationFactor > 0 && minInsyncReplicas > replicationFactor) {
+    throw new ConfigError(
+      `invalid configuration: KAFKA_TOPIC_MIN_INSYNC_REPLICAS (${minInsyncReplicas}) is more than KAFKA_TOPIC_REPLICATION_FACTOR (${replicationFactor}): no write could ever be acknowledged`,
+      { variable: 'KAFKA_TOPIC_MIN_INSYNC_REPLICAS' },
+    );
+  }
+  return { replicationFactor, minInsyncReplicas };
+}
+
 export const STACK_CLIENT_SECRETS = path.join('secrets', 'clients.env');
 
 /** The variables `<STACK_DIR>/secrets/clients.env` may provide (nothing else is taken from it). */
@@ -673,6 +694,7 @@ function buildConfig(input: Record<string, string>, env: NodeJS.ProcessEnv, opti
       connectWatchdogMs: raw.PROCESSOR_CONNECT_WATCHDOG_MS,
     },
     kafka: { brokers: raw.KAFKA_BROKERS, sessionTimeoutMs: raw.KAFKA_SESSION_TIMEOUT_MS, tls: tlsOn ? { caFile } : undefined, sasl },
+    topics: topicPolicy(raw.KAFKA_TOPIC_REPLICATION_FACTOR, raw.KAFKA_TOPIC_MIN_INSYNC_REPLICAS),
     connect: {
       url: raw.CONNECT_URL.replace(/\/+$/, ''),
       pg: { ...pg, host: raw.CONNECT_PG_HOST ?? pg.host, port: raw.CONNECT_PG_PORT ?? pg.port },

@@ -160,7 +160,7 @@ export async function startOutboundMappings(deps: OutboundDeps): Promise<Outboun
     let p = known.get(topic);
     if (!p) {
       const spec: TopicSpec = { topic, partitions: m.partitions, config: m.compact ? { 'cleanup.policy': 'compact' } : {} };
-      p = ensureTopics(kafka, [spec]).then((created) => {
+      p = ensureTopics(kafka, [spec], config.topics).then((created) => {
         if (created.length) log.info({ topic, mapping: m.name, partitions: m.partitions, compact: m.compact }, 'created output topic');
       });
       p.catch(() => known.delete(topic)); // retried with the batch

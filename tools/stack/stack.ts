@@ -715,7 +715,7 @@ export async function stackUp(given: Readonly<Config>, log: Log): Promise<UpResu
     await Promise.all([awaitHealthy(config, 'redis', log, timeout), awaitHealthy(config, 'registry', log, timeout)]);
   }
   if (config.stack.mode === 'external') await applyMigrations(config, log);
-  const created = await ensureTopics(createKafka({ connection: config.kafka, clientId: 'invsync-stack' }));
+  const created = await ensureTopics(createKafka({ connection: config.kafka, clientId: 'invsync-stack' }), undefined, config.topics);
   if (created.length) log(`  kafka     created topics: ${created.join(', ')}`);
   await awaitHealthy(config, 'connect', log, timeout);
   await registerConnectors(config.connect.url, loadConnectorSpecs(), connectSecretsDir(config));
