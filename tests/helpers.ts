@@ -9,7 +9,7 @@ import { loadConfig, type Config } from '../lib/config.ts';
 import { decodeDeadLetter, type DlqRecord } from '../lib/contracts/dlq.ts';
 import { errorMessage } from '../lib/errors.ts';
 import { createKafka } from '../lib/kafka.ts';
-import { createPgPool } from '../lib/pg.ts';
+import { createPgPool, inTransaction } from '../lib/pg.ts';
 import { createRedis } from '../lib/redis.ts';
 
 export function testConfig(): Readonly<Config> {
@@ -172,20 +172,12 @@ export async function cleanUp(config: Config, what: Leftovers): Promise<void> {
     const pool = createPgPool(config.pg.url, { max: 1, application: 'invsync-test-cleanup' });
     const mine = (column: string) => `(${column} = ANY($1::text[]) OR ${column} LIKE ANY($2::text[]))`;
     try {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      await inTransaction(pool, async (client) => {
         await client.query(`DELETE FROM orders WHERE id IN (SELECT order_id FROM order_lines WHERE ${mine('sku')})`, [skus, likes]);
         await client.query(`DELETE FROM applied_adjustments WHERE ${mine('sku')}`, [skus, likes]);
         await client.query(`DELETE FROM stock_levels WHERE ${mine('sku')}`, [skus, likes]);
         await client.query(`DELETE FROM stock_sku_locks WHERE ${mine('sku')}`, [skus, likes]);
-        await client.query('COMMIT');
-      } catch (e) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw e;
-      } finally {
-        client.release();
-      }
+      });
     } catch (e) {
       failures.push(`postgres: ${errorMessage(e)}`);
     } finally {

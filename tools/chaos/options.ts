@@ -2,6 +2,7 @@
  * The chaos harness's command line (pure: parsed and checked here, used by tools/cli/chaos.ts and
  * the test). `npm run chaos -- [--minutes N] [--seed S] [--faults a,b,c] [--json]`.
  */
+import { mulberry32 } from '../../lib/prng.ts';
 export const FAULTS = ['processor', 'gateway', 'connectors', 'redis', 'redis-loss', 'connect', 'kafka', 'postgres'] as const;
 export type FaultName = (typeof FAULTS)[number];
 
@@ -100,14 +101,5 @@ export function parseOptions(argv: string[]): ChaosOptions {
   return o;
 }
 
-/** Deterministic pseudo-random numbers in [0, 1) from a seed (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers in [0, 1) from a seed (mulberry32, lib/prng.ts). */
+export const rng = mulberry32;

@@ -6,6 +6,7 @@
 import { randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../../lib/config.ts';
+import { mulberry32 } from '../../../lib/prng.ts';
 
 /** A bad option: one line. */
 export function bad(message: string): never {
@@ -120,17 +121,8 @@ export function parseRun(kind: Simulation, argv: string[], config: Config): RunO
   return o;
 }
 
-/** mulberry32: a small seeded PRNG, so `--seed` replays the same mix. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (lib/prng.ts), so `--seed` replays the same mix. */
+export const prng = mulberry32;
 
 /** Picks a key of `weights` with probability proportional to its weight. */
 export function weighted<K extends string>(rng: () => number, weights: Record<K, number>): K {

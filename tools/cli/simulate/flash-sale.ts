@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfigOrExit } from '../../../lib/config.ts';
-import { createPgPool } from '../../../lib/pg.ts';
+import { createPgPool, inTransaction } from '../../../lib/pg.ts';
 import { bad, shopperAuth } from './common.ts';
 
 export interface FlashSaleOptions {
@@ -118,22 +118,14 @@ export async function flashSale(o: FlashSaleOptions): Promise<number> {
     }
 
     // Restock: available = units at WH-1; the SKU's other locations get nothing to sell.
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(pool, async (client) => {
       await client.query(`UPDATE stock_levels SET on_hand = reserved + safety_stock WHERE sku = $1 AND location_id <> 'WH-1' AND on_hand <> reserved + safety_stock`, [o.sku]);
       await client.query(
         `INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', $2)
          ON CONFLICT (sku, location_id) DO UPDATE SET on_hand = stock_levels.reserved + stock_levels.safety_stock + $2`,
         [o.sku, o.units],
       );
-      await client.query('COMMIT');
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+    });
     const reservedBefore = Number((await pool.query<{ r: string }>(`SELECT coalesce(sum(reserved), 0) AS r FROM stock_levels WHERE sku = $1`, [o.sku])).rows[0]!.r);
     const demo = `${o.gateway}/?skus=${encodeURIComponent(o.sku)}`;
     process.stdout.write(`stocked ${o.sku}: ${o.units} units available at WH-1 (committed to Postgres)\nwatch it on the demo page: ${demo}\n`);
