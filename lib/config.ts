@@ -52,6 +52,35 @@ const brokers = z
 /** The WebSocket channels a service credential may be granted (lib/contracts/protocol.ts). */
 export type { Channel };
 
+/** How to reach Redis: one server (`url`), or a Redis Cluster (`cluster`: seed nodes; credentials from `url`). */
+export interface RedisTarget {
+  url: string;
+  cluster: Array<{ host: string; port: number }> | undefined;
+}
+
+/**
+ * Defaults of the `cluster` topology (STACK_TOPOLOGY=cluster): its own block of loopback ports
+ * and its own STACK_DIR, so it runs beside the single-node stack. A variable given wins.
+ */
+export const TOPOLOGY_DEFAULTS: Record<'cluster', Record<string, string>> = {
+  cluster: {
+    STACK_DIR: path.join(PROJECT_ROOT, '.stack-cluster'),
+    PG_URL: 'postgres://invsync@127.0.0.1:25432/inventory',
+    REDIS_URL: 'redis://127.0.0.1:26379',
+    REDIS_CLUSTER_NODES: '127.0.0.1:26379,127.0.0.1:26380,127.0.0.1:26381,127.0.0.1:26382,127.0.0.1:26383,127.0.0.1:26384',
+    KAFKA_BROKERS: '127.0.0.1:29092,127.0.0.1:29192,127.0.0.1:29292',
+    KAFKA_CONTROLLER_PORT: '29093',
+    KAFKA_TOPIC_REPLICATION_FACTOR: '3',
+    KAFKA_TOPIC_MIN_INSYNC_REPLICAS: '2',
+    CONNECT_URL: 'http://127.0.0.1:28083',
+    SCHEMA_REGISTRY_URL: 'http://127.0.0.1:28081/apis/ccompat/v7',
+    GATEWAY_PORT: '28080',
+    GATEWAY_METRICS_PORT: '28089',
+    PROCESSOR_METRICS_PORT: '28091',
+    CONNECTOR_METRICS_PORT: '28092',
+  },
+};
+
 export interface ApiKey {
   name: string;
   key: string;
@@ -95,6 +124,8 @@ const DEV_KEYS: ApiKey[] = [
 const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   STACK: z.enum(['native', 'external']).default('native'),
+  /** `single`: one node of each engine; `cluster`: 3 Kafka brokers and a Redis Cluster, on their own ports (TOPOLOGY_DEFAULTS). */
+  STACK_TOPOLOGY: z.enum(['single', 'cluster']).default('single'),
   STACK_DIR: z.string().min(1).default(path.join(PROJECT_ROOT, '.stack')),
   STACK_CACHE_DIR: z.string().min(1).optional(),
   STACK_UP_TIMEOUT_S: positiveInt(3600).default(240),
@@ -103,6 +134,12 @@ const schema = z.object({
   MAVEN_REPO_URL: url(['https:', 'http:']).default('https://repo.maven.apache.org/maven2'),
   PG_URL: url(['postgres:', 'postgresql:']).default('postgres://invsync@127.0.0.1:15432/inventory'),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:16379'),
+  /** Seed nodes of a Redis Cluster (host:port,...): set, every client is a cluster client; credentials still come from REDIS_URL / REDIS_USERNAME / REDIS_PASSWORD. */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .transform((value) => value.split(',').map((b) => b.trim()).filter(Boolean))
+    .refine((list) => list.length > 0 && list.every((b) => /^[^\s:]+:\d{1,5}$/.test(b)), { message: 'must be a comma-separated list of host:port' })
+    .optional(),
   KAFKA_BROKERS: brokers.default(['127.0.0.1:19092']),
   KAFKA_CONTROLLER_PORT: port.default(19093),
   KAFKA_SESSION_TIMEOUT_MS: positiveInt(300_000).default(3000),
@@ -291,6 +328,8 @@ export interface Config {
   logLevel: RawConfig['LOG_LEVEL'];
   stack: {
     mode: RawConfig['STACK'];
+    /** `single` (one node of each engine) or `cluster` (TOPOLOGY_DEFAULTS). */
+    topology: RawConfig['STACK_TOPOLOGY'];
     dir: string;
     cacheDir: string;
     upTimeoutMs: number;
@@ -304,7 +343,7 @@ export interface Config {
   /** `url` carries the password (from PG_URL, PG_PASSWORD or the native stack's secrets). */
   pg: { url: string } & PgTarget;
   /** `url` carries the credentials (from REDIS_URL, REDIS_USERNAME/PASSWORD or the stack's secrets). */
-  redis: { url: string; host: string; port: number; prefix: string; maxmemory: string };
+  redis: RedisTarget & { host: string; port: number; prefix: string; maxmemory: string };
   processor: {
     groupId: string;
     /** Where a consumer group with no committed offsets starts. */
@@ -604,7 +643,8 @@ export function reloadConfig(config: Readonly<Config>): Readonly<Config> {
   return again;
 }
 
-function buildConfig(input: Record<string, string>, env: NodeJS.ProcessEnv, options: LoadOptions): Readonly<Config> {
+function buildConfig(given: Record<string, string>, env: NodeJS.ProcessEnv, options: LoadOptions): Readonly<Config> {
+  const input = given.STACK_TOPOLOGY === 'cluster' ? { ...TOPOLOGY_DEFAULTS.cluster, ...given } : given;
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -667,6 +707,7 @@ function buildConfig(input: Record<string, string>, env: NodeJS.ProcessEnv, opti
     logLevel: raw.LOG_LEVEL,
     stack: {
       mode: raw.STACK,
+      topology: raw.STACK_TOPOLOGY,
       dir: stackDir,
       cacheDir: path.resolve(cacheDir),
       upTimeoutMs: raw.STACK_UP_TIMEOUT_S * 1000,
@@ -679,6 +720,10 @@ function buildConfig(input: Record<string, string>, env: NodeJS.ProcessEnv, opti
     pg: { url: pgUrl, ...pg },
     redis: {
       url: redisUrl,
+      cluster: raw.REDIS_CLUSTER_NODES?.map((node) => {
+        const at = node.lastIndexOf(':');
+        return { host: node.slice(0, at), port: Number(node.slice(at + 1)) };
+      }),
       host: redisParsed.hostname,
       port: Number(redisParsed.port || 6379),
       prefix: raw.REDIS_PREFIX,
