@@ -76,7 +76,7 @@ export async function startGatewayService(
   overrides: { port?: number; metricsDefaults?: boolean; metricsPort?: number | null } = {},
 ): Promise<GatewayService> {
   const log = logger.child({ component: 'gateway' });
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   const views = new StockViewReader({ redis, prefix: config.redis.prefix });
   const metrics = createGatewayMetrics({ defaults: overrides.metricsDefaults ?? true });
@@ -85,7 +85,7 @@ export async function startGatewayService(
   pool.on('error', (err) => log.warn({ err: err.message }, 'postgres connection error'));
   // The purchase path gets its own connection, auto-pipelined: under a flash sale thousands of
   // gate calls are in flight at once, and one write per tick beats one write per call.
-  const purchaseRedis = createRedis(config.redis.url, { autoPipelining: true });
+  const purchaseRedis = createRedis(config.redis, { autoPipelining: true });
   purchaseRedis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error (purchase path)'));
   const purchases = new PurchaseService(
     createPurchasePorts({

@@ -1,22 +1,60 @@
-/** Redis client factory (ioredis). Commands fail fast while disconnected instead of queueing forever. */
-import { Redis } from 'ioredis';
+/**
+ * Redis client factory (ioredis): one server or a Redis Cluster, chosen by the configuration
+ * (REDIS_CLUSTER_NODES). Commands fail fast while disconnected instead of queueing forever.
+ * Everything above this module works on either: scripts keep their keys in one slot
+ * (lib/contracts/redis-keys.ts), pipelines go through `execEach` (one pipeline per node on a
+ * cluster), SCANs through `scanSkus` (every master).
+ */
+import { Cluster, Redis, type ChainableCommander } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
+import type { RedisTarget } from './config.ts';
 import { resolveLuaIncludes } from './lua-include.ts';
 
+/** A client of one Redis server or of a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
+
+export function isCluster(redis: RedisClient): redis is Cluster {
+  return (redis as { isCluster?: boolean }).isCluster === true;
+}
+
+// Reconnect soon after Redis is back (ioredis' default backs off to 2 s between attempts): 50,
+// 100, 200, 400, then every 500 ms. A command waiting for the connection still fails after 3
+// attempts (fail fast: callers answer 503 or retry their batch).
+const retryStrategy = (times: number) => Math.min(25 * 2 ** times, 500);
+
 /**
- * `autoPipelining`: commands issued in the same event-loop tick go out in one write — for hot
- * request paths where many independent calls are in flight at once (the purchase gate).
+ * `target`: a URL (one server) or the configuration's `redis` (a cluster when `cluster` is set;
+ * the URL then only gives the credentials). `autoPipelining`: commands issued in the same
+ * event-loop tick go out in one write — for hot request paths where many independent calls are
+ * in flight at once (the purchase gate). Not on a cluster client: ioredis routes an automatically
+ * pipelined script by its first argument, which for a script with a variable key count is the
+ * count, not a key (the pipeline then spans nodes and fails).
  */
-export function createRedis(url: string, options: { lazy?: boolean; autoPipelining?: boolean } = {}): Redis {
-  return new Redis(url, {
-    lazyConnect: options.lazy ?? false,
-    enableAutoPipelining: options.autoPipelining ?? false,
-    maxRetriesPerRequest: 3,
+export function createRedis(target: string | RedisTarget, options: { lazy?: boolean; autoPipelining?: boolean } = {}): RedisClient {
+  const url = typeof target === 'string' ? target : target.url;
+  const nodes = typeof target === 'string' ? undefined : target.cluster;
+  const common = { lazyConnect: options.lazy ?? false, maxRetriesPerRequest: 3, enableOfflineQueue: true, connectTimeout: 3000 };
+  if (!nodes) return new Redis(url, { ...common, enableAutoPipelining: options.autoPipelining ?? false, retryStrategy });
+  const u = new URL(url);
+  return new Cluster(nodes, {
+    lazyConnect: common.lazyConnect,
     enableOfflineQueue: true,
-    connectTimeout: 3000,
-    // Reconnect soon after Redis is back (ioredis' default backs off to 2 s between attempts):
-    // 50, 100, 200, 400, then every 500 ms. A command waiting for the connection still fails
-    // after 3 attempts (fail fast: callers answer 503 or retry their batch).
-    retryStrategy: (times: number) => Math.min(25 * 2 ** times, 500),
+    enableAutoPipelining: false,
+    scaleReads: 'master',
+    // A failover takes the cluster node timeout (2 s in the native topology) plus the election:
+    // commands redirected by MOVED/ASK/TRYAGAIN/CLUSTERDOWN are retried meanwhile.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnTryAgain: 100,
+    maxRedirections: 32,
+    slotsRefreshTimeout: 2000,
+    clusterRetryStrategy: retryStrategy,
+    redisOptions: {
+      ...common,
+      ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+      ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+      ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+    },
   });
 }
 
@@ -30,7 +68,7 @@ export type LuaCommand = (...args: Array<string | number>) => Promise<unknown>;
  * (lib/lua-include.ts), so the script Redis hashes is the complete one. Returns the command bound
  * to the connection.
  */
-export function defineLuaCommand(redis: Redis, name: string, file: string): LuaCommand {
+export function defineLuaCommand(redis: RedisClient, name: string, file: string): LuaCommand {
   const commands = redis as unknown as Record<string, LuaCommand | undefined>;
   if (!commands[name]) {
     const fixed = /-(\d+)\.lua$/.exec(file);
@@ -40,15 +78,61 @@ export function defineLuaCommand(redis: Redis, name: string, file: string): LuaC
 }
 
 /**
- * Every SKU whose key matches `pattern`, in pages, via SCAN (never KEYS): `skuOf` reads the SKU
- * back from a key (lib/contracts/redis-keys.ts has one per key family).
+ * Queues one command per item (`queue`, whose keys are in the slot of `keyOf(item)`) and runs
+ * them: in one pipeline on one server; on a cluster in one pipeline per node that serves the
+ * items' slots (ioredis refuses a pipeline spanning nodes), all at once. Replies in item order.
  */
-export async function* scanSkus(redis: Redis, pattern: string, skuOf: (key: string) => string | undefined, count = 1000): AsyncGenerator<string[]> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', count);
-    cursor = next;
-    const skus = keys.map(skuOf).filter((s): s is string => s !== undefined);
-    if (skus.length) yield skus;
-  } while (cursor !== '0');
+export async function execEach<T>(
+  redis: RedisClient,
+  items: readonly T[],
+  keyOf: (item: T) => string,
+  queue: (pipeline: ChainableCommander, item: T) => void,
+): Promise<Array<[Error | null, unknown]>> {
+  if (items.length === 0) return [];
+  const groups = new Map<string, number[]>();
+  if (isCluster(redis)) {
+    const slots = (redis as unknown as { slots: string[][] }).slots;
+    items.forEach((item, i) => {
+      const slot = calculateSlot(keyOf(item));
+      const node = slots[slot]?.[0] ?? `slot:${slot}`;
+      let g = groups.get(node);
+      if (!g) groups.set(node, (g = []));
+      g.push(i);
+    });
+  } else {
+    groups.set('', items.map((_, i) => i));
+  }
+  const out: Array<[Error | null, unknown]> = new Array(items.length);
+  await Promise.all(
+    [...groups.values()].map(async (indices) => {
+      const pipeline = redis.pipeline();
+      for (const i of indices) queue(pipeline, items[i]!);
+      const replies = (await pipeline.exec()) ?? [];
+      indices.forEach((i, j) => {
+        out[i] = (replies[j] as [Error | null, unknown] | undefined) ?? [new Error('no reply'), null];
+      });
+    }),
+  );
+  return out;
+}
+
+/** The clients of every master (one server: itself). */
+export function masters(redis: RedisClient): Redis[] {
+  return isCluster(redis) ? redis.nodes('master') : [redis];
+}
+
+/**
+ * Every SKU whose key matches `pattern`, in pages, via SCAN (never KEYS) on every master: `skuOf`
+ * reads the SKU back from a key (lib/contracts/redis-keys.ts has one per key family).
+ */
+export async function* scanSkus(redis: RedisClient, pattern: string, skuOf: (key: string) => string | undefined, count = 1000): AsyncGenerator<string[]> {
+  for (const node of masters(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+      cursor = next;
+      const skus = keys.map(skuOf).filter((s): s is string => s !== undefined);
+      if (skus.length) yield skus;
+    } while (cursor !== '0');
+  }
 }

@@ -4,17 +4,15 @@
  * redis-views.ts, which writes the views) and the gateway (gateway/adapters/stock-reader.ts,
  * read-only) do. Must not: write, or know who asks.
  */
-import type { Redis } from 'ioredis';
+import { execEach, type RedisClient } from './redis.ts';
 import type { RedisKeys } from './contracts/redis-keys.ts';
 import { decodeRows, type SkuRows } from './contracts/stock-view.ts';
 
 /** One HGETALL per SKU, in one pipeline; SKUs without rows are left out. */
-export async function readViewRows(redis: Redis, keys: Pick<RedisKeys, 'rows'>, skus: readonly string[]): Promise<Map<string, SkuRows>> {
+export async function readViewRows(redis: RedisClient, keys: Pick<RedisKeys, 'rows'>, skus: readonly string[]): Promise<Map<string, SkuRows>> {
   const out = new Map<string, SkuRows>();
   if (skus.length === 0) return out;
-  const pipeline = redis.pipeline();
-  for (const sku of skus) pipeline.hgetall(keys.rows(sku));
-  const replies = (await pipeline.exec()) ?? [];
+  const replies = await execEach(redis, skus, (sku) => keys.rows(sku), (p, sku) => p.hgetall(keys.rows(sku)));
   replies.forEach(([err, hash], i) => {
     if (err) throw err;
     const rows = decodeRows((hash ?? {}) as Record<string, string>);

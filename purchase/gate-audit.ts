@@ -5,7 +5,7 @@
  * is reachable from outside purchase/: how the check runs (purchase/lua/gate-check-4.lua) stays
  * purchase's business.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
 import { Gate, type GateCheck } from './adapters/gate.ts';
 
 export type { GateCheck };
@@ -17,7 +17,7 @@ export interface GateAudit {
   check(skus: string[], repair: boolean): Promise<GateCheck[]>;
 }
 
-export function createGateAudit(deps: { redis: Redis; prefix: string }): GateAudit {
+export function createGateAudit(deps: { redis: RedisClient; prefix: string }): GateAudit {
   const gate = new Gate({ redis: deps.redis, prefix: deps.prefix });
   return { scanGateSkus: (count) => gate.scanGateSkus(count), check: (skus, repair) => gate.check(skus, repair) };
 }

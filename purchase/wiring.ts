@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Gate } from './adapters/gate.ts';
@@ -13,7 +13,7 @@ import { WaitingRoomStore } from './adapters/waiting-room.ts';
 import type { PurchaseEvents, PurchasePorts } from './domain/ports.ts';
 import { WriteBackQueue } from './write-back-queue.ts';
 
-export function createPurchasePorts(deps: { redis: Redis; pool: pg.Pool; config: Readonly<Config>; logger: Logger; events?: PurchaseEvents }): PurchasePorts {
+export function createPurchasePorts(deps: { redis: RedisClient; pool: pg.Pool; config: Readonly<Config>; logger: Logger; events?: PurchaseEvents }): PurchasePorts {
   const p = deps.config.purchase;
   const prefix = deps.config.redis.prefix;
   const orders = new OrdersStore(deps.pool);

@@ -59,13 +59,13 @@ export class PurchaseWorkers {
   /** One pass of the reaper: settles holds whose write-back outcome is unknown past the deadline. */
   async reapOnce(now = this.ports.clock.now()): Promise<{ released: number; settled: number }> {
     const { gate, orders } = this.ports;
-    const ids = await gate.overdueHolds(now, 100);
+    const overdue = await gate.overdueHolds(now, 100);
     let released = 0;
     let settled = 0;
-    for (const id of ids) {
-      const hold = await gate.readHold(id);
+    for (const at of overdue) {
+      const hold = await gate.readHold(at);
       if (!hold || hold.state !== 'inflight') {
-        await gate.forgetHold(id);
+        await gate.forgetHold(at);
         continue;
       }
       const r = await orders.settleHold(hold);

@@ -3,7 +3,7 @@
  * (<prefix>:feed) from its end and prints each SKU change with its delay from the Postgres
  * commit. `npm start` shows it, so a user watches a psql UPDATE arrive in the view.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
 import { decodeFeedEntry, type SkuState } from '../lib/contracts/feed.ts';
 import { rateLimitedWriter } from '../lib/rate-limited-writer.ts';
 
@@ -20,7 +20,7 @@ export function formatFeedEntry(s: SkuState, receivedAt: number): string {
   );
 }
 
-export function startFeedTail(deps: { redis: Redis; feedKey: string; write: (line: string) => void; maxLinesPerSecond?: number }): FeedTail {
+export function startFeedTail(deps: { redis: RedisClient; feedKey: string; write: (line: string) => void; maxLinesPerSecond?: number }): FeedTail {
   // XREAD BLOCK holds its connection, so the tail gets its own.
   const conn = deps.redis.duplicate();
   conn.on('error', () => undefined);

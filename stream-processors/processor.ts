@@ -15,7 +15,7 @@
  * fold rules (domain/) or know Redis key layouts (adapters/redis-views.ts).
  */
 import type { Kafka, Message } from 'kafkajs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
 import { DLQ_REASONS } from '../lib/contracts/dlq.ts';
 import { InvalidMessageError, SchemaError } from '../lib/errors.ts';
 import { startKafkaStage, type Applied, type BatchContext, type BatchDone, type RunningStage, type StageWork } from '../lib/kafka-stage.ts';
@@ -34,7 +34,7 @@ export interface Encoder<T> {
 
 export interface ProcessorDeps {
   kafka: Kafka;
-  redis: Redis;
+  redis: RedisClient;
   codecs: { stockDelta: Encoder<StockDelta>; stockLevel: Encoder<StockLevel> };
   logger: Logger;
   metrics: ProcessorMetrics;

@@ -29,7 +29,7 @@ export interface ProcessorService {
 export async function startProcessorService(config: Readonly<Config>, logger: Logger): Promise<ProcessorService> {
   const log = logger.child({ component: 'processor-service' });
   const codecs = await registerStockSchemas(config.registry);
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   const kafka = createKafka({ connection: config.kafka, clientId: `invsync-processor-${process.pid}`, logger });
   const metrics = createProcessorMetrics();

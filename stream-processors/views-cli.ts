@@ -33,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = loadConfigOrExit();
   const pool = createPgPool(config.pg.url, { max: 4, application: 'invsync-views' });
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   const views = new RedisViews({ redis, prefix: config.redis.prefix });
   const gate = createGateAudit({ redis, prefix: config.redis.prefix });
   const deps = { pool, views, gate, feedMaxLen: config.processor.feedMaxLen };

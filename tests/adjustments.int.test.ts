@@ -358,7 +358,7 @@ describe('invalid adjustments go to the DLQ and change nothing', () => {
 describe('end to end and the HTTP twin', () => {
   const prefix = unique('adje2e').replaceAll('-', '').slice(0, 32);
   const gwConfig = loadConfig({ ...process.env, REDIS_PREFIX: prefix, GATEWAY_API_KEYS: 'test-wms:test-wms-key-1:wms+adjustments:write;test-erp:test-erp-key-1:erp+adjustments:write;test-sf:test-sf-key-1:storefront;test-feed:test-feed-key-1:wms' });
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   let proc: TestProcessor;
   let gateway: GatewayService;
   let client: StockClient | undefined;

@@ -9,7 +9,7 @@
  * `chromiumMissing` in `beforeAll` (start nothing) and fail the test itself with it.
  */
 import fs from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
 import type { Kafka } from 'kafkajs';
 import type pg from 'pg';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -76,7 +76,7 @@ export interface StorefrontRig {
 export async function startStorefrontRig(opts: {
   config: Readonly<Config>;
   kafka: Kafka;
-  redis: Redis;
+  redis: RedisClient;
   pool: pg.Pool;
   probeSku: string;
   /** Writes the test's stock; returns its SKUs. */

@@ -21,7 +21,7 @@ import { startTestProcessor, waitConverged, waitProcessorLive, waitUntil, type T
 
 const config = testConfig();
 const pool = new pg.Pool({ connectionString: config.pg.url, max: 4 });
-const redis = createRedis(config.redis.url);
+const redis = createRedis(config.redis);
 const kafka = testKafka(config);
 const stock = watchedSlotsFromConfig().find((s) => s.connector === 'invsync-stock-cdc')!;
 const outboxSlot = watchedSlotsFromConfig().find((s) => s.connector === 'invsync-outbox')!.slot;

@@ -15,7 +15,7 @@ import { testConfig } from './helpers.ts';
 
 const config = testConfig();
 const pool = new pg.Pool({ connectionString: config.pg.url, max: 2 });
-const redis = createRedis(config.redis.url);
+const redis = createRedis(config.redis);
 
 afterAll(async () => {
   await pool.end();

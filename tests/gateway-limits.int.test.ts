@@ -75,7 +75,7 @@ describe('crash safety (child gateway)', () => {
 
 const base = testConfig();
 const logger = createLogger({ level: 'silent' });
-const redis = createRedis(base.redis.url);
+const redis = createRedis(base.redis);
 const views = new RedisViews({ redis, prefix });
 const open: Client[] = [];
 

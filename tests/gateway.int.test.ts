@@ -26,7 +26,7 @@ const config = loadConfig({
   GATEWAY_JWT_SECRET: JWT_SECRET,
 });
 const pool = new pg.Pool({ connectionString: base.pg.url, max: 6 });
-const redis = createRedis(base.redis.url);
+const redis = createRedis(base.redis);
 const logger = createLogger({ level: 'silent' });
 let proc: TestProcessor;
 let gwA: GatewayService;

@@ -22,7 +22,7 @@ import { IDENTITY_ENV, purchase } from './purchase-helpers.ts';
 const prefix = unique('drain').replaceAll('-', '');
 const config = loadConfig({ ...process.env, REDIS_PREFIX: prefix });
 const pool = new pg.Pool({ connectionString: config.pg.url, max: 4 });
-const redis = createRedis(config.redis.url);
+const redis = createRedis(config.redis);
 const gate = new Gate({ redis, prefix });
 let proc: TestProcessor;
 

@@ -149,7 +149,7 @@ export async function cleanUp(config: Config, what: Leftovers): Promise<void> {
   const failures: string[] = [];
   const prefixes = (what.redisPrefixes ?? []).filter((p) => p.length >= 4); // never a shared short prefix
   if (prefixes.length) {
-    const redis = createRedis(config.redis.url);
+    const redis = createRedis(config.redis);
     try {
       for (const prefix of prefixes) {
         const match = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}:*`;

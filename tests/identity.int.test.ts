@@ -41,7 +41,7 @@ const config = loadConfig({ ...base, PURCHASE_RATE_CUSTOMER_PER_SEC: '0', PURCHA
 /** The production-like limits for the hot-SKU flood. */
 const limited = loadConfig({ ...base, PURCHASE_RATE_CUSTOMER_PER_SEC: '5', PURCHASE_RATE_CUSTOMER_BURST: '10' });
 const pool = new pg.Pool({ connectionString: config.pg.url, max: 4 });
-const redis = createRedis(config.redis.url);
+const redis = createRedis(config.redis);
 const views = new RedisViews({ redis, prefix });
 const gate = new Gate({ redis, prefix });
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });

@@ -33,7 +33,7 @@ const config = loadConfig({
   PURCHASE_EXPIRY_INTERVAL_MS: '600000',
 });
 const pool = new pg.Pool({ connectionString: base.pg.url, max: 4 });
-const redis = createRedis(base.redis.url);
+const redis = createRedis(base.redis);
 const gate = new Gate({ redis, prefix });
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 let proc: TestProcessor | undefined;

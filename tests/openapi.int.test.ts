@@ -139,7 +139,7 @@ const config = loadConfig({
   ...IDENTITY_ENV,
 });
 const pool = new pg.Pool({ connectionString: config.pg.url, max: 4 });
-const redis = createRedis(config.redis.url);
+const redis = createRedis(config.redis);
 const views = new RedisViews({ redis, prefix: config.redis.prefix });
 let gateway: GatewayService;
 

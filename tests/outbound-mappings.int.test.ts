@@ -26,7 +26,7 @@ import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } 
 const base = testConfig();
 const kafka = testKafka(base);
 const pool = new pg.Pool({ connectionString: base.pg.url, max: 3 });
-const redis = createRedis(base.redis.url);
+const redis = createRedis(base.redis);
 const registry = new SchemaRegistry({ host: base.registry.url });
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 

@@ -17,7 +17,7 @@ import { startTestProcessor, waitConverged, waitProcessorLive, waitUntil } from 
 
 const config = testConfig();
 const pool = new pg.Pool({ connectionString: config.pg.url, max: 12 });
-const redis = createRedis(config.redis.url);
+const redis = createRedis(config.redis);
 const kafka = testKafka(config);
 
 /** What the tests create on the shared stack, removed afterwards. */

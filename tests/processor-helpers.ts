@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import type pg from 'pg';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
 import { registerStockSchemas } from '../lib/avro-registry.ts';
 import { TOPICS } from '../lib/topics.ts';
 import type { Config } from '../lib/config.ts';
@@ -30,7 +30,7 @@ export interface TestProcessor {
 export async function startTestProcessor(opts: {
   config: Config;
   kafka: Kafka;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   groupId: string;
   fromBeginning: boolean;

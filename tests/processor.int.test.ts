@@ -14,7 +14,7 @@ import { cleanUp, deadLetterOf, testConfig, testKafka, unique, watchTopic, type 
 import { cdcEvent, startTestProcessor, waitUntil, type TestProcessor } from './processor-helpers.ts';
 
 const config = testConfig();
-const redis = createRedis(config.redis.url);
+const redis = createRedis(config.redis);
 const kafka: Kafka = testKafka(config);
 const registry = new SchemaRegistry({ host: config.registry.url });
 const prefix = unique('t').replaceAll('-', '');

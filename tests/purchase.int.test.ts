@@ -37,7 +37,7 @@ const strictConfig = loadConfig({
 const hotSku = unique('HOT');
 const hotConfig = loadConfig({ ...process.env, REDIS_PREFIX: prefix, ...open, PURCHASE_HOT_SKUS: hotSku, PURCHASE_WAITING_ROOM_FACTOR: '1.5' });
 const pool = new pg.Pool({ connectionString: base.pg.url, max: 6 });
-const redis = createRedis(base.redis.url);
+const redis = createRedis(base.redis);
 const gate = new Gate({ redis, prefix });
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 let proc: TestProcessor;
@@ -238,7 +238,7 @@ describe('purchase path: idempotency and bad input', () => {
     const key = unique('idem');
     const first = await purchase(gwA.url, key, 'forgot', [{ sku, qty: 1 }]);
     expect(first.status).toBe(201);
-    await redis.del(gate.idemKey(scopedIdempotencyKey('forgot', key)));
+    await redis.del(gate.idemKey(scopedIdempotencyKey('forgot', key), [{ sku, qty: 1 }]));
     const again = await purchase(gwA.url, key, 'forgot', [{ sku, qty: 1 }]);
     expect(again.status).toBe(201);
     expect(again.body.orderId).toBe(first.body.orderId);
@@ -465,15 +465,15 @@ describe('purchase path: gate and reconciliation', () => {
           () => null,
         ),
       );
-      while (answered < 300 && (await redis.zcard(gate.unsettledKey)) < 5) await sleep(1);
+      while (answered < 300 && (await redis.zcard(gate.keys.unsettled(0))) < 5) await sleep(1);
       child.kill('SIGKILL');
-      const unsettledAtKill = await redis.zcard(gate.unsettledKey);
+      const unsettledAtKill = await redis.zcard(gate.keys.unsettled(0));
       const replies = [...warm, ...(await Promise.all(burst)).filter((r): r is HttpReply => r !== null)];
       const accepted = new Set(replies.filter((r) => r.status === 201).map((r) => String(r.body.orderId)));
       if (process.env.TEST_VERBOSE) console.log({ unsettledAtKill, replies: replies.length, accepted: accepted.size });
 
       // The reaper (in the in-process gateways) settles whatever the dead gateway left open.
-      await waitUntil(async () => (await redis.zcard(gate.unsettledKey)) === 0, 30_000, 'no unsettled holds');
+      await waitUntil(async () => (await redis.zcard(gate.keys.unsettled(0))) === 0, 30_000, 'no unsettled holds');
       const settled = await gateSettled(sku);
       const truth = await skuTruth(pool, sku);
       const held = await reservedByOrders(pool, sku);

@@ -29,7 +29,7 @@ const config = loadConfig({
   PURCHASE_EXPIRY_INTERVAL_MS: '0',
 });
 const pool = new pg.Pool({ connectionString: config.pg.url, max: 4 });
-const redis = createRedis(config.redis.url);
+const redis = createRedis(config.redis);
 const gate = new Gate({ redis, prefix });
 const sku = unique('EPOCH');
 const deps = { redis, pool, prefix, feedMaxLen: 10_000, customerTtlS: 3600 };
@@ -112,7 +112,7 @@ describe('Redis without its epoch (data lost)', () => {
 
   it('a loss during the rebuild leaves the epoch unset, and the next check rebuilds', async () => {
     await loseData();
-    const lock = `${epochKey(prefix)}:lock`;
+    const lock = `${prefix}:epoch:lock`;
     const running = ensureEpoch(deps);
     // The rebuild holds its lock while it reads every row of Postgres; the data goes again then.
     await waitUntil(async () => (await redis.exists(lock)) === 1, 10_000, 'the rebuild to hold its lock');

@@ -29,7 +29,7 @@ const config = loadConfig({
   PURCHASE_RATE_CUSTOMER_BURST: '10',
 });
 const pool = new pg.Pool({ connectionString: config.pg.url, max: 4 });
-const redis = createRedis(config.redis.url);
+const redis = createRedis(config.redis);
 const kafka = testKafka(baseConfig);
 const sku = unique('BUY');
 const UNITS = 3; // WH-1: 2, WH-2: 1

@@ -22,7 +22,7 @@ const baseConfig = testConfig();
 const prefix = unique('web').replaceAll('-', '').slice(0, 32);
 const config = loadConfig({ ...process.env, REDIS_PREFIX: prefix });
 const pool = new pg.Pool({ connectionString: config.pg.url, max: 4 });
-const redis = createRedis(config.redis.url);
+const redis = createRedis(config.redis);
 const kafka = testKafka(baseConfig);
 const skuPrefix = unique('WEB');
 const skus = [1, 2, 3].map((i) => `${skuPrefix}-${i}`);

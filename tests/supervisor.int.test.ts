@@ -79,7 +79,7 @@ describe('supervised platform', () => {
     expect(await httpStatus(`http://127.0.0.1:${env.PROCESSOR_METRICS_PORT}/readyz`)).toBe(200);
     expect(await httpStatus(`http://127.0.0.1:${env.CONNECTOR_METRICS_PORT}/readyz`)).toBe(200);
     const sku = `${prefix}-SKU`;
-    const redis = createRedis(base.redis.url);
+    const redis = createRedis(base.redis);
     const views = new RedisViews({ redis, prefix });
     try {
       await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 7)`, [sku]);

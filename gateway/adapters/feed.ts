@@ -3,7 +3,7 @@
  * XREAD BLOCK from its own position, so a client on any instance sees every change — and serves
  * ranges of it for clients resuming after a reconnect.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../lib/redis.ts';
 import { decodeFeedEntry, type SkuState } from '../../lib/contracts/feed.ts';
 import type { Logger } from '../../lib/logger.ts';
 
@@ -34,8 +34,8 @@ export function compareIds(a: string, b: string): number {
 }
 
 export class FeedReader {
-  private readonly redis: Redis;
-  private readonly reader: Redis;
+  private readonly redis: RedisClient;
+  private readonly reader: RedisClient;
   private readonly key: string;
   private readonly log: Logger;
   private running = false;
@@ -44,7 +44,7 @@ export class FeedReader {
   lastId = '0-0';
   connected = false;
 
-  constructor(deps: { redis: Redis; key: string; logger: Logger }) {
+  constructor(deps: { redis: RedisClient; key: string; logger: Logger }) {
     this.redis = deps.redis;
     // XREAD BLOCK holds a connection: the reader gets its own.
     this.reader = deps.redis.duplicate();

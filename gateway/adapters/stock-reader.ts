@@ -3,7 +3,7 @@
  * the views are written by stream-processors; their key layout and row format are contracts
  * (lib/contracts/redis-keys.ts, stock-view.ts), so the gateway needs nothing of the processor.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../lib/redis.ts';
 import { toSkuState, type SkuState } from '../../lib/contracts/feed.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import { summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
@@ -17,9 +17,9 @@ export interface StockViews {
 
 export class StockViewReader implements StockViews {
   readonly keys: RedisKeys;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
 
-  constructor(deps: { redis: Redis; prefix: string }) {
+  constructor(deps: { redis: RedisClient; prefix: string }) {
     this.redis = deps.redis;
     this.keys = redisKeys(deps.prefix);
   }

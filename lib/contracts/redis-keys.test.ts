@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { redisKeys } from './redis-keys.ts';
+import calculateSlot from 'cluster-key-slot';
+import fc from 'fast-check';
+import { CLUSTER_SLOTS, redisKeys, slotTag } from './redis-keys.ts';
 
 // The strings are a contract between processes and releases: Lua scripts, other processes and
 // data already in Redis rely on them. A change here is a migration, not a refactor.
@@ -11,7 +13,8 @@ describe('redisKeys', () => {
     expect(k.summary('SKU-1')).toBe('inv:{SKU-1}');
     expect(k.feed).toBe('inv:feed');
     expect(k.rowsPattern).toBe('inv:{*}:rows');
-    expect(k.epoch).toBe('inv:epoch');
+    expect(k.epoch(0)).toBe('inv:{s7920}:epoch');
+    expect(k.epochPending(0)).toBe('inv:{s7920}:epoch:pending');
     expect(k.epochLock).toBe('inv:epoch:lock');
   });
 
@@ -21,9 +24,12 @@ describe('redisKeys', () => {
     expect(k.gateHolds('SKU-1')).toBe('inv:{SKU-1}:gate:holds');
     expect(k.gateCustomers('SKU-1')).toBe('inv:{SKU-1}:gate:cust');
     expect(k.gatePattern).toBe('inv:{*}:gate');
-    expect(k.unsettled).toBe('inv:gate:unsettled');
-    expect(k.hold('h-1')).toBe('inv:hold:h-1');
-    expect(k.idempotency('c%3A1:key-1')).toBe('inv:idem:c%3A1:key-1');
+    // One server: every slot-tagged key in slot 0's tag, whatever slot is asked for.
+    expect(k.slots).toBe(1);
+    expect(k.slotOf('SKU-1')).toBe(0);
+    expect(k.unsettled(0)).toBe('inv:{s7920}:gate:unsettled');
+    expect(k.hold('h-1', 0)).toBe('inv:{s7920}:hold:h-1');
+    expect(k.idempotency('c%3A1:key-1', 0)).toBe('inv:{s7920}:idem:c%3A1:key-1');
     expect(k.rateCustomer('c-1')).toBe('inv:rl:c:c-1');
     expect(k.rateAddress('10.0.0.1')).toBe('inv:rl:a:10.0.0.1');
   });
@@ -36,6 +42,30 @@ describe('redisKeys', () => {
     expect(k.fate('SKU-1', 7)).toBe('inv:{SKU-1}:wr:fate:7');
     expect(k.fatesChannel).toBe('inv:wr:fates');
     expect(k.ticketSecret).toBe('inv:wr:secret');
+  });
+
+  it('on a cluster, puts every key a script takes for a SKU in the SKU\'s slot, whatever the SKU', () => {
+    const c = redisKeys('inv', { cluster: true });
+    expect(c.slots).toBe(CLUSTER_SLOTS);
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 40 }), fc.string({ minLength: 1, maxLength: 20 }), (sku, id) => {
+        const slot = c.slotOf(sku);
+        const keys = [
+          c.rows(sku), c.summary(sku), c.gate(sku), c.gatePending(sku), c.gateHolds(sku), c.gateCustomers(sku), c.limitReleased(sku, id),
+          c.waitingRoom(sku), c.waitingQueue(sku), c.waitingKeys(sku), c.waitingOut(sku), c.fate(sku, 3),
+          c.hold(id, slot), c.idempotency(id, slot), c.unsettled(slot), c.epoch(slot), c.epochPending(slot),
+        ];
+        for (const key of keys) expect(calculateSlot(key)).toBe(slot);
+      }),
+      { numRuns: 2000, seed: 12 },
+    );
+    // A SKU that opens with "}" would make an empty tag: escaped, still one slot, and read back.
+    expect(calculateSlot(c.rows('}x'))).toBe(calculateSlot(c.summary('}x')));
+    expect(c.skuFromRowsKey(c.rows('}x'))).toBe('}x');
+  });
+
+  it('has a slot tag for every slot, each landing in its slot', () => {
+    for (let s = 0; s < CLUSTER_SLOTS; s++) expect(calculateSlot(`{${slotTag(s)}}`)).toBe(s);
   });
 
   it('takes the prefix as given', () => {

@@ -5,8 +5,12 @@
  * contract between processes and releases (a changed string is a migration), so a unit test
  * pins them.
  *
- * Keys (prefix from REDIS_PREFIX, default `inv`). A SKU's keys carry the hash tag {<sku>}, so
- * they share one Redis Cluster slot and a script over them stays atomic there too.
+ * Keys (prefix from REDIS_PREFIX, default `inv`). Every key a Lua script touches shares one Redis
+ * Cluster slot, so each script stays atomic on a cluster (docs/purchase-path.md, "Redis Cluster"):
+ * a SKU's keys carry the hash tag {<sku>}; purchase-scoped keys (hold, idempotency record, the
+ * reaper's index, the epoch marker) carry a *slot tag* {<tag of slot s>}, a short string chosen to
+ * hash to slot s, and are written to the slot of the purchase's first SKU. On one Redis server
+ * (no cluster) there is one slot: every slot-tagged key uses the tag of slot 0.
  *   views (written by stream-processors, read by the gateway and the gate):
  *     <p>:{<sku>}:rows              hash locationId -> encoded row (contracts/stock-view.ts)
  *     <p>:{<sku>}                   hash SKU summary (what HTTP reads serve, what the gate sells from)
@@ -16,17 +20,46 @@
  *     <p>:{<sku>}:gate:pending      write-backs the view has not reached yet (popped by apply-rows)
  *     <p>:{<sku>}:gate:holds        holds of the SKU
  *     <p>:{<sku>}:gate:cust         units bought per customer (the per-customer limit)
- *     <p>:gate:unsettled            zset of holds by settle deadline (the reaper's work list)
- *     <p>:hold:<holdId>             one hold record
- *     <p>:idem:<scoped key>         one idempotency record
+ *     <p>:{<slot tag>}:gate:unsettled   zset of the slot's holds by settle deadline (the reaper's work list)
+ *     <p>:{<slot tag>}:hold:<holdId>    one hold record
+ *     <p>:{<slot tag>}:idem:<scoped key> one idempotency record
  *     <p>:rl:c:<customerId>, <p>:rl:a:<address>   rate-limit buckets
  *   waiting room:
  *     <p>:{<sku>}:wr, :wr:queue, :wr:keys, :wr:out, :wr:fate:<ticket>
  *     <p>:wr:fates                  pub/sub channel of decided fates
  *     <p>:wr:secret                 the secret ticket references are signed with
  *   epoch (stream-processors/epoch.ts):
- *     <p>:epoch, <p>:epoch:lock
+ *     <p>:{<slot tag>}:epoch        one marker per slot: the slot was rebuilt from Postgres
+ *     <p>:{<slot tag>}:epoch:pending   the rebuild in progress, per slot (a slot that loses its data loses it)
+ *     <p>:epoch:lock                one rebuild at a time
  */
+import calculateSlot from 'cluster-key-slot';
+
+/** Redis Cluster's slot count. */
+export const CLUSTER_SLOTS = 16384;
+
+let slotTagTable: string[] | undefined;
+
+/**
+ * The slot tag of `slot`: the shortest `s<n>` (smallest n) whose CRC16 lands on it, so
+ * `<p>:{<tag>}:…` lives in that slot. Computed once (about 100k hashes) and cached.
+ */
+export function slotTag(slot: number): string {
+  if (!slotTagTable) {
+    const table: string[] = new Array(CLUSTER_SLOTS);
+    let found = 0;
+    for (let n = 0; found < CLUSTER_SLOTS; n++) {
+      const tag = `s${n}`;
+      const s = calculateSlot(tag);
+      if (table[s] === undefined) {
+        table[s] = tag;
+        found++;
+      }
+    }
+    slotTagTable = table;
+  }
+  return slotTagTable[slot]!;
+}
 
 export interface RedisKeys {
   readonly prefix: string;
@@ -51,10 +84,15 @@ export interface RedisKeys {
   /** SCAN pattern matching every gate-terms key. */
   gatePattern: string;
   skuFromGateKey(key: string): string | undefined;
-  unsettled: string;
-  hold(holdId: string): string;
-  /** The record of an Idempotency-Key already scoped by its customer. */
-  idempotency(scopedKey: string): string;
+  /** Slots the layout spreads slot-tagged keys over: 16384 on a cluster, 1 on one server. */
+  readonly slots: number;
+  /** The slot of the SKU's keys (0 on one server). */
+  slotOf(sku: string): number;
+  /** The reaper's index of the holds written to `slot`. */
+  unsettled(slot: number): string;
+  hold(holdId: string, slot: number): string;
+  /** The record of an Idempotency-Key already scoped by its customer, in `slot`. */
+  idempotency(scopedKey: string, slot: number): string;
   rateCustomer(customerId: string): string;
   rateAddress(address: string): string;
 
@@ -68,17 +106,32 @@ export interface RedisKeys {
   ticketSecret: string;
 
   // --- epoch
-  epoch: string;
+  /** The marker that `slot` was rebuilt from Postgres (gone with the slot's data). */
+  epoch(slot: number): string;
+  /** The rebuild in progress, per slot: the marker is set only while this still holds its token. */
+  epochPending(slot: number): string;
   epochLock: string;
 }
 
+/**
+ * A SKU that starts with `}` would make an empty hash tag `{}` (Redis then hashes the whole key,
+ * and the SKU's keys would land in different slots): such a SKU is tagged with a \x01 in front
+ * (SKUs cannot hold control characters, so no other SKU maps to the same key).
+ */
+const ESCAPE = '\x01';
+const tagOf = (sku: string) => (sku.startsWith('}') ? ESCAPE + sku : sku);
+const skuOfTag = (tag: string) => (tag.startsWith(ESCAPE) ? tag.slice(1) : tag);
+
 function skuTagged(prefix: string, suffix: string): (key: string) => string | undefined {
   const head = `${prefix}:{`;
-  return (key) => (key.startsWith(head) && key.endsWith(suffix) ? key.slice(head.length, -suffix.length) : undefined);
+  return (key) => (key.startsWith(head) && key.endsWith(suffix) ? skuOfTag(key.slice(head.length, -suffix.length)) : undefined);
 }
 
-export function redisKeys(prefix: string): RedisKeys {
-  const tag = (sku: string) => `${prefix}:{${sku}}`;
+/** `cluster`: spread slot-tagged keys over Redis Cluster's 16384 slots (else all in slot 0). */
+export function redisKeys(prefix: string, options: { cluster?: boolean } = {}): RedisKeys {
+  const tag = (sku: string) => `${prefix}:{${tagOf(sku)}}`;
+  const cluster = options.cluster ?? false;
+  const inSlot = (slot: number) => `${prefix}:{${slotTag(cluster ? slot : 0)}}`;
   return {
     prefix,
     rows: (sku) => `${tag(sku)}:rows`,
@@ -94,9 +147,11 @@ export function redisKeys(prefix: string): RedisKeys {
     limitReleased: (sku, orderId) => `${tag(sku)}:gate:released:${orderId}`,
     gatePattern: `${prefix}:{*}:gate`,
     skuFromGateKey: skuTagged(prefix, '}:gate'),
-    unsettled: `${prefix}:gate:unsettled`,
-    hold: (holdId) => `${prefix}:hold:${holdId}`,
-    idempotency: (scopedKey) => `${prefix}:idem:${scopedKey}`,
+    slots: cluster ? CLUSTER_SLOTS : 1,
+    slotOf: (sku) => (cluster ? calculateSlot(tag(sku)) : 0),
+    unsettled: (slot) => `${inSlot(slot)}:gate:unsettled`,
+    hold: (holdId, slot) => `${inSlot(slot)}:hold:${holdId}`,
+    idempotency: (scopedKey, slot) => `${inSlot(slot)}:idem:${scopedKey}`,
     rateCustomer: (customerId) => `${prefix}:rl:c:${customerId}`,
     rateAddress: (address) => `${prefix}:rl:a:${address}`,
 
@@ -108,7 +163,8 @@ export function redisKeys(prefix: string): RedisKeys {
     fatesChannel: `${prefix}:wr:fates`,
     ticketSecret: `${prefix}:wr:secret`,
 
-    epoch: `${prefix}:epoch`,
+    epoch: (slot) => `${inSlot(slot)}:epoch`,
+    epochPending: (slot) => `${inSlot(slot)}:epoch:pending`,
     epochLock: `${prefix}:epoch:lock`,
   };
 }

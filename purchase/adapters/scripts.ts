@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../lib/redis.ts';
 import { defineLuaCommand, type LuaCommand } from '../../lib/redis.ts';
 
 export const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
@@ -32,7 +32,7 @@ export const SCRIPT_CODE = {
 } as const;
 
 /** `purchase/lua/<script>.lua` as a command on the connection (`inv_<script>`). */
-export function defineScript(redis: Redis, script: string): LuaCommand {
+export function defineScript(redis: RedisClient, script: string): LuaCommand {
   return defineLuaCommand(redis, `inv_${script.replace(/-/g, '_')}`, path.join(LUA_DIR, `${script}.lua`));
 }
 

@@ -5,8 +5,8 @@
  * forward it. Keys carry the SKU's hash tag, like the gate's.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import type { LuaCommand } from '../../lib/redis.ts';
+import type { RedisClient } from '../../lib/redis.ts';
+import { isCluster, type LuaCommand } from '../../lib/redis.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import type { AdmitOutcome, Fate, QueuedRequest, TicketOutcome, WaitingRoomPort } from '../domain/ports.ts';
 import { defineScript, packArgs, SCRIPT_CODE } from './scripts.ts';
@@ -14,7 +14,7 @@ import { defineScript, packArgs, SCRIPT_CODE } from './scripts.ts';
 export type { AdmitOutcome, Fate, QueuedRequest, TicketOutcome };
 
 export interface WaitingRoomOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   /** Tickets admitted per available unit (PURCHASE_WAITING_ROOM_FACTOR). */
   factor: number;
@@ -32,11 +32,14 @@ export interface WaitingRoomOptions {
 }
 
 export class WaitingRoomStore implements WaitingRoomPort {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: RedisKeys;
   private readonly ticketCmd: LuaCommand;
   private readonly admitCmd: LuaCommand;
-  private subscriber: Redis | undefined;
+  private readonly rateCmd: LuaCommand;
+  /** On a cluster the rate buckets live in other slots than the room: taken apart, before the ticket script. */
+  private readonly cluster: boolean;
+  private subscriber: RedisClient | undefined;
   private secret: Promise<Buffer> | undefined;
 
   constructor(private readonly opts: WaitingRoomOptions) {
@@ -44,6 +47,8 @@ export class WaitingRoomStore implements WaitingRoomPort {
     this.keys = redisKeys(opts.prefix);
     this.ticketCmd = defineScript(opts.redis, 'waiting-room-ticket-8');
     this.admitCmd = defineScript(opts.redis, 'waiting-room-admit-5');
+    this.rateCmd = defineScript(opts.redis, 'rate-take-1');
+    this.cluster = isCluster(opts.redis);
   }
 
   private room(sku: string): string {
@@ -64,6 +69,16 @@ export class WaitingRoomStore implements WaitingRoomPort {
     const now = Date.now();
     const { rates, factor, fateTtlS, decideTimeoutMs } = this.opts;
     const bucket = (r: { perSec: number; burst: number } | undefined) => ({ capacity: r?.burst ?? 1, perSec: r?.perSec ?? 0 });
+    let rateKeys = [this.keys.rateCustomer(request.customerId), this.keys.rateAddress(request.address)];
+    let buckets = { rateCustomer: bucket(rates?.rateCustomer), rateAddress: bucket(rates?.rateAddress) };
+    if (this.cluster) {
+      const take = (key: string, b: { capacity: number; perSec: number }) => (b.perSec <= 0 ? Promise.resolve(0) : this.rateCmd(key, packArgs({ now, bucket: b })).then(Number));
+      const [c, a] = await Promise.all([take(rateKeys[0]!, buckets.rateCustomer), take(rateKeys[1]!, buckets.rateAddress)]);
+      if (c > 0) return { kind: 'limited', scope: 'customer', retryAfterMs: c };
+      if (a > 0) return { kind: 'limited', scope: 'address', retryAfterMs: a };
+      rateKeys = [this.room(sku), this.room(sku)]; // untouched: no-limit buckets
+      buckets = { rateCustomer: bucket(undefined), rateAddress: bucket(undefined) };
+    }
     const args = packArgs({
       factor,
       scopedKey,
@@ -72,12 +87,11 @@ export class WaitingRoomStore implements WaitingRoomPort {
       hash: request.hash,
       now,
       deadline: now + decideTimeoutMs,
-      rateCustomer: bucket(rates?.rateCustomer),
-      rateAddress: bucket(rates?.rateAddress),
+      ...buckets,
     });
     const r = (await this.ticketCmd(
       this.room(sku), this.keys.waitingQueue(sku), this.keys.waitingKeys(sku), this.keys.summary(sku), this.keys.gate(sku), this.keys.waitingOut(sku),
-      this.keys.rateCustomer(request.customerId), this.keys.rateAddress(request.address), args,
+      rateKeys[0]!, rateKeys[1]!, args,
     )) as Array<string | number>;
     switch (r[0]) {
       case SCRIPT_CODE.ADMIT:

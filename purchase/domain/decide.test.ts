@@ -8,7 +8,7 @@ import { createLogger } from '../../lib/logger.ts';
 import { decidePurchase, type DecidePorts } from './decide.ts';
 import { gateAvailable } from './gate-availability.ts';
 import { scopedIdempotencyKey } from './idempotency.ts';
-import type { GatePort, HoldRef, IdempotencyRecord, OrderView, ReserveOutcome, ReserveRequest, WriteResult } from './ports.ts';
+import type { GatePort, HoldAddress, HoldRef, IdempotencyRecord, OrderView, ReserveOutcome, ReserveRequest, WriteResult } from './ports.ts';
 import { requestHash, type PurchaseRequest } from './request.ts';
 
 class FakeGate implements GatePort {
@@ -65,7 +65,7 @@ class FakeGate implements GatePort {
   idemKey(scopedKey: string): string {
     return `idem:${scopedKey}`;
   }
-  async overdueHolds(): Promise<string[]> {
+  async overdueHolds(): Promise<HoldAddress[]> {
     return [];
   }
   async readHold() {

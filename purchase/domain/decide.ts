@@ -52,7 +52,7 @@ export async function decidePurchase(ports: DecidePorts, input: DecideInput): Pr
     case 'ok':
       break;
   }
-  const hold = { holdId, idemKey: gate.idemKey(scopedKey), customerId: req.customerId, items };
+  const hold = { holdId, idemKey: gate.idemKey(scopedKey, items), customerId: req.customerId, items };
   const expiresAt = new Date(ports.clock.now() + config.holdTtlMs);
   const w = await ports.writeBack.write({ holdId, customerId: req.customerId, idempotencyKey, hash, items, expiresAt });
   if (w.ok) {

@@ -24,6 +24,12 @@ export interface HoldRecord {
   acceptedAt: number;
 }
 
+/** Where a hold's record is: its id and the slot of its first SKU (lib/contracts/redis-keys.ts). */
+export interface HoldAddress {
+  holdId: string;
+  slot: number;
+}
+
 /** A hold as settle/release need it: `idemKey` is the Redis key of its idempotency record. */
 export interface HoldRef {
   holdId: string;
@@ -73,11 +79,11 @@ export interface GatePort {
   release(hold: HoldRef): Promise<boolean>;
   /** A cancelled or expired order's units leave the customer's limit count (once per order and SKU). */
   releaseLimit(orderId: string, customerId: string, items: GateItem[]): Promise<void>;
-  /** The Redis key of a scoped idempotency key's record. */
-  idemKey(scopedKey: string): string;
-  overdueHolds(now: number, limit: number): Promise<string[]>;
-  readHold(holdId: string): Promise<HoldRecord | null>;
-  forgetHold(holdId: string): Promise<void>;
+  /** The Redis key of a scoped idempotency key's record, for a purchase of `items`. */
+  idemKey(scopedKey: string, items: readonly GateItem[]): string;
+  overdueHolds(now: number, limit: number): Promise<HoldAddress[]>;
+  readHold(at: HoldAddress): Promise<HoldRecord | null>;
+  forgetHold(at: HoldAddress): Promise<void>;
 }
 
 // --- orders (Postgres, purchase/adapters/orders-pg.ts)

@@ -4,21 +4,25 @@ token-bucket rate limits, then for every item availability (includes/gate-availa
 per-customer limit; only when every item passes are units taken (all items or none) and the hold
 and idempotency records written.
 
-KEYS[1] <prefix>:idem:<key>            string  idempotency record (JSON)
-KEYS[2] <prefix>:hold:<holdId>         hash    the hold: state, customer, idem, items (JSON)
-KEYS[3] <prefix>:gate:unsettled        zset    holdId -> settle deadline (ms): the reaper's index
-KEYS[4] <prefix>:rl:c:<customerId>     hash    token bucket per customer
-KEYS[5] <prefix>:rl:a:<address>        hash    token bucket per client address
+Every key is in one slot, the slot of the purchase's first SKU (lib/contracts/redis-keys.ts):
+KEYS[1] <prefix>:{<slot tag>}:idem:<key>      string  idempotency record (JSON)
+KEYS[2] <prefix>:{<slot tag>}:hold:<holdId>   hash    the hold: state, customer, idem, items (JSON)
+KEYS[3] <prefix>:{<slot tag>}:gate:unsettled  zset    holdId -> settle deadline (ms): the reaper's index
+KEYS[4] <prefix>:rl:c:<customerId>     hash    token bucket per customer  } on a cluster these live in other
+KEYS[5] <prefix>:rl:a:<address>        hash    token bucket per address   } slots: the adapter takes the tokens
+                                               first and passes KEYS[2] here with no-limit buckets
 then per item i (4 keys, all with the SKU's hash tag):
 KEYS[6+4(i-1)]   <prefix>:{sku}              view summary (available, version)
 KEYS[7+4(i-1)]   <prefix>:{sku}:gate         hash inflight, unreflected
 KEYS[8+4(i-1)]   <prefix>:{sku}:gate:holds   hash holdId -> qty of holds still inflight
 KEYS[9+4(i-1)]   <prefix>:{sku}:gate:cust    hash customerId -> units bought (limit)
-KEYS[#KEYS] (last)  <prefix>:epoch    set once Redis was rebuilt from Postgres (stream-processors/epoch.ts)
+KEYS[#KEYS] (last)  <prefix>:{<slot tag>}:epoch   set once the slot was rebuilt from Postgres (stream-processors/epoch.ts)
 ARGV[1] JSON { now (ms), holdId, hash, customer, settleDeadline (ms), idemTtl (s), custTtl (s),
                maxPerCustomer (0 = none), rateCustomer = { capacity, perSec },
                rateAddress = { capacity, perSec } (perSec 0 = no limit),
-               items = [ [sku, qty], ... ] in the order of the per-item KEYS }
+               items = [ [sku, qty], ... ] in the order of the per-item KEYS,
+               part (optional) = true: one more slot of a purchase whose SKUs span slots — only
+               the items' checks and terms; KEYS[1..5] are unused keys of that slot }
 
 Returns (codes in includes/codes.lua; i is the item's position in `items`, from 1)
   { REBUILDING }                 Redis lost its data and is not rebuilt yet: decide nothing
@@ -39,8 +43,11 @@ if redis.call('EXISTS', KEYS[#KEYS]) == 0 then return { CODE.REBUILDING } end
 local a = cjson.decode(ARGV[1])
 local now, holdId, customer, maxPerCustomer = a.now, a.holdId, a.customer, a.maxPerCustomer
 
-local idem = redis.call('GET', KEYS[1])
-if idem then return { CODE.REPLAY, idem } end
+local part = a.part == true
+if not part then
+  local idem = redis.call('GET', KEYS[1])
+  if idem then return { CODE.REPLAY, idem } end
+end
 
 local wait = takeToken(KEYS[4], a.rateCustomer, now)
 if wait > 0 then return { CODE.LIMITED_CUSTOMER, wait } end
@@ -70,8 +77,9 @@ for i, item in ipairs(a.items) do
     redis.call('EXPIRE', KEYS[k + 4], a.custTtl)
   end
 end
+if part then return { CODE.OK } end
 redis.call('HSET', KEYS[2], 'state', 'inflight', 'customer', customer, 'idem', KEYS[1],
-  'items', cjson.encode(a.items), 'at', now)
+  'items', cjson.encode(a.allItems or a.items), 'at', now)
 redis.call('ZADD', KEYS[3], a.settleDeadline, holdId)
 redis.call('SET', KEYS[1], cjson.encode({ h = a.hash, s = 'pending', o = holdId }), 'EX', a.idemTtl)
 return { CODE.OK }

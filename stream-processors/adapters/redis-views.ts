@@ -8,13 +8,14 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ReplyError, type ChainableCommander, type Redis } from 'ioredis';
+import { ReplyError, type ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../../lib/redis.ts';
 import { encodeFeedEntry } from '../../lib/contracts/feed.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import { decodeRows, summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
 import { InvalidMessageError } from '../../lib/errors.ts';
 import { readViewRows } from '../../lib/view-rows.ts';
-import { defineLuaCommand, scanSkus } from '../../lib/redis.ts';
+import { defineLuaCommand, execEach, isCluster, scanSkus } from '../../lib/redis.ts';
 import type { StockLevel } from '../../schemas/generated/avro-types.ts';
 import type { Outcome, RowChange } from '../domain/fold.ts';
 
@@ -42,7 +43,7 @@ export interface SkuApplyResult {
 }
 
 /** Loads the script once per connection (EVALSHA with a NOSCRIPT fallback, via defineCommand). */
-export function defineViewCommands(redis: Redis): void {
+export function defineViewCommands(redis: RedisClient): void {
   defineLuaCommand(redis, 'invApplyRows', path.join(LUA_DIR, 'apply-rows-4.lua'));
   defineLuaCommand(redis, 'invMarkPublished', path.join(LUA_DIR, 'mark-published-1.lua'));
 }
@@ -100,11 +101,11 @@ function parseReply(reply: unknown): RawReply {
 
 export class RedisViews {
   readonly keys: RedisKeys;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
 
-  constructor(deps: { redis: Redis; prefix: string }) {
+  constructor(deps: { redis: RedisClient; prefix: string }) {
     this.redis = deps.redis;
-    this.keys = redisKeys(deps.prefix);
+    this.keys = redisKeys(deps.prefix, { cluster: isCluster(deps.redis) });
     defineViewCommands(deps.redis);
   }
 
@@ -114,9 +115,7 @@ export class RedisViews {
    */
   async applyBatch(changes: RowChange[], { force = false } = {}): Promise<ApplyResult[]> {
     if (changes.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const c of changes) queueApply(pipeline, this.keys, [c], force);
-    const replies = (await pipeline.exec()) ?? [];
+    const replies = await execEach(this.redis, changes, (c) => this.keys.summary(c.sku), (p, c) => queueApply(p, this.keys, [c], force));
     return replies.map(([err, reply], i) => {
       if (err) throw classifyApplyError(err);
       const change = changes[i]!;
@@ -132,9 +131,7 @@ export class RedisViews {
   async applySkus(groups: RowChange[][], { force = false } = {}): Promise<SkuApplyResult[]> {
     const nonEmpty = groups.filter((g) => g.length > 0);
     if (nonEmpty.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const g of nonEmpty) queueApply(pipeline, this.keys, g, force);
-    const replies = (await pipeline.exec()) ?? [];
+    const replies = await execEach(this.redis, nonEmpty, (g) => this.keys.summary(g[0]!.sku), (p, g) => queueApply(p, this.keys, g, force));
     return replies.map(([err, reply], i) => {
       if (err) throw err;
       const sku = nonEmpty[i]![0]!.sku;
@@ -146,10 +143,10 @@ export class RedisViews {
   /** Records, per SKU, the highest version whose effects are now published. */
   async markPublished(versions: Map<string, number>): Promise<void> {
     if (versions.size === 0) return;
-    const pipeline = this.redis.pipeline();
-    const fn = (pipeline as unknown as { invMarkPublished: (k: string, v: number) => unknown }).invMarkPublished.bind(pipeline);
-    for (const [sku, version] of versions) fn(this.keys.summary(sku), version);
-    for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
+    const replies = await execEach(this.redis, [...versions], ([sku]) => this.keys.summary(sku), (p, [sku, version]) =>
+      (p as unknown as { invMarkPublished: (k: string, v: number) => unknown }).invMarkPublished(this.keys.summary(sku), version),
+    );
+    for (const [err] of replies) if (err) throw err;
   }
 
   async readRows(skus: string[]): Promise<Map<string, SkuRows>> {

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../lib/redis.ts';
 import type pg from 'pg';
 import { Child, type ServiceName } from './children.ts';
 
@@ -61,7 +61,7 @@ export async function seedSkus(pool: pg.Pool, names: FuzzNames, onHand = 50): Pr
 }
 
 /** Touches the rows until the processor has put every SKU in the views (it starts at `latest`). */
-export async function waitViews(pool: pg.Pool, redis: Redis, names: FuzzNames, timeoutMs = 60_000): Promise<void> {
+export async function waitViews(pool: pg.Pool, redis: RedisClient, names: FuzzNames, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const present = await Promise.all(names.skus.map((s) => redis.exists(`${names.prefix}:{${s}}`)));
@@ -79,7 +79,7 @@ export interface StateSnapshot {
   redis: Record<string, string>;
 }
 
-async function redisDump(redis: Redis, pattern: string): Promise<Record<string, string>> {
+async function redisDump(redis: RedisClient, pattern: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   let cursor = '0';
   do {
@@ -99,7 +99,7 @@ async function redisDump(redis: Redis, pattern: string): Promise<Record<string, 
 }
 
 /** What must not change when every input was refused. */
-export async function snapshot(pool: pg.Pool, redis: Redis, names: FuzzNames, skus = names.skus): Promise<StateSnapshot> {
+export async function snapshot(pool: pg.Pool, redis: RedisClient, names: FuzzNames, skus = names.skus): Promise<StateSnapshot> {
   const rows = await pool.query(`SELECT sku, location_id, on_hand, reserved, safety_stock, version FROM stock_levels WHERE sku = ANY($1) ORDER BY sku, location_id`, [skus]);
   const orders = await pool.query(
     `SELECT o.id, o.status, l.sku, l.qty FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE l.sku = ANY($1) ORDER BY o.id, l.sku`,

@@ -37,7 +37,7 @@ export async function runGatewayTarget(o: {
   const log = o.log ?? (() => undefined);
   const config = loadConfig(process.env);
   const pool = new pg.Pool({ connectionString: config.pg.url, max: 3 });
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   const names = fuzzNames('gw');
   let port = await freePort();
   const processor = child('processor', names);

@@ -6,7 +6,7 @@
  * letters of this run equal the poison messages injected.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../lib/redis.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createRedis } from '../../lib/redis.ts';
@@ -45,7 +45,7 @@ async function waitFor(probe: () => Promise<boolean>, timeoutMs: number): Promis
   return probe();
 }
 
-async function viewsHave(redis: Redis, prefix: string, skus: string[]): Promise<boolean> {
+async function viewsHave(redis: RedisClient, prefix: string, skus: string[]): Promise<boolean> {
   const present = await Promise.all(skus.map((s) => redis.exists(`${prefix}:{${s}}`)));
   return present.every((p) => p === 1);
 }
@@ -55,7 +55,7 @@ export async function runProcessorTarget(o: { seed: number; cases: number; first
   const config = loadConfig(process.env);
   const names = fuzzNames('pr');
   const kafka = createKafka({ connection: config.kafka, clientId: `${names.id}-fuzz` });
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   const producer = kafka.producer();
   const processor = child('processor', names);
   const group = `${names.id}-processor`;

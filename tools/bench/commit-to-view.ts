@@ -80,8 +80,8 @@ const calls: Record<string, number[]> = {};
 const record = (kind: string, ms: number) => (calls[kind] ??= []).push(ms);
 
 const pool = createPgPool(config.pg.url, { max: connections, application: 'invsync-bench-c2v' });
-const redis = createRedis(config.redis.url);
-const feedRedis = createRedis(config.redis.url);
+const redis = createRedis(config.redis);
+const feedRedis = createRedis(config.redis);
 const procRedis = timedRedis(config.redis.url, (kind, _commands, ms) => record(`redis ${kind}`, ms));
 const kafka = createKafka({ connection: config.kafka, clientId: `bench-c2v-${runId}` });
 const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'warn', base: { component: 'bench-c2v' } }, destination(2));

@@ -202,8 +202,8 @@ async function main(): Promise<void> {
   const prefix = `be2e-${id}`;
   const groupId = `bench-e2e-${id}`;
   const pool = createPgPool(config.pg.url, { max: connections, application: 'invsync-bench-e2e' });
-  const redis = createRedis(config.redis.url);
-  const feedRedis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
+  const feedRedis = createRedis(config.redis);
   const result: Record<string, unknown> = { benchmark: 'e2e-latency', machine: machine(), rate, seconds, rows, connections, client: browser ? `chromium-demo-page${args.has('reduced-motion') ? ' (reduced motion)' : ''}` : 'node-sdk', tickMs: tick ?? 'gateway default (25)' };
   let processor: Child | undefined;
   let gateway: Child | undefined;

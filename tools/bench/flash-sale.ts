@@ -116,7 +116,7 @@ async function checkStack(config: Readonly<Config>, pool: pg.Pool): Promise<void
   }
   const { rows } = await pool.query<{ t: string }>(`SELECT t FROM unnest(ARRAY['stock_levels', 'orders', 'order_lines', 'outbox']) AS t WHERE to_regclass(t) IS NULL`);
   if (rows.length) throw new Error(`table(s) ${rows.map((r) => r.t).join(', ')} missing: run \`npm run migrate\``);
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   try {
     await Promise.race([redis.ping(), sleep(3000).then(() => Promise.reject(new Error('no answer in 3 s')))]);
   } catch (err) {
@@ -257,7 +257,7 @@ async function gatePhase(config: Readonly<Config>, pool: pg.Pool, o: Options, id
   const groupId = `bench-flash-${id}`;
   const ordersGroupId = `bench-flash-orders-${id}`;
   const kafka = createKafka({ connection: config.kafka, clientId: `bench-flash-${id}` });
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   let processor: Child | undefined;
   let gateway: Child | undefined;
   let consumer: Consumer | undefined;

@@ -65,7 +65,7 @@ const topics = {
 const groups: string[] = [];
 const prefixes: string[] = [];
 const kafka = createKafka({ connection: config.kafka, clientId: `bench-fold-${runId}` });
-const redis = createRedis(config.redis.url);
+const redis = createRedis(config.redis);
 // The processor's own logs (warnings and errors only) go to stderr, never into --json output.
 const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'warn', base: { component: 'bench-fold' } }, destination(2));
 

@@ -144,7 +144,7 @@ async function measured<T>(fn: () => Promise<T>): Promise<{ value: T; breakdown:
   };
 }
 
-const redis = createRedis(config.redis.url);
+const redis = createRedis(config.redis);
 let pool: pg.Pool | undefined;
 let failure: Error | undefined;
 const result: Record<string, unknown> = { benchmark: 'rebuild', machine: machine(), rows, skus, locations: LOCATIONS };

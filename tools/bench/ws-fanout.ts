@@ -32,7 +32,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../lib/redis.ts';
 import { loadConfigOrExit } from '../../lib/config.ts';
 import { createRedis } from '../../lib/redis.ts';
 import { redisKeys } from '../../lib/contracts/redis-keys.ts';
@@ -152,7 +152,7 @@ export class LoadClientProcess {
 export const fanoutSku = (i: number): string => `BENCHWS-${String(i + 1).padStart(5, '0')}`;
 
 /** Gives the SKUs a view (one row at WH-1, version 1), so a subscribe answers with a snapshot of them. */
-export async function seedViews(redis: Redis, prefix: string, skus: string[], commitTs = Date.now()): Promise<void> {
+export async function seedViews(redis: RedisClient, prefix: string, skus: string[], commitTs = Date.now()): Promise<void> {
   const keys = redisKeys(prefix);
   const p = redis.pipeline();
   for (const sku of skus) p.hset(keys.rows(sku), 'WH-1', encodeRow({ onHand: 100, reserved: 0, safetyStock: 0, version: 1, deleted: false, commitTs }));
@@ -189,7 +189,7 @@ interface Step {
   open: number;
   closes: Record<string, number>;
   errors: number;
-  /** CPU cores used during the load: the server process, the load client, the whole machine, and the rest (Redis, the stack's JVMs, other users). */
+  /** CPU cores used during the load: the server process, the load client, the whole machine, and the rest (RedisClient, the stack's JVMs, other users). */
   cpu: { serverCores: number; clientCores: number; machineBusyCores: number; otherCores: number };
   serverRssMiB: number | undefined;
   gatewayCounters?: Record<string, number>;
@@ -229,7 +229,7 @@ async function main(): Promise<void> {
   const prefix = `bwsf-${id}`;
   const feedKey = redisKeys(prefix).feed;
   const skuList = Array.from({ length: skus }, (_, i) => fanoutSku(i));
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   const profDir = cpuProf ? fs.mkdtempSync(path.join(os.tmpdir(), 'ws-fanout-prof-')) : undefined;
   const phases: PhaseResult[] = [];
   let version = 1;

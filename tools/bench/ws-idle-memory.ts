@@ -38,7 +38,7 @@ const settleS = args.get('settle', 5);
 const forceGc = !args.has('no-gc');
 const config = loadConfigOrExit();
 const prefix = `bwsm-${runId()}`;
-const redis = createRedis(config.redis.url);
+const redis = createRedis(config.redis);
 
 interface Reading {
   rssBytes: number;

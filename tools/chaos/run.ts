@@ -62,7 +62,7 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
   };
   const platform = new Platform({ config, env, logDir: path.join(config.stack.dir, 'chaos', run), t0, log: say });
   const pool = createPgPool(config.pg.url, { max: 6, application: 'invsync-chaos' });
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   redis.on('error', () => undefined);
   const kafka = createKafka({ connection: config.kafka, clientId: `${run}-harness` });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 3, initialRetryTime: 200 } });

@@ -165,7 +165,7 @@ async function main(): Promise<void> {
   say(`  stack health:    npm run stack -- status      (stop everything: npm run stack -- down)`);
   say(`  logs:            ${logsDir}   (supervisor.log: every start, exit and restart)`);
   say(`\nlive: Redis views as the processor updates them from committed changes; Ctrl-C to stop\n`);
-  redis = createRedis(config.redis.url);
+  redis = createRedis(config.redis);
   redis.on('error', () => undefined);
   tail = startFeedTail({ redis, feedKey: redisKeys(config.redis.prefix).feed, write: say });
 }

@@ -1,12 +1,12 @@
 /** Reading a gateway feed stream (`<prefix>:feed`) with XREAD BLOCK, shared by the latency benchmarks. */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../../lib/redis.ts';
 import { decodeFeedEntry, type SkuState } from '../../../lib/contracts/feed.ts';
 
 /**
  * Reads `key` from after entry `from` while `running()` holds; every entry, decoded, goes to
  * `onEntry(state, now)` with the time its reply arrived.
  */
-export async function readFeed(redis: Redis, key: string, from: string, running: () => boolean, onEntry: (state: SkuState, receivedAt: number) => void): Promise<void> {
+export async function readFeed(redis: RedisClient, key: string, from: string, running: () => boolean, onEntry: (state: SkuState, receivedAt: number) => void): Promise<void> {
   let lastId = from;
   while (running()) {
     const reply = (await redis.xread('COUNT', 1000, 'BLOCK', 500, 'STREAMS', key, lastId)) as Array<[string, Array<[string, string[]]>]> | null;

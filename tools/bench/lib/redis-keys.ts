@@ -1,8 +1,8 @@
 /** Redis helpers shared by the benchmark scripts: prefix cleanup and server CPU / command statistics. */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../../lib/redis.ts';
 
 /** Deletes every key of a Redis prefix (SCAN + UNLINK); returns how many were deleted. */
-export async function deletePrefix(redis: Redis, prefix: string): Promise<number> {
+export async function deletePrefix(redis: RedisClient, prefix: string): Promise<number> {
   let cursor = '0';
   let n = 0;
   do {
@@ -21,7 +21,7 @@ export interface RedisSnapshot {
 }
 
 /** The Redis server's CPU time and per-command statistics now. */
-export async function redisSnapshot(redis: Redis): Promise<RedisSnapshot> {
+export async function redisSnapshot(redis: RedisClient): Promise<RedisSnapshot> {
   const cpuInfo = await redis.info('cpu');
   const num = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpuInfo)?.[1] ?? 0);
   const cmd: RedisSnapshot['cmd'] = {};

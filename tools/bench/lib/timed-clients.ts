@@ -1,12 +1,12 @@
 /**
- * Redis and Kafka clients for the stock processor under test whose calls are timed: Redis pipelines
+ * Redis and Kafka clients for the stock processor under test whose calls are timed: RedisClient pipelines
  * (named by their Lua script or first command) and Kafka sendBatch. The processor code is unchanged.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Kafka, Producer, ProducerBatch } from 'kafkajs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../../lib/redis.ts';
 import { PROJECT_ROOT } from '../../../lib/config.ts';
 import type { KafkaConnection } from '../../../lib/config.ts';
 import { createKafka } from '../../../lib/kafka.ts';
@@ -35,7 +35,7 @@ export function pipelineKind(first: { name?: string; args?: unknown[] } | undefi
 }
 
 /** A Redis connection whose pipelines time their exec: `onExec(kind, commands, ms)` after each. */
-export function timedRedis(url: string, onExec: (kind: string, commands: number, ms: number) => void): Redis {
+export function timedRedis(url: string, onExec: (kind: string, commands: number, ms: number) => void): RedisClient {
   const r = createRedis(url);
   const pipeline = r.pipeline.bind(r);
   (r as unknown as { pipeline: typeof r.pipeline }).pipeline = ((...a: Parameters<typeof r.pipeline>) => {
