@@ -76,6 +76,14 @@ describe('fromRedisError', () => {
     }
   });
 
+  it('a Redis Cluster out of reach, mid-failover or still forming is unavailable (retriable)', () => {
+    for (const message of ['Failed to refresh slots cache.', 'None of startup nodes is available', 'Too many Cluster redirections. Last error: Error: connect ECONNREFUSED', "Cluster isn't ready and enableOfflineQueue options is false"]) {
+      expect(fromRedisError(new Error(message)), message).toBeInstanceOf(UnavailableError);
+    }
+    expect(fromRedisError(new ReplyError('CLUSTERDOWN The cluster is down'))).toBeInstanceOf(UnavailableError);
+    expect(fromRedisError(new ReplyError('TRYAGAIN Multiple keys request during rehashing of slot'))).toBeInstanceOf(UnavailableError);
+  });
+
   it('"not now" replies are unavailable; other replies are bugs', () => {
     expect(fromRedisError(new ReplyError('LOADING Redis is loading the dataset in memory'))).toBeInstanceOf(UnavailableError);
     expect(fromRedisError(new ReplyError('READONLY You can\'t write against a read only replica.'))).toBeInstanceOf(UnavailableError);

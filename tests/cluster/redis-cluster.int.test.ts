@@ -45,6 +45,31 @@ function skusOnDistinctNodes(n: number): string[] {
   return out;
 }
 
+/**
+ * Moves `slot` to another master the way `redis-cli --cluster reshard` does: IMPORTING on the
+ * target, MIGRATING on the source, MIGRATE of its keys in batches, then the new owner announced
+ * to every master. Clients meanwhile get ASK/TRYAGAIN redirections, which ioredis follows.
+ */
+async function migrateSlot(slot: number): Promise<void> {
+  if (!isCluster(redis)) throw new Error('not a cluster');
+  const nodes = redis.nodes('master');
+  const ids = await Promise.all(nodes.map(async (n) => String(await n.call('CLUSTER', 'MYID'))));
+  const owner = (redis as unknown as { slots: string[][] }).slots[slot]![0]!;
+  const si = nodes.findIndex((n) => `${n.options.host}:${n.options.port}` === owner);
+  const ti = (si + 1) % nodes.length;
+  const [source, target] = [nodes[si]!, nodes[ti]!];
+  await target.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[si]!);
+  await source.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[ti]!);
+  const auth = target.options.password ? ['AUTH2', target.options.username || 'default', target.options.password] : [];
+  for (;;) {
+    const keys = (await source.call('CLUSTER', 'GETKEYSINSLOT', slot, 20)) as string[];
+    if (keys.length === 0) break;
+    await source.call('MIGRATE', target.options.host ?? '127.0.0.1', target.options.port ?? 6379, '', 0, 5000, ...auth, 'KEYS', ...keys);
+    await new Promise((r) => setTimeout(r, 5)); // let the burst interleave
+  }
+  for (const n of [target, source, ...nodes.filter((_, i) => i !== si && i !== ti)]) await n.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[ti]!);
+}
+
 async function stock(sku: string, units: number, version = 1): Promise<void> {
   await views.applyBatch([{ sku, locationId: 'WH-1', deleted: false, onHand: units, reserved: 0, safetyStock: 0, version, commitTs: Date.now() }]);
 }
@@ -167,6 +192,25 @@ describe('Redis Cluster', () => {
     expect((await reserve([{ sku: b, qty: 1 }, { sku: a, qty: 1 }])).kind).toBe('rebuilding');
     expect((await gate.state(b)).inflight).toBe(1); // the cart refused in a's slot gave b's unit back
     await ensureEpochMarkers(redis, prefix);
+  });
+
+  it('moves a hot SKU\'s slot to another master during a burst: no error reaches a buyer, nothing oversold, no state lost', async () => {
+    const [hot] = skusOnDistinctNodes(1) as [string];
+    await stock(hot, 40);
+    const slot = calculateSlot(`${prefix}:{${hot}}`);
+    const burst = (from: number) => Promise.all(Array.from({ length: 60 }, (_, i) => reserve([{ sku: hot, qty: 1 }], `mig-${from + i}`)));
+    const before = await burst(0);
+    const moving = migrateSlot(slot);
+    const during = await burst(1000);
+    await moving;
+    const after = await burst(2000);
+    const all = [...before, ...during, ...after];
+    expect(all.filter((r) => r.kind !== 'ok' && r.kind !== 'sold_out')).toEqual([]);
+    expect(all.filter((r) => r.kind === 'ok').length).toBe(40);
+    const st = await gate.state(hot);
+    expect({ available: st.available, inflight: st.inflight }).toEqual({ available: 0, inflight: 40 });
+    // every hold's record and the reaper's entries moved with the slot
+    expect(await redis.zcard(gate.keys.unsettled(slot))).toBe(40);
   });
 
   it('finds the views of every node by SCAN', async () => {

@@ -3,21 +3,39 @@
  * the test). `npm run chaos -- [--minutes N] [--seed S] [--faults a,b,c] [--json]`.
  */
 import { mulberry32 } from '../../lib/prng.ts';
-export const FAULTS = ['processor', 'gateway', 'connectors', 'redis', 'redis-loss', 'connect', 'kafka', 'postgres'] as const;
+/** Every fault; `kafka-node` and `redis-master` need the cluster topology (STACK_TOPOLOGY=cluster). */
+export const FAULTS = ['processor', 'gateway', 'connectors', 'redis', 'redis-loss', 'connect', 'kafka', 'postgres', 'kafka-node', 'redis-master'] as const;
 export type FaultName = (typeof FAULTS)[number];
 
 /** Faults that stop a stack component: only possible when the harness owns the native stack. */
-export const STACK_FAULTS: ReadonlySet<FaultName> = new Set(['redis', 'redis-loss', 'connect', 'kafka', 'postgres']);
+export const STACK_FAULTS: ReadonlySet<FaultName> = new Set(['redis', 'redis-loss', 'connect', 'kafka', 'postgres', 'kafka-node', 'redis-master']);
+
+/** Faults of one node of a cluster (the cluster topology); `redis`, `redis-loss` and `kafka` are single-node faults. */
+export const CLUSTER_FAULTS: ReadonlySet<FaultName> = new Set(['kafka-node', 'redis-master']);
+const SINGLE_NODE_FAULTS: ReadonlySet<FaultName> = new Set(['redis', 'redis-loss', 'kafka']);
+
+/** The faults a run on `topology` takes when none are named. */
+export function defaultFaults(topology: 'single' | 'cluster'): FaultName[] {
+  return FAULTS.filter((f) => (topology === 'cluster' ? !SINGLE_NODE_FAULTS.has(f) : !CLUSTER_FAULTS.has(f)));
+}
+
+/** The named faults that cannot run on `topology`. */
+export function faultsNotFor(topology: 'single' | 'cluster', faults: readonly FaultName[]): FaultName[] {
+  return faults.filter((f) => (topology === 'cluster' ? SINGLE_NODE_FAULTS.has(f) : CLUSTER_FAULTS.has(f)));
+}
 
 /** Time until a fresh change reaches a subscriber again after the fault, target (issue 11). */
 export function recoveryTargetMs(fault: FaultName): number {
-  return fault === 'kafka' ? 10_000 : 5_000;
+  return fault === 'kafka' || fault === 'kafka-node' ? 10_000 : 5_000;
 }
 
 export interface ChaosOptions {
   minutes: number;
   seed: number;
-  faults: FaultName[];
+  /** undefined: every fault of the topology (defaultFaults). */
+  faults: FaultName[] | undefined;
+  /** Processors and connectors processes each (gateways: always two); default 1, 2 on the cluster topology. */
+  instances: number | undefined;
   json: boolean;
   /** Units of the hot SKU on sale. */
   units: number;
@@ -31,7 +49,7 @@ export interface ChaosOptions {
 }
 
 export const USAGE = `usage: npm run chaos -- [--minutes N] [--seed N] [--faults ${FAULTS.join(',')}] [--json]
-                          [--units N] [--buyers N] [--subscribers N] [--adjustments-per-sec N]
+                          [--instances 1|2] [--units N] [--buyers N] [--subscribers N] [--adjustments-per-sec N]
                           [--erp-per-sec N] [--no-recovery-targets]`;
 
 export class UsageError extends Error {}
@@ -46,7 +64,8 @@ export function parseOptions(argv: string[]): ChaosOptions {
   const o: ChaosOptions = {
     minutes: 5,
     seed: 1,
-    faults: [...FAULTS],
+    faults: undefined,
+    instances: undefined,
     json: false,
     units: 300,
     buyers: 40,
@@ -71,6 +90,9 @@ export function parseOptions(argv: string[]): ChaosOptions {
         break;
       case '--seed':
         o.seed = Math.trunc(num(name, value(), 0, 2 ** 31 - 1));
+        break;
+      case '--instances':
+        o.instances = Math.trunc(num(name, value(), 1, 2));
         break;
       case '--units':
         o.units = Math.trunc(num(name, value(), 1, 1_000_000));

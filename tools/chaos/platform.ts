@@ -18,13 +18,15 @@ import { ensurePrerequisites } from '../stack/prereqs.ts';
 import { lastLines, livePid, run } from '../stack/proc.ts';
 import { probeComponent, stackUp } from '../stack/stack.ts';
 
-export type ProcName = 'processor' | 'gateway-a' | 'gateway-b' | 'connectors';
+export type ProcName = 'processor' | 'processor-b' | 'gateway-a' | 'gateway-b' | 'connectors' | 'connectors-b';
 
 const ENTRY: Record<ProcName, string> = {
   processor: 'stream-processors/main.ts',
+  'processor-b': 'stream-processors/main.ts',
   'gateway-a': 'gateway/main.ts',
   'gateway-b': 'gateway/main.ts',
   connectors: 'connectors/main.ts',
+  'connectors-b': 'connectors/main.ts',
 };
 
 export interface UnexpectedExit {
@@ -50,7 +52,7 @@ export class Platform {
     private readonly deps: {
       config: Readonly<Config>;
       /** Per-process environment on top of the harness's own. */
-      env: Record<ProcName, Record<string, string>>;
+      env: Partial<Record<ProcName, Record<string, string>>>;
       logDir: string;
       t0: number;
       log: (line: string) => void;
@@ -61,7 +63,7 @@ export class Platform {
   }
 
   gatewayUrl(name: 'gateway-a' | 'gateway-b'): string {
-    return `http://127.0.0.1:${this.deps.env[name].GATEWAY_PORT}`;
+    return `http://127.0.0.1:${this.deps.env[name]!.GATEWAY_PORT}`;
   }
 
   start(name: ProcName): void {
@@ -141,8 +143,11 @@ function killGroup(pid: number): void {
   }
 }
 
-/** SIGKILL of a stack daemon (the whole process group: a JVM and anything it started). */
-export async function killComponent(config: Readonly<Config>, name: Exclude<StackComponent, 'postgres'>): Promise<number> {
+/**
+ * SIGKILL of a stack daemon (the whole process group: a JVM and anything it started): a component
+ * of the single-node stack, or one node of the cluster topology (`kafka-2`, `redis-4`).
+ */
+export async function killComponent(config: Readonly<Config>, name: Exclude<StackComponent, 'postgres'> | `kafka-${number}` | `redis-${number}`): Promise<number> {
   const pid = livePid(config.stack.dir, name);
   if (pid === undefined) throw new Error(`${name} is not running (no live pid recorded in ${config.stack.dir}/run)`);
   killGroup(pid);

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { registerStockSchemas } from '../../lib/avro-registry.ts';
 import { waitFor } from '../../lib/retry.ts';
 import { freePort } from '../stack/proc.ts';
+import { redisMasterFor } from '../stack/redis-cluster.ts';
 import type { Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createPgPool } from '../../lib/pg.ts';
@@ -19,7 +20,7 @@ import { rowsFor } from '../../stream-processors/adapters/pg-stock.ts';
 import { rebuildViews } from '../../stream-processors/views-maintenance.ts';
 import { summarize } from '../../stream-processors/domain/fold.ts';
 import { diffSku } from '../../stream-processors/domain/reconcile.ts';
-import { STACK_FAULTS, rng, type ChaosOptions, type FaultName } from './options.ts';
+import { defaultFaults, faultsNotFor, STACK_FAULTS, rng, type ChaosOptions, type FaultName } from './options.ts';
 import { killComponent, Platform, recoverStack, removeRedisData, stopPostgresImmediately, type ProcName } from './platform.ts';
 import { faultResult, invariant, verdict, type ChaosReport, type FaultResult, type InvariantResult } from './report.ts';
 import {
@@ -41,12 +42,20 @@ import {
 } from './workload.ts';
 
 
+/** How long a killed cluster node stays down before the harness starts it again. */
+const NODE_DOWN_MS = 6000;
+
 export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (line: string) => void): Promise<ChaosReport> {
   const t0 = Date.now();
   const at = () => `+${((Date.now() - t0) / 1000).toFixed(1)}s`;
   const say = (line: string) => log(`[chaos ${at()}] ${line}`);
+  const topology = config.stack.topology;
+  const faultList = o.faults ?? defaultFaults(topology);
+  const wrongTopology = faultsNotFor(topology, faultList);
+  if (wrongTopology.length) throw new Error(`faults ${wrongTopology.join(', ')} do not exist on the ${topology} topology (kafka-node and redis-master need STACK_TOPOLOGY=cluster; kafka, redis and redis-loss the single-node stack)`);
+  const instances = o.instances ?? (topology === 'cluster' ? 2 : 1);
   if (config.stack.mode !== 'native') {
-    const bad = o.faults.filter((f) => STACK_FAULTS.has(f));
+    const bad = faultList.filter((f) => STACK_FAULTS.has(f));
     if (bad.length) throw new Error(`faults ${bad.join(', ')} stop stack components and need STACK=native (the harness's own stack)`);
   }
   const run = `chaos${o.seed}-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
@@ -54,11 +63,16 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
   const prefix = run.replaceAll('-', '').slice(0, 32);
   const [portA, portB] = [await freePort(), await freePort()];
   const common = { REDIS_PREFIX: prefix, LOG_LEVEL: 'info' };
-  const env: Record<ProcName, Record<string, string>> = {
-    processor: { ...common, PROCESSOR_GROUP_ID: `${run}-processor`, PROCESSOR_START_FROM: 'latest', PROCESSOR_METRICS_PORT: '0' },
+  const processorEnv = { ...common, PROCESSOR_GROUP_ID: `${run}-processor`, PROCESSOR_START_FROM: 'latest', PROCESSOR_METRICS_PORT: '0' };
+  const connectorsEnv = { ...common, CONNECTOR_INBOUND_GROUP_ID: `${run}-inbound`, CONNECTOR_INBOUND_START_FROM: 'latest', CONNECTOR_METRICS_PORT: '0' };
+  // A second processor and connectors process join the same consumer groups: the partitions are
+  // spread over both, and a kill of one is a rebalance onto the other.
+  const env: Partial<Record<ProcName, Record<string, string>>> = {
+    processor: processorEnv,
+    ...(instances > 1 ? { 'processor-b': processorEnv, 'connectors-b': connectorsEnv } : {}),
     'gateway-a': { ...common, GATEWAY_PORT: String(portA), GATEWAY_WORKERS: '1', GATEWAY_METRICS_PORT: '0', PURCHASE_SETTLE_TIMEOUT_S: '10' },
     'gateway-b': { ...common, GATEWAY_PORT: String(portB), GATEWAY_WORKERS: '1', GATEWAY_METRICS_PORT: '0', PURCHASE_SETTLE_TIMEOUT_S: '10' },
-    connectors: { ...common, CONNECTOR_INBOUND_GROUP_ID: `${run}-inbound`, CONNECTOR_INBOUND_START_FROM: 'latest', CONNECTOR_METRICS_PORT: '0' },
+    connectors: connectorsEnv,
   };
   const platform = new Platform({ config, env, logDir: path.join(config.stack.dir, 'chaos', run), t0, log: say });
   const pool = createPgPool(config.pg.url, { max: 6, application: 'invsync-chaos' });
@@ -80,14 +94,14 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
   const faults: FaultResult[] = [];
   let subscribers: Subscriber[] = [];
   let events: Awaited<ReturnType<typeof watchOrderEvents>> | undefined;
-  say(`run ${run}: seed ${o.seed}, ${o.minutes} min, faults ${o.faults.join(',') || '(none)'}; logs in ${platform.logDir}`);
+  say(`run ${run}: ${topology} topology, ${instances} processor(s)/connectors, 2 gateways; seed ${o.seed}, ${o.minutes} min, faults ${faultList.join(',') || '(none)'}; logs in ${platform.logDir}`);
 
   try {
     await setupCatalog(pool, ids, o.units);
     await producer.connect();
     const ev = await watchOrderEvents(kafka, `${run}-events`, `${run}-c`);
     events = ev;
-    for (const name of ['processor', 'connectors', 'gateway-a', 'gateway-b'] as const) platform.start(name);
+    for (const name of Object.keys(env) as ProcName[]) platform.start(name);
     if (!(await platform.waitHttpReady('gateway-a')) || !(await platform.waitHttpReady('gateway-b'))) throw new Error(`gateways did not start; see ${platform.logDir}`);
     // The run's SKUs were created before the processor joined (from the topic's end): load them
     // into the views as an operator would (`npm run views -- rebuild`).
@@ -115,8 +129,8 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
     }, 15_000);
 
     // Faults spread over the run, leaving the last fifth for a quiet end of the sale.
-    const slot = (totalMs * 0.85) / Math.max(1, o.faults.length + 1);
-    for (const [i, fault] of o.faults.entries()) {
+    const slot = (totalMs * 0.85) / Math.max(1, faultList.length + 1);
+    for (const [i, fault] of faultList.entries()) {
       const due = tWork + (i + 1) * slot;
       await sleep(Math.max(0, due - Date.now()));
       faults.push(await inject(fault));
@@ -229,6 +243,25 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
       case 'processor':
         await platform.killAndRestart('processor');
         break;
+      case 'kafka-node': {
+        // One broker of three, down for a while: partitions it led move to the others (min ISR 2
+        // keeps acks=all writes going), then it is started again and catches up.
+        await killComponent(config, 'kafka-2');
+        await sleep(NODE_DOWN_MS);
+        tBack = await recoverStack(config, 'kafka');
+        note = `kafka-2 down ${NODE_DOWN_MS / 1000} s`;
+        break;
+      }
+      case 'redis-master': {
+        // The master serving the hot SKU: its replica is promoted after the node timeout; the old
+        // master is started again later and rejoins as a replica.
+        const master = await redisMasterFor(config, `${prefix}:{${ids.hot}}`);
+        await killComponent(config, master.name as `redis-${number}`);
+        await sleep(NODE_DOWN_MS);
+        tBack = await recoverStack(config, 'redis');
+        note = `${master.name} (slot ${master.slot}) down ${NODE_DOWN_MS / 1000} s`;
+        break;
+      }
       case 'gateway':
         await platform.killAndRestart('gateway-b');
         await platform.waitHttpReady('gateway-b');
