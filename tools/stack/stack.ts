@@ -180,9 +180,10 @@ async function probeKafka(config: Config): Promise<string> {
 
 /** One broker of the cluster: it answers on its own port and is registered (not fenced). */
 async function probeKafkaNode(config: Config, node: KafkaNode): Promise<string> {
-  const { brokers, controller } = await describeKafka({ ...config.kafka, brokers: [`${node.host}:${node.port}`] });
+  const { brokers } = await describeKafka({ ...config.kafka, brokers: [`${node.host}:${node.port}`] });
   if (!brokers.includes(node.id)) throw new ServiceError(`broker ${node.id} answers but is not registered (cluster lists ${brokers.join(',') || 'none'})`);
-  return `broker ${node.id}, controller port ${node.controllerPort}; cluster: ${brokers.length} broker(s), controller ${controller}`;
+  // (No controller id here: KRaft brokers tell clients a random live broker as "controller".)
+  return `broker ${node.id} registered (controller port ${node.controllerPort}); it sees ${brokers.length} broker(s): ${brokers.join(',')}`;
 }
 
 async function probeHttp(url: string, describe: (body: unknown) => string): Promise<string> {
