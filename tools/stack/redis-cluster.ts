@@ -123,6 +123,10 @@ export async function probeRedisCluster(config: Config): Promise<string> {
       const masters = nodes.filter((n) => n.role === 'master' && !n.failed && n.slots.length).length;
       const replicas = nodes.filter((n) => n.role === 'replica' && !n.failed).length;
       const down = nodes.filter((n) => n.failed).length;
+      // cluster_state stays ok until the others agree a master failed (about the node timeout):
+      // a master that serves slots and is already suspected is not healthy either.
+      const suspect = nodes.filter((n) => n.role === 'master' && n.slots.length && (n.failed || !n.connected) && !n.myself);
+      if (suspect.length) throw new ServiceError(`master(s) serving slots unreachable: ${suspect.map((n) => n.port).join(',')}`);
       const detail = `cluster_state ${info.cluster_state}, ${info.cluster_slots_ok}/${REDIS_CLUSTER_SLOTS} slots ok, ${masters} masters, ${replicas} replicas${down ? `, ${down} failed` : ''}`;
       if (info.cluster_state !== 'ok' || Number(info.cluster_slots_ok) !== REDIS_CLUSTER_SLOTS) throw new ServiceError(detail);
       return `Redis Cluster: ${detail}`;
