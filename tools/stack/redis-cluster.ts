@@ -111,10 +111,11 @@ export async function probeRedisNode(config: Config, name: string): Promise<{ de
 
 /** The cluster as a whole: some node answers, says cluster_state:ok, and every slot is served. */
 export async function probeRedisCluster(config: Config): Promise<string> {
-  const layout = stackLayout(config);
+  // Any Redis Cluster (REDIS_CLUSTER_NODES), also one this stack did not start (STACK=external).
+  const seeds = (config.redis.cluster ?? []).map((n, i) => ({ ...n, name: `redis-${i + 1}` }));
   const auth = redisAuth(config);
-  let lastErr = 'no node answered';
-  for (const node of layout.redis) {
+  let lastErr = 'REDIS_CLUSTER_NODES names no node';
+  for (const node of seeds) {
     try {
       const { info, nodes } = await withNode(node, auth, async (r) => ({
         info: parseClusterInfo((await r.call('CLUSTER', 'INFO')) as string),

@@ -210,7 +210,7 @@ export function probeComponent(config: Config, name: ComponentName | string): Pr
     case 'postgres':
       return probePostgres(config.pg.url);
     case 'redis':
-      return cluster ? probeRedisCluster(config) : probeRedis(config.redis.url);
+      return config.redis.cluster ? probeRedisCluster(config) : probeRedis(config.redis.url);
     case 'kafka':
       return probeKafka(config);
     case 'connect':
