@@ -5,6 +5,10 @@
  * alone, what is missing is started, and it returns only when every part is healthy.
  * `down` stops exactly what `up` recorded (see proc.ts) and nothing else.
  *
+ * STACK_TOPOLOGY=cluster runs 3 Kafka brokers and a 6-node Redis Cluster instead of one of each
+ * (topology.ts: which nodes, on which ports, with which settings; redis-cluster.ts: forming and
+ * probing the cluster), in its own STACK_DIR. stopNode/startNode act on one node by name.
+ *
  * In `STACK=external` mode nothing is started or stopped; `up` checks the named services,
  * applies migrations and registers the connectors, and `status` reports their health.
  */
