@@ -143,6 +143,19 @@ export async function stopDaemon(stackDir: string, name: string, graceMs = 20_00
   return true;
 }
 
+/** SIGKILL of the process group at once (a crash, for chaos tests). Returns true when something was killed. */
+export async function killDaemon(stackDir: string, name: string): Promise<boolean> {
+  const pid = livePid(stackDir, name);
+  if (pid === undefined) {
+    removeRecord(stackDir, name);
+    return false;
+  }
+  signal(pid, 'SIGKILL');
+  for (let i = 0; i < 100 && livePid(stackDir, name) !== undefined; i++) await sleep(50);
+  removeRecord(stackDir, name);
+  return true;
+}
+
 function signal(pid: number, sig: NodeJS.Signals): void {
   // Daemons are process-group leaders (detached), so signal the group: wrappers and children too.
   try {

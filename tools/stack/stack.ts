@@ -5,6 +5,10 @@
  * alone, what is missing is started, and it returns only when every part is healthy.
  * `down` stops exactly what `up` recorded (see proc.ts) and nothing else.
  *
+ * STACK_TOPOLOGY=cluster runs 3 Kafka brokers and a 6-node Redis Cluster instead of one of each
+ * (topology.ts: which nodes, on which ports, with which settings; redis-cluster.ts: forming and
+ * probing the cluster), in its own STACK_DIR. stopNode/startNode act on one node by name.
+ *
  * In `STACK=external` mode nothing is started or stopped; `up` checks the named services,
  * applies migrations and registers the connectors, and `status` reports their health.
  */
@@ -32,8 +36,10 @@ import {
   type ConnectorStatus,
 } from './connectors.ts';
 import { ensurePrerequisites, type Tools } from './prereqs.ts';
-import { lastLines, livePid, logDir, portOpen, readRecord, run, spawnDaemon, stopDaemon } from './proc.ts';
+import { killDaemon, lastLines, livePid, logDir, portOpen, readRecord, removeRecord, run, spawnDaemon, stopDaemon } from './proc.ts';
+import { ensureRedisCluster, probeRedisCluster, probeRedisNode, redisMasterFor } from './redis-cluster.ts';
 import { renderTable } from './table.ts';
+import { kafkaHeap, kafkaServerProperties, nodeNames, redisServerConf, stackLayout, type KafkaNode, type Layout, type RedisNode } from './topology.ts';
 import {
   ensureSecrets,
   isPreAuthStack,
@@ -41,7 +47,6 @@ import {
   KAFKA_ADMIN_USER,
   KAFKA_CLIENT_USER,
   KAFKA_CONNECT_USER,
-  KAFKA_CONTROLLER_USER,
   propertyValue,
   scramFormatArgs,
   secretsDir,
@@ -58,16 +63,24 @@ export interface ComponentStatus {
   pid: number | null;
   healthy: boolean;
   detail: string;
+  /** Cluster topology, a Kafka node: its broker (and controller) id and ports. */
+  broker?: { id: number; port: number; controllerPort: number };
+  /** Cluster topology, a Redis node: its role and the slots it serves (masters). */
+  redis?: { port: number; role: 'master' | 'replica' | 'unknown'; slots: number; slotRanges: string };
 }
 
 export interface StackStatus {
   mode: Config['stack']['mode'];
+  topology: Config['stack']['topology'];
   healthy: boolean;
   components: ComponentStatus[];
   connectors: ConnectorStatus[];
 }
 
 export type Log = (line: string) => void;
+
+export { redisMasterFor, stackLayout };
+export type { Layout };
 
 /** Second database on the same Postgres, where Apicurio keeps schemas (so ids survive restarts). */
 export const REGISTRY_DATABASE = 'schema_registry';
@@ -143,7 +156,7 @@ async function probeRedis(url: string): Promise<string> {
   }
 }
 
-async function probeKafka(connection: KafkaConnection): Promise<string> {
+async function describeKafka(connection: KafkaConnection): Promise<{ brokers: number[]; controller: number | null }> {
   const admin = createKafka({
     connection,
     clientId: 'invsync-health',
@@ -152,10 +165,29 @@ async function probeKafka(connection: KafkaConnection): Promise<string> {
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
-    return `${cluster.brokers.length} broker(s), controller ${cluster.controller}`;
+    return { brokers: cluster.brokers.map((b) => b.nodeId).sort((a, b) => a - b), controller: cluster.controller };
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
+}
+
+async function probeKafka(config: Config): Promise<string> {
+  const { brokers, controller } = await describeKafka(config.kafka);
+  const expected = stackLayout(config).kafka.length;
+  // The cluster counts as healthy only with every broker registered: `up` waits for it (topics
+  // are created with replication 3), and a chaos test sees a killed broker as Kafka not back.
+  if (config.stack.mode === 'native' && brokers.length < expected) {
+    throw new ServiceError(`${brokers.length} of ${expected} brokers registered (ids ${brokers.join(',') || 'none'})`);
+  }
+  return `${brokers.length} broker(s)${brokers.length > 1 ? ` (ids ${brokers.join(',')})` : ''}, controller ${controller}`;
+}
+
+/** One broker of the cluster: it answers on its own port and is registered (not fenced). */
+async function probeKafkaNode(config: Config, node: KafkaNode): Promise<string> {
+  const { brokers } = await describeKafka({ ...config.kafka, brokers: [`${node.host}:${node.port}`] });
+  if (!brokers.includes(node.id)) throw new ServiceError(`broker ${node.id} answers but is not registered (cluster lists ${brokers.join(',') || 'none'})`);
+  // (No controller id here: KRaft brokers tell clients a random live broker as "controller".)
+  return `broker ${node.id} registered (controller port ${node.controllerPort}); it sees ${brokers.length} broker(s): ${brokers.join(',')}`;
 }
 
 async function probeHttp(url: string, describe: (body: unknown) => string): Promise<string> {
@@ -170,20 +202,31 @@ const probeConnect = (url: string) =>
 const probeRegistry = (url: string) =>
   probeHttp(`${url}/subjects`, (b) => `registry ok, ${Array.isArray(b) ? b.length : 0} subject(s)`);
 
-/** One component's health check (what `status` reports): resolves with a description, rejects when it does not serve. */
-export function probeComponent(config: Config, name: ComponentName): Promise<string> {
+/**
+ * One component's health check (what `status` reports): resolves with a description, rejects
+ * when it does not serve. In the cluster topology `kafka` and `redis` are the whole clusters
+ * (every broker registered; cluster_state ok with every slot served), and each node can be
+ * probed by its name (`kafka-2`, `redis-5`).
+ */
+export function probeComponent(config: Config, name: ComponentName | string): Promise<string> {
+  const cluster = config.stack.topology === 'cluster';
   switch (name) {
     case 'postgres':
       return probePostgres(config.pg.url);
     case 'redis':
-      return probeRedis(config.redis.url);
+      return config.redis.cluster ? probeRedisCluster(config) : probeRedis(config.redis.url);
     case 'kafka':
-      return probeKafka(config.kafka);
+      return probeKafka(config);
     case 'connect':
       return probeConnect(config.connect.url);
     case 'registry':
       return probeRegistry(config.registry.url);
   }
+  const layout = stackLayout(config);
+  const broker = cluster ? layout.kafka.find((k) => k.name === name) : undefined;
+  if (broker) return probeKafkaNode(config, broker);
+  if (cluster && layout.redis.some((r) => r.name === name)) return probeRedisNode(config, name).then((r) => r.detail);
+  return Promise.reject(new ServiceError(`no stack component or node named ${name} (${nodeNames(layout).join(', ')})`));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -191,18 +234,49 @@ export function probeComponent(config: Config, name: ComponentName): Promise<str
 
 export async function stackStatus(config: Config): Promise<StackStatus> {
   const eps = endpoints(config);
-  const components = await Promise.all(
-    COMPONENTS.map(async (name): Promise<ComponentStatus> => {
-      const pid = config.stack.mode === 'native' ? (livePid(config.stack.dir, name) ?? null) : null;
-      try {
-        const detail = await probeComponent(config, name);
-        return { name, endpoint: eps[name].display, pid, healthy: true, detail };
-      } catch (err) {
-        const detail = config.stack.mode === 'native' && pid === null ? 'not running' : `unhealthy: ${errorMessage(err)}`;
-        return { name, endpoint: eps[name].display, pid, healthy: false, detail };
-      }
-    }),
-  );
+  const layout = stackLayout(config);
+  const native = config.stack.mode === 'native';
+  /** `process`: the recorded daemon behind it; none for a whole cluster (kafka, redis of the cluster). */
+  const check = async (name: string, endpoint: string, process: string | undefined, extra: Partial<ComponentStatus> = {}): Promise<ComponentStatus> => {
+    const pid = native && process ? (livePid(config.stack.dir, process) ?? null) : null;
+    try {
+      const detail = await probeComponent(config, name);
+      return { name, endpoint, pid, healthy: true, detail, ...extra };
+    } catch (err) {
+      const detail = native && process && pid === null ? 'not running' : `unhealthy: ${errorMessage(err)}`;
+      return { name, endpoint, pid, healthy: false, detail, ...extra };
+    }
+  };
+  const redisNode = async (node: RedisNode): Promise<ComponentStatus> => {
+    const endpoint = `redis://${node.host}:${node.port}`;
+    const pid = native ? (livePid(config.stack.dir, node.name) ?? null) : null;
+    try {
+      const { detail, state } = await probeRedisNode(config, node.name);
+      return { name: node.name, endpoint, pid, healthy: true, detail, redis: { port: node.port, role: state.role, slots: state.slots, slotRanges: state.slotRanges } };
+    } catch (err) {
+      // A node that answers but is unhappy (cluster_state fail, replica link down) still says what it is.
+      const state = (err as { state?: Awaited<ReturnType<typeof probeRedisNode>>['state'] }).state;
+      const detail = native && pid === null ? 'not running' : `unhealthy: ${errorMessage(err)}`;
+      return {
+        name: node.name, endpoint, pid, healthy: false, detail,
+        redis: { port: node.port, role: state?.role ?? 'unknown', slots: state?.slots ?? 0, slotRanges: state?.slotRanges ?? '' },
+      };
+    }
+  };
+  const components =
+    layout.topology === 'single'
+      ? await Promise.all(COMPONENTS.map((name) => check(name, eps[name].display, name)))
+      : await Promise.all([
+          check('postgres', eps.postgres.display, 'postgres'),
+          check('kafka', eps.kafka.display, undefined),
+          ...layout.kafka.map((k) =>
+            check(k.name, `SASL_SSL://${k.host}:${k.port}`, k.name, { broker: { id: k.id, port: k.port, controllerPort: k.controllerPort } }),
+          ),
+          check('redis', `cluster of ${layout.redis.length}: ${layout.redis.map((r) => r.port).join(',')}`, undefined),
+          ...layout.redis.map(redisNode),
+          check('registry', eps.registry.display, 'registry'),
+          check('connect', eps.connect.display, 'connect'),
+        ]);
   let connectors: ConnectorStatus[] = [];
   const connectUp = components.find((c) => c.name === 'connect')?.healthy;
   const expected = loadConnectorSpecs().map((s) => s.name);
@@ -218,7 +292,7 @@ export async function stackStatus(config: Config): Promise<StackStatus> {
   }
   const healthy =
     components.every((c) => c.healthy) && expected.every((n) => connectors.some((c) => c.name === n && isRunning(c)));
-  return { mode: config.stack.mode, healthy, components, connectors };
+  return { mode: config.stack.mode, topology: config.stack.topology, healthy, components, connectors };
 }
 
 export function renderStatus(status: StackStatus): string {
@@ -259,14 +333,45 @@ function pgDataDir(config: Config): string {
   return path.join(dirFor(config, 'postgres'), 'data');
 }
 
-async function ensurePortFree(config: Config, name: ComponentName, port: number, host: string): Promise<void> {
-  if (await portOpen(port, host)) {
-    const variable = { postgres: 'PG_URL', redis: 'REDIS_URL', kafka: 'KAFKA_BROKERS', connect: 'CONNECT_URL', registry: 'SCHEMA_REGISTRY_URL' }[name];
-    throw new PortInUseError(
-      `port ${port} (${name}) is already in use by a process this stack did not start; free it or set ${variable} to another port`,
-    );
+/** A daemon of the stack and the ports it binds (with the variable that moves each). */
+interface Daemon {
+  name: string;
+  ports: Array<{ host: string; port: number; variable: string }>;
+}
+
+function daemons(config: Config, layout: Layout): Daemon[] {
+  const eps = endpoints(config);
+  const cluster = layout.topology === 'cluster';
+  return [
+    { name: 'postgres', ports: [{ ...eps.postgres, variable: 'PG_URL' }] },
+    ...layout.redis.map((r) => ({
+      name: r.name,
+      // A cluster node also binds its cluster bus, port + 10000.
+      ports: [
+        { host: r.host, port: r.port, variable: cluster ? 'REDIS_CLUSTER_NODES' : 'REDIS_URL' },
+        ...(cluster ? [{ host: r.host, port: r.port + 10000, variable: 'REDIS_CLUSTER_NODES' }] : []),
+      ],
+    })),
+    ...layout.kafka.map((k) => ({
+      name: k.name,
+      ports: [
+        { host: k.host, port: k.port, variable: 'KAFKA_BROKERS' },
+        { host: k.host, port: k.controllerPort, variable: 'KAFKA_CONTROLLER_PORT' },
+      ],
+    })),
+    { name: 'registry', ports: [{ ...eps.registry, variable: 'SCHEMA_REGISTRY_URL' }] },
+    { name: 'connect', ports: [{ ...eps.connect, variable: 'CONNECT_URL' }] },
+  ];
+}
+
+async function ensurePortsFree(daemon: Daemon): Promise<void> {
+  for (const { host, port, variable } of daemon.ports) {
+    if (await portOpen(port, host)) {
+      throw new PortInUseError(
+        `port ${port} (${daemon.name}) is already in use by a process this stack did not start; free it or set ${variable} to another port`,
+      );
+    }
   }
-  void config;
 }
 
 async function startPostgres({ config, tools, secrets, log }: Ctx): Promise<void> {
@@ -381,41 +486,24 @@ function userName(uid: number): string {
   return line?.split(':')[0] ?? String(uid);
 }
 
-function startRedis({ config, tools, secrets }: Ctx): void {
-  const dir = dirFor(config, 'redis');
+function startRedis({ config, tools, secrets }: Ctx, node: RedisNode): void {
+  const dir = dirFor(config, node.name);
   fs.mkdirSync(dir, { recursive: true });
   const conf = path.join(dir, 'redis.conf');
   // Holds the ACL password: written 0600 like the secrets it comes from.
   writeSecretFile(
     conf,
-    [
-      `port ${config.redis.port}`,
-      `bind ${config.redis.host === 'localhost' ? '127.0.0.1' : config.redis.host}`,
-      // No anonymous access: the platform authenticates as its own user, and the default user has
-      // a random password nobody is given (regenerated at every start). It must stay *on* with
-      // every permission: Redis 7.0 replays the append-only file as the default user, and with
-      // `user default off` it refuses every MULTI/EXEC in it (NOPERM), so the effects of every Lua
-      // script (views, gate holds) were silently lost on restart (found by the chaos harness).
-      `user default on >${randomBytes(24).toString('hex')} ~* &* +@all`,
-      `user ${secrets.redisUser} on >${secrets.redisPassword} ~* &* +@all`,
-      'protected-mode yes',
-      `dir ${dir}`,
-      'daemonize no',
-      // keep argv as is, so `down` can recognise the process by its config path
-      'set-proc-title no',
-      'save ""',
-      'appendonly yes',
-      'appendfsync everysec',
-      // A memory budget, and never evict: the purchase gate's holds and counters and the views
-      // are state, not cache (an evicted hold would oversell). At the budget, writes fail (OOM),
-      // which the gateway answers with 503; bounding idempotency/ticket records is the purchase
-      // path's job. See docs/security.md#authenticated-infrastructure-and-production-mode.
-      `maxmemory ${config.redis.maxmemory}`,
-      'maxmemory-policy noeviction',
-      '',
-    ].join('\n'),
+    redisServerConf({
+      node,
+      dir,
+      defaultPassword: randomBytes(24).toString('hex'),
+      user: secrets.redisUser,
+      password: secrets.redisPassword,
+      maxmemory: config.redis.maxmemory,
+      cluster: config.stack.topology === 'cluster',
+    }).join('\n'),
   );
-  spawnDaemon({ name: 'redis', command: tools.redisServer, args: [conf], marker: conf, stackDir: config.stack.dir });
+  spawnDaemon({ name: node.name, command: tools.redisServer, args: [conf], marker: conf, stackDir: config.stack.dir });
 }
 
 function log4jConfig(file: string): void {
@@ -435,71 +523,33 @@ function log4jConfig(file: string): void {
   );
 }
 
-function startKafka({ config, tools, artifacts, secrets, log }: Ctx): void {
-  const dir = dirFor(config, 'kafka');
+/**
+ * The KRaft cluster id: the single node makes one up when it formats; the cluster's nodes must
+ * all be formatted with the same one, so it is kept in `<STACK_DIR>/kafka-cluster-id`.
+ */
+function kafkaClusterId(config: Config): string {
+  const file = path.join(config.stack.dir, 'kafka-cluster-id');
+  if (config.stack.topology === 'cluster' && fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
+  // Kafka's own ids never start with '-' (it would read as a command-line flag): nor do ours.
+  let clusterId = randomBytes(16).toString('base64url');
+  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
+  if (config.stack.topology === 'cluster') fs.writeFileSync(file, `${clusterId}\n`);
+  return clusterId;
+}
+
+function startKafka({ config, tools, artifacts, secrets, log }: Ctx, node: KafkaNode, layout: Layout): void {
+  const dir = dirFor(config, node.name);
   const data = path.join(dir, 'data');
   fs.mkdirSync(data, { recursive: true });
-  const { host, port } = endpoints(config).kafka;
-  const cport = config.stack.kafkaControllerPort;
   const props = path.join(dir, 'server.properties');
-  // Holds passwords (JAAS, key store): 0600. Clients and the broker itself use SASL/SCRAM over
-  // TLS on the one client listener; the controller listener uses SASL/PLAIN over TLS (KRaft
-  // controllers cannot verify SCRAM: those credentials live in the metadata they serve).
-  writeSecretFile(
-    props,
-    [
-      'process.roles=broker,controller',
-      'node.id=1',
-      `controller.quorum.voters=1@${host}:${cport}`,
-      `listeners=SASL_SSL://${host}:${port},CONTROLLER://${host}:${cport}`,
-      `advertised.listeners=SASL_SSL://${host}:${port}`,
-      'controller.listener.names=CONTROLLER',
-      'listener.security.protocol.map=CONTROLLER:SASL_SSL,SASL_SSL:SASL_SSL',
-      'inter.broker.listener.name=SASL_SSL',
-      'sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512',
-      'sasl.mechanism.controller.protocol=PLAIN',
-      'listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512',
-      `listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=${propertyValue(jaas('scram', KAFKA_ADMIN_USER, secrets.kafkaAdminPassword))}`,
-      'listener.name.controller.sasl.enabled.mechanisms=PLAIN',
-      `listener.name.controller.plain.sasl.jaas.config=${propertyValue(
-        jaas('plain', KAFKA_CONTROLLER_USER, secrets.kafkaControllerPassword, ` user_${KAFKA_CONTROLLER_USER}="${secrets.kafkaControllerPassword}"`),
-      )}`,
-      'ssl.keystore.type=PKCS12',
-      `ssl.keystore.location=${secrets.kafkaKeystore}`,
-      `ssl.keystore.password=${secrets.storePassword}`,
-      'ssl.truststore.type=PKCS12',
-      `ssl.truststore.location=${secrets.truststore}`,
-      `ssl.truststore.password=${secrets.storePassword}`,
-      'ssl.client.auth=none',
-      `log.dirs=${data}`,
-      'num.partitions=6',
-      'default.replication.factor=1',
-      'min.insync.replicas=1',
-      'offsets.topic.replication.factor=1',
-      'offsets.topic.num.partitions=10',
-      'transaction.state.log.replication.factor=1',
-      'transaction.state.log.min.isr=1',
-      'transaction.state.log.num.partitions=10',
-      // Single broker, tests create consumer groups constantly: do not wait 3 s for more members.
-      'group.initial.rebalance.delay.ms=0',
-      // A killed consumer's partitions move after its session timeout; the platform's stages use
-      // 3 s (KAFKA_SESSION_TIMEOUT_MS), below Kafka's default floor of 6 s.
-      'group.min.session.timeout.ms=2000',
-      'auto.create.topics.enable=true',
-      'delete.topic.enable=true',
-      'log.retention.hours=168',
-      'log.segment.bytes=268435456',
-      '',
-    ].join('\n'),
-  );
+  // Holds passwords (JAAS, key store): 0600.
+  writeSecretFile(props, kafkaServerProperties({ node, voters: layout.kafka, dataDir: data, secrets }).join('\n'));
   const log4j = path.join(dir, 'log4j.properties');
   log4jConfig(log4j);
   const env = { ...process.env, CLASSPATH: artifacts.kafkaClasspath };
   if (!fs.existsSync(path.join(data, 'meta.properties'))) {
-    // Kafka's own ids never start with '-' (it would read as a command-line flag): nor do ours.
-    let clusterId = randomBytes(16).toString('base64url');
-    while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
-    log(`  kafka     formatting KRaft storage (cluster ${clusterId}) with SCRAM users ${KAFKA_ADMIN_USER}, ${KAFKA_CLIENT_USER}, ${KAFKA_CONNECT_USER}`);
+    const clusterId = kafkaClusterId(config);
+    log(`  ${node.name.padEnd(9)} formatting KRaft storage (cluster ${clusterId}) with SCRAM users ${KAFKA_ADMIN_USER}, ${KAFKA_CLIENT_USER}, ${KAFKA_CONNECT_USER}`);
     const scram = scramFormatArgs([
       { name: KAFKA_ADMIN_USER, password: secrets.kafkaAdminPassword },
       { name: KAFKA_CLIENT_USER, password: secrets.kafkaPassword },
@@ -508,15 +558,14 @@ function startKafka({ config, tools, artifacts, secrets, log }: Ctx): void {
     run(tools.java, [`-Dlog4j.configuration=file:${log4j}`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, ...scram, '--ignore-formatted'], { env });
   }
   spawnDaemon({
-    name: 'kafka',
+    name: node.name,
     command: tools.java,
-    args: ['-Xms256m', '-Xmx1g', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4j}`, 'kafka.Kafka', props],
+    args: [...kafkaHeap(layout), '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4j}`, 'kafka.Kafka', props],
     env,
     marker: props,
     stackDir: config.stack.dir,
   });
 }
-
 
 /**
  * The file Kafka Connect's FileConfigProvider resolves `${file:<dir>/connect.properties:<key>}`
@@ -557,7 +606,12 @@ function startConnect({ config, tools, artifacts, secrets }: Ctx): void {
   fs.writeFileSync(
     props,
     `${shared}\n# --- native stack ---\nlisteners=http://${host}:${port}\nrest.advertised.host.name=${host}\nrest.advertised.port=${port}\nplugin.path=${artifacts.pluginPath}\n` +
-      `config.providers.file.param.allowed.paths=${secrets.dir}\n`,
+      `config.providers.file.param.allowed.paths=${secrets.dir}\n` +
+      // The cluster: Connect's own topics on all three brokers, explicitly (the shared file's -1
+      // takes the brokers' default, which is 3 there too; a later key wins in a properties file).
+      (config.stack.topology === 'cluster'
+        ? ['config', 'offset', 'status'].map((t) => `${t}.storage.replication.factor=${stackLayout(config).kafka.length}\n`).join('')
+        : ''),
   );
   const log4j = path.join(dir, 'log4j.properties');
   log4jConfig(log4j);
@@ -597,9 +651,20 @@ function startRegistry({ config, tools, artifacts, secrets }: Ctx): void {
   });
 }
 
-async function awaitHealthy(config: Config, name: ComponentName, log: Log, timeoutMs: number): Promise<void> {
+/** The recorded processes behind a component: the cluster's `kafka` and `redis` are several. */
+function processesOf(config: Config, name: string): string[] {
+  if (config.stack.mode !== 'native' || name === 'postgres') return [];
+  const layout = stackLayout(config);
+  if (name === 'kafka') return layout.kafka.map((k) => k.name);
+  if (name === 'redis') return layout.redis.map((r) => r.name);
+  return [name];
+}
+
+async function awaitHealthy(config: Config, name: string, log: Log, timeoutMs: number): Promise<void> {
   const started = Date.now();
   let lastErr = '';
+  const processes = processesOf(config, name);
+  const exited = () => processes.find((p) => livePid(config.stack.dir, p) === undefined);
   const ok = await waitFor(
     async () => {
       try {
@@ -607,19 +672,18 @@ async function awaitHealthy(config: Config, name: ComponentName, log: Log, timeo
         return true;
       } catch (err) {
         lastErr = errorMessage(err);
-        if (config.stack.mode === 'native' && name !== 'postgres' && livePid(config.stack.dir, name) === undefined) {
-          throw new ServiceError(`${name} exited during start-up`);
-        }
+        if (exited() !== undefined) throw new ServiceError(`${exited()} exited during start-up`);
         return false;
       }
     },
     { timeoutMs, intervalMs: 250 },
   );
-  if (!ok || (config.stack.mode === 'native' && name !== 'postgres' && livePid(config.stack.dir, name) === undefined)) {
-    const logFile = readRecord(config.stack.dir, name)?.log ?? path.join(logDir(config.stack.dir), `${name}.log`);
-    const exited = config.stack.mode === 'native' && livePid(config.stack.dir, name) === undefined;
+  const gone = exited();
+  if (!ok || gone !== undefined) {
+    const proc = gone ?? processes[0] ?? name;
+    const logFile = readRecord(config.stack.dir, proc)?.log ?? path.join(logDir(config.stack.dir), `${proc}.log`);
     throw new ServiceError(
-      `${name} ${exited ? 'exited during start-up' : `not healthy after ${Math.round(timeoutMs / 1000)}s (${lastErr})`}` +
+      `${gone !== undefined ? `${gone} exited during start-up` : `${name} not healthy after ${Math.round(timeoutMs / 1000)}s (${lastErr})`}` +
         (config.stack.mode === 'native' ? `; last lines of ${logFile}:\n${lastLines(logFile)}` : ''),
     );
   }
@@ -666,6 +730,22 @@ function keytoolFor(tools: Tools): string {
   return fs.existsSync(beside) ? beside : 'keytool';
 }
 
+/** What starting a native process needs: programs, downloaded artifacts, the stack's secrets. */
+async function nativeContext(given: Readonly<Config>, log: Log): Promise<Ctx> {
+  const tools = ensurePrerequisites({ pgBinDir: given.stack.pgBinDir, autoInstall: given.stack.autoInstall, log });
+  const artifacts = await ensureArtifacts({ cacheDir: given.stack.cacheDir, mvn: tools.mvn, mavenRepoUrl: given.stack.mavenRepoUrl, log });
+  if (isPreAuthStack(given.stack.dir)) {
+    throw new ServiceError(
+      `the stack in ${given.stack.dir} was created before the stack had credentials (trust auth, PLAINTEXT Kafka); ` +
+        `recreate it: npm run stack -- down && rm -rf ${given.stack.dir} && npm run stack -- up`,
+    );
+  }
+  fs.mkdirSync(given.stack.dir, { recursive: true });
+  const brokerHost = stackLayout(given).kafka[0]!.host;
+  const secrets = ensureSecrets({ stackDir: given.stack.dir, keytool: keytoolFor(tools), brokerHost, log });
+  return { config: reloadConfig(given), tools, artifacts, secrets, log };
+}
+
 /**
  * Brings the stack up (native) or checks it (external), applies migrations and registers the
  * connectors. Resolves only when everything is healthy.
@@ -678,31 +758,22 @@ export async function stackUp(given: Readonly<Config>, log: Log): Promise<UpResu
     log('STACK=external: using the services named in the environment');
     await Promise.all(COMPONENTS.filter((c) => c !== 'connect').map((c) => awaitHealthy(config, c, log, timeout)));
   } else {
-    const tools = ensurePrerequisites({ pgBinDir: config.stack.pgBinDir, autoInstall: config.stack.autoInstall, log });
-    const artifacts = await ensureArtifacts({ cacheDir: config.stack.cacheDir, mvn: tools.mvn, mavenRepoUrl: config.stack.mavenRepoUrl, log });
-    if (isPreAuthStack(config.stack.dir)) {
-      throw new ServiceError(
-        `the stack in ${config.stack.dir} was created before the stack had credentials (trust auth, PLAINTEXT Kafka); ` +
-          `recreate it: npm run stack -- down && rm -rf ${config.stack.dir} && npm run stack -- up`,
-      );
-    }
     fs.mkdirSync(config.stack.dir, { recursive: true });
-    const eps = endpoints(config);
-    const need = (name: ComponentName) => livePid(config.stack.dir, name) === undefined;
-    for (const name of COMPONENTS) {
-      if (need(name)) await ensurePortFree(config, name, eps[name].port, eps[name].host);
-      else log(`  ${name.padEnd(9)} already running (pid ${livePid(config.stack.dir, name)})`);
+    const layout = stackLayout(config);
+    if (layout.topology === 'cluster') log(`  topology  cluster: ${layout.kafka.length} Kafka brokers, Redis Cluster of ${layout.redis.length} nodes`);
+    const need = (name: string) => livePid(config.stack.dir, name) === undefined;
+    for (const daemon of daemons(config, layout)) {
+      if (need(daemon.name)) await ensurePortsFree(daemon);
+      else log(`  ${daemon.name.padEnd(9)} already running (pid ${livePid(config.stack.dir, daemon.name)})`);
     }
-    if (need('kafka')) await ensurePortFree(config, 'kafka', config.stack.kafkaControllerPort, eps.kafka.host);
     // Credentials: generated on the first up (only once the ports are known to be free), then
     // the configuration is reloaded so everything below uses them.
-    const secrets = ensureSecrets({ stackDir: config.stack.dir, keytool: keytoolFor(tools), brokerHost: eps.kafka.host, log });
-    config = reloadConfig(config);
-    writeToolFiles(config, secrets);
-    const ctx: Ctx = { config, tools, artifacts, secrets, log };
+    const ctx = await nativeContext(config, log);
+    config = ctx.config;
+    writeToolFiles(config, ctx.secrets);
 
-    if (need('redis')) startRedis(ctx);
-    if (need('kafka')) startKafka(ctx);
+    for (const node of layout.redis) if (need(node.name)) startRedis(ctx, node);
+    for (const node of layout.kafka) if (need(node.name)) startKafka(ctx, node, layout);
     if (need('postgres')) await startPostgres(ctx);
     if (!(await waitFor(() => ensureDatabases(config).then(() => true), { timeoutMs: 30_000 }))) {
       await ensureDatabases(config); // surfaces the error
@@ -712,6 +783,7 @@ export async function stackUp(given: Readonly<Config>, log: Log): Promise<UpResu
     await applyMigrations(config, log);
     await awaitHealthy(config, 'kafka', log, timeout);
     if (need('connect')) startConnect(ctx);
+    if (layout.topology === 'cluster') await ensureRedisCluster({ config, redisServer: ctx.tools.redisServer, log, timeoutMs: timeout });
     await Promise.all([awaitHealthy(config, 'redis', log, timeout), awaitHealthy(config, 'registry', log, timeout)]);
   }
   if (config.stack.mode === 'external') await applyMigrations(config, log);
@@ -748,9 +820,77 @@ export async function stackDown(config: Config, log: Log): Promise<void> {
   } catch {
     tools = undefined;
   }
-  const order: ComponentName[] = ['connect', 'registry', 'kafka', 'redis', 'postgres'];
-  for (const name of order) {
-    const stopped = name === 'postgres' ? await stopPostgres(config, tools) : await stopDaemon(config.stack.dir, name);
-    log(`  ${name.padEnd(9)} ${stopped ? 'stopped' : 'not running'}`);
+  const layout = stackLayout(config);
+  // Reverse dependency order; the nodes of one engine together (a KRaft node stopping alone
+  // after its peers would wait for a quorum that is gone).
+  const groups: string[][] = [['connect'], ['registry'], layout.kafka.map((k) => k.name), layout.redis.map((r) => r.name), ['postgres']];
+  for (const group of groups) {
+    await Promise.all(
+      group.map(async (name) => {
+        const stopped = name === 'postgres' ? await stopPostgres(config, tools) : await stopDaemon(config.stack.dir, name);
+        log(`  ${name.padEnd(9)} ${stopped ? 'stopped' : 'not running'}`);
+      }),
+    );
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// one node at a time (chaos and scale tests; `npm run stack -- kill|stop|start <node>`)
+
+function checkNode(config: Config, name: string): Layout {
+  if (config.stack.mode !== 'native') throw new ServiceError('STACK=external: the stack does not own any process to stop or start');
+  const layout = stackLayout(config);
+  if (!nodeNames(layout).includes(name)) throw new ServiceError(`no node named ${name} in the ${layout.topology} topology (${nodeNames(layout).join(', ')})`);
+  return layout;
+}
+
+/**
+ * Stops one node of the native stack: `hard` is SIGKILL of its process group (a crash: no
+ * controlled shutdown, no AOF flush), otherwise SIGTERM with a grace period. Resolves with the
+ * pid it stopped. Postgres stops with `pg_ctl -m fast` (soft) or `-m immediate` (hard).
+ */
+export async function stopNode(config: Config, name: string, opts: { hard?: boolean } = {}): Promise<number> {
+  checkNode(config, name);
+  const pid = livePid(config.stack.dir, name);
+  if (pid === undefined) throw new ServiceError(`${name} is not running (no live pid recorded in ${config.stack.dir}/run)`);
+  if (name === 'postgres') {
+    const tools = ensurePrerequisites({ pgBinDir: config.stack.pgBinDir, autoInstall: false, log: () => undefined });
+    if (opts.hard) {
+      const [cmd, args] = asPgUser(tools, path.join(tools.pgBin, 'pg_ctl'), ['-D', pgDataDir(config), '-m', 'immediate', '-w', '-t', '30', 'stop']);
+      run(cmd, args);
+      removeRecord(config.stack.dir, 'postgres');
+    } else await stopPostgres(config, tools);
+    return pid;
+  }
+  if (opts.hard) await killDaemon(config.stack.dir, name);
+  else await stopDaemon(config.stack.dir, name);
+  return pid;
+}
+
+/**
+ * Starts one node that is not running and resolves when it serves again: a broker registered
+ * with the cluster, a Redis node back in the cluster (a restarted master comes back as a replica
+ * of the node that took over) with cluster_state ok.
+ */
+export async function startNode(given: Readonly<Config>, name: string, log: Log = () => undefined): Promise<{ pid: number; seconds: number }> {
+  const t0 = Date.now();
+  const layout = checkNode(given, name);
+  const ctx = await nativeContext(given, log);
+  const { config } = ctx;
+  const running = livePid(config.stack.dir, name);
+  if (running !== undefined) {
+    log(`  ${name.padEnd(9)} already running (pid ${running})`);
+  } else {
+    await ensurePortsFree(daemons(config, layout).find((d) => d.name === name)!);
+    const kafka = layout.kafka.find((k) => k.name === name);
+    const redis = layout.redis.find((r) => r.name === name);
+    if (kafka) startKafka(ctx, kafka, layout);
+    else if (redis) startRedis(ctx, redis);
+    else if (name === 'postgres') await startPostgres(ctx);
+    else if (name === 'registry') startRegistry(ctx);
+    else startConnect(ctx);
+  }
+  // The single topology's nodes are its components; a cluster node has its own probe.
+  await awaitHealthy(config, name, log, config.stack.upTimeoutMs);
+  return { pid: livePid(config.stack.dir, name) ?? -1, seconds: (Date.now() - t0) / 1000 };
 }
