@@ -16,7 +16,7 @@ import type { Config } from '../../lib/config.ts';
 import { PROJECT_ROOT } from '../../lib/config.ts';
 import { ensurePrerequisites } from '../stack/prereqs.ts';
 import { lastLines, livePid, run } from '../stack/proc.ts';
-import { probeComponent, stackUp } from '../stack/stack.ts';
+import { probeComponent, stackUp, stopNode } from '../stack/stack.ts';
 
 export type ProcName = 'processor' | 'processor-b' | 'gateway-a' | 'gateway-b' | 'connectors' | 'connectors-b';
 
@@ -148,6 +148,7 @@ function killGroup(pid: number): void {
  * of the single-node stack, or one node of the cluster topology (`kafka-2`, `redis-4`).
  */
 export async function killComponent(config: Readonly<Config>, name: Exclude<StackComponent, 'postgres'> | `kafka-${number}` | `redis-${number}`): Promise<number> {
+  if (/-\d+$/.test(name)) return stopNode(config, name, { hard: true });
   const pid = livePid(config.stack.dir, name);
   if (pid === undefined) throw new Error(`${name} is not running (no live pid recorded in ${config.stack.dir}/run)`);
   killGroup(pid);
