@@ -77,10 +77,16 @@ export function defineLuaCommand(redis: RedisClient, name: string, file: string)
   return commands[name]!.bind(redis);
 }
 
+/** Replies that mean "this slot is served elsewhere now, or is moving": worth sending again after a slot refresh. */
+const REDIRECT_REPLY = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
+
 /**
  * Queues one command per item (`queue`, whose keys are in the slot of `keyOf(item)`) and runs
  * them: in one pipeline on one server; on a cluster in one pipeline per node that serves the
  * items' slots (ioredis refuses a pipeline spanning nodes), all at once. Replies in item order.
+ * On a cluster, items answered with a redirection (a failover or a slot migration happened since
+ * the client last read the slot table: ioredis only follows one for a whole pipeline) are sent
+ * again after the slot table is refreshed, up to 5 times.
  */
 export async function execEach<T>(
   redis: RedisClient,
@@ -88,31 +94,40 @@ export async function execEach<T>(
   keyOf: (item: T) => string,
   queue: (pipeline: ChainableCommander, item: T) => void,
 ): Promise<Array<[Error | null, unknown]>> {
-  if (items.length === 0) return [];
-  const groups = new Map<string, number[]>();
-  if (isCluster(redis)) {
-    const slots = (redis as unknown as { slots: string[][] }).slots;
-    items.forEach((item, i) => {
-      const slot = calculateSlot(keyOf(item));
-      const node = slots[slot]?.[0] ?? `slot:${slot}`;
-      let g = groups.get(node);
-      if (!g) groups.set(node, (g = []));
-      g.push(i);
-    });
-  } else {
-    groups.set('', items.map((_, i) => i));
-  }
   const out: Array<[Error | null, unknown]> = new Array(items.length);
-  await Promise.all(
-    [...groups.values()].map(async (indices) => {
-      const pipeline = redis.pipeline();
-      for (const i of indices) queue(pipeline, items[i]!);
-      const replies = (await pipeline.exec()) ?? [];
-      indices.forEach((i, j) => {
-        out[i] = (replies[j] as [Error | null, unknown] | undefined) ?? [new Error('no reply'), null];
-      });
-    }),
-  );
+  let pending = items.map((_, i) => i);
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    const groups = new Map<string, number[]>();
+    if (isCluster(redis)) {
+      const slots = (redis as unknown as { slots: string[][] }).slots;
+      for (const i of pending) {
+        const slot = calculateSlot(keyOf(items[i]!));
+        const node = slots[slot]?.[0] ?? `slot:${slot}`;
+        let g = groups.get(node);
+        if (!g) groups.set(node, (g = []));
+        g.push(i);
+      }
+    } else {
+      groups.set('', pending);
+    }
+    const redirected: number[] = [];
+    await Promise.all(
+      [...groups.values()].map(async (indices) => {
+        const pipeline = redis.pipeline();
+        for (const i of indices) queue(pipeline, items[i]!);
+        const replies = (await pipeline.exec()) ?? [];
+        indices.forEach((i, j) => {
+          const reply = (replies[j] as [Error | null, unknown] | undefined) ?? [new Error('no reply'), null];
+          out[i] = reply;
+          if (reply[0] && REDIRECT_REPLY.test(reply[0].message)) redirected.push(i);
+        });
+      }),
+    );
+    if (!isCluster(redis) || redirected.length === 0 || attempt >= 5) break;
+    await new Promise<void>((resolve) => (redis as unknown as { refreshSlotsCache(cb: () => void): void }).refreshSlotsCache(() => resolve()));
+    await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
+    pending = redirected;
+  }
   return out;
 }
 

@@ -62,7 +62,9 @@ export async function runChaos(config: Readonly<Config>, o: ChaosOptions, log: (
   const ids = runIds(run, { adjSkus: 4, erpSkus: 4 });
   const prefix = run.replaceAll('-', '').slice(0, 32);
   const [portA, portB] = [await freePort(), await freePort()];
-  const common = { REDIS_PREFIX: prefix, LOG_LEVEL: 'info' };
+  // The children load their configuration from the environment: the topology and stack directory
+  // of the harness's own configuration go with them (a test may have chosen them in code).
+  const common = { REDIS_PREFIX: prefix, LOG_LEVEL: 'info', STACK_TOPOLOGY: topology, STACK_DIR: config.stack.dir };
   const processorEnv = { ...common, PROCESSOR_GROUP_ID: `${run}-processor`, PROCESSOR_START_FROM: 'latest', PROCESSOR_METRICS_PORT: '0' };
   const connectorsEnv = { ...common, CONNECTOR_INBOUND_GROUP_ID: `${run}-inbound`, CONNECTOR_INBOUND_START_FROM: 'latest', CONNECTOR_METRICS_PORT: '0' };
   // A second processor and connectors process join the same consumer groups: the partitions are
