@@ -1,15 +1,17 @@
 /** Redis helpers shared by the benchmark scripts: prefix cleanup and server CPU / command statistics. */
-import type { RedisClient } from '../../../lib/redis.ts';
+import { masters, type RedisClient } from '../../../lib/redis.ts';
 
-/** Deletes every key of a Redis prefix (SCAN + UNLINK); returns how many were deleted. */
+/** Deletes every key of a Redis prefix (SCAN + UNLINK on every master, one key per UNLINK on a cluster); returns how many were deleted. */
 export async function deletePrefix(redis: RedisClient, prefix: string): Promise<number> {
-  let cursor = '0';
   let n = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) n += await redis.unlink(...keys);
-  } while (cursor !== '0');
+  for (const node of masters(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) n += node === redis ? await node.unlink(...keys) : (await Promise.all(keys.map((k) => node.unlink(k)))).reduce((a, b) => a + b, 0);
+    } while (cursor !== '0');
+  }
   return n;
 }
 
