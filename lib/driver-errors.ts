@@ -81,7 +81,7 @@ export function fromPgError(err: unknown, options: PgErrorOptions = {}): Platfor
 
 /** ioredis reports a connection it does not have as a plain Error with one of these messages. */
 const REDIS_CONNECTION_MESSAGES =
-  /^Connection is closed\.|^Stream isn't writeable|^Command timed out|^Socket timeout|^connect ETIMEDOUT|^Ready check failed|^Failed to refresh slots cache|^None of startup nodes is available|^Too many Cluster redirections|^Cluster isn't ready/;
+  /^Connection is closed\.|^Stream isn't writeable|^Command timed out|^Socket timeout|^connect ETIMEDOUT|^Ready check failed|^Failed to refresh slots cache|^Redis Cluster not reachable|^None of startup nodes is available|^Too many Cluster redirections|^Cluster isn't ready/;
 /** Server replies that mean "not now": loading the dataset, busy script, failover under way. */
 const REDIS_RETRY_REPLIES = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)\b/;
 

@@ -36,7 +36,7 @@ export function createRedis(target: string | RedisTarget, options: { lazy?: bool
   const common = { lazyConnect: options.lazy ?? false, maxRetriesPerRequest: 3, enableOfflineQueue: true, connectTimeout: 3000 };
   if (!nodes) return new Redis(url, { ...common, enableAutoPipelining: options.autoPipelining ?? false, retryStrategy });
   const u = new URL(url);
-  return new Cluster(nodes, {
+  const cluster = new Cluster(nodes, {
     lazyConnect: common.lazyConnect,
     enableOfflineQueue: true,
     enableAutoPipelining: false,
@@ -56,7 +56,19 @@ export function createRedis(target: string | RedisTarget, options: { lazy?: bool
       ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
     },
   });
+  // ioredis says only "Failed to refresh slots cache." when no seed node answers: before any
+  // other listener logs it, name the nodes and the last node's own error (refused, WRONGPASS, ...).
+  const seeds = nodes.map((n) => `${n.host}:${n.port}`).join(', ');
+  cluster.prependListener('error', (err: Error & { lastNodeError?: Error }) => {
+    if (err.message.startsWith('Failed to refresh slots cache')) {
+      err.message = `${CLUSTER_UNREACHABLE}: none of the nodes ${seeds} answered${err.lastNodeError ? ` (last: ${err.lastNodeError.message})` : ''}`;
+    }
+  });
+  return cluster;
 }
+
+/** The start of the error a cluster client reports when no node of REDIS_CLUSTER_NODES answers. */
+export const CLUSTER_UNREACHABLE = 'Redis Cluster not reachable';
 
 export type LuaCommand = (...args: Array<string | number>) => Promise<unknown>;
 

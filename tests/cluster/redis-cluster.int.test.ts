@@ -9,6 +9,8 @@ import calculateSlot from 'cluster-key-slot';
 import { createRedis, isCluster, masters, type RedisClient } from '../../lib/redis.ts';
 import { Gate, type GateLimits } from '../../purchase/adapters/gate.ts';
 import { RedisViews } from '../../stream-processors/adapters/redis-views.ts';
+import { fromRedisError } from '../../lib/driver-errors.ts';
+import { UnavailableError } from '../../lib/errors.ts';
 import { ensureEpochMarkers } from './helpers.ts';
 import { clusterConfig } from './setup.ts';
 
@@ -211,6 +213,16 @@ describe('Redis Cluster', () => {
     expect({ available: st.available, inflight: st.inflight }).toEqual({ available: 0, inflight: 40 });
     // every hold's record and the reaper's entries moved with the slot
     expect(await redis.zcard(gate.keys.unsettled(slot))).toBe(40);
+  });
+
+  it('names the nodes when none of REDIS_CLUSTER_NODES answers, and the error is "unavailable"', async () => {
+    const dead = createRedis({ url: 'redis://127.0.0.1:1', cluster: [{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: 2 }] }, { lazy: true });
+    const first = new Promise<Error>((resolve) => dead.once('error', resolve));
+    dead.connect().catch(() => undefined);
+    const err = await first;
+    dead.disconnect();
+    expect(err.message).toMatch(/^Redis Cluster not reachable: none of the nodes 127\.0\.0\.1:1, 127\.0\.0\.1:2 answered/);
+    expect(fromRedisError(err)).toBeInstanceOf(UnavailableError);
   });
 
   it('finds the views of every node by SCAN', async () => {
