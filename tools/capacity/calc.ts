@@ -64,6 +64,7 @@ export const COST_NAMES: Array<keyof UnitCosts> = [
   'connectUsPerOrder',
   'kafkaUsPerChange',
   'postgresUsPerChange',
+  'postgresUsPerTransaction',
   'postgresUsPerOrder',
 ];
 
@@ -78,6 +79,7 @@ const LOAD_FLAGS: Record<string, [keyof Load, (v: number) => number | boolean]> 
   'skus-per-subscriber': ['skusPerSubscriber', (v) => v],
   'catalog-skus': ['catalogSkus', (v) => v],
   'changes-per-sec': ['changesPerSec', (v) => v],
+  'changes-per-transaction': ['changesPerTransaction', (v) => v],
   'tick-ms': ['tickMs', (v) => v],
   'target-utilisation': ['targetUtilisation', (v) => v],
   'gateway-memory-gib': ['gatewayMemoryBytes', (v) => v * 2 ** 30],
@@ -87,7 +89,7 @@ const LOAD_FLAGS: Record<string, [keyof Load, (v: number) => number | boolean]> 
 
 const USAGE = `usage: npm run capacity -- [--attempts-per-sec N] [--orders-per-sec N] [--hot-sku-share 0..1]
          [--hot-sku-units N] [--no-waiting-room] [--waiting-room-factor F]
-         [--subscribers N] [--skus-per-subscriber K] [--catalog-skus S] [--changes-per-sec N] [--tick-ms T]
+         [--subscribers N] [--skus-per-subscriber K] [--catalog-skus S] [--changes-per-sec N] [--changes-per-transaction R] [--tick-ms T]
          [--target-utilisation U] [--gateway-memory-gib G] [--max-connections-per-gateway C] [--postgres-cores P]
          [--costs file.json] [--cost name=value ...] [--json]
 unit costs: ${COST_NAMES.join(', ')}`;
@@ -154,7 +156,7 @@ export function renderTable(load: Load, needs: Needs): string {
   const lines: string[] = [];
   lines.push(
     `load: ${n0(load.attemptsPerSec)} attempts/s (${pct(load.hotSkuShare)} on one SKU${load.hotSkuWaitingRoom ? ', waiting room' : ''}), ${n0(load.ordersPerSec)} orders/s, ` +
-      `${n0(load.subscribers)} subscribers x ${load.skusPerSubscriber} SKUs, ${n0(load.changesPerSec)} changes/s over ${n0(load.catalogSkus)} SKUs; sized at ${pct(load.targetUtilisation)} of a core`,
+      `${n0(load.subscribers)} subscribers x ${load.skusPerSubscriber} SKUs, ${n0(load.changesPerSec)} changes/s over ${n0(load.catalogSkus)} SKUs (${load.changesPerTransaction} per transaction); sized at ${pct(load.targetUtilisation)} of a core`,
   );
   lines.push(`fan-out: ${n0(r.framesPerSec)} frames/s, ${n0(r.itemsPerSec)} items/s (per subscriber ${n2(r.framesPerSubscriberPerSec)} frames/s, ${n2(r.itemsPerSubscriberPerSec)} items/s; tick ${load.tickMs} ms)`);
   lines.push('');

@@ -21,7 +21,8 @@ const COSTS: UnitCosts = {
   connectUsPerChange: 50,
   connectUsPerOrder: 200,
   kafkaUsPerChange: 20,
-  postgresUsPerChange: 200,
+  postgresUsPerChange: 50,
+  postgresUsPerTransaction: 150,
   postgresUsPerOrder: 400,
 };
 
@@ -117,6 +118,12 @@ describe('model', () => {
     expect(n.firstBottleneck.resource).toMatch(/Debezium stock/);
     expect(n.firstBottleneck.utilisation).toBeCloseTo(1.25, 6);
     expect(n.connect.stockTaskCores).toBeCloseTo(1.25, 6);
+  });
+
+  it('charges Postgres a commit per transaction, shared by the rows in it', () => {
+    // single-row: 1,000 x (50 + 150) µs = 0.2 core; 100 rows per transaction: 1,000 x (50 + 1.5) µs.
+    expect(model(load({ changesPerSec: 1000 }), COSTS).postgres.coresDemand).toBeCloseTo(0.2, 6);
+    expect(model(load({ changesPerSec: 1000, changesPerTransaction: 100 }), COSTS).postgres.coresDemand).toBeCloseTo(0.0515, 6);
   });
 
   it('sorts the single points busiest first', () => {

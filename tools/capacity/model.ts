@@ -45,8 +45,10 @@ export interface UnitCosts {
   connectUsPerOrder: number;
   /** Kafka broker CPU per change (the CDC event and the processor's deltas and levels). */
   kafkaUsPerChange: number;
-  /** Postgres CPU per single-row stock UPDATE (autocommit, WAL, logical decoding for both slots). */
+  /** Postgres CPU per changed stock row inside a larger transaction (WAL, logical decoding for both slots). */
   postgresUsPerChange: number;
+  /** Postgres CPU per transaction on top of its rows (commit, fsync, round trip): single-row cost minus the row's. */
+  postgresUsPerTransaction: number;
   /** Postgres CPU per written order (group-committed write-back: reservation, order, outbox row). */
   postgresUsPerOrder: number;
 }
@@ -72,6 +74,8 @@ export interface Load {
   catalogSkus: number;
   /** Committed stock changes per second other than those orders cause. */
   changesPerSec: number;
+  /** Rows changed per transaction by the writers of those changes (1: one UPDATE per commit). */
+  changesPerTransaction: number;
   /** GATEWAY_TICK_MS: a connection gets at most one frame per tick. */
   tickMs: number;
   /** Share of a core a sized process may use (0..1]. */
@@ -95,6 +99,7 @@ export const DEFAULT_LOAD: Load = {
   skusPerSubscriber: 20,
   catalogSkus: 100_000,
   changesPerSec: 0,
+  changesPerTransaction: 1,
   tickMs: 25,
   targetUtilisation: 0.7,
   gatewayMemoryBytes: 2 * 2 ** 30,
@@ -156,6 +161,7 @@ function check(load: Load, costs: UnitCosts): void {
   const pos: Array<[string, number]> = [
     ['skus-per-subscriber', load.skusPerSubscriber],
     ['catalog-skus', load.catalogSkus],
+    ['changes-per-transaction', load.changesPerTransaction],
     ['tick-ms', load.tickMs],
     ['gateway-memory-gib', load.gatewayMemoryBytes],
     ['max-connections-per-gateway', load.maxConnectionsPerGateway],
@@ -239,7 +245,8 @@ export function model(load: Load, costs: UnitCosts): Needs {
   // --- capture and storage (single points)
   const stockTaskUs = load.changesPerSec * costs.connectUsPerChange;
   const outboxTaskUs = load.ordersPerSec * costs.connectUsPerOrder;
-  const postgresUs = load.changesPerSec * costs.postgresUsPerChange + load.ordersPerSec * costs.postgresUsPerOrder;
+  const perChangePg = costs.postgresUsPerChange + costs.postgresUsPerTransaction / load.changesPerTransaction;
+  const postgresUs = load.changesPerSec * perChangePg + load.ordersPerSec * costs.postgresUsPerOrder;
   const kafkaUs = changes * costs.kafkaUsPerChange;
 
   const hotCeiling = hotUsPerAttempt > 0 ? core / hotUsPerAttempt : Number.POSITIVE_INFINITY;
@@ -269,7 +276,7 @@ export function model(load: Load, costs: UnitCosts): Needs {
     {
       resource: `Postgres primary (${load.postgresCores} cores)`,
       utilisation: postgresUs / (core * load.postgresCores),
-      ceiling: costs.postgresUsPerChange > 0 ? `${fmt((core * load.postgresCores) / costs.postgresUsPerChange)} single-row changes/s` : 'unbounded',
+      ceiling: perChangePg > 0 ? `${fmt((core * load.postgresCores) / perChangePg)} changes/s at ${load.changesPerTransaction} per transaction` : 'unbounded',
     },
   ].sort((a, b) => b.utilisation - a.utilisation);
 

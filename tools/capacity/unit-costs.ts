@@ -665,15 +665,19 @@ function unitCostsFrom(r: Record<string, unknown>): Partial<UnitCosts> | undefin
   const set = (k: keyof UnitCosts, v: number | null | undefined) => {
     if (v !== null && v !== undefined && Number.isFinite(v)) out[k] = v;
   };
-  // The pipeline's per-change costs at throughput (bulk); Postgres per change as a single-row
-  // transaction (steady), the conservative case for storefront-facing changes.
+  // The pipeline's per-change costs at throughput (bulk); Postgres split into per row (bulk) and
+  // per transaction (steady single-row minus bulk row).
   const c = r.changes as { steady: { usPerChange: Record<string, number | null> }; bulk: { usPerChange: Record<string, number | null> } } | undefined;
   if (c) {
     set('processorUsPerChange', c.bulk.usPerChange.processor);
     set('connectUsPerChange', c.bulk.usPerChange.connect);
     set('kafkaUsPerChange', c.bulk.usPerChange.kafka);
     set('redisUsPerApply', c.bulk.usPerChange.redis);
-    set('postgresUsPerChange', c.steady.usPerChange.postgres);
+    // Postgres: a row inside a bulk transaction, and the rest of a single-row transaction's cost.
+    set('postgresUsPerChange', c.bulk.usPerChange.postgres);
+    const single = c.steady.usPerChange.postgres;
+    const row = c.bulk.usPerChange.postgres;
+    if (single !== null && single !== undefined && row !== null && row !== undefined) set('postgresUsPerTransaction', Math.max(0, +(single - row).toFixed(1)));
   }
   type Per = Record<string, number | null>;
   const p = r.purchase as { sell: { usPerAcceptedPurchase: Per }; refuse: { usPerAttempt: Per }; refuseHot: { usPerAttempt: Per } } | undefined;
