@@ -49,6 +49,7 @@ export const COST_NAMES: Array<keyof UnitCosts> = [
   'gatewayUsPerAttempt',
   'gatewayUsPerHotAttempt',
   'gatewayUsPerAcceptedPurchase',
+  'gatewayFixedCores',
   'gatewayUsPerFeedEntry',
   'gatewayUsPerFrame',
   'gatewayUsPerItem',

@@ -66,7 +66,17 @@ async function main(): Promise<void> {
       progress(`point ${p.subscribers} subscribers x ${p.rate} entries/s: predicted ${JSON.stringify(predicted)}; measuring (${seconds} s)`);
       const measured = await fanout(p.subscribers, p.rate, seconds);
       progress(`  measured ${JSON.stringify(measured)}`);
-      rows.push({ ...p, predicted, measured, ratio: { gatewayCores: +((measured.gatewayCores as number) / predicted.gatewayCores).toFixed(2) } });
+      // The cost model alone, given the work the gateway actually did: when it is short of CPU its
+      // tick stretches and it sends fewer, fuller frames than the demand model predicts.
+      const e = measured.entriesPerS as number;
+      const coresForMeasuredWork = +((costs.gatewayFixedCores * 1e6 + e * costs.gatewayUsPerFeedEntry + (measured.framesPerS as number) * costs.gatewayUsPerFrame + (measured.itemsPerS as number) * costs.gatewayUsPerItem) / 1e6).toFixed(3);
+      rows.push({
+        ...p,
+        predicted,
+        measured,
+        coresForMeasuredWork,
+        ratio: { gatewayCores: +((measured.gatewayCores as number) / predicted.gatewayCores).toFixed(2), gatewayCoresForMeasuredWork: +((measured.gatewayCores as number) / coresForMeasuredWork).toFixed(2) },
+      });
     }
   } finally {
     killAllChildren();
@@ -77,7 +87,7 @@ async function main(): Promise<void> {
       const pr = r.predicted as Record<string, number>;
       const me = r.measured as Record<string, number>;
       process.stdout.write(
-        `${r.subscribers} x ${r.rate}/s: frames/s ${pr.framesPerS} predicted / ${me.framesPerS} measured; items/s ${pr.itemsPerS} / ${me.itemsPerS}; gateway cores ${pr.gatewayCores} / ${me.gatewayCores} (machine busy ${me.machineBusyCores})\n`,
+        `${r.subscribers} x ${r.rate}/s: frames/s ${pr.framesPerS} predicted / ${me.framesPerS} measured; items/s ${pr.itemsPerS} / ${me.itemsPerS}; gateway cores ${pr.gatewayCores} / ${me.gatewayCores}; cores the cost model gives for the measured frames and items ${String(r.coresForMeasuredWork)} (machine busy ${me.machineBusyCores})\n`,
       );
     }
   }

@@ -7,6 +7,7 @@ const COSTS: UnitCosts = {
   gatewayUsPerAttempt: 100,
   gatewayUsPerHotAttempt: 100,
   gatewayUsPerAcceptedPurchase: 500,
+  gatewayFixedCores: 0,
   gatewayUsPerFeedEntry: 10,
   gatewayUsPerFrame: 10,
   gatewayUsPerItem: 1,
@@ -91,6 +92,11 @@ describe('model', () => {
     const over = model(load({ subscribers: 1000, changesPerSec: 80_000 }), COSTS); // 0.8 core > 70 %
     expect(over.gateways.count).toBe(Number.POSITIVE_INFINITY);
     expect(over.limits.find((l) => l.resource.includes('feed'))!.utilisation).toBeCloseTo(0.8, 6);
+  });
+
+  it('adds each gateway\'s fixed cost to its feed read', () => {
+    const n = model(load({ subscribers: 1000, changesPerSec: 20_000 }), { ...COSTS, gatewayFixedCores: 0.1 });
+    expect(n.gateways.feedShareOfCore).toBeCloseTo(0.3, 6);
   });
 
   it('sizes gateways by connections when memory binds first', () => {

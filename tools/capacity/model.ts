@@ -18,6 +18,8 @@ export interface UnitCosts {
   gatewayUsPerHotAttempt: number;
   /** Gateway CPU per accepted purchase (gate, group-committed write-back, the 201). */
   gatewayUsPerAcceptedPurchase: number;
+  /** Cores a gateway uses with no purchases and a quiet feed (its read loop, ticks, timers), per gateway. */
+  gatewayFixedCores: number;
   /** Gateway CPU per feed entry read (every gateway reads the whole feed). */
   gatewayUsPerFeedEntry: number;
   /** Gateway CPU per WebSocket frame sent (the socket write). */
@@ -215,7 +217,7 @@ export function model(load: Load, costs: UnitCosts): Needs {
   const items = load.subscribers * per.items;
   const gatewayFanoutUs = frames * costs.gatewayUsPerFrame + items * costs.gatewayUsPerItem;
   // Every gateway reads every feed entry: a fixed cost per gateway, not shared.
-  const feedUs = changes * costs.gatewayUsPerFeedEntry;
+  const feedUs = costs.gatewayFixedCores * core + changes * costs.gatewayUsPerFeedEntry;
   const feedShare = feedUs / core;
 
   // --- gateways: enough CPU for the shared work once each has paid for the feed, and enough room for the connections
@@ -263,9 +265,9 @@ export function model(load: Load, costs: UnitCosts): Needs {
       ceiling: costs.connectUsPerOrder > 0 ? `${fmt(core / costs.connectUsPerOrder)} orders/s` : 'unbounded',
     },
     {
-      resource: 'a gateway reading the whole feed',
+      resource: 'a gateway reading the whole feed (+ its fixed cost)',
       utilisation: feedShare,
-      ceiling: costs.gatewayUsPerFeedEntry > 0 ? `${fmt(core / costs.gatewayUsPerFeedEntry)} feed entries/s` : 'unbounded',
+      ceiling: costs.gatewayUsPerFeedEntry > 0 ? `${fmt(Math.max(0, core * (1 - costs.gatewayFixedCores)) / costs.gatewayUsPerFeedEntry)} feed entries/s` : 'unbounded',
     },
     {
       resource: 'a processor: one SKU\'s changes (one partition)',

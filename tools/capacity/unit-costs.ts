@@ -14,9 +14,9 @@
  *             load child (tools/bench/flash-sale-load.ts) buys all of them (sell), then sends
  *             --refusals more attempts to the sold-out SKU (refuse): gateway CPU per accepted and
  *             per refused attempt, Redis per gate call, Postgres and Connect per written order.
- *   fanout    tools/bench/ws-fanout.ts (our gateway only) as a child, three steps: 1 subscriber at
- *             a high feed rate (cost per feed entry), and --fanout-clients subscribers at a low and
- *             a high rate; gateway cores = e*entries/s + f*frames/s + t*items/s solved for e, f, t.
+ *   fanout    tools/bench/ws-fanout.ts (our gateway only) as a child, four steps: 1 subscriber at
+ *             500 and 20,000 feed entries/s, and --fanout-clients subscribers at 5 and 200 entries/s;
+ *             gateway cores = c + e*entries/s + f*frames/s + t*items/s solved for c, e, f, t.
  *
  * Redis is a private redis-server started by this script (see startPrivateRedis: the stack's is
  * shared, and every other processor group folds our changes into it too). Postgres, Kafka and
@@ -540,18 +540,21 @@ export async function fanoutRun(clients: number, rates: number[], seconds: numbe
   });
 }
 
-async function fanoutPhase(fanoutClients: number): Promise<{ steps: FanoutStep[]; perEntryUs: number; perFrameUs: number; perItemUs: number }> {
-  progress('phase fanout: ws-fanout with 1 subscriber at 2,000 entries/s (cost per feed entry)');
-  const a = await fanoutRun(1, [2000], 8);
+async function fanoutPhase(fanoutClients: number): Promise<{ steps: FanoutStep[]; fixedCores: number; perEntryUs: number; perFrameUs: number; perItemUs: number }> {
+  // One subscriber at a low and a high feed rate: the gateway's fixed cost (its read loop, ticks,
+  // timers) and its cost per feed entry. XREAD batches more entries per call as the rate rises, so
+  // a single rate would fold the per-call cost into the per-entry one.
+  progress('phase fanout: ws-fanout with 1 subscriber at 500 and 20,000 entries/s (fixed cost, cost per feed entry)');
+  const a = await fanoutRun(1, [500, 20_000], 8);
   progress(`phase fanout: ws-fanout with ${fanoutClients} subscribers at 5 and 200 entries/s (cost per frame and per item)`);
   const b = await fanoutRun(fanoutClients, [5, 200], 8);
   const steps = [...a, ...b];
-  // cores * 1e6 = e * entries/s + f * frames/s + t * items/s, one equation per step.
-  const [e, f, t] = solveLinear(
-    steps.map((s) => [s.entriesPerS, s.framesPerS, s.deliveredItemsPerS]),
+  // cores * 1e6 = c + e * entries/s + f * frames/s + t * items/s, one equation per step.
+  const [c, e, f, t] = solveLinear(
+    steps.map((s) => [1, s.entriesPerS, s.framesPerS, s.deliveredItemsPerS]),
     steps.map((s) => s.serverCores * 1e6),
   );
-  return { steps, perEntryUs: +e!.toFixed(2), perFrameUs: +f!.toFixed(2), perItemUs: +t!.toFixed(3) };
+  return { steps, fixedCores: +(c! / 1e6).toFixed(3), perEntryUs: +e!.toFixed(2), perFrameUs: +f!.toFixed(2), perItemUs: +t!.toFixed(3) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -691,8 +694,9 @@ function unitCostsFrom(r: Record<string, unknown>): Partial<UnitCosts> | undefin
     set('postgresUsPerOrder', p.sell.usPerAcceptedPurchase.postgres);
     set('connectUsPerOrder', p.sell.usPerAcceptedPurchase.connect);
   }
-  const f = r.fanout as { perEntryUs: number; perFrameUs: number; perItemUs: number } | undefined;
+  const f = r.fanout as { fixedCores: number; perEntryUs: number; perFrameUs: number; perItemUs: number } | undefined;
   if (f) {
+    set('gatewayFixedCores', f.fixedCores);
     set('gatewayUsPerFeedEntry', f.perEntryUs);
     set('gatewayUsPerFrame', f.perFrameUs);
     set('gatewayUsPerItem', f.perItemUs);
