@@ -17,13 +17,11 @@ export const UNIT_COSTS_FILE = path.join(HERE, 'unit-costs.json');
 
 /**
  * Costs not measured by unit-costs.ts: gateway memory per connection from bench:ws-idle-memory
- * (docs/benchmarks.md: ~4 KiB fixed + ~150 B per subscribed SKU), and Redis per feed entry read
- * by one gateway (an XREAD of a batch; an estimate, see docs/capacity.md "Not measured").
+ * (docs/benchmarks.md: ~4 KiB fixed + ~150 B per subscribed SKU).
  */
-const FALLBACK: Pick<UnitCosts, 'gatewayBytesPerConnection' | 'gatewayBytesPerSubscribedSku' | 'redisUsPerFeedEntryRead'> = {
+const FALLBACK: Pick<UnitCosts, 'gatewayBytesPerConnection' | 'gatewayBytesPerSubscribedSku'> = {
   gatewayBytesPerConnection: 4096,
   gatewayBytesPerSubscribedSku: 150,
-  redisUsPerFeedEntryRead: 1,
 };
 
 export function loadUnitCosts(file = UNIT_COSTS_FILE): UnitCosts {

@@ -91,12 +91,20 @@ describe('model', () => {
     expect(n.gateways.feedShareOfCore).toBeCloseTo(0.2, 6);
     const over = model(load({ subscribers: 1000, changesPerSec: 80_000 }), COSTS); // 0.8 core > 70 %
     expect(over.gateways.count).toBe(Number.POSITIVE_INFINITY);
-    expect(over.limits.find((l) => l.resource.includes('feed'))!.utilisation).toBeCloseTo(0.8, 6);
+    expect(over.limits.find((l) => l.resource.includes('whole feed'))!.utilisation).toBeCloseTo(0.8, 6);
+    expect(over.firstBottleneck.resource).toMatch(/whole feed/);
   });
 
   it('adds each gateway\'s fixed cost to its feed read', () => {
     const n = model(load({ subscribers: 1000, changesPerSec: 20_000 }), { ...COSTS, gatewayFixedCores: 0.1 });
     expect(n.gateways.feedShareOfCore).toBeCloseTo(0.3, 6);
+  });
+
+  it('puts every gateway\'s feed reads on the one master that holds the feed stream', () => {
+    // 3 gateways (by connections) x 20,000 entries/s x 1 µs = 0.06 core of the feed's master.
+    const n = model(load({ subscribers: 150_000, changesPerSec: 20_000, catalogSkus: 1e9 }), { ...COSTS, gatewayUsPerFrame: 0, gatewayUsPerItem: 0 });
+    expect(n.gateways.count).toBe(3);
+    expect(n.limits.find((l) => l.resource.includes('feed stream'))!.utilisation).toBeCloseTo(0.06, 6);
   });
 
   it('sizes gateways by connections when memory binds first', () => {

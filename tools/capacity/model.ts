@@ -37,7 +37,7 @@ export interface UnitCosts {
   redisUsPerAcceptedPurchase: number;
   /** Redis server CPU per folded change (the processor's apply script, the feed XADD). */
   redisUsPerApply: number;
-  /** Redis server CPU per feed entry per gateway reading it (XREAD). Not measured separately. */
+  /** Redis server CPU per feed entry per gateway reading it (XREAD COUNT 2000 BLOCK 500). */
   redisUsPerFeedEntryRead: number;
   /** Stock processor CPU per folded change (decode, apply, stock.deltas / stock.levels produce). */
   processorUsPerChange: number;
@@ -254,6 +254,14 @@ export function model(load: Load, costs: UnitCosts): Needs {
   const hotCeiling = hotUsPerAttempt > 0 ? core / hotUsPerAttempt : Number.POSITIVE_INFINITY;
   const limits: Limit[] = [
     { resource: 'Redis: the hot SKU\'s slot (one master thread)', utilisation: hotRedisUs / core, ceiling: `${fmt(hotCeiling)} attempts/s on one SKU` },
+    {
+      // The feed is one stream: one key, one slot, one master, read by every gateway.
+      resource: 'Redis: the feed stream\'s slot (read by every gateway)',
+      // With no finite gateway count (one cannot read the feed) count the ones the connections need.
+      utilisation: (changes * (Number.isFinite(gateways) ? gateways : Math.max(1, byConnections)) * costs.redisUsPerFeedEntryRead) / core,
+      ceiling:
+        costs.redisUsPerFeedEntryRead > 0 && changes > 0 ? `${fmt(core / (changes * costs.redisUsPerFeedEntryRead))} gateways at ${fmt(changes)} entries/s` : 'unbounded',
+    },
     {
       resource: 'Debezium stock connector (one task reads the slot)',
       utilisation: stockTaskUs / core,

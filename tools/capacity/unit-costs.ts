@@ -14,6 +14,8 @@
  *             load child (tools/bench/flash-sale-load.ts) buys all of them (sell), then sends
  *             --refusals more attempts to the sold-out SKU (refuse): gateway CPU per accepted and
  *             per refused attempt, Redis per gate call, Postgres and Connect per written order.
+ *   feed-read Redis CPU per feed entry per reading gateway (XADD at --feed-rate, --feed-readers
+ *             XREAD loops), on the private Redis.
  *   fanout    tools/bench/ws-fanout.ts (our gateway only) as a child, four steps: 1 subscriber at
  *             500 and 20,000 feed entries/s, and --fanout-clients subscribers at 5 and 200 entries/s;
  *             gateway cores = c + e*entries/s + f*frames/s + t*items/s solved for c, e, f, t.
@@ -25,7 +27,8 @@
  *
  * Usage: npm run bench:unit-costs -- [--change-rate 500] [--change-seconds 15] [--bulk-rows 250]
  *          [--bulk-changes 40000] [--units 3000]
- *          [--refusals 20000] [--clients 500] [--fanout-clients 2000] [--skip changes,purchase,fanout]
+ *          [--refusals 20000] [--clients 500] [--feed-rate 20000] [--feed-readers 10] [--fanout-clients 2000]
+ *          [--skip changes,purchase,feed-read,fanout]
  *          [--shared-redis (use the stack's Redis instead of a private redis-server)]
  *          [--write tools/capacity/unit-costs.json] [--json]
  */
@@ -498,6 +501,64 @@ async function purchasePhase(ctx: Ctx, units: number, refusals: number, clients:
   };
 }
 
+/**
+ * Redis CPU per feed entry per reading gateway: a writer XADDs --feed-rate entries/s (the shape
+ * the processor writes, as tools/bench/ws-fanout.ts does) for 5 s, first alone, then with
+ * --feed-readers readers doing what every gateway does (XREAD COUNT 2000 BLOCK 500 from its own
+ * position). The difference, per entry and reader, is what one more gateway costs the master that
+ * holds the feed stream (one key: one slot, one master).
+ */
+async function feedReadPhase(ctx: Ctx, rate: number, readers: number): Promise<Record<string, unknown>> {
+  progress(`phase feed-read: ${rate} XADD/s for 5 s alone, then with ${readers} XREAD readers`);
+  const key = `${ctx.prefix}:capfeed`;
+  const run = async (nReaders: number) => {
+    const clients = Array.from({ length: nReaders }, () => createRedis(ctx.config.redis.url));
+    let running = true;
+    let read = 0;
+    const last = (await ctx.redis.xrevrange(key, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    const from = last[0]?.[0] ?? '0-0';
+    const loops = clients.map(async (c) => {
+      let id = from;
+      while (running) {
+        const res = (await c.xread('COUNT', 2000, 'BLOCK', 500, 'STREAMS', key, id)) as Array<[string, Array<[string, string[]]>]> | null;
+        for (const [, entries] of res ?? []) {
+          read += entries.length;
+          id = entries[entries.length - 1]![0];
+        }
+      }
+    });
+    const r0 = await redisSnapshot(ctx.redis);
+    const t0 = Date.now();
+    let sent = 0;
+    const total = rate * 5;
+    while (sent < total) {
+      const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * rate));
+      if (due > sent) {
+        const p = ctx.redis.pipeline();
+        for (; sent < due; sent++) {
+          const available = 50 + (sent % 50);
+          p.xadd(key, 'MAXLEN', '~', 100_000, '*', 'sku', `CAPF-${sent % 1000}`, 'available', available, 'onHand', available, 'reserved', 0, 'safetyStock', 0, 'version', sent, 'deleted', 0, 'commitTs', Date.now(),
+            'locations', `[{"locationId":"WH-1","onHand":${available},"reserved":0,"safetyStock":0,"available":${available},"version":${sent}}]`);
+        }
+        await p.exec();
+      }
+      await sleep(5);
+    }
+    await sleep(300); // the readers take the last entries
+    const r1 = await redisSnapshot(ctx.redis);
+    running = false;
+    await Promise.all(loops);
+    for (const c of clients) c.disconnect();
+    return { cpuS: r1.cpu - r0.cpu, sent, read };
+  };
+  const alone = await run(0);
+  const withReaders = await run(readers);
+  const perEntryRead = withReaders.read > 0 ? +(((withReaders.cpuS - alone.cpuS) * 1e6) / withReaders.read).toFixed(2) : null;
+  progress(`  writer alone ${alone.cpuS.toFixed(3)} s of Redis CPU for ${alone.sent} entries; with ${readers} readers ${withReaders.cpuS.toFixed(3)} s, ${withReaders.read} entries read: ${String(perEntryRead)} µs per entry read`);
+  await ctx.redis.unlink(key);
+  return { rate, readers, alone, withReaders, usPerXaddEntry: +((alone.cpuS * 1e6) / alone.sent).toFixed(2), usPerEntryRead: perEntryRead };
+}
+
 interface FanoutStep {
   subscribers: number;
   rate: number;
@@ -565,8 +626,8 @@ async function main(): Promise<void> {
   const skipArg = argv.indexOf('--skip') >= 0 ? (argv[argv.indexOf('--skip') + 1] ?? '') : '';
   const skip = new Set(skipArg.split(',').filter(Boolean));
   for (const s of skip) {
-    if (!['changes', 'purchase', 'fanout'].includes(s)) {
-      process.stderr.write(`error: --skip takes a comma-separated list of changes, purchase, fanout (got "${s}")\n`);
+    if (!['changes', 'purchase', 'feed-read', 'fanout'].includes(s)) {
+      process.stderr.write(`error: --skip takes a comma-separated list of changes, purchase, feed-read, fanout (got "${s}")\n`);
       process.exit(2);
     }
   }
@@ -579,6 +640,8 @@ async function main(): Promise<void> {
   const clients = Math.round(args.get('clients', 500));
   const fanoutClients = Math.round(args.get('fanout-clients', 2000));
   const bulkRows = Math.round(args.get('bulk-rows', 250));
+  const feedRate = Math.round(args.get('feed-rate', 20_000));
+  const feedReaders = Math.round(args.get('feed-readers', 10));
   const bulkChanges = Math.round(args.get('bulk-changes', 40_000));
   if (bulkRows > 333) {
     process.stderr.write('error: --bulk-rows must be at most 333 (two transactions in flight must not share rows of the 1,000)\n');
@@ -614,6 +677,7 @@ async function main(): Promise<void> {
     if (!skip.has('purchase')) result.purchase = await purchasePhase(ctx, units, refusals, clients);
     await stopChild(ctx.gateway?.child, 15_000);
     await stopChild(ctx.processor, 30_000);
+    if (!skip.has('feed-read')) result.feedRead = await feedReadPhase(ctx, feedRate, feedReaders);
     if (!skip.has('fanout')) result.fanout = await fanoutPhase(fanoutClients);
   } catch (err) {
     failure = err as Error;
@@ -634,7 +698,7 @@ async function main(): Promise<void> {
     await pool.query(`DELETE FROM stock_levels WHERE sku LIKE $1`, [like]).catch((err: Error) => progress(`  cleanup: stock rows: ${err.message}`));
     await pool.query(`DELETE FROM stock_sku_locks WHERE sku LIKE $1`, [like]).catch(() => undefined);
     await deletePrefix(redis, ctx.prefix).catch((err: Error) => progress(`  cleanup: ${ctx.prefix}:*: ${err.message}`));
-    await deleteGroup(createKafka({ connection: config.kafka, clientId: `bench-capacity-${id}` }), ctx.groupId);
+    if (ctx.processor) await deleteGroup(createKafka({ connection: config.kafka, clientId: `bench-capacity-${id}` }), ctx.groupId);
     redis.disconnect();
     await pool.end().catch(() => undefined);
     if (privateRedis) {
@@ -694,6 +758,8 @@ function unitCostsFrom(r: Record<string, unknown>): Partial<UnitCosts> | undefin
     set('postgresUsPerOrder', p.sell.usPerAcceptedPurchase.postgres);
     set('connectUsPerOrder', p.sell.usPerAcceptedPurchase.connect);
   }
+  const fr = r.feedRead as { usPerEntryRead: number | null } | undefined;
+  if (fr) set('redisUsPerFeedEntryRead', fr.usPerEntryRead);
   const f = r.fanout as { fixedCores: number; perEntryUs: number; perFrameUs: number; perItemUs: number } | undefined;
   if (f) {
     set('gatewayFixedCores', f.fixedCores);
