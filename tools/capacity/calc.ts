@@ -113,7 +113,6 @@ export function parseCli(argv: string[]): CliArgs {
     const a = argv[i]!;
     if (a === '--json') json = true;
     else if (a === '--no-waiting-room') load.hotSkuWaitingRoom = false;
-    else if (a === '--help' || a === '-h') throw new ModelInputError(USAGE);
     else if (a === '--costs') {
       costsFile = argv[++i];
       if (!costsFile || costsFile.startsWith('--')) throw new ModelInputError('--costs needs a file');
@@ -196,6 +195,10 @@ export function renderTable(load: Load, needs: Needs): string {
 }
 
 export function main(argv: string[]): number {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   try {
     const cli = parseCli(argv);
     const costs: UnitCosts = { ...loadUnitCosts(cli.costsFile ? path.resolve(cli.costsFile) : UNIT_COSTS_FILE), ...cli.costOverrides };
