@@ -45,7 +45,7 @@ import { loadConfigOrExit, PROJECT_ROOT, type Config } from '../../lib/config.ts
 import { createPgPool } from '../../lib/pg.ts';
 import { createRedis } from '../../lib/redis.ts';
 import { redisKeys } from '../../lib/contracts/redis-keys.ts';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../lib/redis.ts';
 import { machine, parseArgs } from '../bench/args.ts';
 import type { LoadSummary } from '../bench/flash-sale-load.ts';
 import { installHardLimit, killAllChildren, spawnNode, startGateway, stopChild, type Child } from '../bench/lib/children.ts';
@@ -134,7 +134,7 @@ interface Sample {
   redis: RedisSnapshot;
 }
 
-async function sample(pids: StackPids, redis: Redis, children: Child[]): Promise<Sample> {
+async function sample(pids: StackPids, redis: RedisClient, children: Child[]): Promise<Sample> {
   const self = process.cpuUsage();
   return {
     at: performance.now(),
@@ -219,7 +219,7 @@ async function startPrivateRedis(): Promise<{ url: string; pid: number; proc: Ch
 interface Ctx {
   config: Readonly<Config>;
   pool: pg.Pool;
-  redis: Redis;
+  redis: RedisClient;
   pids: StackPids;
   id: string;
   prefix: string;
@@ -663,7 +663,7 @@ async function main(): Promise<void> {
   const id = runId();
   installHardLimit(15 * 60_000, 'error: unit-costs ran past 15 minutes; killing children', ['SIGINT', 'SIGTERM']);
   const pool = createPgPool(config.pg.url, { max: 20, application: 'invsync-capacity-unit-costs' });
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   const ctx: Ctx = { config, pool, redis, pids: { postgres: 0, redis: 0, kafka: 0, connect: 0 }, id, prefix: `bcap-${id}`, groupId: `bench-capacity-${id}` };
   const result: Record<string, unknown> = { benchmark: 'unit-costs', machine: machine(), date: new Date().toISOString(), options: { changeRate, changeSeconds, bulkRows, bulkChanges, units, refusals, clients, fanoutClients } };
   let failure: Error | undefined;
