@@ -26,15 +26,33 @@ export function topicCreation(specs: TopicSpec[], policy: TopicPolicy): ITopicCo
   });
 }
 
-export async function ensureTopics(kafka: Kafka, specs: TopicSpec[] = TOPIC_SPECS, policy: TopicPolicy = BROKER_DEFAULTS): Promise<string[]> {
+/**
+ * A retriable broker error during creation (on a fresh cluster: "This server does not host this
+ * topic-partition" while the new topics' leaders are elected and their metadata spreads over the
+ * brokers) is waited out: the topics are listed again and what is still missing created again,
+ * up to `attempts` times, a second apart. Returns the topics this call created.
+ */
+export async function ensureTopics(kafka: Kafka, specs: TopicSpec[] = TOPIC_SPECS, policy: TopicPolicy = BROKER_DEFAULTS, attempts = 15): Promise<string[]> {
   const admin = kafka.admin();
   await admin.connect();
+  const created = new Set<string>();
   try {
-    const existing = new Set(await admin.listTopics());
-    const missing = specs.filter((s) => !existing.has(s.topic));
-    if (missing.length === 0) return [];
-    await admin.createTopics({ waitForLeaders: true, topics: topicCreation(missing, policy) });
-    return missing.map((s) => s.topic);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const existing = new Set(await admin.listTopics());
+        const missing = specs.filter((s) => !existing.has(s.topic));
+        if (missing.length > 0) {
+          for (const s of missing) created.add(s.topic);
+          await admin.createTopics({ waitForLeaders: true, topics: topicCreation(missing, policy) });
+        }
+        // Every topic has a leader for each partition, as every broker sees it.
+        await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) });
+        return specs.map((s) => s.topic).filter((t) => created.has(t));
+      } catch (err) {
+        if ((err as { retriable?: unknown }).retriable !== true || attempt >= attempts) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
   } finally {
     await admin.disconnect();
   }
