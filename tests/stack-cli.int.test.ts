@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../lib/config.ts';
 import { ConnectorError } from '../lib/errors.ts';
 import { connectorStatuses, loadConnectorSpecs, registerConnectors } from '../tools/stack/connectors.ts';
+import { freePort } from '../tools/stack/proc.ts';
 import { connectSecretsDir, stackStatus } from '../tools/stack/stack.ts';
 import { testConfig, unique } from './helpers.ts';
 
@@ -63,20 +64,21 @@ describe('stack command, bad input', () => {
     }
   });
 
-  it.skipIf(!native)('a download that fails is named, with the URL, and exits non-zero', () => {
+  it.skipIf(!native)('a download that fails is named, with the URL, and exits non-zero', async () => {
     const dir = tempDir();
     try {
-      // Ports of its own: `up` checks that every port is free before it downloads anything.
+      // Ports of its own, free now: `up` checks that every port is free before it downloads anything.
+      const [pg, redis, kafka, controller, connect, registry] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
       const res = stackCli(['up'], {
         STACK_DIR: path.join(dir, 'stack'),
         STACK_CACHE_DIR: path.join(dir, 'cache'),
         MAVEN_REPO_URL: 'http://127.0.0.1:9/maven2',
-        PG_URL: 'postgres://invsync@127.0.0.1:45432/inventory',
-        REDIS_URL: 'redis://127.0.0.1:46379',
-        KAFKA_BROKERS: '127.0.0.1:49092',
-        KAFKA_CONTROLLER_PORT: '49093',
-        CONNECT_URL: 'http://127.0.0.1:48083',
-        SCHEMA_REGISTRY_URL: 'http://127.0.0.1:48081/apis/ccompat/v7',
+        PG_URL: `postgres://invsync@127.0.0.1:${pg}/inventory`,
+        REDIS_URL: `redis://127.0.0.1:${redis}`,
+        KAFKA_BROKERS: `127.0.0.1:${kafka}`,
+        KAFKA_CONTROLLER_PORT: String(controller),
+        CONNECT_URL: `http://127.0.0.1:${connect}`,
+        SCHEMA_REGISTRY_URL: `http://127.0.0.1:${registry}/apis/ccompat/v7`,
       });
       expect(res.code).toBe(1);
       expect(res.stderr).toMatch(/error: download of http:\/\/127\.0\.0\.1:9\/maven2\/io\/apicurio\/.* failed/);
