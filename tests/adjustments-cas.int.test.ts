@@ -329,6 +329,53 @@ describe('races between writers with the same expectation', () => {
     }
   });
 
+  it('over Kafka, two writers in one partition: exactly one applies, the other is dead-lettered', async () => {
+    const sku = await product({ l1: 30 });
+    let sameBatch = 0;
+    for (let round = 0; round < 4; round++) {
+      const seen = (await row(sku))!;
+      const a = adjustment(sku, 'PICK', 1, { expectedVersion: seen.version });
+      const b = adjustment(sku, 'PICK', 2, { expectedVersion: seen.version });
+      // One send: adjacent offsets, so the connector usually decides both in one transaction.
+      const [meta] = await producer.send({
+        topic,
+        acks: -1,
+        messages: [
+          { key: sku, value: await codecs.stockAdjustment.encode(a) },
+          { key: sku, value: await codecs.stockAdjustment.encode(b) },
+        ],
+      });
+      const first = BigInt(meta!.baseOffset!);
+      const fates = [
+        await fate(a.adjustmentId, { topic, partition: meta!.partition, offset: String(first) }),
+        await fate(b.adjustmentId, { topic, partition: meta!.partition, offset: String(first + 1n) }),
+      ];
+      // Kafka order within the partition: the first applies, the second finds the version gone.
+      expect(fates[0]).toEqual({ applied: true });
+      expect(fates[1]).toMatchObject({ applied: false });
+      expect((fates[1] as { reason: string }).reason).toMatch(/^stock_changed: .*expected version \d+, (is \d+|an earlier adjustment of the same batch changed the row)$/);
+      expect((await row(sku))!.onHand).toBe(seen.onHand - 1);
+      expect(await recorded([a.adjustmentId, b.adjustmentId])).toEqual([a.adjustmentId]);
+      if ((fates[1] as { reason: string }).reason.includes('same batch')) sameBatch++;
+    }
+    process.stderr.write(`[adjustments cas] kafka pairs decided in one transaction: ${sameBatch} of 4\n`);
+  });
+
+  it('in one store transaction, the refusal reports the row as the transaction leaves it', async () => {
+    const sku = await product({ l1: 12 });
+    const seen = (await row(sku))!;
+    const store = new AdjustmentStore({ pool });
+    const a = adjustment(sku, 'PICK', 2, { expectedVersion: seen.version });
+    const b = adjustment(sku, 'PICK', 3, { expectedVersion: seen.version });
+    const c = adjustment(sku, 'RECEIPT', 5);
+    const [oa, ob, oc] = await store.apply([a, b, c].map((adjustment) => ({ adjustment, via: 'test:cas-batch' })));
+    const after = (await row(sku))!;
+    expect(after.onHand).toBe(12 - 2 + 5);
+    expect([oa!.outcome, ob!.outcome, oc!.outcome]).toEqual(['applied', 'refused', 'applied']);
+    expect(ob).toMatchObject({ code: 'stock_changed', details: { onHand: after.onHand, version: after.version, expectedVersion: seen.version } });
+    expect(await recorded([a.adjustmentId, b.adjustmentId, c.adjustmentId])).toHaveLength(2);
+  });
+
   it('over Kafka and HTTP at once: exactly one of the two applies', async () => {
     const sku = await product({ l1: 50 });
     let onHand = 50;

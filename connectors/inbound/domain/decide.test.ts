@@ -218,7 +218,11 @@ describe('decideBatch: compare-and-set', () => {
     // Two writers who both read (10, v7): the first applies, the second is refused, as one by one.
     const { decisions, writes } = decideBatch(input(adj('PICK', 2, { expectedVersion: 7 }), adj('PICK', 3, { expectedVersion: 7 })), s);
     expect(decisions.map((d) => d.outcome)).toEqual(['applied', 'refused']);
-    expect(decisions[1]).toMatchObject({ code: 'stock_changed', details: { onHand: 8, version: null } });
+    expect(decisions[1]).toMatchObject({
+      code: 'stock_changed',
+      message: 'stock of S at A changed: expected version 7, an earlier adjustment of the same batch changed the row',
+      details: { onHand: 8, version: null },
+    });
     expect(writes).toEqual([{ sku: 'S', locationId: 'A', onHandBefore: 10, onHandAfter: 8 }]);
 
     const byOnHand = decideBatch(input(adj('PICK', 2, { expectedOnHand: 10 }), adj('PICK', 3, { expectedOnHand: 10 }), adj('PICK', 3, { expectedOnHand: 8 })), s).decisions;

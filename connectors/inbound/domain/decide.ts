@@ -123,20 +123,24 @@ function check(a: StockAdjustment, locationId: string, row: RowState, after: num
 
 /**
  * The compare-and-set check of `a` against its location's row as the decision finds it: null when
- * it has no expectation or they hold, else the `stock_changed` refusal with the current figures
- * (`version` null: the row has none, or none a sender can have read).
+ * it has no expectation or they hold, else the `stock_changed` refusal with the current figures.
+ * `version` null: the row does not exist yet; `changedInBatch`: an earlier adjustment of the batch
+ * changed it, so its read version is gone and the new one is not known before the write.
  */
-export function checkExpectation(a: StockAdjustment, row: RowState, version: number | null): Decision | null {
+export function checkExpectation(a: StockAdjustment, row: RowState, version: number | null, changedInBatch = false): Decision | null {
   if (a.expectedOnHand === null && a.expectedVersion === null) return null;
+  const current = changedInBatch ? null : version;
   const mismatched: string[] = [];
   const why: string[] = [];
   if (a.expectedOnHand !== null && a.expectedOnHand !== row.onHand) {
     mismatched.push('expectedOnHand');
     why.push(`expected on hand ${a.expectedOnHand}, is ${row.onHand}`);
   }
-  if (a.expectedVersion !== null && a.expectedVersion !== version) {
+  if (a.expectedVersion !== null && a.expectedVersion !== current) {
     mismatched.push('expectedVersion');
-    why.push(`expected version ${a.expectedVersion}, ${version === null ? 'the row has no version yet' : `is ${version}`}`);
+    why.push(
+      `expected version ${a.expectedVersion}, ${changedInBatch ? 'an earlier adjustment of the same batch changed the row' : version === null ? 'the row has no version yet' : `is ${version}`}`,
+    );
   }
   if (mismatched.length === 0) return null;
   return refuse(a, 'stock_changed', `stock of ${a.sku} at ${a.locationId} changed: ${why.join('; ')}`, {
@@ -144,7 +148,7 @@ export function checkExpectation(a: StockAdjustment, row: RowState, version: num
     locationId: a.locationId,
     onHand: row.onHand,
     reserved: row.reserved,
-    version,
+    version: current,
     expectedOnHand: a.expectedOnHand,
     expectedVersion: a.expectedVersion,
     mismatched,
@@ -186,7 +190,7 @@ export function decideBatch(items: readonly DecideInput[], state: DecideState): 
     }
 
     const sourceKey = rowKey(a.sku, a.locationId);
-    const stale = checkExpectation(a, read(a.sku, a.locationId), changed.has(sourceKey) ? null : (state.rows.get(sourceKey)?.version ?? null));
+    const stale = checkExpectation(a, read(a.sku, a.locationId), state.rows.get(sourceKey)?.version ?? null, changed.has(sourceKey));
     if (stale) {
       decisions.push(stale);
       continue;
