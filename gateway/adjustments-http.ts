@@ -8,8 +8,10 @@
  *
  * Answers (docs/openapi.yaml, docs/connectors.md): 201 applied · 200 duplicate (same id, same
  * payload: the first outcome again) · 400 invalid_json / invalid_body (`details.field`) · 401
- * unauthorized · 403 forbidden (a valid credential without the scope) · 404 unknown_sku / unknown_location · 409 negative_on_hand, below_reserved,
- * on_hand_overflow, adjustment_id_conflict · 413 body_too_large · 503 unavailable (nothing was
+ * unauthorized · 403 forbidden (a valid credential without the scope) · 404 unknown_sku /
+ * unknown_location · 409 stock_changed (compare-and-set: `expectedOnHand` / `expectedVersion` no
+ * longer hold; `details` carry the current onHand, reserved and version and what was expected),
+ * negative_on_hand, below_reserved, on_hand_overflow, adjustment_id_conflict · 413 body_too_large · 503 unavailable (nothing was
  * applied, or it was and a retry with the same body answers 200).
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';

@@ -122,8 +122,8 @@ describe('codes that arrive as data keep their statuses', () => {
   });
 
   it('adjustment refusals: an unknown name is a 404, a forbidden stock state a 409', () => {
-    const refusals = ['unknown_sku', 'unknown_location', 'negative_on_hand', 'below_reserved', 'on_hand_overflow', 'adjustment_id_conflict'] as const;
-    expect(refusals.map((c) => errorFor(c, 'm').httpStatus)).toEqual([404, 404, 409, 409, 409, 409]);
+    const refusals = ['unknown_sku', 'unknown_location', 'stock_changed', 'negative_on_hand', 'below_reserved', 'on_hand_overflow', 'adjustment_id_conflict'] as const;
+    expect(refusals.map((c) => errorFor(c, 'm').httpStatus)).toEqual([404, 404, 409, 409, 409, 409, 409]);
   });
 });
 

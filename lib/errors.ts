@@ -58,6 +58,7 @@ export const ERROR_CATALOG = {
   customer_limit: { status: 409, retriable: false, summary: 'the customer may not buy more units of the SKU' },
   idempotency_in_progress: { status: 409, retriable: true, summary: 'a request with this Idempotency-Key is still being processed (`Retry-After`)' },
   invalid_state: { status: 409, retriable: false, summary: 'the order\'s state does not allow the transition' },
+  stock_changed: { status: 409, retriable: false, summary: 'the adjustment\'s expectedOnHand / expectedVersion no longer hold; nothing changed (`details`: the current onHand, reserved, version)' },
   negative_on_hand: { status: 409, retriable: false, summary: 'the adjustment would take on hand below zero' },
   below_reserved: { status: 409, retriable: false, summary: 'the adjustment would take on hand below the reserved units' },
   on_hand_overflow: { status: 409, retriable: false, summary: 'the adjustment would take on hand past 2147483647' },
@@ -226,6 +227,9 @@ export class IdempotencyInProgressError extends PlatformError {
 export class InvalidStateError extends PlatformError {
   override readonly code = 'invalid_state';
 }
+export class StockChangedError extends PlatformError {
+  override readonly code = 'stock_changed';
+}
 export class NegativeOnHandError extends PlatformError {
   override readonly code = 'negative_on_hand';
 }
@@ -386,6 +390,7 @@ const CLASSES: { readonly [C in ErrorCode]: ErrorClass | ErrorFactory } = {
   customer_limit: CustomerLimitError,
   idempotency_in_progress: IdempotencyInProgressError,
   invalid_state: InvalidStateError,
+  stock_changed: StockChangedError,
   negative_on_hand: NegativeOnHandError,
   below_reserved: BelowReservedError,
   on_hand_overflow: OnHandOverflowError,

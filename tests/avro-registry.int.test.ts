@@ -86,6 +86,8 @@ const adjustment: StockAdjustment = {
   occurredAt: commitTs,
   sourceSystem: 'wms-test',
   reference: null,
+  expectedOnHand: null,
+  expectedVersion: null,
 };
 
 describe('Avro stock schemas in the registry', () => {

@@ -623,6 +623,12 @@ describe('the gateway answers as documented', () => {
     const conflict = await adjust({ ...receipt, quantity: 6 });
     expect(conflict.status).toBe(409);
     expect(conflict.body).toMatchObject({ error: 'adjustment_id_conflict', details: { adjustmentId: receipt.adjustmentId } });
+    // Compare-and-set: a stale expectation is a 409 with the current figures; a holding one applies.
+    const stale = await adjust(adjustment({ kind: 'PICK', quantity: 1, expectedOnHand: 14, expectedVersion: null }));
+    expect(stale.status, stale.text).toBe(409);
+    expect(stale.body).toMatchObject({ error: 'stock_changed', details: { onHand: 15, expectedOnHand: 14, mismatched: ['expectedOnHand'] } });
+    const holding = await adjust(adjustment({ kind: 'PICK', quantity: 1, expectedOnHand: 15, expectedVersion: (stale.body as { details: { version: number } }).details.version }));
+    expect(holding.status, holding.text).toBe(201);
     const big = await adjust(JSON.stringify(adjustment({ reference: 'x'.repeat(MAX_ADJUSTMENT_BODY_BYTES) })));
     expect(big.status).toBe(413);
     expect(big.body).toMatchObject({ error: 'body_too_large', details: { field: 'body' } });

@@ -155,6 +155,8 @@ describe('StockAdjustment schema evolution (BACKWARD)', () => {
       occurredAt: Date.now(),
       sourceSystem: producerName,
       reference: null,
+      expectedOnHand: null,
+      expectedVersion: null,
     });
     const oldOnes = Array.from({ length: 12 }, (_, i) => make('wms-v1', i));
     const newOnes = Array.from({ length: 12 }, (_, i) => make('wms-v2', i));

@@ -66,6 +66,10 @@ export interface StockAdjustment {
   sourceSystem: string;
   /** Free reference in the source system (document, order or count number), or null. */
   reference: string | null;
+  /** Compare-and-set: the on-hand figure the sender expects at locationId (the source of a TRANSFER) when the adjustment applies; if it differs, the adjustment is refused (stock_changed) and changes nothing. A row that does not exist yet counts as 0. Null: no check. */
+  expectedOnHand: number | null;
+  /** Compare-and-set: the stock_levels version the sender expects at locationId (the source of a TRANSFER) when the adjustment applies; if it differs, or the row does not exist yet, the adjustment is refused (stock_changed) and changes nothing. Null: no check. */
+  expectedVersion: number | null;
 }
 
 /**

@@ -49,6 +49,8 @@ function adjustment(r: Rng, id: string, skus: string[], locations: string[], n: 
     occurredAt: Date.now(),
     sourceSystem: 'fuzz',
     reference: r.bool() ? null : `ref-${n}`,
+    expectedOnHand: null,
+    expectedVersion: null,
   };
 }
 

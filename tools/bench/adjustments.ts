@@ -189,6 +189,8 @@ async function main(): Promise<void> {
         occurredAt: Date.now(),
         sourceSystem: `bench-${id}`,
         reference: null,
+        expectedOnHand: null,
+        expectedVersion: null,
       };
     };
 

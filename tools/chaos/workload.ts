@@ -282,6 +282,8 @@ export async function runAdjustments(o: {
         occurredAt: Date.now(),
         sourceSystem: `${o.ids.run}-wms`,
         reference: null,
+        expectedOnHand: null,
+        expectedVersion: null,
       };
       if (!(await send(a, deltaOf(a)))) pending.push(a);
       else if (o.random() < 0.2) {

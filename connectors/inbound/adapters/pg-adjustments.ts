@@ -5,7 +5,9 @@
  *      batches do not deadlock each other;
  *   2. reads, after the locks are held, which of the batch's ids were applied already and which
  *      SKUs and locations the catalog knows;
- *   3. decides every adjustment in order (domain/decide.ts);
+ *   3. decides every adjustment in order (domain/decide.ts), compare-and-set expectations
+ *      included: they are checked against the rows as locked here, so of two writers racing with
+ *      the same expectation the second to get the lock sees the first's change and is refused;
  *   4. writes each changed row once (guarded by the figure read under lock), and records every
  *      applied adjustment in `applied_adjustments` — its primary key is the last word on
  *      "exactly once" — then commits.
@@ -100,7 +102,7 @@ export class AdjustmentStore {
       const rows = new Map<string, RowState>();
       const versions = new Map<string, number>();
       for (const r of locked.rows) {
-        rows.set(rowKey(r.sku, r.location_id), { onHand: r.on_hand, reserved: r.reserved });
+        rows.set(rowKey(r.sku, r.location_id), { onHand: r.on_hand, reserved: r.reserved, version: Number(r.version) });
         versions.set(rowKey(r.sku, r.location_id), Number(r.version));
       }
 
@@ -151,6 +153,14 @@ export class AdjustmentStore {
         for (const r of written.rows) versions.set(rowKey(r.sku, r.location_id), Number(r.version));
       }
 
+      // A compare-and-set refusal reports the row as this transaction leaves it (on hand, version):
+      // what a sender retrying must expect now. For a batch of one (HTTP) that is the row as read.
+      const finalOnHand = new Map(writes.map((w) => [rowKey(w.sku, w.locationId), w.onHandAfter]));
+      const asCommitted = (sku: string, locationId: string) => {
+        const key = rowKey(sku, locationId);
+        return { onHand: finalOnHand.get(key) ?? rows.get(key)?.onHand ?? 0, version: versions.get(key) ?? null };
+      };
+
       const outcomes: ApplyOutcome[] = [];
       const ledgerRows: Array<Record<string, unknown>> = [];
       for (const [index, d] of decisions.entries()) {
@@ -176,6 +186,8 @@ export class AdjustmentStore {
         } else if (d.outcome === 'duplicate') {
           const first = 'index' in d.first ? (outcomes[d.first.index] as { result: AppliedResult }).result : (d.first.result as AppliedResult);
           outcomes.push({ outcome: 'duplicate', adjustment: d.adjustment, result: first });
+        } else if (d.code === 'stock_changed') {
+          outcomes.push({ ...d, details: { ...d.details, ...asCommitted(d.adjustment.sku, d.adjustment.locationId) } });
         } else {
           outcomes.push(d);
         }

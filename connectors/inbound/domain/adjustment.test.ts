@@ -12,6 +12,8 @@ const receipt: StockAdjustment = {
   occurredAt: 1_795_236_135_779,
   sourceSystem: 'wms-1',
   reference: 'GRN-42',
+  expectedOnHand: null,
+  expectedVersion: null,
 };
 
 describe('validateAdjustment', () => {
@@ -19,6 +21,14 @@ describe('validateAdjustment', () => {
     expect(validateAdjustment(receipt, { strict: true })).toEqual({ ok: true, value: receipt });
     const { toLocationId: _t, reference: _r, ...bare } = receipt;
     expect(validateAdjustment(bare, { strict: true })).toEqual({ ok: true, value: { ...receipt, reference: null } });
+  });
+
+  it('accepts compare-and-set expectations, alone or together, and leaves them out of the hash', () => {
+    for (const more of [{ expectedOnHand: 0 }, { expectedVersion: 0 }, { expectedOnHand: 7, expectedVersion: 123_456_789_012 }]) {
+      const v = validateAdjustment({ ...receipt, ...more }, { strict: true });
+      expect(v).toEqual({ ok: true, value: { ...receipt, ...more } });
+      if (v.ok) expect(adjustmentHash(v.value)).toBe(adjustmentHash(receipt));
+    }
   });
 
   it('accepts a COUNT of 0 and a TRANSFER to another location', () => {
@@ -47,6 +57,14 @@ describe('validateAdjustment', () => {
     [{ ...receipt, sourceSystem: undefined }, 'sourceSystem'],
     [{ ...receipt, reference: 'r'.repeat(257) }, 'reference'],
     [{ ...receipt, reference: 'a\u0000b' }, 'reference'],
+    [{ ...receipt, expectedOnHand: -1 }, 'expectedOnHand'],
+    [{ ...receipt, expectedOnHand: 1.5 }, 'expectedOnHand'],
+    [{ ...receipt, expectedOnHand: '5' }, 'expectedOnHand'],
+    [{ ...receipt, expectedOnHand: 2 ** 31 }, 'expectedOnHand'],
+    [{ ...receipt, expectedVersion: -1 }, 'expectedVersion'],
+    [{ ...receipt, expectedVersion: 0.5 }, 'expectedVersion'],
+    [{ ...receipt, expectedVersion: '12' }, 'expectedVersion'],
+    [{ ...receipt, expectedVersion: 2 ** 53 }, 'expectedVersion'],
     [[receipt], 'body'],
     [null, 'body'],
   ])('names the offending field of %j', (input, field) => {

@@ -58,6 +58,23 @@ const fields = {
     .regex(/^[^\u0000]*$/, 'must not contain NUL characters')
     .nullable()
     .default(null),
+  // Compare-and-set (docs/connectors.md#compare-and-set): null (or absent) means no check.
+  expectedOnHand: z
+    .number({ message: 'must be a whole number of units or null' })
+    .int('must be a whole number of units or null')
+    .min(0, 'must be 0 or more')
+    .max(MAX_UNITS, `must be at most ${MAX_UNITS}`)
+    .nullable()
+    .default(null),
+  // A stock_levels version (Postgres bigint from one sequence); Avro long decodes to a JS number,
+  // so past 2^53 it could not be compared exactly anyway.
+  expectedVersion: z
+    .number({ message: 'must be a whole number or null' })
+    .int('must be a whole number or null')
+    .min(0, 'must be 0 or more')
+    .max(Number.MAX_SAFE_INTEGER, 'is too large')
+    .nullable()
+    .default(null),
 };
 
 function crossFieldRules(a: StockAdjustment, ctx: z.RefinementCtx): void {
@@ -101,6 +118,8 @@ export function validateAdjustment(input: unknown, { strict }: { strict: boolean
  * The payload an adjustment id is bound to: every field of the adjustment (schema version 1), in a
  * fixed order. The same id with another hash is an `adjustment_id_conflict`. Fields added to the
  * schema later are not part of it, so an old and a new producer sending the same adjustment agree.
+ * That includes the compare-and-set expectations: they are a condition on applying, not part of
+ * what is applied, so a redelivered adjustment that applied is a duplicate whatever it expected.
  */
 export function adjustmentHash(a: StockAdjustment): string {
   const canonical = [a.adjustmentId, a.sku, a.locationId, a.kind, a.quantity, a.toLocationId, a.occurredAt, a.sourceSystem, a.reference];

@@ -6,7 +6,7 @@ import { decideBatch, rowKey, rowsToLock, type DecideState, type RowState } from
 let n = 0;
 function adj(kind: AdjustmentKind, quantity: number, more: Partial<StockAdjustment> = {}): StockAdjustment {
   n++;
-  return { adjustmentId: `a${n}`, sku: 'S', locationId: 'A', kind, quantity, toLocationId: null, occurredAt: n, sourceSystem: 'wms', reference: null, ...more };
+  return { adjustmentId: `a${n}`, sku: 'S', locationId: 'A', kind, quantity, toLocationId: null, occurredAt: n, sourceSystem: 'wms', reference: null, expectedOnHand: null, expectedVersion: null, ...more };
 }
 const input = (...as: StockAdjustment[]) => as.map((adjustment) => ({ adjustment, hash: adjustmentHash(adjustment) }));
 
@@ -145,5 +145,101 @@ describe('decideBatch: exactly once', () => {
     const a = adj('PICK', 5);
     expect(decideBatch(input(a), state({ A: { onHand: 1 } })).decisions[0]!.outcome).toBe('refused');
     expect(decideBatch(input(a), state({ A: { onHand: 9 } })).decisions[0]!.outcome).toBe('applied');
+  });
+});
+
+describe('decideBatch: compare-and-set', () => {
+  it('applies when the expected on hand and version hold, either or both', () => {
+    const s = state({ A: { onHand: 10, version: 7 } });
+    for (const more of [{ expectedOnHand: 10 }, { expectedVersion: 7 }, { expectedOnHand: 10, expectedVersion: 7 }]) {
+      const { decisions, writes } = decideBatch(input(adj('PICK', 3, more)), s);
+      expect(decisions[0]).toMatchObject({ outcome: 'applied', changes: [{ locationId: 'A', onHandBefore: 10, onHandAfter: 7 }] });
+      expect(writes).toEqual([{ sku: 'S', locationId: 'A', onHandBefore: 10, onHandAfter: 7 }]);
+    }
+  });
+
+  it('refuses a mismatch on each field with the current figures, and writes nothing', () => {
+    const s = state({ A: { onHand: 10, reserved: 2, version: 7 } });
+    const cases = [
+      [{ expectedOnHand: 9 }, ['expectedOnHand']],
+      [{ expectedVersion: 6 }, ['expectedVersion']],
+      [{ expectedOnHand: 9, expectedVersion: 6 }, ['expectedOnHand', 'expectedVersion']],
+      // One holds, the other does not: still refused.
+      [{ expectedOnHand: 10, expectedVersion: 8 }, ['expectedVersion']],
+      [{ expectedOnHand: 11, expectedVersion: 7 }, ['expectedOnHand']],
+    ] as const;
+    for (const [more, mismatched] of cases) {
+      const { decisions, writes } = decideBatch(input(adj('RECEIPT', 1, { expectedOnHand: null, expectedVersion: null, ...more })), s);
+      expect(decisions[0]).toMatchObject({
+        outcome: 'refused',
+        code: 'stock_changed',
+        details: { sku: 'S', locationId: 'A', onHand: 10, reserved: 2, version: 7, mismatched: [...mismatched] },
+      });
+      expect(writes).toEqual([]);
+    }
+    const [d] = decideBatch(input(adj('RECEIPT', 1, { expectedOnHand: 9, expectedVersion: 6 })), s).decisions;
+    expect(d).toMatchObject({ message: 'stock of S at A changed: expected on hand 9, is 10; expected version 6, is 7' });
+  });
+
+  it('is checked before the quantity rules: a stale premise is reported as such', () => {
+    const [d] = decideBatch(input(adj('PICK', 50, { expectedOnHand: 60 })), state({ A: { onHand: 10, version: 7 } })).decisions;
+    expect(d).toMatchObject({ outcome: 'refused', code: 'stock_changed' });
+    // A matching expectation does not lift the other rules.
+    const [e] = decideBatch(input(adj('PICK', 50, { expectedOnHand: 10 })), state({ A: { onHand: 10, version: 7 } })).decisions;
+    expect(e).toMatchObject({ outcome: 'refused', code: 'negative_on_hand' });
+  });
+
+  it('a missing row is on hand 0 with no version', () => {
+    expect(decideBatch(input(adj('RECEIPT', 4, { expectedOnHand: 0 })), state({})).decisions[0]).toMatchObject({ outcome: 'applied' });
+    expect(decideBatch(input(adj('RECEIPT', 4, { expectedOnHand: 1 })), state({})).decisions[0]).toMatchObject({ code: 'stock_changed', details: { onHand: 0, version: null } });
+    const [v] = decideBatch(input(adj('RECEIPT', 4, { expectedVersion: 0 })), state({})).decisions;
+    expect(v).toMatchObject({ code: 'stock_changed', details: { version: null, mismatched: ['expectedVersion'] } });
+    expect((v as { message: string }).message).toContain('the row has no version yet');
+  });
+
+  it('a transfer checks its source location only', () => {
+    const s = state({ A: { onHand: 10, version: 7 }, B: { onHand: 3, version: 9 } });
+    const move = (more: Partial<StockAdjustment>) => adj('TRANSFER', 4, { toLocationId: 'B', ...more });
+    expect(decideBatch(input(move({ expectedOnHand: 10, expectedVersion: 7 })), s).decisions[0]).toMatchObject({
+      outcome: 'applied',
+      changes: [
+        { locationId: 'A', onHandBefore: 10, onHandAfter: 6 },
+        { locationId: 'B', onHandBefore: 3, onHandAfter: 7 },
+      ],
+    });
+    // The target's figures are not what is expected.
+    const { decisions, writes } = decideBatch(input(move({ expectedOnHand: 3, expectedVersion: 9 })), s);
+    expect(decisions[0]).toMatchObject({ code: 'stock_changed', details: { locationId: 'A', onHand: 10, version: 7 } });
+    expect(writes).toEqual([]);
+  });
+
+  it('in a batch, on hand is what the earlier adjustments left; a version they changed is gone', () => {
+    const s = state({ A: { onHand: 10, version: 7 } });
+    // Two writers who both read (10, v7): the first applies, the second is refused, as one by one.
+    const { decisions, writes } = decideBatch(input(adj('PICK', 2, { expectedVersion: 7 }), adj('PICK', 3, { expectedVersion: 7 })), s);
+    expect(decisions.map((d) => d.outcome)).toEqual(['applied', 'refused']);
+    expect(decisions[1]).toMatchObject({
+      code: 'stock_changed',
+      message: 'stock of S at A changed: expected version 7, an earlier adjustment of the same batch changed the row',
+      details: { onHand: 8, version: null },
+    });
+    expect(writes).toEqual([{ sku: 'S', locationId: 'A', onHandBefore: 10, onHandAfter: 8 }]);
+
+    const byOnHand = decideBatch(input(adj('PICK', 2, { expectedOnHand: 10 }), adj('PICK', 3, { expectedOnHand: 10 }), adj('PICK', 3, { expectedOnHand: 8 })), s).decisions;
+    expect(byOnHand.map((d) => d.outcome)).toEqual(['applied', 'refused', 'applied']);
+
+    // A count that confirms the figure changes nothing, so the version still holds.
+    const confirmed = decideBatch(input(adj('COUNT', 10), adj('PICK', 1, { expectedVersion: 7 })), s).decisions;
+    expect(confirmed.map((d) => d.outcome)).toEqual(['applied', 'applied']);
+  });
+
+  it('a duplicate is reported whatever it expected; a refused one may be corrected and sent again', () => {
+    const a = adj('RECEIPT', 5, { expectedVersion: 7 });
+    const ledger = new Map([[a.adjustmentId, { hash: adjustmentHash(a), result: { version: 8 } }]]);
+    // The expectations are not part of the hash: the redelivery is the same adjustment.
+    expect(decideBatch(input({ ...a, expectedVersion: 1 }), state({ A: { onHand: 15, version: 8 } }, { ledger })).decisions[0]!.outcome).toBe('duplicate');
+    const refused = decideBatch(input(a), state({ A: { onHand: 10, version: 9 } })).decisions[0]!;
+    expect(refused).toMatchObject({ outcome: 'refused', code: 'stock_changed' });
+    expect(decideBatch(input({ ...a, expectedVersion: 9 }), state({ A: { onHand: 10, version: 9 } })).decisions[0]!.outcome).toBe('applied');
   });
 });

@@ -14,7 +14,16 @@
  *     of a transfer) creates it;
  *   - on hand never goes below 0 (`negative_on_hand`) and a change that lowers on hand never
  *     leaves it below the units reserved for buyers (`below_reserved`); on hand stays within a
- *     Postgres int (`on_hand_overflow`). A refused adjustment changes nothing, at any location.
+ *     Postgres int (`on_hand_overflow`). A refused adjustment changes nothing, at any location;
+ *   - compare-and-set: an adjustment carrying `expectedOnHand` and/or `expectedVersion` applies
+ *     only if its location (the source of a TRANSFER) is at that on hand / that version when its
+ *     turn comes, else `stock_changed`, checked before the quantity rules (the sender's premise
+ *     is wrong, whatever else is). On hand is the figure the earlier adjustments of the batch
+ *     left (as one by one); a missing row is on hand 0 and has no version, so any
+ *     `expectedVersion` on it is refused. Versions come from one Postgres sequence and are
+ *     assigned at write time: a row that an earlier adjustment of the same batch changed has no
+ *     version anyone can have read, so an `expectedVersion` on it is refused too — what the same
+ *     adjustments applied one by one would decide, since the earlier one would have bumped it.
  */
 import type { StockAdjustment } from '../../../schemas/generated/avro-types.ts';
 import { KIND_EFFECT, MAX_UNITS } from './adjustment.ts';
@@ -22,9 +31,18 @@ import { KIND_EFFECT, MAX_UNITS } from './adjustment.ts';
 export interface RowState {
   onHand: number;
   reserved: number;
+  /** `stock_levels.version` as read under lock; absent: not known (no `expectedVersion` matches). */
+  version?: number;
 }
 
-export type RefusalCode = 'adjustment_id_conflict' | 'unknown_sku' | 'unknown_location' | 'negative_on_hand' | 'below_reserved' | 'on_hand_overflow';
+export type RefusalCode =
+  | 'adjustment_id_conflict'
+  | 'unknown_sku'
+  | 'unknown_location'
+  | 'stock_changed'
+  | 'negative_on_hand'
+  | 'below_reserved'
+  | 'on_hand_overflow';
 
 /** What an applied adjustment did, per location it touched (a TRANSFER: source, then target). */
 export interface LocationChange {
@@ -103,11 +121,47 @@ function check(a: StockAdjustment, locationId: string, row: RowState, after: num
   return null;
 }
 
+/**
+ * The compare-and-set check of `a` against its location's row as the decision finds it: null when
+ * it has no expectation or they hold, else the `stock_changed` refusal with the current figures.
+ * `version` null: the row does not exist yet; `changedInBatch`: an earlier adjustment of the batch
+ * changed it, so its read version is gone and the new one is not known before the write.
+ */
+export function checkExpectation(a: StockAdjustment, row: RowState, version: number | null, changedInBatch = false): Decision | null {
+  if (a.expectedOnHand === null && a.expectedVersion === null) return null;
+  const current = changedInBatch ? null : version;
+  const mismatched: string[] = [];
+  const why: string[] = [];
+  if (a.expectedOnHand !== null && a.expectedOnHand !== row.onHand) {
+    mismatched.push('expectedOnHand');
+    why.push(`expected on hand ${a.expectedOnHand}, is ${row.onHand}`);
+  }
+  if (a.expectedVersion !== null && a.expectedVersion !== current) {
+    mismatched.push('expectedVersion');
+    why.push(
+      `expected version ${a.expectedVersion}, ${changedInBatch ? 'an earlier adjustment of the same batch changed the row' : version === null ? 'the row has no version yet' : `is ${version}`}`,
+    );
+  }
+  if (mismatched.length === 0) return null;
+  return refuse(a, 'stock_changed', `stock of ${a.sku} at ${a.locationId} changed: ${why.join('; ')}`, {
+    sku: a.sku,
+    locationId: a.locationId,
+    onHand: row.onHand,
+    reserved: row.reserved,
+    version: current,
+    expectedOnHand: a.expectedOnHand,
+    expectedVersion: a.expectedVersion,
+    mismatched,
+  });
+}
+
 /** Decides `items` in order against `state`; returns one decision per item and the rows to write. */
 export function decideBatch(items: readonly DecideInput[], state: DecideState): { decisions: Decision[]; writes: RowWrite[] } {
   const rows = new Map<string, RowState>();
   const read = (sku: string, locationId: string): RowState => rows.get(rowKey(sku, locationId)) ?? state.rows.get(rowKey(sku, locationId)) ?? { onHand: 0, reserved: 0 };
   const seen = new Map<string, { hash: string; index: number }>();
+  /** Rows whose on hand an applied adjustment of this batch changed: their read version is gone. */
+  const changed = new Set<string>();
   const decisions: Decision[] = [];
 
   for (const [index, { adjustment: a, hash }] of items.entries()) {
@@ -135,6 +189,13 @@ export function decideBatch(items: readonly DecideInput[], state: DecideState): 
       continue;
     }
 
+    const sourceKey = rowKey(a.sku, a.locationId);
+    const stale = checkExpectation(a, read(a.sku, a.locationId), state.rows.get(sourceKey)?.version ?? null, changed.has(sourceKey));
+    if (stale) {
+      decisions.push(stale);
+      continue;
+    }
+
     const effect = KIND_EFFECT[a.kind];
     const targets: Array<{ locationId: string; after: (onHand: number) => number }> =
       effect === 'move'
@@ -157,7 +218,10 @@ export function decideBatch(items: readonly DecideInput[], state: DecideState): 
       decisions.push(refusal);
       continue;
     }
-    for (const c of changes) rows.set(rowKey(a.sku, c.locationId), { onHand: c.onHandAfter, reserved: read(a.sku, c.locationId).reserved });
+    for (const c of changes) {
+      rows.set(rowKey(a.sku, c.locationId), { onHand: c.onHandAfter, reserved: read(a.sku, c.locationId).reserved });
+      if (c.onHandAfter !== c.onHandBefore) changed.add(rowKey(a.sku, c.locationId));
+    }
     seen.set(a.adjustmentId, { hash, index });
     decisions.push({ outcome: 'applied', adjustment: a, hash, changes });
   }

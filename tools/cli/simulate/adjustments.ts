@@ -96,6 +96,8 @@ export function newAdjustment(o: RunOptions, run: AdjustmentRun, s: number, l: n
     occurredAt: Date.now(),
     sourceSystem: o.source,
     reference,
+    expectedOnHand: null,
+    expectedVersion: null,
   };
 }
 
