@@ -361,7 +361,12 @@ export async function connectStage(opts: { kafka: Kafka; groupId: string; topic:
     maxWaitTimeInMs: 20,
     sessionTimeout: opts.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
     heartbeatInterval: Math.max(100, Math.floor((opts.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS) / 10)),
-    retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 15 },
+    // About 7 s of retries (0.2, 0.4, 0.8, 1.6, 2, 2 s) before the consumer crashes and kafkajs
+    // restarts it with fresh metadata. kafkajs keeps one fetcher per broker and learns that a dead
+    // broker's partitions have new leaders only when that fetcher gives up: with 15 retries (~25 s)
+    // a killed broker of a cluster stalled the CDC path for 30 s after its partitions had moved
+    // (6 s); 7 s is about the brokers' fencing time (docs/reliability.md, cluster topology).
+    retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 6 },
   });
   const membership = trackMembership(consumer, opts.topic, opts.log);
   if (!opts.fromBeginning) await pinLatestStart(opts.kafka, opts.groupId, opts.topic, opts.log);
