@@ -9,9 +9,9 @@
  * Postgres. The long run: `STACK_TOPOLOGY=cluster npm run chaos -- --minutes 5` (docs/reliability.md).
  */
 import { describe, expect, it } from 'vitest';
-import { parseOptions, type FaultName } from '../../tools/chaos/options.ts';
+import type { FaultName } from '../../tools/chaos/options.ts';
 import { renderReport } from '../../tools/chaos/report.ts';
-import { runChaos } from '../../tools/chaos/run.ts';
+import { expectInvariantsHeld, shortChaosRun } from '../chaos-helpers.ts';
 import { clusterConfig } from './setup.ts';
 
 const config = clusterConfig();
@@ -19,23 +19,8 @@ const faults: FaultName[] = ['kafka-node', 'redis-master', 'processor', 'gateway
 
 describe('the platform on the cluster topology', () => {
   it(`keeps every invariant with two of each service through ${faults.join(', ')} kills`, { timeout: 900_000 }, async () => {
-    const options = {
-      ...parseOptions(['--minutes', '1.5', '--seed', '23', '--faults', faults.join(','), '--instances', '2']),
-      units: 60,
-      buyers: 12,
-      subscribers: 6,
-      adjustmentsPerSec: 3,
-      erpPerSec: 3,
-      recoveryTargets: false,
-    };
-    const lines: string[] = [];
-    const report = await runChaos(config, options, (line) => lines.push(line));
-    const text = `${renderReport(report)}\n\n${lines.join('\n')}`;
-    for (const inv of report.invariants.filter((i) => i.required)) expect(inv.value, `${inv.name}\n${text}`).toBe(0);
-    expect(report.faults.map((f) => f.fault)).toEqual(faults);
-    for (const f of report.faults) expect(f.recoveryMs, `no fresh change reached a subscriber after ${f.fault}\n${text}`).not.toBeNull();
-    expect(Number(report.workload.ordersAcknowledged), text).toBeGreaterThan(0);
-    expect(Number(report.workload.adjustmentsAcked), text).toBeGreaterThan(0);
+    const { report, text } = await shortChaosRun(config, ['--minutes', '1.5', '--seed', '23', '--faults', faults.join(','), '--instances', '2']);
+    expectInvariantsHeld(report, text, faults);
     expect(report.ok, text).toBe(true);
     process.stderr.write(`${renderReport(report)}\n`);
   });

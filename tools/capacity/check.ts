@@ -8,37 +8,27 @@
  *   (the same as `node --import tsx tools/capacity/check.ts ...`)
  * A point is <subscribers>x<feed entries/s>; every subscriber watches the same 100 SKUs.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from '../bench/args.ts';
-import { installHardLimit, killAllChildren, spawnNode, stopChild } from '../bench/lib/children.ts';
+import { installHardLimit, killAllChildren } from '../bench/lib/children.ts';
 import { progress } from '../bench/lib/run.ts';
 import { loadUnitCosts, UNIT_COSTS_FILE } from './calc.ts';
 import { DEFAULT_LOAD, model } from './model.ts';
+import { fanoutRun } from './unit-costs.ts';
 
 const SKUS = 100;
 
+/** One point through the fan-out benchmark (unit-costs.ts `fanoutRun`, the runner the unit costs were measured with). */
 async function fanout(clients: number, rate: number, seconds: number): Promise<Record<string, number | boolean | null>> {
-  let out = '';
-  const child = spawnNode('ws-fanout', 'tools/bench/ws-fanout.ts', ['--skip-naive', '--clients', String(clients), '--skus', String(SKUS), '--rates', String(rate), '--seconds', String(seconds), '--json'], {
-    onStdoutLine: (line) => void (out += `${line}\n`),
-  });
-  const code = await Promise.race([child.exited, sleep(180_000).then(() => 'timeout' as const)]);
-  if (code === 'timeout') {
-    await stopChild(child, 5000);
-    throw new Error('ws-fanout did not finish within 180 s');
-  }
-  const result = JSON.parse(out) as { phases?: Array<{ server: string; steps: Array<Record<string, unknown>> }> };
-  const s = result.phases?.find((p) => p.server === 'gateway')?.steps[0];
-  if (!s) throw new Error(`ws-fanout exited (${String(code)}) without a gateway step`);
-  const cpu = s.cpu as { serverCores: number; machineBusyCores: number };
+  const [s] = await fanoutRun(clients, [rate], seconds, SKUS);
+  if (!s) throw new Error('ws-fanout reported no gateway step');
   return {
-    entriesPerS: +((s.entriesWritten as number) / (s.seconds as number)).toFixed(1),
-    framesPerS: s.framesPerS as number,
-    itemsPerS: s.deliveredItemsPerS as number,
-    gatewayCores: cpu.serverCores,
-    machineBusyCores: cpu.machineBusyCores,
-    caughtUp: s.caughtUp as boolean,
-    frameP99Ms: (s.frameLatencyMs as { p99: number | null }).p99,
+    entriesPerS: s.entriesPerS,
+    framesPerS: s.framesPerS,
+    itemsPerS: s.deliveredItemsPerS,
+    gatewayCores: s.serverCores,
+    machineBusyCores: s.machineBusyCores,
+    caughtUp: s.caughtUp,
+    frameP99Ms: s.frameP99Ms,
   };
 }
 

@@ -559,7 +559,7 @@ async function feedReadPhase(ctx: Ctx, rate: number, readers: number): Promise<R
   return { rate, readers, alone, withReaders, usPerXaddEntry: +((alone.cpuS * 1e6) / alone.sent).toFixed(2), usPerEntryRead: perEntryRead };
 }
 
-interface FanoutStep {
+export interface FanoutStep {
   subscribers: number;
   rate: number;
   entriesPerS: number;
