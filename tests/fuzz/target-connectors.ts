@@ -132,6 +132,10 @@ export async function runConnectorsTarget(o: { seed: number; cases: number; firs
       if (o.deadline !== undefined && Date.now() > o.deadline) break;
       const r = caseRng(o.seed, i);
       const a = adjustment(r, names.id, stormSkus, names.locations, n++);
+      // Compare-and-set on some: the on hand the model expects now (its rows are Postgres' in send
+      // order), or one off; now and then an expected version no row has.
+      if (r.bool(0.25)) a.expectedOnHand = Math.max(0, (rows.get(rowKey(a.sku, a.locationId))?.onHand ?? 0) + r.pick([0, 0, 1, -1]));
+      if (r.bool(0.05)) a.expectedVersion = r.int(0, 2 ** 40);
       const kind = r.weighted<() => string>([
         [4, () => 'valid'],
         [3, () => 'record'],
