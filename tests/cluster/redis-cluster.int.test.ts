@@ -11,7 +11,7 @@ import { Gate, type GateLimits } from '../../purchase/adapters/gate.ts';
 import { RedisViews } from '../../stream-processors/adapters/redis-views.ts';
 import { fromRedisError } from '../../lib/driver-errors.ts';
 import { UnavailableError } from '../../lib/errors.ts';
-import { ensureEpochMarkers } from './helpers.ts';
+import { markEpoch } from '../../stream-processors/epoch.ts';
 import { clusterConfig } from './setup.ts';
 
 const config = clusterConfig();
@@ -85,7 +85,7 @@ beforeAll(async () => {
   await redis.ping();
   gate = new Gate({ redis, prefix, limits });
   views = new RedisViews({ redis, prefix });
-  await ensureEpochMarkers(redis, prefix);
+  await markEpoch(redis, prefix, { test: true });
 });
 
 afterAll(async () => {
@@ -193,7 +193,7 @@ describe('Redis Cluster', () => {
     expect((await reserve([{ sku: b, qty: 1 }])).kind).toBe('ok');
     expect((await reserve([{ sku: b, qty: 1 }, { sku: a, qty: 1 }])).kind).toBe('rebuilding');
     expect((await gate.state(b)).inflight).toBe(1); // the cart refused in a's slot gave b's unit back
-    await ensureEpochMarkers(redis, prefix);
+    await markEpoch(redis, prefix, { test: true });
   });
 
   it('moves a hot SKU\'s slot to another master during a burst: no error reaches a buyer, nothing oversold, no state lost', async () => {
