@@ -287,6 +287,9 @@ const schema = z.object({
   // --- fault tolerance (issue 11, docs/reliability.md) ---
   PROCESSOR_EPOCH_CHECK_MS: positiveInt(3_600_000).default(1000),
   PROCESSOR_CONNECT_WATCHDOG_MS: nonNegativeInt(3_600_000).default(1000),
+  // --- sales channels (issue 13, docs/channels.md) ---
+  /** How often processors and gateways check the sales-channel configuration's version. */
+  CHANNEL_CONFIG_POLL_MS: positiveInt(600_000).default(250),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -358,6 +361,10 @@ export interface Config {
     epochCheckMs: number;
     /** How often the processor restarts FAILED Debezium connectors; 0: never. */
     connectWatchdogMs: number;
+  };
+  channels: {
+    /** How often the sales-channel configuration's version is checked (docs/channels.md). */
+    pollMs: number;
   };
   kafka: KafkaConnection;
   /** How the platform creates its topics (lib/ensure-topics.ts): replication, and the in-sync replicas a write needs. */
@@ -738,6 +745,7 @@ function buildConfig(given: Record<string, string>, env: NodeJS.ProcessEnv, opti
       epochCheckMs: raw.PROCESSOR_EPOCH_CHECK_MS,
       connectWatchdogMs: raw.PROCESSOR_CONNECT_WATCHDOG_MS,
     },
+    channels: { pollMs: raw.CHANNEL_CONFIG_POLL_MS },
     kafka: { brokers: raw.KAFKA_BROKERS, sessionTimeoutMs: raw.KAFKA_SESSION_TIMEOUT_MS, tls: tlsOn ? { caFile } : undefined, sasl },
     topics: topicPolicy(raw.KAFKA_TOPIC_REPLICATION_FACTOR, raw.KAFKA_TOPIC_MIN_INSYNC_REPLICAS),
     connect: {

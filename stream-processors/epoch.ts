@@ -29,7 +29,7 @@ import { redisKeys, type RedisKeys } from '../lib/contracts/redis-keys.ts';
 import { errorMessage } from '../lib/errors.ts';
 import { inTransaction } from '../lib/pg.ts';
 import type { Logger } from '../lib/logger.ts';
-import { RedisViews } from './adapters/redis-views.ts';
+import { RedisViews, type ChannelSource } from './adapters/redis-views.ts';
 import { rebuildViews } from './views-maintenance.ts';
 
 /** The epoch marker of one server (slot 0), or of `slot` of a cluster. */
@@ -144,6 +144,8 @@ export async function ensureEpoch(deps: {
   customerTtlS: number;
   log?: Logger;
   lockMs?: number;
+  /** The sales-channel configuration the rebuilt views' channel figures are computed with. */
+  channels?: ChannelSource;
 }): Promise<EpochOutcome> {
   const keys = keysFor(deps.redis, deps.prefix);
   const key = keys.epoch(0);
@@ -157,7 +159,7 @@ export async function ensureEpoch(deps: {
     const slots = allSlots(keys);
     await execAll(deps.redis, slots, keys.epochPending, (p, slot) => p.set(keys.epochPending(slot), token, 'PX', lockMs));
     const started = Date.now();
-    const views = new RedisViews({ redis: deps.redis, prefix: deps.prefix });
+    const views = new RedisViews({ redis: deps.redis, prefix: deps.prefix, ...(deps.channels ? { channels: deps.channels } : {}) });
     const res = await rebuildViews({ pool: deps.pool, views, feedMaxLen: deps.feedMaxLen });
     const counts = await restoreCustomerCounts({ redis: deps.redis, pool: deps.pool, prefix: deps.prefix, ttlS: deps.customerTtlS });
     const info = JSON.stringify({ at: new Date().toISOString(), rows: res.rows, customerCounts: counts });

@@ -22,7 +22,7 @@ import { startKafkaStage, type Applied, type BatchContext, type BatchDone, type 
 import type { Logger } from '../lib/logger.ts';
 import { TOPICS } from '../lib/topics.ts';
 import type { StockDelta, StockLevel } from '../schemas/generated/avro-types.ts';
-import { RedisViews, type ApplyResult } from './adapters/redis-views.ts';
+import { RedisViews, type ApplyResult, type ChannelSource } from './adapters/redis-views.ts';
 import { toStockDelta } from './domain/effects.ts';
 import { fromStockChange, type RowChange } from './domain/fold.ts';
 import { decodeStockChange } from './domain/stock-change.ts';
@@ -47,6 +47,10 @@ export interface ProcessorDeps {
   partitionsConsumedConcurrently?: number;
   /** The group session (KAFKA_SESSION_TIMEOUT_MS); the stage's default when left out. */
   sessionTimeoutMs?: number;
+  /** The sales-channel configuration (lib/channel-config.ts); none = no channel figures. */
+  channels?: ChannelSource;
+  /** SKUs whose views hold channel figures of a newer configuration than `channels` (reload, recompute). */
+  onChannelsStale?: (skus: string[]) => void;
 }
 
 export type StockProcessor = RunningStage;
@@ -108,13 +112,18 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
 }
 
 function stockWork(deps: ProcessorDeps, topics: { deltas: string; levels: string }): StageWork<RowChange, ApplyResult> {
-  const views = new RedisViews({ redis: deps.redis, prefix: deps.prefix });
+  const views = new RedisViews({ redis: deps.redis, prefix: deps.prefix, ...(deps.channels ? { channels: deps.channels } : {}) });
   return {
     reasons: { decode: DLQ_REASONS.cdcUndecodable, apply: DLQ_REASONS.applyFailed },
     decode: (message) => decodeCdcMessage(message.value, message.key),
     // One pipeline for the batch. A script error for one event is that event's fault
     // (adapters/redis-views.ts classifies it): the runner retries the events one by one.
-    apply: (changes) => views.applyBatch(changes),
+    apply: async (changes) => {
+      const results = await views.applyBatch(changes);
+      const stale = results.filter((r) => r.channelsStale).map((r) => r.change.sku);
+      if (stale.length) deps.onChannelsStale?.([...new Set(stale)]);
+      return results;
+    },
     complete: (done, ctx) => publish({ deps, views, topics }, done.applied, ctx),
     committed: (done) => countOutcomes(deps.metrics, done),
   };
@@ -132,6 +141,7 @@ async function publish(env: { deps: ProcessorDeps; views: RedisViews; topics: { 
   const feedWritten = env.views.appendFeed(
     emitted.map((a) => a.result.summary),
     env.deps.feedMaxLen,
+    env.deps.channels?.config.version ?? 0,
   );
   const sent = (async () => {
     const { deltas, levels } = await encodeEffects(env.deps, emitted, ctx);

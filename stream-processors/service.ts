@@ -10,6 +10,7 @@ import { createKafka } from '../lib/kafka.ts';
 import type { Logger } from '../lib/logger.ts';
 import { startMetricsServer, type MetricsServer } from '../lib/metrics-server.ts';
 import { createPgPool } from '../lib/pg.ts';
+import { ChannelWatcher } from '../lib/channel-config.ts';
 import { createRedis } from '../lib/redis.ts';
 import { RedisViews } from './adapters/redis-views.ts';
 import { createCdcMetrics, createProcessorMetrics } from './metrics.ts';
@@ -33,6 +34,27 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   const kafka = createKafka({ connection: config.kafka, clientId: `invsync-processor-${process.pid}`, logger });
   const metrics = createProcessorMetrics();
+  const pool = createPgPool(config.pg.url, { max: 3, application: 'invsync-reconcile' });
+  // Sales channels (docs/channels.md): a newer configuration recomputes every SKU's channel
+  // figures from its rows and republishes them on the feed.
+  const channelViews = new RedisViews({ redis, prefix: config.redis.prefix, channels: { get config() { return channels.config; } } });
+  const republish = async (skus: string[]) => {
+    const states = await channelViews.recomputeChannels(skus);
+    await channelViews.appendFeed(states, config.processor.feedMaxLen, channels.config.version);
+    return states.length;
+  };
+  const channels: ChannelWatcher = new ChannelWatcher({
+    pool,
+    log,
+    pollMs: config.channels.pollMs,
+    onChange: async (next) => {
+      const started = Date.now();
+      let n = 0;
+      for await (const skus of channelViews.scanSkus(500)) n += await republish(skus);
+      log.info({ version: next.version, skus: n, ms: Date.now() - started }, 'sales channel figures recomputed');
+    },
+  });
+  await channels.start();
   const processor = await startStockProcessor({
     kafka,
     redis,
@@ -44,6 +66,13 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
     prefix: config.redis.prefix,
     feedMaxLen: config.processor.feedMaxLen,
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+    channels,
+    onChannelsStale: (skus) => {
+      void channels
+        .reload()
+        .then(() => republish(skus))
+        .catch((err: unknown) => log.warn({ err: errorMessage(err), skus: skus.length }, 'sales channel figures: recompute after a newer configuration failed; the next change or reconfiguration retries'));
+    },
   });
   let stopping = false;
   let server: MetricsServer | undefined;
@@ -55,7 +84,6 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
   // repairs are version-guarded, so that only costs work, never correctness.
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
-  const pool = createPgPool(config.pg.url, { max: 3, application: 'invsync-reconcile' });
   // Redis that lost its data is rebuilt from Postgres before the gate sells again (epoch.ts).
   const p = config.purchase;
   const stopEpoch = watchEpoch({
@@ -66,11 +94,12 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
     customerTtlS: Math.max(p.idempotencyTtlS, Math.ceil(p.holdTtlMs / 1000) * 2),
     intervalMs: config.processor.epochCheckMs,
     log,
+    channels,
   });
   const stopWatchdog =
     config.processor.connectWatchdogMs > 0 ? watchConnectors({ connectUrl: config.connect.url, intervalMs: config.processor.connectWatchdogMs, log }) : async () => undefined;
   if (config.processor.reconcileIntervalMs > 0) {
-    const views = new RedisViews({ redis, prefix: config.redis.prefix });
+    const views = new RedisViews({ redis, prefix: config.redis.prefix, channels });
     const gate = createGateAudit({ redis, prefix: config.redis.prefix });
     const tick = () => {
       running = reconcileViews({ pool, views, gate, feedMaxLen: config.processor.feedMaxLen }, { repair: true })
@@ -96,7 +125,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
   // Replication-slot metrics and the lost-slot watchdog (docs/reliability.md#cdc-heartbeats-slot-health-lost-slot-recovery).
   let watchdog: CdcWatchdog | undefined;
   if (config.cdc.watchdogIntervalMs > 0) {
-    const views = new RedisViews({ redis, prefix: config.redis.prefix });
+    const views = new RedisViews({ redis, prefix: config.redis.prefix, channels });
     const gate = createGateAudit({ redis, prefix: config.redis.prefix });
     watchdog = new CdcWatchdog({
       pool,
@@ -126,6 +155,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
       // applied and its offsets committed (the consumer's disconnect waits for it).
       stopping = true;
       if (timer) clearTimeout(timer);
+      channels.stop();
       await stopEpoch();
       await stopWatchdog();
       await running;

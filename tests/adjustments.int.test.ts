@@ -272,6 +272,7 @@ describe('invalid adjustments go to the DLQ and change nothing', () => {
     const ok = adjustment(sku, 'RECEIPT', 1);
     const delta = await codecs.stockDelta.encode({
       sku,
+      channels: null,
       available: 1,
       previousAvailable: null,
       onHand: 1,

@@ -35,6 +35,7 @@ const commitTs = Date.parse('2026-11-21T04:00:00.123Z');
 
 const deltaWithLocation: StockDelta = {
   sku: 'SKU-000001',
+  channels: null,
   available: 37,
   previousAvailable: 40,
   onHand: 50,
@@ -49,6 +50,7 @@ const deltaWithLocation: StockDelta = {
 
 const deltaWithoutLocation: StockDelta = {
   sku: 'SKU-000002',
+  channels: null,
   available: 0,
   previousAvailable: null,
   onHand: 0,
@@ -63,6 +65,7 @@ const deltaWithoutLocation: StockDelta = {
 
 const level: StockLevel = {
   sku: 'SKU-000003',
+  channels: null,
   available: 12,
   onHand: 20,
   reserved: 5,

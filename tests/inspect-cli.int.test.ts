@@ -68,6 +68,7 @@ describe('inspect command', () => {
     const codecs = await registerStockSchemas(config.registry.url);
     const level = (version: number, deleted = false): StockLevel => ({
       sku,
+      channels: null,
       available: deleted ? 0 : version,
       onHand: deleted ? 0 : version,
       reserved: 0,

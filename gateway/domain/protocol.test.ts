@@ -4,6 +4,7 @@ import { deltasFrame, errorFrame, isNewer, itemJson, parseClientFrame, snapshotF
 
 const state: SkuState = {
   sku: 'SKU-"1"',
+  channels: null,
   available: 7,
   onHand: 10,
   reserved: 2,

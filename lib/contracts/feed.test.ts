@@ -4,6 +4,7 @@ import { decodeFeedEntry, encodeFeedEntry, feedLocations, toSkuState } from './f
 
 const level: StockLevel = {
   sku: 'SKU-"1"',
+  channels: null,
   onHand: 10,
   reserved: 2,
   safetyStock: 1,

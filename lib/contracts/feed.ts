@@ -4,7 +4,8 @@
  * One encoder, one decoder, pure (the XADD/XREAD calls stay in the adapters).
  *
  * Fields, in this order: sku, available, onHand, reserved, safetyStock, version, deleted (1/0),
- * commitTs, locations (JSON array of LocationLevel).
+ * commitTs, locations (JSON array of LocationLevel), and channels (JSON object channel id ->
+ * available; only when sales channels are configured, docs/channels.md).
  */
 import type { StockLevel } from '../../schemas/generated/avro-types.ts';
 
@@ -15,10 +16,24 @@ import type { StockLevel } from '../../schemas/generated/avro-types.ts';
 export type SkuState = Omit<StockLevel, 'locations'> & {
   /** JSON array text of LocationLevel objects. */
   locationsJson: string;
+  /**
+   * The sales-channel configuration version the channel figures were computed with (0: none).
+   * A reconfiguration republishes a SKU at the same version with a higher one: readers take a
+   * state at equal (version, deleted) when its configuration is newer (isNewerState).
+   */
+  cfg?: number;
 };
 
+/** True when `next` supersedes `prev`: a higher (version, deleted) rank, or the same rank computed with a newer channel configuration. */
+export function isNewerState(prev: SkuState | undefined, next: SkuState): boolean {
+  if (!prev) return true;
+  const a = prev.version * 2 + (prev.deleted ? 1 : 0);
+  const b = next.version * 2 + (next.deleted ? 1 : 0);
+  return b > a || (b === a && (next.cfg ?? 0) > (prev.cfg ?? 0));
+}
+
 /** The field/value list of an XADD for one SKU state. */
-export function encodeFeedEntry(s: StockLevel): Array<string | number> {
+export function encodeFeedEntry(s: StockLevel, channelsVersion = 0): Array<string | number> {
   return [
     'sku', s.sku,
     'available', s.available,
@@ -29,6 +44,7 @@ export function encodeFeedEntry(s: StockLevel): Array<string | number> {
     'deleted', s.deleted ? 1 : 0,
     'commitTs', s.commitTs,
     'locations', JSON.stringify(s.locations),
+    ...(s.channels ? ['channels', JSON.stringify(s.channels), 'cfg', channelsVersion] : []),
   ];
 }
 
@@ -44,6 +60,7 @@ export function toSkuState(s: StockLevel): SkuState {
     deleted: s.deleted,
     commitTs: s.commitTs,
     locationsJson: JSON.stringify(s.locations),
+    channels: s.channels,
   };
 }
 
@@ -66,7 +83,25 @@ export function decodeFeedEntry(fields: readonly string[]): SkuState | undefined
     deleted: f.deleted === '1',
     commitTs: n('commitTs'),
     locationsJson: f.locations ?? '[]',
+    channels: f.channels ? parseChannels(f.channels) : null,
+    ...(f.cfg ? { cfg: n('cfg') } : {}),
   };
+}
+
+/** A feed entry's channel figures; null for text that is not an object of non-negative integers. */
+export function parseChannels(text: string): Record<string, number> | null {
+  try {
+    const v: unknown = JSON.parse(text);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+    const out: Record<string, number> = {};
+    for (const [k, n] of Object.entries(v)) {
+      if (!Number.isSafeInteger(n) || (n as number) < 0) return null;
+      out[k] = n as number;
+    }
+    return out;
+  } catch {
+    return null;
+  }
 }
 
 /** The per-location breakdown of a decoded state. */

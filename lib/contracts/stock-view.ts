@@ -60,7 +60,7 @@ export function summarize(sku: string, rows: SkuRows): StockLevel {
     locations.push({ locationId, onHand: r.onHand, reserved: r.reserved, safetyStock: r.safetyStock, available: a, version: r.version });
   }
   // Field order matters: the HTTP API serialises this object as it is.
-  return { sku, onHand, reserved, safetyStock, available, version, deleted, commitTs, locations };
+  return { sku, onHand, reserved, safetyStock, available, version, deleted, commitTs, locations, channels: null };
 }
 
 /** Serialised row as stored in Redis: "onHand|reserved|safetyStock|version|deleted|commitTs". */

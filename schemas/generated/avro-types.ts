@@ -100,6 +100,8 @@ export interface StockDelta {
   locationId: string | null;
   /** The state of that location after the change, or null when not included (for example when the row was deleted). */
   location: LocationLevel | null;
+  /** Availability per sales channel (channel id -> units the channel may sell; docs/channels.md), or null when no sales channels are configured. */
+  channels: Record<string, number> | null;
 }
 
 /**
@@ -126,6 +128,8 @@ export interface StockLevel {
   commitTs: number;
   /** Per-location breakdown: one entry for each stock row the SKU has. */
   locations: LocationLevel[];
+  /** Availability per sales channel (channel id -> units the channel may sell; docs/channels.md), or null when no sales channels are configured. */
+  channels: Record<string, number> | null;
 }
 
 /** Top-level record name → its .avsc file, relative to the project root. */

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ReplyError, type ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../../lib/redis.ts';
+import { channelAvailability, channelTerms, encodeChannelTerms, locationAvailability, type ChannelConfig } from '../../lib/contracts/channels.ts';
 import { encodeFeedEntry } from '../../lib/contracts/feed.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import { decodeRows, summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
@@ -30,6 +31,24 @@ export interface ApplyResult {
   published: number;
   rows: SkuRows;
   summary: StockLevel;
+  /** The view holds channel figures of a newer configuration than this process's (reload and recompute). */
+  channelsStale: boolean;
+}
+
+/** Where a process's current sales-channel configuration comes from (lib/channel-config.ts ChannelWatcher). */
+export interface ChannelSource {
+  readonly config: ChannelConfig;
+}
+
+/** The apply script's channel argument for a SKU: '' when no channel was ever configured. */
+export function channelSpec(config: ChannelConfig, sku: string): string {
+  return config.version === 0 ? '' : encodeChannelTerms(config.version, channelTerms(config, sku));
+}
+
+/** The SKU's summary with its channel figures (null when no channel is configured). */
+export function withChannels(summary: StockLevel, rows: SkuRows, config: ChannelConfig): StockLevel {
+  if (config.channels.size === 0) return summary;
+  return { ...summary, channels: channelAvailability(locationAvailability(rows), channelTerms(config, summary.sku)) };
 }
 
 type ApplyRowsFn = (k1: string, k2: string, k3: string, k4: string, ...args: Array<string | number>) => unknown;
@@ -46,14 +65,17 @@ export interface SkuApplyResult {
 export function defineViewCommands(redis: RedisClient): void {
   defineLuaCommand(redis, 'invApplyRows', path.join(LUA_DIR, 'apply-rows-4.lua'));
   defineLuaCommand(redis, 'invMarkPublished', path.join(LUA_DIR, 'mark-published-1.lua'));
+  defineLuaCommand(redis, 'invChannels', path.join(LUA_DIR, 'channels-2.lua'));
 }
 
 /** Queues one apply call for changes that all belong to one SKU. */
-function queueApply(pipeline: ChainableCommander, keys: RedisKeys, changes: RowChange[], force: boolean): void {
+function queueApply(pipeline: ChainableCommander, keys: RedisKeys, changes: RowChange[], force: boolean, config: ChannelConfig): void {
   const fn = (pipeline as unknown as { invApplyRows: ApplyRowsFn }).invApplyRows.bind(pipeline);
   const sku = changes[0]!.sku;
   const args: Array<string | number> = [force ? 1 : 0, changes.length];
   for (const c of changes) args.push(c.locationId, c.deleted ? 1 : 0, c.onHand, c.reserved, c.safetyStock, c.version, c.commitTs);
+  const spec = channelSpec(config, sku);
+  if (spec) args.push(spec);
   fn(keys.rows(sku), keys.summary(sku), keys.gate(sku), keys.gatePending(sku), ...args);
 }
 
@@ -79,6 +101,7 @@ interface RawReply {
   published: number;
   outcomes: Outcome[];
   rows: SkuRows;
+  channelsStale: boolean;
 }
 
 // A reply of another shape is a script/code mismatch, not the change's fault: a plain Error, so
@@ -89,22 +112,24 @@ function parseReply(reply: unknown): RawReply {
   const n = Number(reply[2]);
   const outcomes: Outcome[] = [];
   for (let i = 0; i < n; i++) {
-    const o = OUTCOMES[Number(reply[3 + i])];
-    if (!o) throw new Error(`unexpected apply-rows status: ${String(reply[3 + i])}`);
+    const o = OUTCOMES[Number(reply[4 + i])];
+    if (!o) throw new Error(`unexpected apply-rows status: ${String(reply[4 + i])}`);
     outcomes.push(o);
   }
   const hash: Record<string, string> = {};
-  for (let i = 3 + n; i + 1 < reply.length; i += 2) hash[String(reply[i])] = String(reply[i + 1]);
+  for (let i = 4 + n; i + 1 < reply.length; i += 2) hash[String(reply[i])] = String(reply[i + 1]);
   const prev = Number(reply[0]);
-  return { previousAvailable: prev < 0 ? null : prev, published: Number(reply[1]), outcomes, rows: decodeRows(hash) };
+  return { previousAvailable: prev < 0 ? null : prev, published: Number(reply[1]), outcomes, rows: decodeRows(hash), channelsStale: Number(reply[3]) === 1 };
 }
 
 export class RedisViews {
   readonly keys: RedisKeys;
   private readonly redis: RedisClient;
+  private readonly channels: ChannelSource;
 
-  constructor(deps: { redis: RedisClient; prefix: string }) {
+  constructor(deps: { redis: RedisClient; prefix: string; channels?: ChannelSource }) {
     this.redis = deps.redis;
+    this.channels = deps.channels ?? { config: { version: 0, channels: new Map(), skuFences: new Map() } };
     this.keys = redisKeys(deps.prefix, { cluster: isCluster(deps.redis) });
     defineViewCommands(deps.redis);
   }
@@ -115,12 +140,14 @@ export class RedisViews {
    */
   async applyBatch(changes: RowChange[], { force = false } = {}): Promise<ApplyResult[]> {
     if (changes.length === 0) return [];
-    const replies = await execEach(this.redis, changes, (c) => this.keys.summary(c.sku), (p, c) => queueApply(p, this.keys, [c], force));
+    const config = this.channels.config;
+    const replies = await execEach(this.redis, changes, (c) => this.keys.summary(c.sku), (p, c) => queueApply(p, this.keys, [c], force, config));
     return replies.map(([err, reply], i) => {
       if (err) throw classifyApplyError(err);
       const change = changes[i]!;
       const r = parseReply(reply);
-      return { change, outcome: r.outcomes[0]!, previousAvailable: r.previousAvailable, published: r.published, rows: r.rows, summary: summarize(change.sku, r.rows) };
+      const summary = withChannels(summarize(change.sku, r.rows), r.rows, config);
+      return { change, outcome: r.outcomes[0]!, previousAvailable: r.previousAvailable, published: r.published, rows: r.rows, summary, channelsStale: r.channelsStale };
     });
   }
 
@@ -131,13 +158,39 @@ export class RedisViews {
   async applySkus(groups: RowChange[][], { force = false } = {}): Promise<SkuApplyResult[]> {
     const nonEmpty = groups.filter((g) => g.length > 0);
     if (nonEmpty.length === 0) return [];
-    const replies = await execEach(this.redis, nonEmpty, (g) => this.keys.summary(g[0]!.sku), (p, g) => queueApply(p, this.keys, g, force));
+    const config = this.channels.config;
+    const replies = await execEach(this.redis, nonEmpty, (g) => this.keys.summary(g[0]!.sku), (p, g) => queueApply(p, this.keys, g, force, config));
     return replies.map(([err, reply], i) => {
       if (err) throw err;
       const sku = nonEmpty[i]![0]!.sku;
       const r = parseReply(reply);
-      return { sku, outcomes: r.outcomes, rows: r.rows, summary: summarize(sku, r.rows) };
+      return { sku, outcomes: r.outcomes, rows: r.rows, summary: withChannels(summarize(sku, r.rows), r.rows, config) };
     });
+  }
+
+  /**
+   * Recomputes the channel figures of SKUs for the current configuration (the rows did not
+   * change: channels-2.lua), one pipeline; returns the new states of the SKUs whose figures were
+   * written, for the feed. A SKU whose view holds a newer configuration is left alone.
+   */
+  async recomputeChannels(skus: string[]): Promise<StockLevel[]> {
+    const config = this.channels.config;
+    if (skus.length === 0 || config.version === 0) return [];
+    const replies = await execEach(this.redis, skus, (sku) => this.keys.summary(sku), (p, sku) =>
+      (p as unknown as { invChannels: (k1: string, k2: string, spec: string) => unknown }).invChannels(this.keys.rows(sku), this.keys.summary(sku), channelSpec(config, sku)),
+    );
+    const out: StockLevel[] = [];
+    replies.forEach(([err, reply], i) => {
+      if (err) throw err;
+      const r = reply as unknown[];
+      if (!Array.isArray(r) || Number(r[0]) !== 1 || r.length < 3) return;
+      const hash: Record<string, string> = {};
+      for (let j = 1; j + 1 < r.length; j += 2) hash[String(r[j])] = String(r[j + 1]);
+      const sku = skus[i]!;
+      const rows = decodeRows(hash);
+      out.push(withChannels(summarize(sku, rows), rows, config));
+    });
+    return out;
   }
 
   /** Records, per SKU, the highest version whose effects are now published. */
@@ -158,10 +211,10 @@ export class RedisViews {
   }
 
   /** Appends SKU states to the gateway feed; returns the stream ids. */
-  async appendFeed(summaries: StockLevel[], maxLen: number): Promise<string[]> {
+  async appendFeed(summaries: StockLevel[], maxLen: number, channelsVersion = this.channels.config.version): Promise<string[]> {
     if (summaries.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    this.queueFeed(pipeline, summaries, maxLen);
+    this.queueFeed(pipeline, summaries, maxLen, channelsVersion);
     const replies = (await pipeline.exec()) ?? [];
     return replies.map(([err, id]) => {
       if (err) throw err;
@@ -169,8 +222,8 @@ export class RedisViews {
     });
   }
 
-  private queueFeed(pipeline: ChainableCommander, summaries: StockLevel[], maxLen: number): void {
-    for (const s of summaries) pipeline.xadd(this.keys.feed, 'MAXLEN', '~', maxLen, '*', ...encodeFeedEntry(s));
+  private queueFeed(pipeline: ChainableCommander, summaries: StockLevel[], maxLen: number, channelsVersion: number): void {
+    for (const s of summaries) pipeline.xadd(this.keys.feed, 'MAXLEN', '~', maxLen, '*', ...encodeFeedEntry(s, channelsVersion));
   }
 
   /** Every SKU that has a view, via SCAN (never KEYS). */

@@ -19,5 +19,6 @@ export function toStockDelta(summary: StockLevel, previousAvailable: number | nu
     commitTs: summary.commitTs,
     locationId: change.locationId,
     location: loc ?? null,
+    channels: summary.channels,
   };
 }

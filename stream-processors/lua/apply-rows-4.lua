@@ -14,6 +14,9 @@ ARGV[1]  force: 1 also overwrites at equal rank (reconcile repair), else 0
 ARGV[2]  n, the number of changes that follow, 7 arguments each, applied in order:
            locationId, deleted (1 for a row deletion, else 0), onHand, reserved, safetyStock,
            version (the row's; for a deletion, the version of the removed row), commitTs (ms)
+ARGV[3 + 7n] (optional) the sales channels' terms for this SKU (encodeChannelTerms in
+         lib/contracts/channels.ts); '' or absent: no channels configured. When rows changed,
+         the channels' figures are written with the summary (includes/channel-availability.lua).
 
 Once the view's version reaches a pending write-back's version, the view includes it: the entry
 is popped and its units leave the gate's `unreflected` term in the same atomic step, so the
@@ -22,13 +25,16 @@ gate never counts a purchase twice nor forgets one (docs/purchase-path.md).
 A change's rank is version * 2 + deleted. Higher than the stored row's: applied. Equal:
 duplicate, nothing written. Lower: stale, nothing written.
 
-Returns { prevAvailable, published, n, status_1 .. status_n, loc1, row1, loc2, row2, ... }
+Returns { prevAvailable, published, n, channelsStale, status_1 .. status_n, loc1, row1, loc2, row2, ... }
   prevAvailable  the summary's available before this call, -1 when the SKU had no view
   published      the highest SKU version whose effects were published (mark-published-1.lua), -1 if none
+  channelsStale  1 when the view holds channel figures of a newer configuration than ARGV's (the
+                 caller reloads its configuration and recomputes the SKU), else 0
   status_i       1 applied, 0 duplicate, -1 stale
   loc/row pairs  the SKU's rows after this call; none when every change was stale
 ]]
 --- @include "../../purchase/lua/includes/pending-entry"
+--- @include "includes/channel-availability"
 local function fields(text)
   local f = {}
   for x in string.gmatch(text, '([^|]+)') do f[#f + 1] = tonumber(x) end
@@ -37,6 +43,8 @@ end
 
 local force = ARGV[1] == '1'
 local n = tonumber(ARGV[2])
+local channelSpec = ARGV[3 + 7 * n]
+local channelsStale = 0
 
 -- One read of each hash; everything else is computed here.
 local all = redis.call('HGETALL', KEYS[1])
@@ -121,9 +129,12 @@ if #written > 0 then
     redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', maxVersion)
     redis.call('HINCRBY', KEYS[3], 'unreflected', -units)
   end
+  if channelSpec and channelSpec ~= '' then
+    if writeChannels(KEYS[2], all, fields, cjson.decode(channelSpec)) == 0 then channelsStale = 1 end
+  end
 end
 
-local out = { prevAvailable, published, n }
+local out = { prevAvailable, published, n, channelsStale }
 for i = 1, #statuses do out[#out + 1] = statuses[i] end
 if any then
   for i = 1, #all do out[#out + 1] = all[i] end

@@ -18,6 +18,7 @@ function mapping(yaml: string): Mapping {
 
 const level: StockLevel = {
   sku: 'SKU-1',
+  channels: null,
   available: 12,
   onHand: 20,
   reserved: 3,
@@ -33,6 +34,7 @@ const level: StockLevel = {
 
 const delta: StockDelta = {
   sku: 'SKU-1',
+  channels: null,
   available: 12,
   previousAvailable: 11,
   onHand: 20,

@@ -1,0 +1,122 @@
+/**
+ * Sales channels (docs/channels.md): the configuration every process shares — which locations
+ * serve a channel, its sourcing rule, its ring-fences — and the rule that turns a SKU's rows into
+ * per-channel availability. Pure: no Postgres, no Redis. The Lua twin of `channelAvailability` is
+ * stream-processors/lua/includes/channel-availability.lua (an integration test runs both on the
+ * same cases); the write-back's location choice per sourcing rule is purchase/domain/allocate.ts.
+ *
+ * The rule, for a SKU and a channel c (avail(l) = max(0, on_hand - reserved - safety_stock) of a
+ * live row at location l):
+ *   pool(c)    = sum of avail(l) over c's locations
+ *   fence(c)   = min(units, pool(c)) for a fence in units, floor(pool(c) * pct / 100) for a
+ *                percentage, 0 for none (a per-SKU fence replaces the channel's default)
+ *   shared(f,c)= sum of avail(l) over the locations f and c both serve
+ *   available(c) = max(0, pool(c) - sum over every other channel f of min(fence(f), shared(f,c)))
+ * So a channel never shows or sells units of a location it is not served by, nor the units
+ * another channel's fence keeps on the locations they share.
+ */
+import type { SkuRows } from './stock-view.ts';
+import { availableOf } from './stock-view.ts';
+
+export const CHANNEL_ID = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+
+export const SOURCING_RULES = ['priority', 'most_stock', 'fewest_splits', 'single'] as const;
+export type Sourcing = (typeof SOURCING_RULES)[number];
+
+/** A ring-fence: units, or a percentage in basis points (1/100 of a percent), exactly one. */
+export type Fence = { units: number } | { bp: number };
+
+export interface SalesChannel {
+  id: string;
+  name: string;
+  sourcing: Sourcing;
+  pickupLocation: string | null;
+  /** The channel's locations in priority order (lower priority value first, then by id). */
+  locations: string[];
+  /** The default fence of every SKU; null = none. */
+  fence: Fence | null;
+}
+
+export interface ChannelConfig {
+  /** sales_channel_config.version: orders configurations. 0 = never configured. */
+  version: number;
+  /** By id, in id order. */
+  channels: Map<string, SalesChannel>;
+  /** Per-SKU fences: sku -> channel -> fence (replaces the channel's default for that SKU). */
+  skuFences: Map<string, Map<string, Fence>>;
+}
+
+export const EMPTY_CHANNEL_CONFIG: ChannelConfig = { version: 0, channels: new Map(), skuFences: new Map() };
+
+export function fenceOf(config: ChannelConfig, channelId: string, sku: string): Fence | null {
+  return config.skuFences.get(sku)?.get(channelId) ?? config.channels.get(channelId)?.fence ?? null;
+}
+
+/** Units a fence keeps out of other channels' reach, given the channel's pooled availability. */
+export function fenceUnits(fence: Fence | null, pool: number): number {
+  if (!fence) return 0;
+  if ('units' in fence) return Math.min(fence.units, pool);
+  return Math.floor((pool * fence.bp) / 10000);
+}
+
+/** What the availability rule needs per channel, resolved for one SKU, in channel id order. */
+export type ChannelTerms = Array<{ id: string; locations: string[]; fence: Fence | null }>;
+
+export function channelTerms(config: ChannelConfig, sku: string): ChannelTerms {
+  const out: ChannelTerms = [];
+  for (const c of config.channels.values()) out.push({ id: c.id, locations: c.locations, fence: fenceOf(config, c.id, sku) });
+  return out;
+}
+
+/** Sellable units per live location of a SKU's rows. */
+export function locationAvailability(rows: SkuRows): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [loc, r] of Object.entries(rows)) if (!r.deleted) out.set(loc, availableOf(r));
+  return out;
+}
+
+/** The availability of every channel for one SKU (the rule in this module's header). */
+export function channelAvailability(avail: Map<string, number>, terms: ChannelTerms): Record<string, number> {
+  const pools = terms.map((t) => t.locations.reduce((s, l) => s + (avail.get(l) ?? 0), 0));
+  const fences = terms.map((t, i) => fenceUnits(t.fence, pools[i]!));
+  const out: Record<string, number> = {};
+  terms.forEach((c, ci) => {
+    const mine = new Set(c.locations);
+    let a = pools[ci]!;
+    terms.forEach((f, fi) => {
+      if (fi === ci || fences[fi] === 0) return;
+      const shared = f.locations.reduce((s, l) => s + (mine.has(l) ? (avail.get(l) ?? 0) : 0), 0);
+      a -= Math.min(fences[fi]!, shared);
+    });
+    out[c.id] = Math.max(0, a);
+  });
+  return out;
+}
+
+/**
+ * The terms as the apply script's argument: JSON `{"v":<config version>,"c":[[id, kind, value,
+ * [locations...]], ...]}` with kind 0 = fence in units, 1 = basis points, -1 = none.
+ */
+export function encodeChannelTerms(version: number, terms: ChannelTerms): string {
+  const c = terms.map((t) => {
+    const kind = t.fence === null ? -1 : 'units' in t.fence ? 0 : 1;
+    const value = t.fence === null ? 0 : 'units' in t.fence ? t.fence.units : t.fence.bp;
+    return [t.id, kind, value, t.locations];
+  });
+  return JSON.stringify({ v: version, c });
+}
+
+/** A channel's figures as the summary hash stores them: field `c:<id>`. */
+export const CHANNEL_FIELD_PREFIX = 'c:';
+
+/** Parses the `c:<id>` fields of a summary hash. */
+export function channelsOfSummary(hash: Record<string, string>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(hash)) if (k.startsWith(CHANNEL_FIELD_PREFIX)) out[k.slice(CHANNEL_FIELD_PREFIX.length)] = Number(v);
+  return out;
+}
+
+/** Percent (as stored, e.g. 12.5) to basis points. */
+export function pctToBp(pct: number): number {
+  return Math.round(pct * 100);
+}

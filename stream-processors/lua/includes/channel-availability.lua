@@ -1,0 +1,78 @@
+-- Per-channel availability of one SKU: the Lua twin of channelAvailability in
+-- lib/contracts/channels.ts (the rule is in that file's header; an integration test compares
+-- both). `avail` maps location -> sellable units of live rows; `terms` is the decoded `c` list of
+-- encodeChannelTerms: { id, fenceKind (0 units, 1 basis points, -1 none), fenceValue, {locations} }.
+-- Returns a list of figures in the order of `terms`.
+local function channelAvailability(avail, terms)
+  local pools, fences, sets = {}, {}, {}
+  for ci, t in ipairs(terms) do
+    local p, set = 0, {}
+    for _, loc in ipairs(t[4]) do
+      p = p + (avail[loc] or 0)
+      set[loc] = true
+    end
+    pools[ci], sets[ci] = p, set
+    if t[2] == 0 then
+      fences[ci] = math.min(t[3], p)
+    elseif t[2] == 1 then
+      fences[ci] = math.floor(p * t[3] / 10000)
+    else
+      fences[ci] = 0
+    end
+  end
+  local out = {}
+  for ci in ipairs(terms) do
+    local a = pools[ci]
+    for fi, f in ipairs(terms) do
+      if fi ~= ci and fences[fi] > 0 then
+        local shared = 0
+        for _, loc in ipairs(f[4]) do
+          if sets[ci][loc] then shared = shared + (avail[loc] or 0) end
+        end
+        a = a - math.min(fences[fi], shared)
+      end
+    end
+    if a < 0 then a = 0 end
+    out[ci] = a
+  end
+  return out
+end
+
+-- Writes a SKU's channel figures into its summary hash (fields c:<id>, `chs` the list of ids,
+-- `cfg` the configuration version) unless the hash already holds figures of a newer
+-- configuration. `all` is the SKU's rows as HGETALL returns them, `parse` decodes one row.
+-- Returns 1 when written (or nothing to write), 0 when the caller's configuration is older.
+local function writeChannels(summaryKey, all, parse, spec)
+  local meta = redis.call('HMGET', summaryKey, 'cfg', 'chs')
+  local stored = tonumber(meta[1]) or 0
+  if spec.v < stored then return 0 end
+  local avail = {}
+  for i = 1, #all, 2 do
+    local f = parse(all[i + 1])
+    if f[5] == 0 then
+      local a = f[1] - f[2] - f[3]
+      if a < 0 then a = 0 end
+      avail[all[i]] = a
+    end
+  end
+  local figures = channelAvailability(avail, spec.c)
+  local fields, ids, keep = {}, {}, {}
+  for ci, t in ipairs(spec.c) do
+    fields[#fields + 1] = 'c:' .. t[1]
+    fields[#fields + 1] = figures[ci]
+    ids[#ids + 1] = t[1]
+    keep[t[1]] = true
+  end
+  if meta[2] then
+    for id in string.gmatch(meta[2], '([^,]+)') do
+      if not keep[id] then redis.call('HDEL', summaryKey, 'c:' .. id) end
+    end
+  end
+  if #ids == 0 and not meta[2] and stored == spec.v then return 1 end
+  fields[#fields + 1] = 'cfg'
+  fields[#fields + 1] = spec.v
+  fields[#fields + 1] = 'chs'
+  fields[#fields + 1] = table.concat(ids, ',')
+  redis.call('HSET', summaryKey, unpack(fields))
+  return 1
+end
