@@ -15,7 +15,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { SCOPES, type ApiKey, type Channel } from '../lib/config.ts';
+import { SALES_GRANT, SCOPES, type ApiKey, type Channel } from '../lib/config.ts';
+import { CHANNEL_ID } from '../lib/contracts/channels.ts';
 import { customerIdProblem } from '../purchase/request.ts';
 
 export type Scope = (typeof SCOPES)[number] | 'wms' | 'erp';
@@ -25,6 +26,8 @@ export interface Principal {
   /** The customer id (customers) or the credential's name / `sub` (services). */
   subject: string;
   scopes: ReadonlySet<string>;
+  /** Sales channels the credential may sell on (docs/channels.md); empty: none named. */
+  salesChannels?: ReadonlySet<string>;
   /** Epoch ms when the credential stops being valid; undefined: API keys (no expiry). */
   expiresAt: number | undefined;
   via: 'api_key' | 'jwt';
@@ -69,6 +72,25 @@ export function grantsOf(payload: JWTPayload): Set<string> {
   return out;
 }
 
+/**
+ * The sales channels a JWT may sell on: the `sales_channels` array or `sales_channel` string
+ * claim, and `sales:<id>` grants among its scopes. Ids that are not channel ids are ignored.
+ */
+export function salesChannelsOf(payload: JWTPayload): Set<string> {
+  const out = new Set<string>();
+  const add = (v: unknown) => {
+    if (typeof v === 'string' && CHANNEL_ID.test(v)) out.add(v);
+  };
+  const addGrant = (v: unknown) => {
+    if (typeof v === 'string' && v.startsWith(SALES_GRANT)) add(v.slice(SALES_GRANT.length));
+  };
+  if (Array.isArray(payload.sales_channels)) (payload.sales_channels as unknown[]).forEach(add);
+  add(payload.sales_channel);
+  if (typeof payload.scope === 'string') payload.scope.split(/\s+/).forEach(addGrant);
+  if (Array.isArray(payload.scopes)) (payload.scopes as unknown[]).forEach(addGrant);
+  return out;
+}
+
 /** The Principal of verified claims, or why they are not acceptable (pure; exported for tests). */
 export function principalOf(payload: JWTPayload, now: number, maxLifetimeS: number): VerifyResult {
   if (typeof payload.exp !== 'number') return { ok: false, reason: 'invalid token: the exp claim is required' };
@@ -83,7 +105,7 @@ export function principalOf(payload: JWTPayload, now: number, maxLifetimeS: numb
     if (problem) return { ok: false, reason: `invalid token: sub ${problem}` };
     if (sub.startsWith('anon:')) return { ok: false, reason: 'invalid token: customer ids starting with anon: are reserved for anonymous development purchases' };
   }
-  return { ok: true, principal: { kind, subject: sub ?? 'jwt', scopes: kind === 'customer' ? new Set() : scopes, expiresAt: payload.exp * 1000, via: 'jwt' } };
+  return { ok: true, principal: { kind, subject: sub ?? 'jwt', scopes: kind === 'customer' ? new Set() : scopes, salesChannels: salesChannelsOf(payload), expiresAt: payload.exp * 1000, via: 'jwt' } };
 }
 
 function jwksGetter(jwks: string): JWTVerifyGetKey {
@@ -118,7 +140,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
   async function verify(token: string | undefined): Promise<VerifyResult> {
     if (!token) return { ok: false, reason: 'no credential: send Authorization: Bearer <API key or JWT>' };
     const key = opts.apiKeys.find((k) => sameSecret(k.key, token));
-    if (key) return { ok: true, principal: { kind: 'service', subject: key.name, scopes: new Set(key.scopes ?? key.channels), expiresAt: undefined, via: 'api_key' } };
+    if (key) return { ok: true, principal: { kind: 'service', subject: key.name, scopes: new Set(key.scopes ?? key.channels), salesChannels: new Set(key.salesChannels ?? []), expiresAt: undefined, via: 'api_key' } };
     if (token.split('.').length === 3) return verifyJwt(token);
     return { ok: false, reason: 'invalid token' };
   }

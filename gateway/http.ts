@@ -19,8 +19,10 @@ import {
   TooManySkusError,
   UnauthorizedError,
   UnavailableError,
+  UnknownSalesChannelError,
   UnknownSkuError,
 } from '../lib/errors.ts';
+import { CHANNEL_ID } from '../lib/contracts/channels.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { StockLevel } from '../schemas/generated/avro-types.ts';
 import { readSummaries, type StockViews } from './adapters/stock-reader.ts';
@@ -33,9 +35,26 @@ export const MAX_BATCH_SKUS = 100;
 /** Grants that may see per-location figures over HTTP: the WebSocket's wms/erp channels, or the scope. */
 const LOCATION_GRANTS = ['wms', 'erp', 'stock:read-locations'];
 
-function stockBody(s: StockLevel, full: boolean) {
-  if (!full) return { sku: s.sku, available: s.available, version: s.version, deleted: s.deleted, commitTs: s.commitTs, committedAt: new Date(s.commitTs).toISOString() };
-  return { ...s, committedAt: new Date(s.commitTs).toISOString() };
+/**
+ * A SKU's state as the API answers it. With `channel` (`?channel=`), `available` is that sales
+ * channel's figure and the body names the channel (docs/channels.md).
+ */
+function stockBody(s: StockLevel, full: boolean, channel?: string) {
+  const available = channel === undefined ? s.available : (s.channels?.[channel] ?? 0);
+  const named = channel === undefined ? {} : { channel };
+  if (!full) return { sku: s.sku, available, version: s.version, deleted: s.deleted, commitTs: s.commitTs, committedAt: new Date(s.commitTs).toISOString(), ...named };
+  return { ...s, available, ...named, committedAt: new Date(s.commitTs).toISOString() };
+}
+
+/** The `?channel=` of a stock read: absent, or a sales channel this gateway knows (else 400 / 404). */
+function channelQuery(req: Request, views: StockViews): string | undefined {
+  const raw = req.query.channel;
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !CHANNEL_ID.test(raw)) {
+    throw new InvalidQueryError('query parameter channel must be a sales channel id (a-z, 0-9, _ . -, at most 64)', { details: { field: 'channel' } });
+  }
+  if (!views.channels?.config.channels.has(raw)) throw new UnknownSalesChannelError(`no sales channel ${JSON.stringify(raw)}`, { details: { channel: raw } });
+  return raw;
 }
 
 function checkSku(sku: string): void {
@@ -114,11 +133,12 @@ export function createHttpApp(deps: {
   app.get('/v1/stock/:sku', async (req, res) => {
     const sku = String(req.params.sku);
     checkSku(sku);
+    const channel = channelQuery(req, deps.views);
     const full = await fullView(req);
     const { summaries } = await readOr503(deps.views, [sku]);
     const s = summaries[0];
     if (!s) throw new UnknownSkuError(`no stock is known for SKU ${sku}`, { details: { sku } });
-    res.json(stockBody(s, full));
+    res.json(stockBody(s, full, channel));
   });
 
   app.get('/v1/stock', async (req, res) => {
@@ -129,9 +149,10 @@ export function createHttpApp(deps: {
     }
     if (skus.length > MAX_BATCH_SKUS) throw new TooManySkusError(`at most ${MAX_BATCH_SKUS} SKUs per request`, { details: { count: skus.length } });
     skus.forEach(checkSku);
+    const channel = channelQuery(req, deps.views);
     const full = await fullView(req);
     const { summaries, unknown } = await readOr503(deps.views, skus);
-    res.json({ items: summaries.map((s) => stockBody(s, full)), unknown });
+    res.json({ items: summaries.map((s) => stockBody(s, full, channel)), unknown });
   });
 
   // Path parameters (order ids, ticket SKUs, ...) never hold control characters: refused here,

@@ -9,7 +9,7 @@
  * Must not: parse client frames (ws-server.ts) or read Redis (adapters/).
  */
 import type { WebSocket } from 'ws';
-import type { SkuState } from '../lib/contracts/feed.ts';
+import { isNewerState, type SkuState } from '../lib/contracts/feed.ts';
 import { CLOSE_CODES, type Channel } from '../lib/contracts/protocol.ts';
 import { rank } from '../lib/contracts/stock-view.ts';
 import type { FeedEntry } from './adapters/feed.ts';
@@ -36,6 +36,10 @@ export class Connection {
   readonly ws: WebSocket;
   readonly socket: FrameSocket;
   readonly channel: Channel;
+  /** A storefront connection following one sales channel's figures (docs/channels.md). */
+  readonly salesChannel: string | undefined;
+  /** Per SKU, the channel figure last sent (sales-channel connections only): an unchanged figure is not sent again. */
+  readonly sentFigure = new Map<string, number>();
   readonly skus = new Set<string>();
   all = false;
   /** Per SKU, the rank of the newest state sent on this connection: nothing older or equal is sent again. */
@@ -56,10 +60,11 @@ export class Connection {
   /** Client frames are handled one after another, in arrival order. */
   queue: Promise<void> = Promise.resolve();
 
-  constructor(ws: WebSocket, channel: Channel, socket: FrameSocket) {
+  constructor(ws: WebSocket, channel: Channel, socket: FrameSocket, salesChannel?: string) {
     this.ws = ws;
     this.socket = socket;
     this.channel = channel;
+    this.salesChannel = salesChannel;
   }
 
   get full(): boolean {
@@ -82,13 +87,33 @@ export interface HubOptions {
 }
 
 /** Item JSON cached per entry: computed at most once per kind however many connections get it. */
-const itemCache = new WeakMap<FeedEntry, { storefront?: string; full?: string }>();
+const itemCache = new WeakMap<FeedEntry, { storefront?: string; full?: string; sales?: Map<string, string> }>();
 
-export function entryItem(entry: FeedEntry, full: boolean): string {
+export function entryItem(entry: FeedEntry, full: boolean, salesChannel?: string): string {
   let c = itemCache.get(entry);
   if (!c) itemCache.set(entry, (c = {}));
+  if (salesChannel !== undefined) {
+    c.sales ??= new Map();
+    let s = c.sales.get(salesChannel);
+    if (s === undefined) c.sales.set(salesChannel, (s = itemJson(entry.state, 'storefront', salesChannel)));
+    return s;
+  }
   if (full) return (c.full ??= itemJson(entry.state, 'wms'));
   return (c.storefront ??= itemJson(entry.state, 'storefront'));
+}
+
+/**
+ * Whether a sales-channel connection is sent `state` (and records the figure sent): only when
+ * the state carries the channel's figure and it differs from the figure last sent, so a change
+ * at a location the channel is not served by (or one that leaves its figure as it was) never
+ * reaches it. Other connections: always.
+ */
+export function takeFigure(conn: Connection, state: SkuState): boolean {
+  if (conn.salesChannel === undefined) return true;
+  const figure = state.channels?.[conn.salesChannel];
+  if (figure === undefined || conn.sentFigure.get(state.sku) === figure) return false;
+  conn.sentFigure.set(state.sku, figure);
+  return true;
 }
 
 export class Hub {
@@ -158,6 +183,7 @@ export class Hub {
       this.unindex(conn, sku);
       conn.replayPending.delete(sku);
       conn.held.delete(sku);
+      conn.sentFigure.delete(sku);
     }
   }
 
@@ -174,7 +200,7 @@ export class Hub {
   publish(entries: FeedEntry[]): void {
     for (const entry of entries) {
       const prev = this.changed.get(entry.state.sku);
-      if (!prev || rankOf(entry.state) > rankOf(prev.state)) this.changed.set(entry.state.sku, entry);
+      if (isNewerState(prev?.state, entry.state)) this.changed.set(entry.state.sku, entry);
     }
     this.opts.metrics.feedEntries.inc(entries.length);
   }
@@ -205,7 +231,8 @@ export class Hub {
       const r = rankOf(s);
       if (!conn.wants(s.sku) || (conn.held.get(s.sku) ?? -1) >= r) continue;
       conn.held.set(s.sku, r);
-      items.push(itemJson(s, conn.channel));
+      if (!takeFigure(conn, s)) continue;
+      items.push(itemJson(s, conn.channel, conn.salesChannel));
     }
     const cursor = this.opts.cursor();
     const parts = chunkItems(items, this.maxReplyFrameBytes);
@@ -225,8 +252,11 @@ export class Hub {
     const add = (conn: Connection, e: FeedEntry, r: number) => {
       if (conn.closing) return;
       const held = conn.held.get(e.state.sku);
-      if (held !== undefined && held >= r) return;
+      // A sales-channel connection also takes a state at the rank it holds: a reconfiguration
+      // republishes SKUs at their version with new channel figures (takeFigure drops the same figure).
+      if (held !== undefined && (held > r || (held === r && conn.salesChannel === undefined))) return;
       conn.held.set(e.state.sku, r);
+      if (!takeFigure(conn, e.state)) return;
       if (conn.tickItems.length === 0) touched.push(conn);
       conn.tickItems.push(e);
     };
@@ -250,7 +280,7 @@ export class Hub {
     for (const conn of touched) {
       const entries = conn.tickItems;
       conn.tickItems = [];
-      let key = conn.full ? 'F' : 'S';
+      let key = conn.salesChannel !== undefined ? `C${conn.salesChannel}` : conn.full ? 'F' : 'S';
       let rts = Number.MAX_SAFE_INTEGER;
       for (const e of entries) {
         key += `|${e.id}`;
@@ -259,7 +289,7 @@ export class Hub {
       let encoded = shared.get(key);
       if (!encoded) {
         // A large backlog or replay goes out as several deltas frames of bounded size.
-        const parts = chunkItems(entries.map((e) => entryItem(e, conn.full)), this.maxReplyFrameBytes);
+        const parts = chunkItems(entries.map((e) => entryItem(e, conn.full, conn.salesChannel)), this.maxReplyFrameBytes);
         encoded = parts.map((part) => encodeTextFrame(Buffer.from(deltasFrame(cursor, rts, part))));
         shared.set(key, encoded);
       }

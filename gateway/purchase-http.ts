@@ -26,7 +26,7 @@ import { validatePurchase, validIdempotencyKey } from '../purchase/request.ts';
 import type { Outcome, PurchaseService } from '../purchase/service.ts';
 import { discardRest, readBody } from './body.ts';
 import { bearerToken, type Verifier } from './auth.ts';
-import { purchaseCustomer, resolveRequester, type Refusal, type Requester } from './domain/identity.ts';
+import { purchaseChannel, purchaseCustomer, resolveRequester, type ChannelDirectory, type Refusal, type Requester } from './domain/identity.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 /** Who may buy and see orders (docs/security.md#credentials-who-may-do-what). */
@@ -34,7 +34,11 @@ export interface PurchaseIdentity {
   verifier: Pick<Verifier, 'verify'>;
   /** Development only (PURCHASE_ALLOW_ANONYMOUS): no credential buys as `anon:<customerId>`. */
   allowAnonymous: boolean;
+  /** The sales channels as this gateway last loaded them (lib/channel-config.ts). */
+  channels?: { readonly config: ChannelDirectory };
 }
+
+const NO_CHANNELS: ChannelDirectory = { channels: new Map() };
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
@@ -117,7 +121,10 @@ export function createPurchaseHandler(deps: { service: PurchaseService; metrics:
         .then((verified) => {
           const who = purchaseCustomer(verified, { header: header(req, 'x-customer-id'), body: body.customerId }, deps.identity.allowAnonymous);
           if (!who.ok) return refusal(who);
-          return deps.service.purchase({ customerId: who.customerId, items: body.items }, idemKey, address);
+          const principal = verified?.ok ? verified.principal : undefined;
+          const sold = purchaseChannel(principal, body.channel, deps.identity.channels?.config ?? NO_CHANNELS, deps.identity.allowAnonymous);
+          if (!sold.ok) return refusal(sold);
+          return deps.service.purchase({ customerId: who.customerId, items: body.items, channel: sold.channel }, idemKey, address);
         })
         .then(finish, (err: unknown) => {
         log.error({ err: (err as Error).message }, 'purchase handler failed');

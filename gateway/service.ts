@@ -19,6 +19,7 @@ import { createPurchasePorts } from '../purchase/wiring.ts';
 import { createAdjustmentApplier } from '../connectors/adjustments.ts';
 import { FeedReader } from './adapters/feed.ts';
 import { StockViewReader } from './adapters/stock-reader.ts';
+import { ChannelWatcher } from '../lib/channel-config.ts';
 import { createAdjustmentRoutes } from './adjustments-http.ts';
 import { createVerifier } from './auth.ts';
 import { CLOSE_CODES } from '../lib/contracts/protocol.ts';
@@ -78,11 +79,14 @@ export async function startGatewayService(
   const log = logger.child({ component: 'gateway' });
   const redis = createRedis(config.redis);
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
-  const views = new StockViewReader({ redis, prefix: config.redis.prefix });
-  const metrics = createGatewayMetrics({ defaults: overrides.metricsDefaults ?? true });
-  const feed = new FeedReader({ redis, key: views.keys.feed, logger });
   const pool = createPgPool(config.pg.url, { max: config.purchase.pgPool, application: 'invsync-gateway' });
   pool.on('error', (err) => log.warn({ err: err.message }, 'postgres connection error'));
+  // The sales channels (docs/channels.md): which exist, who may sell on them; polled by version.
+  const channels = new ChannelWatcher({ pool, log, pollMs: config.channels.pollMs });
+  await channels.start();
+  const views = new StockViewReader({ redis, prefix: config.redis.prefix, channels });
+  const metrics = createGatewayMetrics({ defaults: overrides.metricsDefaults ?? true });
+  const feed = new FeedReader({ redis, key: views.keys.feed, logger });
   // The purchase path gets its own connection, auto-pipelined: under a flash sale thousands of
   // gate calls are in flight at once, and one write per tick beats one write per call.
   const purchaseRedis = createRedis(config.redis, { autoPipelining: true });
@@ -105,7 +109,7 @@ export async function startGatewayService(
   // One credential verifier for HTTP and WebSocket (gateway/auth.ts, docs/security.md#credentials-who-may-do-what).
   const verifier = createVerifier({ apiKeys: config.gateway.apiKeys, jwtSecret: config.gateway.jwtSecret, ...config.auth });
   const { authenticate } = verifier;
-  const identity = { verifier, allowAnonymous: config.auth.allowAnonymous };
+  const identity = { verifier, allowAnonymous: config.auth.allowAnonymous, channels };
   if (config.auth.allowAnonymous) log.warn('PURCHASE_ALLOW_ANONYMOUS=1: purchases without a credential are accepted (development only)');
   if (config.gateway.devKeys) log.warn('GATEWAY_API_KEYS is unset: the public development keys (dev-*-key) are accepted (development only)');
   // More API routes: the purchase path's orders and tickets, and the HTTP twin of stock.adjustments
@@ -191,6 +195,7 @@ export async function startGatewayService(
     } catch (err) {
       // Nothing half-started is left behind.
       hub.stop();
+      channels.stop();
       purchases.stop();
       await new Promise<void>((r) => server.close(() => r()));
       await feed.stop();
@@ -227,6 +232,7 @@ export async function startGatewayService(
       server.closeIdleConnections();
       // 3. Subscribers reconnect elsewhere: 1001 "going away" (reconnect: true in the protocol).
       hub.stop();
+      channels.stop();
       for (const client of wss.clients) client.close(CLOSE_CODES.goingAway.code, 'gateway shutting down');
       // Background purchase workers stop taking new work; requests already in flight go on.
       purchases.stop();

@@ -22,8 +22,8 @@ import {
   UnauthorizedError,
   UnknownChannelError,
   type FrameErrorCode,
-  type PlatformError,
-} from '../lib/errors.ts';
+  type PlatformError, UnknownSalesChannelError } from '../lib/errors.ts';
+import { CHANNEL_ID } from '../lib/contracts/channels.ts';
 import { rawHttpAnswer } from './raw-answer.ts';
 import { errorFrame, parseClientFrame, type ClientFrame } from './domain/protocol.ts';
 import { Connection, type Hub } from './hub.ts';
@@ -110,7 +110,7 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
   }
 
   /** Sends the error's frame and closes with its catalog close code. */
-  function refuse(ws: WebSocket, err: UnauthorizedError | UnknownChannelError | TokenExpiredError): void {
+  function refuse(ws: WebSocket, err: UnauthorizedError | UnknownChannelError | UnknownSalesChannelError | TokenExpiredError): void {
     const close = err.closeCode ?? CLOSE_CODES.internalError.code;
     metrics.closed.inc({ code: String(close) });
     ws.send(errorFrame(err.code, err.message));
@@ -124,12 +124,19 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
       refuse(ws, new UnknownChannelError(`unknown channel ${JSON.stringify(channelName)}: expected storefront, wms or erp`));
       return;
     }
+    // A storefront connection may follow one sales channel's figures (public on purpose, like
+    // the storefront itself: docs/channels.md).
+    const salesChannel = url.searchParams.get('sales_channel') ?? undefined;
+    if (salesChannel !== undefined && (channelName !== 'storefront' || !CHANNEL_ID.test(salesChannel) || !deps.views.channels?.config.channels.has(salesChannel))) {
+      refuse(ws, new UnknownSalesChannelError(channelName !== 'storefront' ? 'sales_channel is for storefront connections (wms and erp items carry every channel\'s figure)' : `no sales channel ${JSON.stringify(salesChannel)}`));
+      return;
+    }
     const auth = await deps.authenticate(channelName, tokenOf(req, url));
     if (!auth.ok) {
       refuse(ws, new UnauthorizedError(auth.reason));
       return;
     }
-    const conn = new Connection(ws, channelName, req.socket);
+    const conn = new Connection(ws, channelName, req.socket, salesChannel);
     budgets.set(conn, {
       frames: new TokenBucket(limits.framesPerSec, limits.frameBurst),
       skus: new TokenBucket(limits.subscribeSkusPerSec, limits.subscribeSkusBurst),
@@ -172,6 +179,7 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
         type: 'welcome',
         protocol: PROTOCOL_VERSION,
         channel: channelName,
+        ...(salesChannel ? { salesChannel } : {}),
         cursor: deps.feed.lastId,
         limits: {
           maxSubscriptions: config.maxSubscriptions,

@@ -100,6 +100,7 @@ describe('Avro schemas (schemas/avro)', () => {
       commitTs: Date.parse('2026-11-21T04:00:00.123Z'),
       locationId: null,
       location: null,
+      channels: { 'web-eu': 1 },
     };
     expect(type.fromBuffer(type.toBuffer(value))).toEqual(value);
   });

@@ -6,6 +6,7 @@
  * Every variable is listed, with its default, in `.env.example` (a unit test keeps the two in
  * step).
  */
+import { CHANNEL_ID } from './contracts/channels.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -87,7 +88,12 @@ export interface ApiKey {
   channels: Channel[];
   /** Everything the key may do: its channels (`wms`, `erp`) and scopes (docs/security.md#credentials-who-may-do-what). */
   scopes: string[];
+  /** The sales channels the key may sell on (grants `sales:<id>`, docs/channels.md). */
+  salesChannels?: string[];
 }
+
+/** The grant prefix naming a sales channel a credential may sell on: `sales:<channel id>`. */
+export const SALES_GRANT = 'sales:';
 
 // --- identity: credentials and scopes (gateway/auth.ts, docs/security.md#credentials-who-may-do-what) ---
 /** Scopes a service credential may hold, besides the WebSocket channels `wms` and `erp`. */
@@ -102,11 +108,13 @@ const apiKeys = z
     for (const entry of value.split(';').map((e) => e.trim()).filter(Boolean)) {
       const [name, key, ...rest] = entry.split(':');
       const list = rest.join(':').split('+').filter(Boolean);
-      if (!name || !key || key.length < 8 || list.length === 0 || !list.every((c) => GRANTS.includes(c))) {
-        ctx.addIssue({ code: 'custom', message: `must be name:key:grant[+grant] entries separated by ";" (key at least 8 characters, grants ${GRANTS.join('|')})` });
+      const sales = list.filter((c) => c.startsWith(SALES_GRANT));
+      const grants = list.filter((c) => !c.startsWith(SALES_GRANT));
+      if (!name || !key || key.length < 8 || list.length === 0 || !grants.every((c) => GRANTS.includes(c)) || !sales.every((c) => CHANNEL_ID.test(c.slice(SALES_GRANT.length)))) {
+        ctx.addIssue({ code: 'custom', message: `must be name:key:grant[+grant] entries separated by ";" (key at least 8 characters, grants ${GRANTS.join('|')} or sales:<sales channel id>)` });
         return z.NEVER;
       }
-      out.push({ name, key, channels: list.filter((c) => (CHANNELS as readonly string[]).includes(c)) as Channel[], scopes: list });
+      out.push({ name, key, channels: grants.filter((c) => (CHANNELS as readonly string[]).includes(c)) as Channel[], scopes: grants, ...(sales.length ? { salesChannels: sales.map((c) => c.slice(SALES_GRANT.length)) } : {}) });
     }
     return out;
   });

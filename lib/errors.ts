@@ -53,6 +53,9 @@ export const ERROR_CATALOG = {
   unknown_order: { status: 404, retriable: false, summary: 'no such order, or not one the caller may see' },
   unknown_ticket: { status: 404, retriable: false, summary: 'no such waiting-room ticket, or its outcome is no longer kept' },
   unknown_channel: { closeCode: 4002, frame: true, retriable: false, summary: 'WebSocket only: the channel is not storefront, wms or erp' },
+  unknown_sales_channel: { status: 404, closeCode: 4002, frame: true, retriable: false, summary: 'no sales channel has this id (docs/channels.md)' },
+  channel_forbidden: { status: 403, frame: true, retriable: false, summary: 'the credential may not sell on (or read) this sales channel' },
+  channel_without_locations: { status: 409, retriable: false, summary: 'the sales channel has no locations: it cannot sell anything' },
   method_not_allowed: { status: 405, retriable: false, summary: 'the route does not take this method (`Allow`)' },
   sold_out: { status: 409, retriable: false, summary: 'not enough units available; nothing was reserved' },
   customer_limit: { status: 409, retriable: false, summary: 'the customer may not buy more units of the SKU' },
@@ -72,6 +75,7 @@ export const ERROR_CATALOG = {
   internal_error: { status: 500, closeCode: 1011, frame: true, retriable: false, summary: 'the gateway could not answer (a bug; details are logged, not sent)' },
   unavailable: { status: 503, frame: true, retriable: true, summary: 'a dependency (Redis, Postgres) is unavailable; nothing was done, retry' },
   rebuilding: { status: 503, retriable: true, summary: 'stock data is being rebuilt after a Redis restart; nothing was reserved (`Retry-After`)' },
+  channel_pending: { status: 503, retriable: true, summary: 'the SKU\'s figures for this sales channel are being computed (a channel just created); nothing was reserved (`Retry-After`)' },
   write_back_failed: { status: 503, retriable: true, summary: 'the purchase could not be recorded; nothing was reserved (`Retry-After`)' },
   shutting_down: { status: 503, retriable: true, summary: 'this gateway is draining; retry, another instance answers (`Retry-After`)' },
   too_many_connections: { status: 503, retriable: true, summary: 'WebSocket upgrade: the gateway holds its maximum of connections (`Retry-After`)' },
@@ -268,6 +272,18 @@ export class UnavailableError extends PlatformError {
 export class RebuildingError extends PlatformError {
   override readonly code = 'rebuilding';
 }
+export class ChannelPendingError extends PlatformError {
+  override readonly code = 'channel_pending';
+}
+export class UnknownSalesChannelError extends PlatformError {
+  override readonly code = 'unknown_sales_channel';
+}
+export class ChannelForbiddenError extends PlatformError {
+  override readonly code = 'channel_forbidden';
+}
+export class ChannelWithoutLocationsError extends PlatformError {
+  override readonly code = 'channel_without_locations';
+}
 export class WriteBackFailedError extends PlatformError {
   override readonly code = 'write_back_failed';
 }
@@ -382,6 +398,10 @@ const CLASSES: { readonly [C in ErrorCode]: ErrorClass | ErrorFactory } = {
   not_found: NotFoundError,
   unknown_sku: UnknownSkuError,
   unknown_location: UnknownLocationError,
+  unknown_sales_channel: UnknownSalesChannelError,
+  channel_forbidden: ChannelForbiddenError,
+  channel_without_locations: ChannelWithoutLocationsError,
+  channel_pending: ChannelPendingError,
   unknown_order: UnknownOrderError,
   unknown_ticket: UnknownTicketError,
   unknown_channel: UnknownChannelError,

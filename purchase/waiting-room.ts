@@ -38,7 +38,8 @@ export class WaitingRoom {
   async enter(sku: string, req: PurchaseRequest, key: string, hash: string, address: string): Promise<Outcome> {
     const room = this.ports.waitingRoom;
     const items = req.items.map((i) => ({ sku: i.sku, qty: i.qty }));
-    const t = await room.ticket(sku, { key, hash, customerId: req.customerId, items, address }, scopedIdempotencyKey(req.customerId, key));
+    const channel = req.channel ?? null;
+    const t = await room.ticket(sku, { key, hash, customerId: req.customerId, items, address, ...(channel ? { channel } : {}) }, scopedIdempotencyKey(req.customerId, key));
     switch (t.kind) {
       case 'limited':
         return refusal({ kind: 'limited', scope: t.scope, retryAfterMs: t.retryAfterMs });
@@ -57,7 +58,7 @@ export class WaitingRoom {
         return this.waitlisted(sku, t.ticket, t.position, req.customerId);
       case 'admit':
         try {
-          return await this.decideTicket(sku, { ticket: t.ticket, key, hash, customerId: req.customerId, items, address });
+          return await this.decideTicket(sku, { ticket: t.ticket, key, hash, customerId: req.customerId, items, address, ...(channel ? { channel } : {}) });
         } finally {
           await room.done(sku, t.ticket);
         }

@@ -4,6 +4,7 @@
  * (lib/contracts/redis-keys.ts, stock-view.ts), so the gateway needs nothing of the processor.
  */
 import type { RedisClient } from '../../lib/redis.ts';
+import { EMPTY_CHANNEL_CONFIG, withChannels, type ChannelSource } from '../../lib/contracts/channels.ts';
 import { toSkuState, type SkuState } from '../../lib/contracts/feed.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import { summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
@@ -13,15 +14,19 @@ import type { StockLevel } from '../../schemas/generated/avro-types.ts';
 /** What the gateway reads of the views: a SKU's rows, for the SKUs that have a view. */
 export interface StockViews {
   readRows(skus: string[]): Promise<Map<string, SkuRows>>;
+  /** The sales-channel configuration the channel figures are computed with (none: no figures). */
+  channels?: ChannelSource;
 }
 
 export class StockViewReader implements StockViews {
   readonly keys: RedisKeys;
+  readonly channels: ChannelSource | undefined;
   private readonly redis: RedisClient;
 
-  constructor(deps: { redis: RedisClient; prefix: string }) {
+  constructor(deps: { redis: RedisClient; prefix: string; channels?: ChannelSource }) {
     this.redis = deps.redis;
     this.keys = redisKeys(deps.prefix);
+    this.channels = deps.channels;
   }
 
   /** One HGETALL per SKU, in one pipeline; SKUs without rows are left out. */
@@ -37,7 +42,7 @@ export async function readSummaries(views: StockViews, skus: string[]): Promise<
   const unknown: string[] = [];
   for (const sku of skus) {
     const r = rows.get(sku);
-    if (r) summaries.push(summarize(sku, r));
+    if (r) summaries.push(withChannels(summarize(sku, r), r, views.channels?.config ?? EMPTY_CHANNEL_CONFIG));
     else unknown.push(sku);
   }
   return { summaries, unknown };

@@ -20,7 +20,7 @@ export const ANONYMOUS_PREFIX = 'anon:';
 /** A refusal; its HTTP status is the catalog's for `code` (lib/errors.ts). */
 export interface Refusal {
   ok: false;
-  code: Extract<ErrorCode, 'invalid_customer' | 'missing_customer' | 'unauthorized' | 'forbidden'>;
+  code: Extract<ErrorCode, 'invalid_customer' | 'missing_customer' | 'unauthorized' | 'forbidden' | 'channel_forbidden' | 'unknown_sales_channel' | 'channel_without_locations'>;
   message: string;
   field?: string;
 }
@@ -87,4 +87,42 @@ export function purchaseCustomer(
     return bad('forbidden', `credential ${r.requester.principal.subject} may not purchase (a customer token, or a service key with scope ${ACT_FOR})`);
   }
   return bad('missing_customer', 'name the customer: X-Customer-Id header (or body customerId)', 'X-Customer-Id');
+}
+
+/** What a gateway knows of the sales channels (lib/contracts/channels.ts ChannelConfig, narrowed). */
+export interface ChannelDirectory {
+  channels: ReadonlyMap<string, { locations: readonly string[] }>;
+}
+
+/**
+ * The sales channel a purchase sells on (docs/channels.md, "Who may sell on a channel"), from
+ * the credential and the body's `channel`:
+ *   - a channel named in the body must exist and be one the credential may sell on (its
+ *     `sales_channels` claim or `sales:<id>` grants); development anonymous purchases may name any;
+ *   - none named: the credential's channel when it has exactly one, else none (the pooled
+ *     figure, as before channels existed);
+ *   - a channel without locations cannot sell anything: refused before the gate.
+ */
+export function purchaseChannel(
+  principal: Principal | undefined,
+  requested: string | undefined,
+  directory: ChannelDirectory,
+  allowAnonymous: boolean,
+): { ok: true; channel: string | null } | Refusal {
+  const allowed = principal?.salesChannels ?? new Set<string>();
+  let channel: string | null = null;
+  if (requested !== undefined) {
+    if (!directory.channels.has(requested)) return bad('unknown_sales_channel', `no sales channel ${JSON.stringify(requested)}`, 'channel');
+    if (principal ? !allowed.has(requested) : !allowAnonymous) {
+      return bad('channel_forbidden', `credential ${principal?.subject ?? '(none)'} may not sell on sales channel ${JSON.stringify(requested)}`, 'channel');
+    }
+    channel = requested;
+  } else if (allowed.size === 1) {
+    channel = [...allowed][0]!;
+    if (!directory.channels.has(channel)) return bad('unknown_sales_channel', `the credential's sales channel ${JSON.stringify(channel)} does not exist`, 'channel');
+  }
+  if (channel !== null && directory.channels.get(channel)!.locations.length === 0) {
+    return bad('channel_without_locations', `sales channel ${JSON.stringify(channel)} has no locations: it cannot sell anything`, 'channel');
+  }
+  return { ok: true, channel };
 }

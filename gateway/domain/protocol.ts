@@ -66,13 +66,18 @@ export function parseClientFrame(text: string): { ok: true; frame: ClientFrame }
 }
 
 /** Item JSON for a channel, serialised once per state and shared by every connection. */
-export function itemJson(state: SkuState, channel: Channel): string {
+export function itemJson(state: SkuState, channel: Channel, salesChannel?: string): string {
+  if (salesChannel !== undefined) {
+    // A storefront following a sales channel: that channel's figure (itemFigure checked it is there).
+    return `{"sku":${JSON.stringify(state.sku)},"available":${state.channels?.[salesChannel] ?? 0},"version":${state.version},"commitTs":${state.commitTs},"channel":${JSON.stringify(salesChannel)}}`;
+  }
   if (channel === 'storefront') {
     return `{"sku":${JSON.stringify(state.sku)},"available":${state.available},"version":${state.version},"commitTs":${state.commitTs}}`;
   }
   return (
     `{"sku":${JSON.stringify(state.sku)},"available":${state.available},"version":${state.version},"commitTs":${state.commitTs},` +
-    `"deleted":${state.deleted},"onHand":${state.onHand},"reserved":${state.reserved},"safetyStock":${state.safetyStock},"locations":${state.locationsJson}}`
+    `"deleted":${state.deleted},"onHand":${state.onHand},"reserved":${state.reserved},"safetyStock":${state.safetyStock},"locations":${state.locationsJson}` +
+    `${state.channels ? `,"channels":${JSON.stringify(state.channels)}` : ''}}`
   );
 }
 

@@ -15,6 +15,7 @@
  * So a channel never shows or sells units of a location it is not served by, nor the units
  * another channel's fence keeps on the locations they share.
  */
+import type { StockLevel } from '../../schemas/generated/avro-types.ts';
 import type { SkuRows } from './stock-view.ts';
 import { availableOf } from './stock-view.ts';
 
@@ -119,4 +120,15 @@ export function channelsOfSummary(hash: Record<string, string>): Record<string, 
 /** Percent (as stored, e.g. 12.5) to basis points. */
 export function pctToBp(pct: number): number {
   return Math.round(pct * 100);
+}
+
+/** Where a process's current configuration comes from (lib/channel-config.ts ChannelWatcher). */
+export interface ChannelSource {
+  readonly config: ChannelConfig;
+}
+
+/** The SKU's summary with its channel figures (left as it is when no channel is configured). */
+export function withChannels(summary: StockLevel, rows: SkuRows, config: ChannelConfig): StockLevel {
+  if (config.channels.size === 0) return summary;
+  return { ...summary, channels: channelAvailability(locationAvailability(rows), channelTerms(config, summary.sku)) };
 }

@@ -137,6 +137,7 @@ export class Gate implements GatePort {
       const args = packArgs({
         ...common,
         items: items.map((i) => [i.sku, i.qty]),
+        ...(a.channel ? { channel: a.channel } : {}),
         ...(part ? { part: true } : groups.length > 1 ? { allItems: a.items.map((i) => [i.sku, i.qty]) } : {}),
       });
       return (await this.cmd['gate-reserve'](keys.length, ...keys, args)) as Array<string | number>;
@@ -304,6 +305,8 @@ function decodeReserve(reply: Array<string | number>, items: readonly GateItem[]
       return { kind: 'sold_out', sku: item(reply[1]), available: Number(reply[2]) };
     case SCRIPT_CODE.CUSTOMER_LIMIT:
       return { kind: 'limit', sku: item(reply[1]), bought: Number(reply[2]) };
+    case SCRIPT_CODE.CHANNEL_PENDING:
+      return { kind: 'channel_pending', sku: item(reply[1]) };
     default:
       throw new Error(`unexpected gate-reserve reply: ${JSON.stringify(reply)}`);
   }

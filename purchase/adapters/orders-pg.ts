@@ -87,7 +87,7 @@ export class OrdersStore implements OrdersPort {
   }
 
   private async callWriteBack(holds: HoldToWrite[]): Promise<Map<string, WriteResult>> {
-    const input = holds.map((h) => ({ id: h.holdId, customer: h.customerId, idem: h.idempotencyKey, hash: h.hash, expires: h.expiresAt.toISOString(), items: h.items }));
+    const input = holds.map((h) => ({ id: h.holdId, customer: h.customerId, idem: h.idempotencyKey, hash: h.hash, expires: h.expiresAt.toISOString(), items: h.items, ...(h.channel ? { channel: h.channel } : {}) }));
     const r = await retry(() => this.pool.query<{ out: WriteBackRow[] }>('SELECT purchase_write_back($1::jsonb) AS out', [JSON.stringify(input)]), RETRY);
     const out = new Map<string, WriteResult>();
     for (const row of r.rows[0]!.out) {

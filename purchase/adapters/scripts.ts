@@ -29,6 +29,7 @@ export const SCRIPT_CODE = {
   UNKNOWN_SKU: -4,
   SOLD_OUT: -5,
   CUSTOMER_LIMIT: -6,
+  CHANNEL_PENDING: -7,
 } as const;
 
 /** `purchase/lua/<script>.lua` as a command on the connection (`inv_<script>`). */

@@ -40,3 +40,36 @@ export function allocate(locations: readonly LocationStock[], qty: number): Allo
   }
   return left === 0 ? out : null;
 }
+
+/**
+ * How a sales channel's purchase is allocated (docs/channels.md, "Sourcing"): only on the
+ * channel's locations (`order`, its priority order), by its rule. No channel: `allocate`.
+ *   priority       the first location in priority order with sellable units, splitting as needed
+ *   most_stock     `allocate`, restricted to the channel's locations
+ *   fewest_splits  the first location (priority order) that covers what is left, else the one
+ *                  with the most units (then again), so a line splits only when it must
+ *   single         `order` holds only the pickup location; never split
+ * The write-back function (migration 0015) applies the same rules; an integration test compares.
+ */
+export function allocateFor(locations: readonly LocationStock[], qty: number, rule: 'priority' | 'most_stock' | 'fewest_splits' | 'single', order: readonly string[]): Allocation[] | null {
+  const rank = new Map(order.map((l, i) => [l, i]));
+  const free = new Map(locations.filter((l) => rank.has(l.locationId)).map((l) => [l.locationId, sellable(l)]));
+  const out: Allocation[] = [];
+  let left = qty;
+  const byPriority = [...free.keys()].sort((a, b) => rank.get(a)! - rank.get(b)!);
+  while (left > 0) {
+    let best: string | undefined;
+    if (rule === 'fewest_splits' || rule === 'single') best = byPriority.find((l) => free.get(l)! >= left);
+    if (best === undefined && rule !== 'single') {
+      const candidates = byPriority.filter((l) => free.get(l)! > 0);
+      if (rule === 'priority') best = candidates[0];
+      else best = candidates.sort((a, b) => free.get(b)! - free.get(a)! || (a < b ? -1 : a > b ? 1 : 0))[0];
+    }
+    if (best === undefined) return null;
+    const take = Math.min(left, free.get(best)!);
+    free.set(best, free.get(best)! - take);
+    out.push({ locationId: best, qty: take });
+    left -= take;
+  }
+  return out;
+}

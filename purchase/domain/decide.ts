@@ -30,10 +30,13 @@ export async function decidePurchase(ports: DecidePorts, input: DecideInput): Pr
   const log = ports.logger;
   const holdId = ports.newId();
   const items: GateItem[] = req.items.map((i) => ({ sku: i.sku, qty: i.qty }));
-  const g = await gate.reserve({ holdId, idempotencyKey: scopedKey, hash, customerId: req.customerId, address, items, now: ports.clock.now(), skipRate: input.rateTaken ?? false });
+  const channel = req.channel ?? null;
+  const g = await gate.reserve({ holdId, idempotencyKey: scopedKey, hash, customerId: req.customerId, address, items, now: ports.clock.now(), skipRate: input.rateTaken ?? false, channel });
   switch (g.kind) {
     case 'rebuilding':
       return refusal({ kind: 'rebuilding' });
+    case 'channel_pending':
+      return refusal({ kind: 'channel_pending', sku: g.sku });
     case 'replay': {
       if (g.record.hash !== hash) return keyReused();
       if (g.record.state === 'done' && g.record.response) {
@@ -54,7 +57,7 @@ export async function decidePurchase(ports: DecidePorts, input: DecideInput): Pr
   }
   const hold = { holdId, idemKey: gate.idemKey(scopedKey, items), customerId: req.customerId, items };
   const expiresAt = new Date(ports.clock.now() + config.holdTtlMs);
-  const w = await ports.writeBack.write({ holdId, customerId: req.customerId, idempotencyKey, hash, items, expiresAt });
+  const w = await ports.writeBack.write({ holdId, customerId: req.customerId, idempotencyKey, hash, items, expiresAt, channel });
   if (w.ok) {
     const body = placedBody(holdId, expiresAt.toISOString(), w.lines);
     // The order is committed: the client gets its 201 even if Redis is unreachable now (the

@@ -6,6 +6,7 @@
  */
 import { errorResponse } from '../../lib/error-response.ts';
 import {
+  ChannelPendingError,
   CustomerLimitError,
   IdempotencyInProgressError,
   IdempotencyKeyReusedError,
@@ -38,6 +39,7 @@ export function refuse(err: PlatformError): Outcome {
  */
 export type ScriptRefusal =
   | { kind: 'rebuilding' }
+  | { kind: 'channel_pending'; sku: string }
   | { kind: 'limited'; scope: 'customer' | 'address'; retryAfterMs: number }
   | { kind: 'unknown'; sku: string; field: string }
   /** `gate`: the gate counted `available`; `waiting-room`: no ticket drawn, nothing left; `ticket`: a waitlisted ticket's fate. */
@@ -51,6 +53,8 @@ export function refusal(r: ScriptRefusal): Outcome {
   switch (r.kind) {
     case 'rebuilding':
       return refuse(new RebuildingError('stock data is being rebuilt after a Redis restart; nothing was reserved, retry with the same Idempotency-Key', { retryAfterS: RETRY_AFTER_S }));
+    case 'channel_pending':
+      return refuse(new ChannelPendingError(`the figures of ${JSON.stringify(r.sku)} for this sales channel are being computed; nothing was reserved, retry with the same Idempotency-Key`, { retryAfterS: RETRY_AFTER_S, details: { sku: r.sku } }));
     case 'limited': {
       const s = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
       return refuse(new RateLimitedError(`too many purchase attempts from this ${r.scope}; retry after ${s} s`, { details: { scope: r.scope, retryAfterMs: r.retryAfterMs }, retryAfterS: s }));

@@ -58,6 +58,8 @@ export interface ReserveRequest {
   now?: number;
   /** The rate limits were already taken (a waiting-room ticket takes them before it is drawn). */
   skipRate?: boolean;
+  /** The sales channel sold on (docs/channels.md); absent: the SKU's pooled figure. */
+  channel?: string | null;
 }
 
 export type ReserveOutcome =
@@ -68,7 +70,9 @@ export type ReserveOutcome =
   | { kind: 'limited'; scope: 'customer' | 'address'; retryAfterMs: number }
   | { kind: 'unknown'; sku: string }
   | { kind: 'sold_out'; sku: string; available: number }
-  | { kind: 'limit'; sku: string; bought: number };
+  | { kind: 'limit'; sku: string; bought: number }
+  /** The SKU has no figure for the channel yet (a channel just created; the processor is computing it). */
+  | { kind: 'channel_pending'; sku: string };
 
 export interface GatePort {
   /** One atomic gate decision. */
@@ -97,6 +101,8 @@ export interface HoldToWrite {
   hash: string;
   items: GateItem[];
   expiresAt: Date;
+  /** The sales channel: lines are allocated on its locations by its sourcing rule. */
+  channel?: string | null;
 }
 
 export interface OrderLine {
@@ -162,6 +168,7 @@ export interface QueuedRequest {
   customerId: string;
   items: GateItem[];
   address: string;
+  channel?: string | null;
 }
 
 /** What became of a ticket: the HTTP outcome its purchase got (or would have got). */

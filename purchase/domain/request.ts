@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { CHANNEL_ID } from '../../lib/contracts/channels.ts';
 import { toValidation, type Validation } from '../../lib/validation.ts';
 
 export const MAX_ITEMS = 20;
@@ -42,6 +43,8 @@ export const purchaseSchema = z.strictObject({
     .min(1, 'must list at least one item')
     .max(MAX_ITEMS, `must list at most ${MAX_ITEMS} items`)
     .refine((items) => new Set(items.map((i) => i.sku)).size === items.length, 'must not list a SKU twice'),
+  /** The sales channel to sell on; the credential must allow it (docs/channels.md). */
+  channel: z.string().regex(CHANNEL_ID, 'must be a sales channel id (a-z, 0-9, _ . -, at most 64)').optional(),
 });
 
 export type PurchaseBody = z.infer<typeof purchaseSchema>;
@@ -49,6 +52,8 @@ export type PurchaseBody = z.infer<typeof purchaseSchema>;
 export interface PurchaseRequest {
   customerId: string;
   items: PurchaseBody['items'];
+  /** The sales channel resolved from the credential (and the body); null or absent: the pooled figure. */
+  channel?: string | null;
 }
 
 /** Validates a parsed JSON body; the error names the first offending field (`items[0].qty`). */
@@ -66,5 +71,7 @@ export function validIdempotencyKey(key: string | undefined): key is string {
 /** Hash of the request's meaning: items in SKU order, so reordering items is the same request. */
 export function requestHash(req: PurchaseRequest): string {
   const items = [...req.items].sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0)).map((i) => [i.sku, i.qty]);
-  return createHash('sha256').update(JSON.stringify([req.customerId, items])).digest('base64url').slice(0, 32);
+  // A channel is part of the request's meaning; without one the hash is what it always was.
+  const meaning = req.channel ? [req.customerId, items, req.channel] : [req.customerId, items];
+  return createHash('sha256').update(JSON.stringify(meaning)).digest('base64url').slice(0, 32);
 }

@@ -21,6 +21,7 @@ ARGV[1] JSON { now (ms), holdId, hash, customer, settleDeadline (ms), idemTtl (s
                maxPerCustomer (0 = none), rateCustomer = { capacity, perSec },
                rateAddress = { capacity, perSec } (perSec 0 = no limit),
                items = [ [sku, qty], ... ] in the order of the per-item KEYS,
+               channel (optional) = the sales channel sold on: its figure instead of the SKU's (docs/channels.md),
                part (optional) = true: one more slot of a purchase whose SKUs span slots — only
                the items' checks and terms; KEYS[1..5] are unused keys of that slot }
 
@@ -31,6 +32,7 @@ Returns (codes in includes/codes.lua; i is the item's position in `items`, from 
   { UNKNOWN_SKU, i }
   { SOLD_OUT, i, available }
   { CUSTOMER_LIMIT, i, alreadyBought }
+  { CHANNEL_PENDING, i }         the SKU has no figure for the channel yet (a channel just created)
   { OK }
 ]]
 --- @include "includes/codes"
@@ -58,8 +60,9 @@ if wait > 0 then return { CODE.LIMITED_ADDRESS, wait } end
 for i, item in ipairs(a.items) do
   local qty = item[2]
   local k = 5 + 4 * (i - 1)
-  local available, known = gateAvailable(KEYS[k + 1], KEYS[k + 2])
+  local available, known, pending = gateAvailable(KEYS[k + 1], KEYS[k + 2], a.channel)
   if not known then return { CODE.UNKNOWN_SKU, i } end
+  if pending then return { CODE.CHANNEL_PENDING, i } end
   if available < qty then return { CODE.SOLD_OUT, i, math.max(0, available) } end
   if maxPerCustomer > 0 then
     local bought = tonumber(redis.call('HGET', KEYS[k + 4], customer)) or 0

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ReplyError, type ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../../lib/redis.ts';
-import { channelAvailability, channelTerms, encodeChannelTerms, locationAvailability, type ChannelConfig } from '../../lib/contracts/channels.ts';
+import { channelTerms, encodeChannelTerms, withChannels, type ChannelConfig } from '../../lib/contracts/channels.ts';
 import { encodeFeedEntry } from '../../lib/contracts/feed.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import { decodeRows, summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
@@ -35,20 +35,12 @@ export interface ApplyResult {
   channelsStale: boolean;
 }
 
-/** Where a process's current sales-channel configuration comes from (lib/channel-config.ts ChannelWatcher). */
-export interface ChannelSource {
-  readonly config: ChannelConfig;
-}
+export type { ChannelSource } from '../../lib/contracts/channels.ts';
+import type { ChannelSource } from '../../lib/contracts/channels.ts';
 
 /** The apply script's channel argument for a SKU: '' when no channel was ever configured. */
 export function channelSpec(config: ChannelConfig, sku: string): string {
   return config.version === 0 ? '' : encodeChannelTerms(config.version, channelTerms(config, sku));
-}
-
-/** The SKU's summary with its channel figures (null when no channel is configured). */
-export function withChannels(summary: StockLevel, rows: SkuRows, config: ChannelConfig): StockLevel {
-  if (config.channels.size === 0) return summary;
-  return { ...summary, channels: channelAvailability(locationAvailability(rows), channelTerms(config, summary.sku)) };
 }
 
 type ApplyRowsFn = (k1: string, k2: string, k3: string, k4: string, ...args: Array<string | number>) => unknown;
@@ -125,7 +117,7 @@ function parseReply(reply: unknown): RawReply {
 export class RedisViews {
   readonly keys: RedisKeys;
   private readonly redis: RedisClient;
-  private readonly channels: ChannelSource;
+  readonly channels: ChannelSource;
 
   constructor(deps: { redis: RedisClient; prefix: string; channels?: ChannelSource }) {
     this.redis = deps.redis;

@@ -14,4 +14,5 @@ local CODE = {
   UNKNOWN_SKU = -4,
   SOLD_OUT = -5,
   CUSTOMER_LIMIT = -6,
+  CHANNEL_PENDING = -7,
 }
