@@ -10,7 +10,7 @@ import { createKafka } from '../lib/kafka.ts';
 import type { Logger } from '../lib/logger.ts';
 import { startMetricsServer, type MetricsServer } from '../lib/metrics-server.ts';
 import { createPgPool } from '../lib/pg.ts';
-import { ChannelWatcher } from '../lib/channel-config.ts';
+import { startChannelFigures } from './channel-figures.ts';
 import { createRedis } from '../lib/redis.ts';
 import { RedisViews } from './adapters/redis-views.ts';
 import { createCdcMetrics, createProcessorMetrics } from './metrics.ts';
@@ -37,24 +37,8 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
   const pool = createPgPool(config.pg.url, { max: 3, application: 'invsync-reconcile' });
   // Sales channels (docs/channels.md): a newer configuration recomputes every SKU's channel
   // figures from its rows and republishes them on the feed.
-  const channelViews = new RedisViews({ redis, prefix: config.redis.prefix, channels: { get config() { return channels.config; } } });
-  const republish = async (skus: string[]) => {
-    const states = await channelViews.recomputeChannels(skus);
-    await channelViews.appendFeed(states, config.processor.feedMaxLen, channels.config.version);
-    return states.length;
-  };
-  const channels: ChannelWatcher = new ChannelWatcher({
-    pool,
-    log,
-    pollMs: config.channels.pollMs,
-    onChange: async (next) => {
-      const started = Date.now();
-      let n = 0;
-      for await (const skus of channelViews.scanSkus(500)) n += await republish(skus);
-      log.info({ version: next.version, skus: n, ms: Date.now() - started }, 'sales channel figures recomputed');
-    },
-  });
-  await channels.start();
+  const figures = await startChannelFigures({ pool, redis, prefix: config.redis.prefix, feedMaxLen: config.processor.feedMaxLen, pollMs: config.channels.pollMs, log });
+  const channels = figures.watcher;
   const processor = await startStockProcessor({
     kafka,
     redis,
@@ -67,12 +51,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
     feedMaxLen: config.processor.feedMaxLen,
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
     channels,
-    onChannelsStale: (skus) => {
-      void channels
-        .reload()
-        .then(() => republish(skus))
-        .catch((err: unknown) => log.warn({ err: errorMessage(err), skus: skus.length }, 'sales channel figures: recompute after a newer configuration failed; the next change or reconfiguration retries'));
-    },
+    onChannelsStale: figures.stale,
   });
   let stopping = false;
   let server: MetricsServer | undefined;

@@ -3,6 +3,7 @@
  * prefix, consumer group and output topics — stock.deltas, stock.levels and the DLQ are private
  * unless a test names them), hand-built Debezium events, and convergence checks against Postgres.
  */
+import { startChannelFigures } from '../stream-processors/channel-figures.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import type pg from 'pg';
@@ -35,6 +36,8 @@ export async function startTestProcessor(opts: {
   groupId: string;
   fromBeginning: boolean;
   topics?: { cdc?: string; deltas?: string; levels?: string; dlq?: string };
+  /** Keep sales-channel figures (stream-processors/channel-figures.ts), reading the configuration from this pool. */
+  channels?: { pool: pg.Pool; pollMs?: number };
 }): Promise<TestProcessor> {
   const metrics = createProcessorMetrics({ defaults: false });
   // Outputs go to private topics unless the test names them: a test processor must not publish
@@ -57,6 +60,9 @@ export async function startTestProcessor(opts: {
       await admin.disconnect();
     }
   }
+  const figures = opts.channels
+    ? await startChannelFigures({ pool: opts.channels.pool, redis: opts.redis, prefix: opts.prefix, feedMaxLen: 10_000, pollMs: opts.channels.pollMs ?? 100, log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) })
+    : undefined;
   const started = await startStockProcessor({
     kafka: opts.kafka,
     redis: opts.redis,
@@ -68,10 +74,12 @@ export async function startTestProcessor(opts: {
     prefix: opts.prefix,
     feedMaxLen: 10_000,
     topics,
+    ...(figures ? { channels: figures.watcher, onChannelsStale: figures.stale } : {}),
   });
   const processor: StockProcessor = {
     ...started,
     async stop() {
+      figures?.stop();
       await started.stop();
       await deleteGroups(opts.kafka, [opts.groupId]);
       if (!ownTopics.length) return;
@@ -87,7 +95,7 @@ export async function startTestProcessor(opts: {
   await processor.joined;
   // A test's private prefix starts empty on purpose: it counts as built (stream-processors/epoch.ts).
   await markEpoch(opts.redis, opts.prefix);
-  return { processor, metrics, views: new RedisViews({ redis: opts.redis, prefix: opts.prefix }), topics };
+  return { processor, metrics, views: new RedisViews({ redis: opts.redis, prefix: opts.prefix, ...(figures ? { channels: figures.watcher } : {}) }), topics };
 }
 
 /** A Debezium PostgreSQL change event for stock_levels, as the connector writes it (JSON, no schema). */
