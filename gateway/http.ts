@@ -43,7 +43,8 @@ function stockBody(s: StockLevel, full: boolean, channel?: string) {
   const available = channel === undefined ? s.available : (s.channels?.[channel] ?? 0);
   const named = channel === undefined ? {} : { channel };
   if (!full) return { sku: s.sku, available, version: s.version, deleted: s.deleted, commitTs: s.commitTs, committedAt: new Date(s.commitTs).toISOString(), ...named };
-  return { ...s, available, ...named, committedAt: new Date(s.commitTs).toISOString() };
+  const { channels, ...rest } = s;
+  return { ...rest, available, ...named, ...(channels ? { channels } : {}), committedAt: new Date(s.commitTs).toISOString() };
 }
 
 /** The `?channel=` of a stock read: absent, or a sales channel this gateway knows (else 400 / 404). */

@@ -120,7 +120,7 @@ describe('docs/asyncapi.yaml', () => {
     expect(node(servers.kafka, 'kafka')).toMatchObject({ protocol: 'kafka', url: '127.0.0.1:19092' });
     const ws = node(node(node(node(doc.channels, 'channels')[WS_CHANNEL], WS_CHANNEL).bindings, 'bindings').ws, 'ws binding');
     const query = node(node(ws.query, 'query').properties, 'query.properties');
-    expect(Object.keys(query).sort()).toEqual(['channel', 'token']);
+    expect(Object.keys(query).sort()).toEqual(['channel', 'sales_channel', 'token']);
     expect(node(query.channel, 'channel').enum).toEqual(['storefront', 'wms', 'erp']);
   });
 
