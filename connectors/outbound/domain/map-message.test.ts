@@ -66,6 +66,18 @@ function message(topic: string, value: unknown, extra: Partial<SourceMessage> = 
 }
 
 describe('mapMessage', () => {
+  it('targets a sales channel: its figure from the channels map, and only SKUs that channel has (docs/channels.md)', () => {
+    const m = mapping(`source: stock.levels
+output: marketplace.availability
+key: sku
+filter: { channels.mkt: { exists: true } }
+fields: { sku: itemCode, channels.mkt: qty, version: version }`);
+    const out = mapMessage(m, message('stock.levels', { ...level, channels: { mkt: 4, web: 12 } }), reserved);
+    expect(out.problems).toEqual([]);
+    expect(out.records.map((r) => [r.topic, r.key, JSON.parse(r.value as string)])).toEqual([['marketplace.availability', 'SKU-1', { itemCode: 'SKU-1', qty: 4, version: 41 }]]);
+    expect(mapMessage(m, message('stock.levels', level), reserved).records).toEqual([]);
+  });
+
   it('one topic per location from stock.levels, with renamed fields, key and de-duplication headers', () => {
     const m = mapping(`source: stock.levels
 explode: { path: locations, as: location }
