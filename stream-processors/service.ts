@@ -83,10 +83,10 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
     const tick = () => {
       running = reconcileViews({ pool, views, gate, feedMaxLen: config.processor.feedMaxLen }, { repair: true })
         .then((res) => {
-          metrics.drift.set(res.drift.length + res.gateDrift.length);
+          metrics.drift.set(res.drift.length + res.gateDrift.length + res.channelDrift.length);
           metrics.reconcileRuns.inc({ result: 'ok' });
-          const fields = { checked: res.checkedRows, drift: res.drift.length, gateDrift: res.gateDrift.length, repaired: res.repaired, transient: res.transient, seconds: res.seconds };
-          if (res.drift.length || res.gateDrift.length) log.warn(fields, 'reconciliation repaired drift');
+          const fields = { checked: res.checkedRows, drift: res.drift.length, gateDrift: res.gateDrift.length, channelDrift: res.channelDrift.length, repaired: res.repaired, transient: res.transient, seconds: res.seconds };
+          if (res.drift.length || res.gateDrift.length || res.channelDrift.length) log.warn(fields, 'reconciliation repaired drift');
           else log.info(fields, 'reconciliation: no drift');
         })
         .catch((err: unknown) => {
@@ -118,7 +118,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
       thresholds: { retainedWarnBytes: config.cdc.retainedWarnBytes, retainedCriticalBytes: config.cdc.retainedCriticalBytes },
       reconcile: async () => {
         const res = await reconcileViews({ pool, views, gate, feedMaxLen: config.processor.feedMaxLen }, { repair: true });
-        metrics.drift.set(res.drift.length + res.gateDrift.length);
+        metrics.drift.set(res.drift.length + res.gateDrift.length + res.channelDrift.length);
         metrics.reconcileRuns.inc({ result: 'ok' });
         log.warn({ checked: res.checkedRows, drift: res.drift.length, gateDrift: res.gateDrift.length, repaired: res.repaired }, 'reconciliation after slot recovery');
       },

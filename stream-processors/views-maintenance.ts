@@ -128,6 +128,8 @@ export interface ReconcileResult {
   /** Differences seen at first and gone after the settle time (CDC in flight). */
   transient: number;
   repaired: number;
+  /** SKUs whose sales-channel figures disagreed with their rows (recomputed with `repair`; docs/channels.md). */
+  channelDrift: string[];
   /** Purchase-gate SKUs whose terms disagreed with their hold records (repaired with `repair`). */
   gateDrift: GateCheck[];
   gateChecked: number;
@@ -182,6 +184,16 @@ export async function reconcileViews(
     repaired += await applyAndWait(deps, plain, false);
     repaired += await applyAndWait(deps, forced, true);
   }
+  // Sales-channel figures against the rows they are computed from (both in Redis: exact).
+  const channelDrift: string[] = [];
+  if (deps.views.channels.config.channels.size > 0) {
+    for await (const skus of deps.views.scanSkus()) {
+      const mine = skus.filter((s) => s.startsWith(skuPrefix));
+      const off = await deps.views.channelDrift(mine);
+      channelDrift.push(...off);
+      if (repair && off.length) await deps.views.appendFeed(await deps.views.recomputeChannels(off), deps.feedMaxLen);
+    }
+  }
   // The gate's terms: exact and atomic per SKU (no CDC in flight to wait for).
   const gateDrift: GateCheck[] = [];
   let gateChecked = 0;
@@ -192,5 +204,5 @@ export async function reconcileViews(
       for (const c of await deps.gate.check(mine, repair)) if (c.drift) gateDrift.push(c);
     }
   }
-  return { checkedRows, drift, transient, repaired, gateDrift, gateChecked, seconds: (performance.now() - started) / 1000 };
+  return { checkedRows, drift, transient, repaired, channelDrift, gateDrift, gateChecked, seconds: (performance.now() - started) / 1000 };
 }

@@ -19,6 +19,7 @@ import { mulberry32 as prng } from '../lib/prng.ts';
 import { startGatewayService, type GatewayService } from '../gateway/service.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import type { RowChange } from '../stream-processors/domain/fold.ts';
+import { reconcileViews } from '../stream-processors/views-maintenance.ts';
 import { cleanUp, testConfig, testKafka, unique } from './helpers.ts';
 import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
 import { customerToken, get, IDENTITY_ENV, post, type HttpReply } from './purchase-helpers.ts';
@@ -145,6 +146,21 @@ describe('channel figures', () => {
       const lua = Object.fromEntries([...channels.keys()].map((id) => [id, Number(stored[`${CHANNEL_FIELD_PREFIX}${id}`])]));
       expect(lua, `case ${c}`).toEqual(res!.summary.channels);
     }
+  });
+});
+
+describe('reconciliation', () => {
+  it('finds channel figures that disagree with their rows and recomputes them', async () => {
+    const sku = await stock({ [LA]: 8, [LB]: 9 });
+    const want = await converged(sku);
+    await redis.hset(proc.views.keys.summary(sku), `${CHANNEL_FIELD_PREFIX}${MKT}`, 999);
+    const found = await reconcileViews({ pool, views: proc.views, feedMaxLen: 10_000 }, { skuPrefix: sku, settleMs: 0 });
+    expect(found.channelDrift).toEqual([sku]);
+    expect(Number(await redis.hget(proc.views.keys.summary(sku), `${CHANNEL_FIELD_PREFIX}${MKT}`))).toBe(999); // not repaired without repair
+    const fixed = await reconcileViews({ pool, views: proc.views, feedMaxLen: 10_000 }, { skuPrefix: sku, settleMs: 0, repair: true });
+    expect(fixed.channelDrift).toEqual([sku]);
+    expect(Number(await redis.hget(proc.views.keys.summary(sku), `${CHANNEL_FIELD_PREFIX}${MKT}`))).toBe(want[MKT]);
+    expect((await reconcileViews({ pool, views: proc.views, feedMaxLen: 10_000 }, { skuPrefix: sku, settleMs: 0 })).channelDrift).toEqual([]);
   });
 });
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ReplyError, type ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../../lib/redis.ts';
-import { channelTerms, encodeChannelTerms, withChannels, type ChannelConfig } from '../../lib/contracts/channels.ts';
+import { channelsOfSummary, channelTerms, encodeChannelTerms, withChannels, type ChannelConfig } from '../../lib/contracts/channels.ts';
 import { encodeFeedEntry } from '../../lib/contracts/feed.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import { decodeRows, summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
@@ -181,6 +181,32 @@ export class RedisViews {
       const sku = skus[i]!;
       const rows = decodeRows(hash);
       out.push(withChannels(summarize(sku, rows), rows, config));
+    });
+    return out;
+  }
+
+  /**
+   * SKUs whose stored channel figures differ from what their stored rows give with this
+   * process's configuration (reconciliation; a view holding a newer configuration is not drift).
+   */
+  async channelDrift(skus: string[]): Promise<string[]> {
+    const config = this.channels.config;
+    if (config.channels.size === 0 || skus.length === 0) return [];
+    const [rows, summaries] = await Promise.all([
+      this.readRows(skus),
+      execEach(this.redis, skus, (sku) => this.keys.summary(sku), (p, sku) => p.hgetall(this.keys.summary(sku))),
+    ]);
+    const out: string[] = [];
+    skus.forEach((sku, i) => {
+      const [err, reply] = summaries[i]!;
+      if (err) throw err;
+      const r = rows.get(sku);
+      const stored = reply as Record<string, string>;
+      if (!r || Number(stored.cfg ?? 0) > config.version) return;
+      const want = withChannels(summarize(sku, r), r, config).channels ?? {};
+      const have = channelsOfSummary(stored);
+      const ids = new Set([...Object.keys(want), ...Object.keys(have)]);
+      if ([...ids].some((id) => want[id] !== have[id])) out.push(sku);
     });
     return out;
   }
