@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Principal, VerifyResult } from '../auth.ts';
-import { purchaseCustomer, resolveRequester } from './identity.ts';
+import { purchaseChannel, purchaseCustomer, resolveRequester } from './identity.ts';
 
 const principal = (kind: Principal['kind'], subject: string, scopes: string[] = []): VerifyResult => ({
   ok: true,
@@ -61,5 +61,26 @@ describe('resolveRequester', () => {
     expect(resolveRequester(undefined, { header: 'bob' }, false)).toMatchObject({ ok: false, code: 'unauthorized' });
     const r = resolveRequester(undefined, { header: 'bob' }, true);
     expect(r.ok && r.requester.customerId).toBe('anon:bob');
+  });
+});
+
+describe('purchaseChannel (docs/channels.md, "Who may sell on a channel")', () => {
+  const directory = { channels: new Map([['web', { locations: ['A'] }], ['mkt', { locations: ['B'] }], ['empty', { locations: [] }]]) };
+  const withChannels = (channels: string[]): Principal => ({ kind: 'customer', subject: 'c', scopes: new Set(), salesChannels: new Set(channels), expiresAt: undefined, via: 'jwt' });
+  it('takes a named channel the credential carries, and refuses one it does not', () => {
+    expect(purchaseChannel(withChannels(['web', 'mkt']), 'mkt', directory, false)).toEqual({ ok: true, channel: 'mkt' });
+    expect(purchaseChannel(withChannels(['web']), 'mkt', directory, false)).toMatchObject({ ok: false, code: 'channel_forbidden', field: 'channel' });
+    expect(purchaseChannel(undefined, 'mkt', directory, false)).toMatchObject({ ok: false, code: 'channel_forbidden' });
+    expect(purchaseChannel(undefined, 'mkt', directory, true)).toEqual({ ok: true, channel: 'mkt' });
+  });
+  it('defaults to the credential\'s only channel, else the pooled figure', () => {
+    expect(purchaseChannel(withChannels(['web']), undefined, directory, false)).toEqual({ ok: true, channel: 'web' });
+    expect(purchaseChannel(withChannels(['web', 'mkt']), undefined, directory, false)).toEqual({ ok: true, channel: null });
+    expect(purchaseChannel(withChannels([]), undefined, directory, false)).toEqual({ ok: true, channel: null });
+  });
+  it('refuses an unknown channel and a channel without locations', () => {
+    expect(purchaseChannel(withChannels(['gone']), 'gone', directory, false)).toMatchObject({ ok: false, code: 'unknown_sales_channel' });
+    expect(purchaseChannel(withChannels(['gone']), undefined, directory, false)).toMatchObject({ ok: false, code: 'unknown_sales_channel' });
+    expect(purchaseChannel(withChannels(['empty']), undefined, directory, false)).toMatchObject({ ok: false, code: 'channel_without_locations' });
   });
 });
