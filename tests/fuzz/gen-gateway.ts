@@ -54,8 +54,28 @@ function param(r: Rng, ctx: GatewayFuzzContext): string {
   ])();
 }
 
+/** A sales-channel id, valid-looking or hostile (unknown, malformed, huge, encoded). */
+function salesChannel(r: Rng): string {
+  return r.pick([
+    'web',
+    'fuzz-channel',
+    `c-${r.int(0, 99)}`,
+    '',
+    '%00',
+    '%',
+    'A'.repeat(r.pick([65, 5000])),
+    '__proto__',
+    'constructor',
+    '..%2F..',
+    enc(r, r.string(r.size(40))),
+  ]);
+}
+
 const ROUTES: ReadonlyArray<{ name: string; method: string; path: (r: Rng, c: GatewayFuzzContext) => string; body?: (r: Rng, c: GatewayFuzzContext) => unknown; mutates?: boolean }> = [
   { name: 'stock', method: 'GET', path: (r, c) => `/v1/stock/${param(r, c)}` },
+  // Sales channels (docs/channels.md): `?channel=` with hostile values, on both stock routes.
+  { name: 'stock-channel', method: 'GET', path: (r, c) => `/v1/stock/${r.pick(c.skus)}?channel=${salesChannel(r)}` },
+  { name: 'stock-channel', method: 'GET', path: (r, c) => `/v1/stock?skus=${r.pick(c.skus)}&${r.pick(['channel', 'channel[]', 'channel[a]'])}=${salesChannel(r)}&channel=${salesChannel(r)}` },
   {
     name: 'stock-batch',
     method: 'GET',
@@ -72,7 +92,11 @@ const ROUTES: ReadonlyArray<{ name: string; method: string; path: (r: Rng, c: Ga
     method: 'POST',
     path: () => '/v1/purchases',
     mutates: true,
-    body: (r, c) => ({ customerId: r.pick(['fuzz-customer', r.string(r.size(140))]), items: [{ sku: r.pick(c.skus), qty: r.int(1, 3) }] }),
+    body: (r, c) => ({
+      customerId: r.pick(['fuzz-customer', r.string(r.size(140))]),
+      items: [{ sku: r.pick(c.skus), qty: r.int(1, 3) }],
+      ...(r.bool(0.4) ? { channel: r.pick<unknown>([salesChannel(r), null, 7, ['web'], { id: 'web' }, '']) } : {}),
+    }),
   },
   { name: 'order', method: 'GET', path: (r, c) => `/v1/orders/${param(r, c)}` },
   { name: 'confirm', method: 'POST', path: (r, c) => `/v1/orders/${r.pick([param(r, c), '00000000-0000-0000-0000-000000000000', r.bytes(16).toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-')])}/confirm`, mutates: true },
@@ -271,7 +295,8 @@ function streamUrl(r: Rng, ctx: GatewayFuzzContext, valid: boolean): string {
     return `/v1/stream?channel=${channel}${token}`;
   }
   return r.weighted<() => string>([
-    [3, () => `/v1/stream?${r.pick(['channel', 'token', 'x'])}=${enc(r, r.string(r.size(100)))}`],
+    [3, () => `/v1/stream?${r.pick(['channel', 'token', 'x', 'sales_channel'])}=${enc(r, r.string(r.size(100)))}`],
+    [1, () => `/v1/stream?${r.pick(['', 'channel=wms&', 'channel=storefront&'])}sales_channel=${salesChannel(r)}`],
     [2, () => r.pick(['http://[', 'http://[/v1/stream', '//[', '/v1/stream?channel=%', '/v1/stream?token=%E0%A4%A', '/v1/stream/', '/V1/STREAM', '/v1/stream?channel=wms&channel=erp', '/v1/stream?channel=__proto__', `/v1/stream?token=${'t'.repeat(10000)}`, '/v1/stream%00', '*', '', 'ws://127.0.0.1/v1/stream', 'http://127.0.0.1:1/v1/stream'])],
     [1, () => `/${r.string(r.size(100))}`],
   ])();
