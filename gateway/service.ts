@@ -17,7 +17,9 @@ import { createRedis } from '../lib/redis.ts';
 import { PurchaseService } from '../purchase/service.ts';
 import { createPurchasePorts } from '../purchase/wiring.ts';
 import { createAdjustmentApplier } from '../connectors/adjustments.ts';
+import { AlertStreamReader } from './adapters/alert-stream.ts';
 import { FeedReader } from './adapters/feed.ts';
+import { AlertFanout } from './alert-fanout.ts';
 import { StockViewReader } from './adapters/stock-reader.ts';
 import { createAdjustmentRoutes } from './adjustments-http.ts';
 import { createVerifier } from './auth.ts';
@@ -81,6 +83,7 @@ export async function startGatewayService(
   const views = new StockViewReader({ redis, prefix: config.redis.prefix });
   const metrics = createGatewayMetrics({ defaults: overrides.metricsDefaults ?? true });
   const feed = new FeedReader({ redis, key: views.keys.feed, logger });
+  const alertStream = new AlertStreamReader({ redis, key: views.keys.alertStream, logger });
   const pool = createPgPool(config.pg.url, { max: config.purchase.pgPool, application: 'invsync-gateway' });
   pool.on('error', (err) => log.warn({ err: err.message }, 'postgres connection error'));
   // The purchase path gets its own connection, auto-pipelined: under a flash sale thousands of
@@ -173,6 +176,8 @@ export async function startGatewayService(
     logger,
   });
   await feed.start((entries) => hub.publish(entries));
+  const alerts = new AlertFanout({ hub });
+  await alertStream.start((list) => alerts.publish(list));
   hub.start();
   purchases.start();
   const port = overrides.port ?? config.gateway.port;
@@ -194,6 +199,7 @@ export async function startGatewayService(
       purchases.stop();
       await new Promise<void>((r) => server.close(() => r()));
       await feed.stop();
+      await alertStream.stop();
       redis.disconnect();
       purchaseRedis.disconnect();
       await pool.end().catch(() => undefined);
@@ -240,6 +246,7 @@ export async function startGatewayService(
       await closed;
       await metricsServer?.close();
       await feed.stop();
+      await alertStream.stop();
       redis.disconnect();
       purchaseRedis.disconnect();
       await pool.end().catch(() => undefined);

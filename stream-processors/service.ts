@@ -11,6 +11,7 @@ import type { Logger } from '../lib/logger.ts';
 import { startMetricsServer, type MetricsServer } from '../lib/metrics-server.ts';
 import { createPgPool } from '../lib/pg.ts';
 import { createRedis } from '../lib/redis.ts';
+import { startThresholdCache } from './adapters/pg-alert-thresholds.ts';
 import { RedisViews } from './adapters/redis-views.ts';
 import { createCdcMetrics, createProcessorMetrics } from './metrics.ts';
 import { CdcWatchdog, watchedSlotsFromConfig } from './cdc-watchdog.ts';
@@ -33,6 +34,14 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   const kafka = createKafka({ connection: config.kafka, clientId: `invsync-processor-${process.pid}`, logger });
   const metrics = createProcessorMetrics();
+  const pool = createPgPool(config.pg.url, { max: 3, application: 'invsync-reconcile' });
+  // Low-stock thresholds: loaded before the first batch, then reloaded periodically.
+  const thresholds = await startThresholdCache({
+    pool,
+    defaultThreshold: config.processor.alerts.lowStockDefault,
+    refreshMs: config.processor.alerts.thresholdsRefreshMs,
+    log: log.child({ component: 'alert-thresholds' }),
+  });
   const processor = await startStockProcessor({
     kafka,
     redis,
@@ -44,6 +53,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
     prefix: config.redis.prefix,
     feedMaxLen: config.processor.feedMaxLen,
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+    alerts: { thresholds: thresholds.current, streamMaxLen: config.processor.alerts.streamMaxLen },
   });
   let stopping = false;
   let server: MetricsServer | undefined;
@@ -55,7 +65,6 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
   // repairs are version-guarded, so that only costs work, never correctness.
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
-  const pool = createPgPool(config.pg.url, { max: 3, application: 'invsync-reconcile' });
   // Redis that lost its data is rebuilt from Postgres before the gate sells again (epoch.ts).
   const p = config.purchase;
   const stopEpoch = watchEpoch({
@@ -131,6 +140,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
       await running;
       await watchdog?.stop();
       await processor.stop();
+      thresholds.stop();
       await server?.close();
       await pool.end().catch(() => undefined);
       redis.disconnect();
