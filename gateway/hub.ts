@@ -187,6 +187,12 @@ export class Hub {
     }
   }
 
+  /** Connections following `sku`: its subscribers and the all-SKU ones (alert-fanout.ts). */
+  *subscribersOf(sku: string): Iterable<Connection> {
+    yield* this.bySku.get(sku) ?? [];
+    for (const conn of this.allSubscribers) if (!conn.skus.has(sku)) yield conn;
+  }
+
   private unindex(conn: Connection, sku: string): void {
     const set = this.bySku.get(sku);
     set?.delete(conn);

@@ -17,7 +17,9 @@ import { createRedis } from '../lib/redis.ts';
 import { PurchaseService } from '../purchase/service.ts';
 import { createPurchasePorts } from '../purchase/wiring.ts';
 import { createAdjustmentApplier } from '../connectors/adjustments.ts';
+import { AlertStreamReader } from './adapters/alert-stream.ts';
 import { FeedReader } from './adapters/feed.ts';
+import { AlertFanout } from './alert-fanout.ts';
 import { StockViewReader } from './adapters/stock-reader.ts';
 import { ChannelWatcher } from '../lib/channel-config.ts';
 import { createAdjustmentRoutes } from './adjustments-http.ts';
@@ -87,6 +89,7 @@ export async function startGatewayService(
   const views = new StockViewReader({ redis, prefix: config.redis.prefix, channels });
   const metrics = createGatewayMetrics({ defaults: overrides.metricsDefaults ?? true });
   const feed = new FeedReader({ redis, key: views.keys.feed, logger });
+  const alertStream = new AlertStreamReader({ redis, key: views.keys.alertStream, logger });
   // The purchase path gets its own connection, auto-pipelined: under a flash sale thousands of
   // gate calls are in flight at once, and one write per tick beats one write per call.
   const purchaseRedis = createRedis(config.redis, { autoPipelining: true });
@@ -177,6 +180,8 @@ export async function startGatewayService(
     logger,
   });
   await feed.start((entries) => hub.publish(entries));
+  const alerts = new AlertFanout({ hub });
+  await alertStream.start((list) => alerts.publish(list));
   hub.start();
   purchases.start();
   const port = overrides.port ?? config.gateway.port;
@@ -199,6 +204,7 @@ export async function startGatewayService(
       purchases.stop();
       await new Promise<void>((r) => server.close(() => r()));
       await feed.stop();
+      await alertStream.stop();
       redis.disconnect();
       purchaseRedis.disconnect();
       await pool.end().catch(() => undefined);
@@ -246,6 +252,7 @@ export async function startGatewayService(
       await closed;
       await metricsServer?.close();
       await feed.stop();
+      await alertStream.stop();
       redis.disconnect();
       purchaseRedis.disconnect();
       await pool.end().catch(() => undefined);

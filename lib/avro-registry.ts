@@ -18,6 +18,7 @@ import {
   SCHEMA_FILES,
   type AvroRecordName,
   type StockAdjustment,
+  type StockAlert,
   type StockDelta,
   type StockLevel,
 } from '../schemas/generated/avro-types.ts';
@@ -39,6 +40,7 @@ export interface StockCodecs {
   stockDelta: AvroCodec<StockDelta>;
   stockLevel: AvroCodec<StockLevel>;
   stockAdjustment: AvroCodec<StockAdjustment>;
+  stockAlert: AvroCodec<StockAlert>;
 }
 
 /** The value subject of a topic under the TopicNameStrategy. */
@@ -51,6 +53,7 @@ export const STOCK_SUBJECTS = {
   stockDelta: { subject: valueSubject(TOPICS.stockDeltas), schema: 'StockDelta' },
   stockLevel: { subject: valueSubject(TOPICS.stockLevels), schema: 'StockLevel' },
   stockAdjustment: { subject: valueSubject(TOPICS.stockAdjustments), schema: 'StockAdjustment' },
+  stockAlert: { subject: valueSubject(TOPICS.stockAlerts), schema: 'StockAlert' },
 } as const satisfies Record<keyof StockCodecs, { subject: string; schema: AvroRecordName }>;
 
 const REGISTRY_CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
@@ -201,7 +204,7 @@ function codec<T>(registry: SchemaRegistry, subject: string, schemaName: string,
 }
 
 /**
- * Registers the platform's value schemas (stock.deltas, stock.levels, stock.adjustments) with
+ * Registers the platform's value schemas (stock.deltas, stock.levels, stock.adjustments, stock.alerts) with
  * BACKWARD compatibility and returns one codec per topic. Safe to call at every start-up.
  */
 export async function registerStockSchemas(registryUrl: RegistryTarget): Promise<StockCodecs> {
@@ -214,7 +217,8 @@ export async function registerStockSchemas(registryUrl: RegistryTarget): Promise
   const stockDelta = await make<StockDelta>(STOCK_SUBJECTS.stockDelta);
   const stockLevel = await make<StockLevel>(STOCK_SUBJECTS.stockLevel);
   const stockAdjustment = await make<StockAdjustment>(STOCK_SUBJECTS.stockAdjustment);
-  return { stockDelta, stockLevel, stockAdjustment };
+  const stockAlert = await make<StockAlert>(STOCK_SUBJECTS.stockAlert);
+  return { stockDelta, stockLevel, stockAdjustment, stockAlert };
 }
 
 /**

@@ -117,6 +117,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ GATEWAY_METRICS_PORT: '70000' })).toThrow(/GATEWAY_METRICS_PORT must be between 0 and 65535/);
   });
 
+  it('stock alerts: no low-stock default, a 10 s reload, and a negative or fractional threshold refused by name', () => {
+    expect(loadConfig({}).processor.alerts).toEqual({ lowStockDefault: 0, thresholdsRefreshMs: 10_000, streamMaxLen: 10_000 });
+    expect(loadConfig({ ALERT_LOW_STOCK_DEFAULT: '5' }).processor.alerts.lowStockDefault).toBe(5);
+    expect(() => loadConfig({ ALERT_LOW_STOCK_DEFAULT: '-1' })).toThrow(/ALERT_LOW_STOCK_DEFAULT must be 0 or more/);
+    expect(() => loadConfig({ ALERT_LOW_STOCK_DEFAULT: '2.5' })).toThrow(/ALERT_LOW_STOCK_DEFAULT must be a whole number/);
+    expect(() => loadConfig({ ALERT_THRESHOLDS_REFRESH_MS: 'often' })).toThrow(/ALERT_THRESHOLDS_REFRESH_MS/);
+  });
+
   it('returns a frozen object', () => {
     const c = loadConfig({});
     expect(Object.isFrozen(c)).toBe(true);

@@ -175,6 +175,10 @@ const schema = z.object({
     .min(0, 'must be 0 or more')
     .default(300),
   FEED_MAXLEN: positiveInt(100_000_000).default(100_000),
+  // --- stock alerts (docs/stream-processors.md, "Stock alerts") ---
+  ALERT_LOW_STOCK_DEFAULT: nonNegativeInt(1_000_000_000).default(0),
+  ALERT_THRESHOLDS_REFRESH_MS: nonNegativeInt(3_600_000).default(10_000),
+  ALERT_STREAM_MAXLEN: positiveInt(100_000_000).default(10_000),
   GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
   GATEWAY_PORT: port.default(18080),
   GATEWAY_TICK_MS: positiveInt(1000).default(25),
@@ -369,6 +373,14 @@ export interface Config {
     epochCheckMs: number;
     /** How often the processor restarts FAILED Debezium connectors; 0: never. */
     connectWatchdogMs: number;
+    alerts: {
+      /** Low-stock threshold of a SKU without a row in stock_alert_thresholds; 0: no low-stock alerts. */
+      lowStockDefault: number;
+      /** How often the thresholds are reloaded from Postgres; 0: loaded once at start. */
+      thresholdsRefreshMs: number;
+      /** Approximate number of entries kept in the gateways' alert stream (<prefix>:alerts). */
+      streamMaxLen: number;
+    };
   };
   channels: {
     /** How often the sales-channel configuration's version is checked (docs/channels.md). */
@@ -752,6 +764,11 @@ function buildConfig(given: Record<string, string>, env: NodeJS.ProcessEnv, opti
       feedMaxLen: raw.FEED_MAXLEN,
       epochCheckMs: raw.PROCESSOR_EPOCH_CHECK_MS,
       connectWatchdogMs: raw.PROCESSOR_CONNECT_WATCHDOG_MS,
+      alerts: {
+        lowStockDefault: raw.ALERT_LOW_STOCK_DEFAULT,
+        thresholdsRefreshMs: raw.ALERT_THRESHOLDS_REFRESH_MS,
+        streamMaxLen: raw.ALERT_STREAM_MAXLEN,
+      },
     },
     channels: { pollMs: raw.CHANNEL_CONFIG_POLL_MS },
     kafka: { brokers: raw.KAFKA_BROKERS, sessionTimeoutMs: raw.KAFKA_SESSION_TIMEOUT_MS, tls: tlsOn ? { caFile } : undefined, sasl },

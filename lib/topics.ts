@@ -8,6 +8,8 @@ export const TOPICS = {
   cdcStockLevels: 'cdc.public.stock_levels',
   stockDeltas: 'stock.deltas',
   stockLevels: 'stock.levels',
+  /** Avro StockAlert, key = sku: edge-triggered low / out of / back in stock alerts. */
+  stockAlerts: 'stock.alerts',
   ordersEvents: 'orders.events',
   stockAdjustments: 'stock.adjustments',
   dlq: 'inventory.dlq',
@@ -33,6 +35,7 @@ export const TOPIC_SPECS: TopicSpec[] = [
   { topic: TOPICS.cdcStockLevels, partitions: 6, config: {} },
   { topic: TOPICS.stockDeltas, partitions: 6, config: {} },
   { topic: TOPICS.stockLevels, partitions: 6, config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' } },
+  { topic: TOPICS.stockAlerts, partitions: 6, config: {} },
   { topic: TOPICS.ordersEvents, partitions: 6, config: {} },
   { topic: TOPICS.stockAdjustments, partitions: 6, config: {} },
   { topic: TOPICS.dlq, partitions: 1, config: { 'retention.ms': String(30 * 24 * 3600 * 1000) } },

@@ -10,6 +10,7 @@ export interface ProcessorMetrics {
   lag: Gauge<'topic' | 'partition'>;
   drift: Gauge;
   reconcileRuns: Counter<'result'>;
+  alerts: Counter<'kind'>;
 }
 
 export function createProcessorMetrics({ defaults = true }: { defaults?: boolean } = {}): ProcessorMetrics {
@@ -56,6 +57,12 @@ export function createProcessorMetrics({ defaults = true }: { defaults?: boolean
       name: 'invsync_views_reconcile_runs_total',
       help: 'Reconciliation runs, by result',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    alerts: new Counter({
+      name: 'invsync_processor_alerts_total',
+      help: 'Stock alerts published on stock.alerts, by kind (a re-emission after a retry counts again)',
+      labelNames: ['kind'],
       registers: [registry],
     }),
   };

@@ -1,7 +1,8 @@
 /**
  * The stock processor: consumes Debezium's CDC topic for stock_levels in batches, applies each
  * change to the Redis views (version-guarded, pipelined), then publishes the effects —
- * `stock.deltas` and `stock.levels` (Avro), the gateway feed stream — and only then commits the
+ * `stock.deltas`, `stock.levels` and `stock.alerts` (Avro), the gateway feed and alert streams —
+ * and only then commits the
  * batch's offsets. At-least-once delivery plus idempotent apply gives effectively-once views;
  * effects of duplicates are re-emitted, so a crash between apply and publish loses nothing
  * (consumers de-duplicate by version).
@@ -21,8 +22,10 @@ import { InvalidMessageError, SchemaError } from '../lib/errors.ts';
 import { startKafkaStage, type Applied, type BatchContext, type BatchDone, type RunningStage, type StageWork } from '../lib/kafka-stage.ts';
 import type { Logger } from '../lib/logger.ts';
 import { TOPICS } from '../lib/topics.ts';
-import type { StockDelta, StockLevel } from '../schemas/generated/avro-types.ts';
+import type { StockAlert, StockDelta, StockLevel } from '../schemas/generated/avro-types.ts';
+import { RedisAlerts, type AlertStepRequest } from './adapters/redis-alerts.ts';
 import { RedisViews, type ApplyResult, type ChannelSource } from './adapters/redis-views.ts';
+import { alertInputs, thresholdFor, type ThresholdTable } from './domain/alerts.ts';
 import { toStockDelta } from './domain/effects.ts';
 import { fromStockChange, type RowChange } from './domain/fold.ts';
 import { decodeStockChange } from './domain/stock-change.ts';
@@ -35,7 +38,7 @@ export interface Encoder<T> {
 export interface ProcessorDeps {
   kafka: Kafka;
   redis: RedisClient;
-  codecs: { stockDelta: Encoder<StockDelta>; stockLevel: Encoder<StockLevel> };
+  codecs: { stockDelta: Encoder<StockDelta>; stockLevel: Encoder<StockLevel>; stockAlert?: Encoder<StockAlert> };
   logger: Logger;
   metrics: ProcessorMetrics;
   groupId: string;
@@ -43,7 +46,12 @@ export interface ProcessorDeps {
   prefix: string;
   feedMaxLen: number;
   /** Defaults to the platform's topics; tests point them elsewhere. */
-  topics?: { cdc?: string; deltas?: string; levels?: string; dlq?: string };
+  topics?: { cdc?: string; deltas?: string; levels?: string; alerts?: string; dlq?: string };
+  /**
+   * Stock alerts (docs/stream-processors.md, "Stock alerts"): on when given, with the
+   * `stockAlert` codec. `thresholds` returns the table in force (reloaded elsewhere).
+   */
+  alerts?: { thresholds: () => ThresholdTable; streamMaxLen: number };
   partitionsConsumedConcurrently?: number;
   /** The group session (KAFKA_SESSION_TIMEOUT_MS); the stage's default when left out. */
   sessionTimeoutMs?: number;
@@ -95,6 +103,7 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
     cdc: deps.topics?.cdc ?? TOPICS.cdcStockLevels,
     deltas: deps.topics?.deltas ?? TOPICS.stockDeltas,
     levels: deps.topics?.levels ?? TOPICS.stockLevels,
+    alerts: deps.topics?.alerts ?? TOPICS.stockAlerts,
     dlq: deps.topics?.dlq ?? TOPICS.dlq,
   };
   return startKafkaStage({
@@ -111,8 +120,11 @@ export async function startStockProcessor(deps: ProcessorDeps): Promise<StockPro
   });
 }
 
-function stockWork(deps: ProcessorDeps, topics: { deltas: string; levels: string }): StageWork<RowChange, ApplyResult> {
+type EffectTopics = { deltas: string; levels: string; alerts: string };
+
+function stockWork(deps: ProcessorDeps, topics: EffectTopics): StageWork<RowChange, ApplyResult> {
   const views = new RedisViews({ redis: deps.redis, prefix: deps.prefix, ...(deps.channels ? { channels: deps.channels } : {}) });
+  const alerts = deps.alerts && deps.codecs.stockAlert ? new RedisAlerts({ redis: deps.redis, prefix: deps.prefix }) : undefined;
   return {
     reasons: { decode: DLQ_REASONS.cdcUndecodable, apply: DLQ_REASONS.applyFailed },
     decode: (message) => decodeCdcMessage(message.value, message.key),
@@ -124,7 +136,7 @@ function stockWork(deps: ProcessorDeps, topics: { deltas: string; levels: string
       if (stale.length) deps.onChannelsStale?.([...new Set(stale)]);
       return results;
     },
-    complete: (done, ctx) => publish({ deps, views, topics }, done.applied, ctx),
+    complete: (done, ctx) => publish({ deps, views, alerts, topics }, done.applied, ctx),
     committed: (done) => countOutcomes(deps.metrics, done),
   };
 }
@@ -136,18 +148,24 @@ function stockWork(deps: ProcessorDeps, topics: { deltas: string; levels: string
  * batch; effects written before the failure are written again (feed readers and Kafka consumers
  * drop what they already have by version). The batch's dead letters go in the same send.
  */
-async function publish(env: { deps: ProcessorDeps; views: RedisViews; topics: { deltas: string; levels: string } }, applied: AppliedChange[], ctx: BatchContext): Promise<void> {
+async function publish(env: { deps: ProcessorDeps; views: RedisViews; alerts: RedisAlerts | undefined; topics: EffectTopics }, applied: AppliedChange[], ctx: BatchContext): Promise<void> {
   const { emitted, marks } = selectEmitted(applied);
-  const feedWritten = env.views.appendFeed(
-    emitted.map((a) => a.result.summary),
-    env.deps.feedMaxLen,
-    env.deps.channels?.config.version ?? 0,
-  );
+  // Alerts are stepped before anything is published: a retry of this batch re-emits the same ones.
+  const alerts = env.alerts ? await env.alerts.step(alertRequests(applied, env.deps.alerts!.thresholds())) : [];
+  const feedWritten = Promise.all([
+    env.views.appendFeed(
+      emitted.map((a) => a.result.summary),
+      env.deps.feedMaxLen,
+      env.deps.channels?.config.version ?? 0,
+    ),
+    env.alerts?.appendStream(alerts, env.deps.alerts!.streamMaxLen),
+  ]);
   const sent = (async () => {
     const { deltas, levels } = await encodeEffects(env.deps, emitted, ctx);
     const topicMessages = [
       { topic: env.topics.deltas, messages: deltas },
       { topic: env.topics.levels, messages: levels },
+      { topic: env.topics.alerts, messages: await encodeAlerts(env.deps, alerts, ctx) },
       { topic: ctx.dlqTopic, messages: ctx.takeDeadLetters() },
     ].filter((t) => t.messages.length > 0);
     if (topicMessages.length) await ctx.producer.sendBatch({ topicMessages, acks: -1 });
@@ -156,7 +174,37 @@ async function publish(env: { deps: ProcessorDeps; views: RedisViews; topics: { 
   const [feedResult, sendResult] = await Promise.allSettled([feedWritten, sent]);
   if (feedResult.status === 'rejected') throw feedResult.reason;
   if (sendResult.status === 'rejected') throw sendResult.reason;
-  await env.views.markPublished(marks);
+  await Promise.all([env.views.markPublished(marks), env.alerts?.markPublished(alerts)]);
+  for (const a of alerts) env.deps.metrics.alerts.inc({ kind: a.kind });
+}
+
+/**
+ * One alert step per change that reached the view (applied, or a duplicate: the step is keyed
+ * by the SKU version, so a duplicate steps only what a crash left unstepped), on the SKU's state
+ * after it, with each channel's threshold.
+ */
+export function alertRequests(applied: Array<{ result: Pick<ApplyResult, 'outcome' | 'summary'> }>, table: ThresholdTable): AlertStepRequest[] {
+  const out: AlertStepRequest[] = [];
+  for (const { result: r } of applied) {
+    if (r.outcome === 'stale') continue;
+    const s = r.summary;
+    out.push({ sku: s.sku, version: s.version, commitTs: s.commitTs, inputs: alertInputs(s).map((i) => ({ ...i, threshold: thresholdFor(table, s.sku, i.channel) })) });
+  }
+  return out;
+}
+
+/** An alert the schema cannot carry is logged and left out (never a retry loop); it is marked published with the others. */
+async function encodeAlerts(deps: ProcessorDeps, alerts: StockAlert[], ctx: BatchContext): Promise<Message[]> {
+  const out: Message[] = [];
+  for (const a of alerts) {
+    try {
+      out.push({ key: a.sku, value: await deps.codecs.stockAlert!.encode(a), headers: { alertId: a.alertId } });
+    } catch (err) {
+      if (!(err instanceof SchemaError)) throw err;
+      ctx.log.warn({ sku: a.sku, alertId: a.alertId, err: err.message }, 'stock alert not encodable: not published');
+    }
+  }
+  return out;
 }
 
 /**

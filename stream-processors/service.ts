@@ -12,6 +12,7 @@ import { startMetricsServer, type MetricsServer } from '../lib/metrics-server.ts
 import { createPgPool } from '../lib/pg.ts';
 import { startChannelFigures } from './channel-figures.ts';
 import { createRedis } from '../lib/redis.ts';
+import { startThresholdCache } from './adapters/pg-alert-thresholds.ts';
 import { RedisViews } from './adapters/redis-views.ts';
 import { createCdcMetrics, createProcessorMetrics } from './metrics.ts';
 import { CdcWatchdog, watchedSlotsFromConfig } from './cdc-watchdog.ts';
@@ -39,6 +40,14 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
   // figures from its rows and republishes them on the feed.
   const figures = await startChannelFigures({ pool, redis, prefix: config.redis.prefix, feedMaxLen: config.processor.feedMaxLen, pollMs: config.channels.pollMs, log });
   const channels = figures.watcher;
+
+  // Low-stock thresholds: loaded before the first batch, then reloaded periodically.
+  const thresholds = await startThresholdCache({
+    pool,
+    defaultThreshold: config.processor.alerts.lowStockDefault,
+    refreshMs: config.processor.alerts.thresholdsRefreshMs,
+    log: log.child({ component: 'alert-thresholds' }),
+  });
   const processor = await startStockProcessor({
     kafka,
     redis,
@@ -52,6 +61,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
     channels,
     onChannelsStale: figures.stale,
+    alerts: { thresholds: thresholds.current, streamMaxLen: config.processor.alerts.streamMaxLen },
   });
   let stopping = false;
   let server: MetricsServer | undefined;
@@ -140,6 +150,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
       await running;
       await watchdog?.stop();
       await processor.stop();
+      thresholds.stop();
       await server?.close();
       await pool.end().catch(() => undefined);
       redis.disconnect();

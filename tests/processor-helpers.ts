@@ -1,7 +1,7 @@
 /**
  * Helpers for stream-processor integration tests: a processor on private names (its own Redis key
- * prefix, consumer group and output topics — stock.deltas, stock.levels and the DLQ are private
- * unless a test names them), hand-built Debezium events, and convergence checks against Postgres.
+ * prefix, consumer group and output topics — stock.deltas, stock.levels, stock.alerts and the DLQ
+ * are private unless a test names them), hand-built Debezium events, and convergence checks against Postgres.
  */
 import { startChannelFigures } from '../stream-processors/channel-figures.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +13,7 @@ import { TOPICS } from '../lib/topics.ts';
 import type { Config } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
+import type { ThresholdTable } from '../stream-processors/domain/alerts.ts';
 import { createProcessorMetrics, type ProcessorMetrics } from '../stream-processors/metrics.ts';
 import { startStockProcessor, type StockProcessor } from '../stream-processors/processor.ts';
 import { reconcileViews } from '../stream-processors/views-maintenance.ts';
@@ -25,8 +26,10 @@ export interface TestProcessor {
   metrics: ProcessorMetrics;
   views: RedisViews;
   /** The topics it reads and writes (private unless given). */
-  topics: { cdc: string; deltas: string; levels: string; dlq: string };
+  topics: { cdc: string; deltas: string; levels: string; alerts: string; dlq: string };
 }
+
+const NO_THRESHOLDS: ThresholdTable = { bySkuChannel: new Map(), defaultThreshold: 0 };
 
 export async function startTestProcessor(opts: {
   config: Config;
@@ -35,19 +38,27 @@ export async function startTestProcessor(opts: {
   prefix: string;
   groupId: string;
   fromBeginning: boolean;
-  topics?: { cdc?: string; deltas?: string; levels?: string; dlq?: string };
+  topics?: { cdc?: string; deltas?: string; levels?: string; alerts?: string; dlq?: string };
   /** Keep sales-channel figures (stream-processors/channel-figures.ts), reading the configuration from this pool. */
   channels?: { pool: pg.Pool; pollMs?: number };
+  /** The low-stock thresholds in force (stock alerts); none (default 0) unless given. */
+  thresholds?: () => ThresholdTable;
 }): Promise<TestProcessor> {
   const metrics = createProcessorMetrics({ defaults: false });
   // Outputs go to private topics unless the test names them: a test processor must not publish
   // duplicate deltas or levels onto the platform's topics, which other suites and processes read.
   const given = opts.topics ?? {};
-  const created = { deltas: given.deltas ? undefined : unique('t-deltas'), levels: given.levels ? undefined : unique('t-levels'), dlq: given.dlq ? undefined : unique('t-dlq') };
+  const created = {
+    deltas: given.deltas ? undefined : unique('t-deltas'),
+    levels: given.levels ? undefined : unique('t-levels'),
+    alerts: given.alerts ? undefined : unique('t-alerts'),
+    dlq: given.dlq ? undefined : unique('t-dlq'),
+  };
   const topics = {
     cdc: given.cdc ?? TOPICS.cdcStockLevels,
     deltas: given.deltas ?? created.deltas!,
     levels: given.levels ?? created.levels!,
+    alerts: given.alerts ?? created.alerts!,
     dlq: given.dlq ?? created.dlq!,
   };
   const ownTopics = Object.values(created).filter((t): t is string => t !== undefined);
@@ -75,6 +86,7 @@ export async function startTestProcessor(opts: {
     feedMaxLen: 10_000,
     topics,
     ...(figures ? { channels: figures.watcher, onChannelsStale: figures.stale } : {}),
+    alerts: { thresholds: opts.thresholds ?? (() => NO_THRESHOLDS), streamMaxLen: 10_000 },
   });
   const processor: StockProcessor = {
     ...started,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { StockLevel } from '../../schemas/generated/avro-types.ts';
-import { decodeFeedEntry, encodeFeedEntry, feedLocations, toSkuState } from './feed.ts';
+import type { StockAlert, StockLevel } from '../../schemas/generated/avro-types.ts';
+import { decodeAlertEntry, decodeFeedEntry, encodeAlertEntry, encodeFeedEntry, feedLocations, toSkuState } from './feed.ts';
 
 const level: StockLevel = {
   sku: 'SKU-"1"',
@@ -40,5 +40,20 @@ describe('feed entry codec', () => {
     });
     expect(decodeFeedEntry(['available', '1'])).toBeUndefined();
     expect(decodeFeedEntry([])).toBeUndefined();
+  });
+});
+
+describe('alert entry codec', () => {
+  const alert: StockAlert = { alertId: 'S|1||42|LOW_STOCK', sku: 'S|1', channel: null, kind: 'LOW_STOCK', available: 3, threshold: 5, version: 42, commitTs: 1_795_236_135_779 };
+
+  it('round-trips an alert, pooled and per channel', () => {
+    expect(decodeAlertEntry(asRead(encodeAlertEntry(alert)))).toEqual(alert);
+    const web = { ...alert, channel: 'web', alertId: 'S|1|web|42|LOW_STOCK' };
+    expect(decodeAlertEntry(asRead(encodeAlertEntry(web)))).toEqual(web);
+  });
+
+  it('is not fooled by a feed entry or an unknown kind', () => {
+    expect(decodeAlertEntry(asRead(encodeFeedEntry(level)))).toBeUndefined();
+    expect(decodeAlertEntry(asRead(encodeAlertEntry({ ...alert, kind: 'SOLD_OUT' as never })))).toBeUndefined();
   });
 });

@@ -7,7 +7,7 @@
  * commitTs, locations (JSON array of LocationLevel), and channels (JSON object channel id ->
  * available; only when sales channels are configured, docs/channels.md).
  */
-import type { StockLevel } from '../../schemas/generated/avro-types.ts';
+import { STOCK_ALERT_KIND_SYMBOLS, type StockAlert, type StockAlertKind, type StockLevel } from '../../schemas/generated/avro-types.ts';
 
 /**
  * A StockLevel as a feed reader holds it: the locations stay JSON text, since the gateway
@@ -107,4 +107,47 @@ export function parseChannels(text: string): Record<string, number> | null {
 /** The per-location breakdown of a decoded state. */
 export function feedLocations(s: SkuState): StockLevel['locations'] {
   return JSON.parse(s.locationsJson) as StockLevel['locations'];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alert entries (`<p>:alerts`, a Redis stream beside the feed): one StockAlert per entry, written
+// by the stream processor after the alert step, read by every gateway for `alert` frames. A
+// separate stream, not a field of the feed entry: the gateway coalesces feed entries per SKU
+// (newest state wins) and an alert must never be coalesced away.
+//
+// Fields, in this order: alertId, sku, channel ('' for the pooled figure), kind, available,
+// threshold, version, commitTs.
+
+const ALERT_KIND_SET: ReadonlySet<string> = new Set<StockAlertKind>(STOCK_ALERT_KIND_SYMBOLS);
+
+/** The field/value list of an XADD for one alert. */
+export function encodeAlertEntry(a: StockAlert): Array<string | number> {
+  return [
+    'alertId', a.alertId,
+    'sku', a.sku,
+    'channel', a.channel ?? '',
+    'kind', a.kind,
+    'available', a.available,
+    'threshold', a.threshold,
+    'version', a.version,
+    'commitTs', a.commitTs,
+  ];
+}
+
+/** One alert entry's field/value list as a StockAlert; undefined for an entry that is not one. */
+export function decodeAlertEntry(fields: readonly string[]): StockAlert | undefined {
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+  if (!f.alertId || !f.sku || !f.kind || !ALERT_KIND_SET.has(f.kind)) return undefined;
+  const n = (k: string) => Number(f[k] ?? 0);
+  return {
+    alertId: f.alertId,
+    sku: f.sku,
+    channel: f.channel ? f.channel : null,
+    kind: f.kind as StockAlertKind,
+    available: n('available'),
+    threshold: n('threshold'),
+    version: n('version'),
+    commitTs: n('commitTs'),
+  };
 }

@@ -7,7 +7,7 @@
  * client should do after each, and the frame types. Must not: parse, validate or serialise
  * (the server's validation is gateway/domain/protocol.ts, the SDK's checks are its own).
  */
-import type { LocationLevel, StockLevel } from '../../schemas/generated/avro-types.ts';
+import type { LocationLevel, StockAlert, StockLevel } from '../../schemas/generated/avro-types.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -125,7 +125,13 @@ export interface ErrorFrame {
   message: string;
   id?: string;
 }
-export type ServerFrame = WelcomeFrame | SnapshotFrame | DeltasFrame | SubscribedFrame | UnsubscribedFrame | PongFrame | ErrorFrame;
+/**
+ * A stock alert (docs/stream-processors.md, "Stock alerts"), sent as it arrives, never coalesced.
+ * `storefront` gets the pooled figure's alerts (channel null) without the threshold; `wms` / `erp`
+ * get every alert of the SKUs they follow. De-duplicate on `alertId`.
+ */
+export type AlertFrame = { type: 'alert' } & Omit<StockAlert, 'threshold'> & Partial<Pick<StockAlert, 'threshold'>>;
+export type ServerFrame = WelcomeFrame | SnapshotFrame | DeltasFrame | SubscribedFrame | UnsubscribedFrame | PongFrame | ErrorFrame | AlertFrame;
 
 // ---------------------------------------------------------------------------------------------
 // Client -> server frames

@@ -12,6 +12,8 @@ describe('redisKeys', () => {
     expect(k.rows('SKU-1')).toBe('inv:{SKU-1}:rows');
     expect(k.summary('SKU-1')).toBe('inv:{SKU-1}');
     expect(k.feed).toBe('inv:feed');
+    expect(k.alerts('SKU-1')).toBe('inv:{SKU-1}:alerts');
+    expect(k.alertStream).toBe('inv:alerts');
     expect(k.rowsPattern).toBe('inv:{*}:rows');
     expect(k.epoch(0)).toBe('inv:{s7920}:epoch');
     expect(k.epochPending(0)).toBe('inv:{s7920}:epoch:pending');
@@ -51,7 +53,7 @@ describe('redisKeys', () => {
       fc.property(fc.string({ minLength: 1, maxLength: 40 }), fc.string({ minLength: 1, maxLength: 20 }), (sku, id) => {
         const slot = c.slotOf(sku);
         const keys = [
-          c.rows(sku), c.summary(sku), c.gate(sku), c.gatePending(sku), c.gateHolds(sku), c.gateCustomers(sku), c.limitReleased(sku, id),
+          c.rows(sku), c.summary(sku), c.alerts(sku), c.gate(sku), c.gatePending(sku), c.gateHolds(sku), c.gateCustomers(sku), c.limitReleased(sku, id),
           c.waitingRoom(sku), c.waitingQueue(sku), c.waitingKeys(sku), c.waitingOut(sku), c.fate(sku, 3),
           c.hold(id, slot), c.idempotency(id, slot), c.unsettled(slot), c.epoch(slot), c.epochPending(slot),
         ];

@@ -15,6 +15,9 @@
  *     <p>:{<sku>}:rows              hash locationId -> encoded row (contracts/stock-view.ts)
  *     <p>:{<sku>}                   hash SKU summary (what HTTP reads serve, what the gate sells from)
  *     <p>:feed                      stream of applied SKU changes for gateways (contracts/feed.ts)
+ *   stock alerts (stream-processors/lua/alert-step-1.lua, docs/stream-processors.md "Stock alerts"):
+ *     <p>:{<sku>}:alerts            hash: per channel the alert state, alerts not yet published, their mark
+ *     <p>:alerts                    stream of alerts for gateways (contracts/feed.ts)
  *   purchase gate (docs/purchase-path.md):
  *     <p>:{<sku>}:gate              hash of the gate's terms (inflight, unreflected)
  *     <p>:{<sku>}:gate:pending      write-backs the view has not reached yet (popped by apply-rows)
@@ -71,6 +74,12 @@ export interface RedisKeys {
   /** SCAN pattern matching every rows key. */
   rowsPattern: string;
   skuFromRowsKey(key: string): string | undefined;
+
+  // --- stock alerts
+  /** The SKU's alert state per channel, with the alerts decided but not yet published. */
+  alerts(sku: string): string;
+  /** The stream of alerts gateways fan out. */
+  alertStream: string;
 
   // --- purchase gate
   /** The purchase gate's terms for the SKU (purchase/lua/gate-reserve.lua). */
@@ -139,6 +148,9 @@ export function redisKeys(prefix: string, options: { cluster?: boolean } = {}): 
     feed: `${prefix}:feed`,
     rowsPattern: `${prefix}:{*}:rows`,
     skuFromRowsKey: skuTagged(prefix, '}:rows'),
+
+    alerts: (sku) => `${tag(sku)}:alerts`,
+    alertStream: `${prefix}:alerts`,
 
     gate: (sku) => `${tag(sku)}:gate`,
     gatePending: (sku) => `${tag(sku)}:gate:pending`,

@@ -64,7 +64,9 @@ export async function seedSkus(pool: pg.Pool, names: FuzzNames, onHand = 50): Pr
 export async function waitViews(pool: pg.Pool, redis: RedisClient, names: FuzzNames, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const present = await Promise.all(names.skus.map((s) => redis.exists(`${names.prefix}:{${s}}`)));
+    // `published` is marked once the processor has finished the change's batch (views, alert
+    // state, feed, topics): only then is every Redis key of the SKU in place for a snapshot.
+    const present = await Promise.all(names.skus.map((s) => redis.hexists(`${names.prefix}:{${s}}`, 'published')));
     if (present.every((p) => p === 1)) return;
     if (Date.now() > deadline) throw new Error(`the processor did not fill the views of ${names.skus.join(', ')} within ${timeoutMs} ms`);
     await pool.query(`UPDATE stock_levels SET on_hand = on_hand WHERE sku = ANY($1)`, [names.skus]);
