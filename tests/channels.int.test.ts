@@ -3,14 +3,14 @@
  * Postgres, figures folded by the processor (Lua) and read by the gateway (TypeScript), purchases
  * gated per channel and allocated by the channel's sourcing rule, channel WebSocket feeds.
  *
- * Two channels share a location: web serves L-A and L-B (priority A, B) with a 10-unit fence;
- * mkt serves only L-B. So mkt may sell L-B's units minus what web's fence keeps there.
+ * Two channels share a location: web serves L-B and L-A (priority B, then A) with a 10-unit
+ * fence, which sits on L-B; mkt serves only L-B. So mkt may sell L-B's units minus those 10.
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocateFor, type LocationStock } from '../purchase/domain/allocate.ts';
-import { channelAvailability, channelTerms, CHANNEL_FIELD_PREFIX, SOURCING_RULES, type ChannelConfig, type Fence, type SalesChannel } from '../lib/contracts/channels.ts';
+import { channelAvailability, channelTerms, CHANNEL_FIELD_PREFIX, pinsAgainst, SOURCING_RULES, type ChannelConfig, type Fence, type SalesChannel } from '../lib/contracts/channels.ts';
 import { loadChannelConfig } from '../lib/channel-config.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -97,7 +97,7 @@ async function converged(sku: string, timeoutMs = 20_000): Promise<Record<string
 
 beforeAll(async () => {
   await pool.query('INSERT INTO sales_channels (channel_id, name, sourcing, fence_units) VALUES ($1, $1, $2, 10), ($3, $3, $4, NULL), ($5, $5, $6, NULL)', [WEB, 'priority', MKT, 'most_stock', EMPTY, 'most_stock']);
-  await pool.query('INSERT INTO sales_channel_locations (channel_id, location_id, priority) VALUES ($1, $2, 1), ($1, $3, 2), ($4, $3, 1)', [WEB, LA, LB, MKT]);
+  await pool.query('INSERT INTO sales_channel_locations (channel_id, location_id, priority) VALUES ($1, $2, 2), ($1, $3, 1), ($4, $3, 1)', [WEB, LA, LB, MKT]);
   proc = await startTestProcessor({ config: base, kafka: testKafka(base), redis, prefix, groupId: unique('grp'), fromBeginning: false, channels: { pool } });
   await waitProcessorLive(pool, proc.views, `${prefix}-probe`);
   gw = await startGatewayService(config, logger, { port: 0, metricsDefaults: false });
@@ -188,9 +188,9 @@ describe('purchases on a channel', () => {
     expect(orders.rows.filter((o) => o.channel_id === MKT).reduce((s, o) => s + o.qty, 0)).toBe(sold(MKT));
     const rows = await pool.query<{ location_id: string; on_hand: number; reserved: number }>('SELECT location_id, on_hand, reserved FROM stock_levels WHERE sku = $1', [sku]);
     for (const r of rows.rows) expect(r.reserved).toBeLessThanOrEqual(r.on_hand);
-    // The web shop sources by priority: L-A is used up before any web unit comes from L-B.
-    const webOnB = orders.rows.filter((o) => o.channel_id === WEB && o.location_id === LB).length;
-    if (webOnB > 0) expect(rows.rows.find((r) => r.location_id === LA)!.reserved).toBe(20);
+    // The web shop sources by priority: L-B is used up before any web unit comes from L-A.
+    const webOnA = orders.rows.filter((o) => o.channel_id === WEB && o.location_id === LA).length;
+    if (webOnA > 0) expect(rows.rows.find((r) => r.location_id === LB)!.reserved).toBe(15);
     await converged(sku);
   });
 
@@ -217,9 +217,14 @@ describe('purchases on a channel', () => {
     expect(await ws.closed).toBe(4002);
   });
 
-  it('allocates like allocateFor for every sourcing rule (write-back function against its specification)', async () => {
+  it('allocates like allocateFor for every sourcing rule, around another channel\'s fence (write-back function against its specification)', async () => {
     const rnd = prng(1313);
     const locs = [`S1-${tag}`, `S2-${tag}`, `S3-${tag}`];
+    // A fenced channel on S2 then S1: its 4 units are pinned there, and no rule may take them.
+    const fenced = `pin-${tag}`;
+    channelIds.push(fenced);
+    await pool.query('INSERT INTO sales_channels (channel_id, name, fence_units) VALUES ($1, $1, 4)', [fenced]);
+    await pool.query('INSERT INTO sales_channel_locations (channel_id, location_id, priority) VALUES ($1, $2, 1), ($1, $3, 2)', [fenced, locs[1], locs[0]]);
     for (const rule of SOURCING_RULES) {
       const id = `src-${rule.replace('_', '-')}-${tag}`;
       channelIds.push(id);
@@ -231,7 +236,9 @@ describe('purchases on a channel', () => {
         const sku = await stock(units);
         const qty = 1 + Math.floor(rnd() * 12);
         const stockRows: LocationStock[] = locs.map((l) => ({ locationId: l, onHand: units[l]!, reserved: 0, safetyStock: 0 }));
-        const expected = allocateFor(stockRows, qty, rule, rule === 'single' ? [order[0]!] : order);
+        const cfg = await loadChannelConfig(pool);
+        const pinned = pinsAgainst(new Map(Object.entries(units)), channelTerms(cfg, sku), id);
+        const expected = allocateFor(stockRows, qty, rule, rule === 'single' ? [order[0]!] : order, pinned);
         const hold = { id: randomUUID(), customer: `alloc-${tag}`, idem: randomUUID(), hash: 'h', expires: new Date(Date.now() + 60_000).toISOString(), items: [{ sku, qty }], channel: id };
         const r = await pool.query<{ out: Array<{ ok: boolean; lines?: Array<{ allocations: Array<{ locationId: string; qty: number }> }> }> }>('SELECT purchase_write_back($1::jsonb) AS out', [JSON.stringify([hold])]);
         const got = r.rows[0]!.out[0]!;

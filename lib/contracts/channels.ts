@@ -10,10 +10,12 @@
  *   pool(c)    = sum of avail(l) over c's locations
  *   fence(c)   = min(units, pool(c)) for a fence in units, floor(pool(c) * pct / 100) for a
  *                percentage, 0 for none (a per-SKU fence replaces the channel's default)
- *   shared(f,c)= sum of avail(l) over the locations f and c both serve
- *   available(c) = max(0, pool(c) - sum over every other channel f of min(fence(f), shared(f,c)))
+ *   pin(f, l)  = the part of fence(f) placed on location l: f's locations in f's priority order,
+ *                each holding as much of what is left of the fence as it has (fencePins)
+ *   available(c) = sum over c's locations l of max(0, avail(l) - sum over other channels f of pin(f, l))
  * So a channel never shows or sells units of a location it is not served by, nor the units
- * another channel's fence keeps on the locations they share.
+ * another channel's fence keeps there; the write-back applies the same pins when it allocates a
+ * channel's purchase, so a fence holds whatever the other channels' sourcing rules pick.
  */
 import type { StockLevel } from '../../schemas/generated/avro-types.ts';
 import type { SkuRows } from './stock-view.ts';
@@ -76,20 +78,49 @@ export function locationAvailability(rows: SkuRows): Map<string, number> {
   return out;
 }
 
+/**
+ * Where each fenced channel's fence sits: its fence units placed on its own locations in its
+ * priority order, as many as each location has (the fenced channel's first locations hold its
+ * fence). Per channel index, location -> units kept from every other channel.
+ */
+export function fencePins(avail: Map<string, number>, terms: ChannelTerms): Array<Map<string, number>> {
+  return terms.map((t) => {
+    const pins = new Map<string, number>();
+    let left = fenceUnits(t.fence, t.locations.reduce((s, l) => s + (avail.get(l) ?? 0), 0));
+    for (const l of t.locations) {
+      if (left <= 0) break;
+      const take = Math.min(left, avail.get(l) ?? 0);
+      if (take > 0) pins.set(l, take);
+      left -= take;
+    }
+    return pins;
+  });
+}
+
+/** Units at each location that the other channels' fences keep from `channelId` (what the write-back may not take for it). */
+export function pinsAgainst(avail: Map<string, number>, terms: ChannelTerms, channelId: string): Map<string, number> {
+  const out = new Map<string, number>();
+  fencePins(avail, terms).forEach((pins, i) => {
+    if (terms[i]!.id === channelId) return;
+    for (const [l, n] of pins) out.set(l, (out.get(l) ?? 0) + n);
+  });
+  return out;
+}
+
 /** The availability of every channel for one SKU (the rule in this module's header). */
 export function channelAvailability(avail: Map<string, number>, terms: ChannelTerms): Record<string, number> {
-  const pools = terms.map((t) => t.locations.reduce((s, l) => s + (avail.get(l) ?? 0), 0));
-  const fences = terms.map((t, i) => fenceUnits(t.fence, pools[i]!));
+  const pins = fencePins(avail, terms);
   const out: Record<string, number> = {};
   terms.forEach((c, ci) => {
-    const mine = new Set(c.locations);
-    let a = pools[ci]!;
-    terms.forEach((f, fi) => {
-      if (fi === ci || fences[fi] === 0) return;
-      const shared = f.locations.reduce((s, l) => s + (mine.has(l) ? (avail.get(l) ?? 0) : 0), 0);
-      a -= Math.min(fences[fi]!, shared);
-    });
-    out[c.id] = Math.max(0, a);
+    let a = 0;
+    for (const l of c.locations) {
+      let kept = 0;
+      pins.forEach((p, fi) => {
+        if (fi !== ci) kept += p.get(l) ?? 0;
+      });
+      a += Math.max(0, (avail.get(l) ?? 0) - kept);
+    }
+    out[c.id] = a;
   });
   return out;
 }

@@ -49,11 +49,19 @@ export function allocate(locations: readonly LocationStock[], qty: number): Allo
  *   fewest_splits  the first location (priority order) that covers what is left, else the one
  *                  with the most units (then again), so a line splits only when it must
  *   single         `order` holds only the pickup location; never split
+ * `pinned`: units per location that other channels' fences keep (pinsAgainst in
+ * lib/contracts/channels.ts); never taken.
  * The write-back function (migration 0015) applies the same rules; an integration test compares.
  */
-export function allocateFor(locations: readonly LocationStock[], qty: number, rule: 'priority' | 'most_stock' | 'fewest_splits' | 'single', order: readonly string[]): Allocation[] | null {
+export function allocateFor(
+  locations: readonly LocationStock[],
+  qty: number,
+  rule: 'priority' | 'most_stock' | 'fewest_splits' | 'single',
+  order: readonly string[],
+  pinned: ReadonlyMap<string, number> = new Map(),
+): Allocation[] | null {
   const rank = new Map(order.map((l, i) => [l, i]));
-  const free = new Map(locations.filter((l) => rank.has(l.locationId)).map((l) => [l.locationId, sellable(l)]));
+  const free = new Map(locations.filter((l) => rank.has(l.locationId)).map((l) => [l.locationId, Math.max(0, sellable(l) - (pinned.get(l.locationId) ?? 0))]));
   const out: Allocation[] = [];
   let left = qty;
   const byPriority = [...free.keys()].sort((a, b) => rank.get(a)! - rank.get(b)!);

@@ -128,6 +128,12 @@ DECLARE
   c_rule    text;
   c_pickup  text;
   c_locs    text[];
+  pin       int[];
+  fr        record;
+  f_pool    int;
+  f_left    int;
+  p_take    int;
+  f_loc     text;
 BEGIN
   SELECT array_agg(DISTINCT x->>'sku' ORDER BY x->>'sku')
     INTO v_skus
@@ -170,12 +176,49 @@ BEGIN
     FOR it IN SELECT value FROM jsonb_array_elements(h->'items') LOOP
       need := (it->>'qty')::int;
       allocs := '[]'::jsonb;
+      -- Other channels' fences, pinned on their locations in their priority order (fencePins in
+      -- lib/contracts/channels.ts): a channel's purchase never takes those units.
+      pin := array_fill(0, ARRAY[greatest(n, 1)]);
+      IF ch IS NOT NULL THEN
+        FOR fr IN
+          SELECT s.channel_id,
+                 CASE WHEN fs.sku IS NOT NULL THEN fs.fence_units ELSE s.fence_units END AS units,
+                 CASE WHEN fs.sku IS NOT NULL THEN fs.fence_pct ELSE s.fence_pct END AS pct,
+                 array_agg(l.location_id ORDER BY l.priority, l.location_id) AS locs
+            FROM sales_channels s
+            JOIN sales_channel_locations l USING (channel_id)
+            LEFT JOIN sales_channel_fences fs ON fs.channel_id = s.channel_id AND fs.sku = it->>'sku'
+           WHERE s.channel_id <> ch
+           GROUP BY s.channel_id, fs.sku, fs.fence_units, fs.fence_pct, s.fence_units, s.fence_pct
+        LOOP
+          CONTINUE WHEN fr.units IS NULL AND fr.pct IS NULL;
+          f_pool := 0;
+          FOR i IN 1..n LOOP
+            IF r_sku[i] = it->>'sku' AND r_loc[i] = ANY (fr.locs) THEN f_pool := f_pool + r_free[i]; END IF;
+          END LOOP;
+          IF fr.units IS NOT NULL THEN
+            f_left := least(fr.units, f_pool);
+          ELSE
+            f_left := floor(f_pool::bigint * round(fr.pct * 100)::bigint / 10000);
+          END IF;
+          FOREACH f_loc IN ARRAY fr.locs LOOP
+            EXIT WHEN f_left <= 0;
+            FOR i IN 1..n LOOP
+              IF r_sku[i] = it->>'sku' AND r_loc[i] = f_loc THEN
+                p_take := least(f_left, r_free[i]);
+                pin[i] := pin[i] + p_take;
+                f_left := f_left - p_take;
+              END IF;
+            END LOOP;
+          END LOOP;
+        END LOOP;
+      END IF;
       WHILE need > 0 LOOP
         best := 0;
         -- fewest_splits and single: one location that covers the rest, highest priority first.
         IF c_rule IN ('fewest_splits', 'single') THEN
           FOR i IN 1..n LOOP
-            IF r_sku[i] = it->>'sku' AND r_free[i] >= need AND r_loc[i] = ANY (c_locs)
+            IF r_sku[i] = it->>'sku' AND r_free[i] - pin[i] >= need AND r_loc[i] = ANY (c_locs)
                AND (best = 0 OR array_position(c_locs, r_loc[i]) < array_position(c_locs, r_loc[best])) THEN
               best := i;
             END IF;
@@ -183,12 +226,12 @@ BEGIN
         END IF;
         IF best = 0 AND c_rule <> 'single' THEN
           FOR i IN 1..n LOOP
-            IF r_sku[i] = it->>'sku' AND r_free[i] > 0 AND (c_locs IS NULL OR r_loc[i] = ANY (c_locs)) THEN
+            IF r_sku[i] = it->>'sku' AND r_free[i] - pin[i] > 0 AND (c_locs IS NULL OR r_loc[i] = ANY (c_locs)) THEN
               IF best = 0 THEN
                 best := i;
               ELSIF c_rule = 'priority' THEN
                 IF array_position(c_locs, r_loc[i]) < array_position(c_locs, r_loc[best]) THEN best := i; END IF;
-              ELSIF r_free[i] > r_free[best] OR (r_free[i] = r_free[best] AND r_loc[i] < r_loc[best]) THEN
+              ELSIF r_free[i] - pin[i] > r_free[best] - pin[best] OR (r_free[i] - pin[i] = r_free[best] - pin[best] AND r_loc[i] < r_loc[best]) THEN
                 best := i;
               END IF;
             END IF;
@@ -198,7 +241,7 @@ BEGIN
           failed := true;
           EXIT;
         END IF;
-        took := least(need, r_free[best]);
+        took := least(need, r_free[best] - pin[best]);
         r_free[best] := r_free[best] - took;
         r_take[best] := r_take[best] + took;
         undo := undo || best;

@@ -4,35 +4,37 @@
 -- encodeChannelTerms: { id, fenceKind (0 units, 1 basis points, -1 none), fenceValue, {locations} }.
 -- Returns a list of figures in the order of `terms`.
 local function channelAvailability(avail, terms)
-  local pools, fences, sets = {}, {}, {}
+  -- Each fenced channel's fence, placed on its locations in priority order (fencePins).
+  local pins = {}
   for ci, t in ipairs(terms) do
-    local p, set = 0, {}
-    for _, loc in ipairs(t[4]) do
-      p = p + (avail[loc] or 0)
-      set[loc] = true
-    end
-    pools[ci], sets[ci] = p, set
+    local p = 0
+    for _, loc in ipairs(t[4]) do p = p + (avail[loc] or 0) end
+    local left = 0
     if t[2] == 0 then
-      fences[ci] = math.min(t[3], p)
+      left = math.min(t[3], p)
     elseif t[2] == 1 then
-      fences[ci] = math.floor(p * t[3] / 10000)
-    else
-      fences[ci] = 0
+      left = math.floor(p * t[3] / 10000)
     end
+    local mine = {}
+    for _, loc in ipairs(t[4]) do
+      if left <= 0 then break end
+      local take = math.min(left, avail[loc] or 0)
+      if take > 0 then mine[loc] = take end
+      left = left - take
+    end
+    pins[ci] = mine
   end
   local out = {}
-  for ci in ipairs(terms) do
-    local a = pools[ci]
-    for fi, f in ipairs(terms) do
-      if fi ~= ci and fences[fi] > 0 then
-        local shared = 0
-        for _, loc in ipairs(f[4]) do
-          if sets[ci][loc] then shared = shared + (avail[loc] or 0) end
-        end
-        a = a - math.min(fences[fi], shared)
+  for ci, t in ipairs(terms) do
+    local a = 0
+    for _, loc in ipairs(t[4]) do
+      local kept = 0
+      for fi in ipairs(terms) do
+        if fi ~= ci then kept = kept + (pins[fi][loc] or 0) end
       end
+      local free = (avail[loc] or 0) - kept
+      if free > 0 then a = a + free end
     end
-    if a < 0 then a = 0 end
     out[ci] = a
   end
   return out
