@@ -20,7 +20,10 @@ import { startGatewayService, type GatewayService } from '../gateway/service.ts'
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import type { RowChange } from '../stream-processors/domain/fold.ts';
 import { reconcileViews } from '../stream-processors/views-maintenance.ts';
-import { cleanUp, testConfig, testKafka, unique } from './helpers.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createSchemaRegistry } from '../lib/avro-registry.ts';
+import type { StockAlert } from '../schemas/generated/avro-types.ts';
+import { cleanUp, testConfig, testKafka, unique, watchTopic } from './helpers.ts';
 import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
 import { customerToken, get, IDENTITY_ENV, post, type HttpReply } from './purchase-helpers.ts';
 import { client, openClients } from './ws-client.ts';
@@ -38,6 +41,7 @@ const config = loadConfig({
 });
 const pool = new pg.Pool({ connectionString: base.pg.url, max: 8 });
 const redis = createRedis(base.redis);
+const registry = createSchemaRegistry(base.registry.url);
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const tag = randomUUID().slice(0, 8);
 const WEB = `web-${tag}`;
@@ -145,6 +149,42 @@ describe('channel figures', () => {
       const stored = await redis.hgetall(views.keys.summary(sku));
       const lua = Object.fromEntries([...channels.keys()].map((id) => [id, Number(stored[`${CHANNEL_FIELD_PREFIX}${id}`])]));
       expect(lua, `case ${c}`).toEqual(res!.summary.channels);
+    }
+  });
+});
+
+describe('stock alerts per channel', () => {
+  it('fires out of stock and back in stock for the channel whose figure crossed zero, once each', async () => {
+    const watcher = await watchTopic(testKafka(base), proc.topics.alerts, { binary: true });
+    try {
+      const sku = await stock({ [LA]: 20, [LB]: 12 });
+      await converged(sku); // mkt = 12 - 10 (web's fence on L-B) = 2
+      // The insert itself may alert (its rows arrive one by one: mkt is 0 until L-B's row): count from here.
+      const from = Number((await pool.query<{ v: string }>('SELECT max(version) AS v FROM stock_levels WHERE sku = $1', [sku])).rows[0]!.v);
+      await pool.query('UPDATE stock_levels SET on_hand = 10 WHERE sku = $1 AND location_id = $2', [sku, LB]); // mkt 0: out
+      await converged(sku);
+      await pool.query('UPDATE stock_levels SET on_hand = 13 WHERE sku = $1 AND location_id = $2', [sku, LB]); // mkt 3: back
+      await converged(sku);
+      let mine: StockAlert[] = [];
+      await waitUntil(
+        async () => {
+          const msgs = watcher.messages.filter((m) => m.key === sku);
+          mine = (await Promise.all(msgs.map((m) => registry.decode(Buffer.from(m.value!, 'binary')) as Promise<StockAlert>))).filter((a) => a.version > from);
+          return mine.filter((a) => a.channel === MKT).length >= 2;
+        },
+        15_000,
+        `two ${MKT} alerts for ${sku}`,
+      );
+      await sleep(500); // nothing more may follow
+      const forMkt = [...new Map(mine.filter((a) => a.channel === MKT).map((a) => [a.alertId, a])).values()];
+      expect(forMkt.map((a) => [a.kind, a.available])).toEqual([
+        ['OUT_OF_STOCK', 0],
+        ['BACK_IN_STOCK', 3],
+      ]);
+      // web never crossed zero (42 -> 30 -> 33): no alert for it.
+      expect(mine.filter((a) => a.channel === WEB)).toEqual([]);
+    } finally {
+      await watcher.stop();
     }
   });
 });
