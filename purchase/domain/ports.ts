@@ -7,6 +7,7 @@
 import type { Config } from '../../lib/config.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Allocation } from './allocate.ts';
+import type { HoldsPort } from './hold-lifecycle.ts';
 
 export interface GateItem {
   sku: string;
@@ -216,6 +217,8 @@ export type PurchaseSettings = Readonly<Config['purchase']>;
 export interface PurchasePorts {
   gate: GatePort;
   orders: OrdersPort;
+  /** Extend and change holds (domain/hold-lifecycle.ts). */
+  holds: HoldsPort;
   writeBack: WriteBackPort;
   waitingRoom: WaitingRoomPort;
   clock: Clock;

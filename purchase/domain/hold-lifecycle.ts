@@ -1,0 +1,118 @@
+/**
+ * The rules of a hold's lifecycle after it was placed (docs/purchase-path.md, "Hold lifecycle"):
+ * how far an extend moves the expiry, what a change of quantities asks of the gate and of
+ * Postgres, the request bodies, and the port the Postgres side implements. Pure: no I/O.
+ */
+import { z } from 'zod';
+import { toValidation, type Validation } from '../../lib/validation.ts';
+import type { GateItem, OrderLine, OrderStatus, OrderView } from './ports.ts';
+import { MAX_ITEMS, MAX_QTY, skuSchema } from './request.ts';
+
+/** One extend moves the expiry at most this far from now (the maximum lifetime bounds it further). */
+export const MAX_EXTEND_S = 24 * 3600;
+
+const wholeNumber = { message: 'must be a whole number' };
+
+/** `POST /v1/orders/:id/extend`: `{"seconds": n}`, how much longer from now. */
+export const extendSchema = z.strictObject({
+  seconds: z.number(wholeNumber).int(wholeNumber.message).min(1, 'must be at least 1').max(MAX_EXTEND_S, `must be at most ${MAX_EXTEND_S}`),
+});
+
+/** `PATCH /v1/orders/:id`: the target quantity of lines of the hold (0 removes a line). */
+export const changeSchema = z.strictObject({
+  items: z
+    .array(
+      z.strictObject({
+        sku: skuSchema,
+        qty: z.number(wholeNumber).int(wholeNumber.message).min(0, 'must be at least 0').max(MAX_QTY, `must be at most ${MAX_QTY}`),
+      }),
+    )
+    .min(1, 'must list at least one item')
+    .max(MAX_ITEMS, `must list at most ${MAX_ITEMS} items`)
+    .refine((items) => new Set(items.map((i) => i.sku)).size === items.length, 'must not list a SKU twice'),
+});
+
+export type ExtendBody = z.infer<typeof extendSchema>;
+export type ChangeBody = z.infer<typeof changeSchema>;
+
+export function validateExtend(body: unknown): Validation<ExtendBody> {
+  return toValidation(extendSchema.safeParse(body));
+}
+
+export function validateChange(body: unknown): Validation<ChangeBody> {
+  return toValidation(changeSchema.safeParse(body));
+}
+
+export type ExtendPlan =
+  /** Move the expiry to `expiresAtMs`; `clamped`: the maximum lifetime cut the request short. */
+  | { kind: 'extend'; expiresAtMs: number; clamped: boolean }
+  /** The hold already expires at (or after) the maximum: nothing to extend. */
+  | { kind: 'at_limit'; maxExpiresAtMs: number }
+  /** The hold already expires later than now + seconds: an extend never shortens a hold. */
+  | { kind: 'unchanged' };
+
+/**
+ * Where an extend puts the expiry: now + seconds, clamped to creation + the maximum lifetime, and
+ * never earlier than it already is. All times in ms, from one clock (Postgres').
+ */
+export function planExtend(a: { nowMs: number; createdAtMs: number; expiresAtMs: number; seconds: number; maxLifetimeMs: number }): ExtendPlan {
+  const maxExpiresAtMs = a.createdAtMs + a.maxLifetimeMs;
+  const wanted = a.nowMs + a.seconds * 1000;
+  const target = Math.min(wanted, maxExpiresAtMs);
+  if (target > a.expiresAtMs) return { kind: 'extend', expiresAtMs: target, clamped: target < wanted };
+  return wanted > maxExpiresAtMs ? { kind: 'at_limit', maxExpiresAtMs } : { kind: 'unchanged' };
+}
+
+/** A line of a change: its quantity before (`from`, what the gate was asked from) and after. */
+export interface LineChange {
+  sku: string;
+  from: number;
+  to: number;
+}
+
+export type ChangePlan =
+  | { ok: true; lines: LineChange[]; increases: GateItem[]; decreases: GateItem[] }
+  | { ok: false; field: string; message: string };
+
+/**
+ * What a change asks for, from the order's lines and the requested quantities: only lines of the
+ * hold (a new SKU is a new purchase), and never every line at 0 (that is a cancel). Lines asked
+ * at their current quantity are left out; no line left means nothing to do.
+ */
+export function planChange(lines: readonly Pick<OrderLine, 'sku' | 'qty'>[], items: readonly GateItem[]): ChangePlan {
+  const current = new Map(lines.map((l) => [l.sku, l.qty]));
+  const changes: LineChange[] = [];
+  for (const [i, item] of items.entries()) {
+    const from = current.get(item.sku);
+    if (from === undefined) return { ok: false, field: `items[${i}].sku`, message: `the hold has no line for SKU ${item.sku}; buy it with POST /v1/purchases` };
+    if (from !== item.qty) changes.push({ sku: item.sku, from, to: item.qty });
+  }
+  const after = new Map(current);
+  for (const c of changes) after.set(c.sku, c.to);
+  if ([...after.values()].every((q) => q === 0)) return { ok: false, field: 'items', message: 'a change must leave at least one unit on the hold; cancel it instead' };
+  return {
+    ok: true,
+    lines: changes,
+    increases: changes.filter((c) => c.to > c.from).map((c) => ({ sku: c.sku, qty: c.to - c.from })),
+    decreases: changes.filter((c) => c.to < c.from).map((c) => ({ sku: c.sku, qty: c.from - c.to })),
+  };
+}
+
+export type ExtendResult =
+  | { ok: true; order: OrderView; plan: ExtendPlan; maxExpiresAt: string }
+  | { ok: false; reason: 'unknown_order' }
+  | { ok: false; reason: 'invalid_state'; status: OrderStatus };
+
+export type ResizeResult =
+  | { ok: true; lines: OrderLine[]; versions: Map<string, number>; released: GateItem[] }
+  | { ok: false; reason: 'unknown_order' | 'unchanged' | 'conflict' | 'exists' | 'insufficient' }
+  | { ok: false; reason: 'invalid_state'; status: OrderStatus }
+  | { ok: false; reason: 'error'; message: string };
+
+/** The Postgres side of the hold lifecycle (purchase/adapters/holds-pg.ts). */
+export interface HoldsPort {
+  /** Moves a reserved, unexpired hold's expiry (planExtend, on Postgres' clock) with an OrderExtended outbox row. */
+  extend(orderId: string, seconds: number, maxLifetimeMs: number): Promise<ExtendResult>;
+  /** Writes a change of quantities back (hold_resize, migration 0013) with an OrderChanged outbox row. */
+  resize(change: { id: string; orderId: string; lines: LineChange[] }): Promise<ResizeResult>;
+}
