@@ -76,14 +76,17 @@ export type ChangePlan =
 
 /**
  * What a change asks for, from the order's lines and the requested quantities: only lines of the
- * hold (a new SKU is a new purchase), and never every line at 0 (that is a cancel). Lines asked
- * at their current quantity are left out; no line left means nothing to do.
+ * hold (a new SKU is a new purchase; qty 0 of a SKU the hold no longer has is already true), and
+ * never every line at 0 (that is a cancel). Lines asked at their current quantity are left out; no
+ * line left means nothing to do.
  */
 export function planChange(lines: readonly Pick<OrderLine, 'sku' | 'qty'>[], items: readonly GateItem[]): ChangePlan {
   const current = new Map(lines.map((l) => [l.sku, l.qty]));
   const changes: LineChange[] = [];
   for (const [i, item] of items.entries()) {
     const from = current.get(item.sku);
+    // A line at 0 is no line: asking 0 of a removed line is that removal's retry, nothing to do.
+    if (from === undefined && item.qty === 0) continue;
     if (from === undefined) return { ok: false, field: `items[${i}].sku`, message: `the hold has no line for SKU ${item.sku}; buy it with POST /v1/purchases` };
     if (from !== item.qty) changes.push({ sku: item.sku, from, to: item.qty });
   }

@@ -174,12 +174,13 @@ BEGIN
   INSERT INTO reservations AS r (order_id, sku, location_id, qty)
   SELECT v_order, d.sku, d.location_id, d.delta FROM unnest(r_sku, r_loc, r_delta) AS d(sku, location_id, delta) WHERE d.delta > 0
   ON CONFLICT (order_id, sku, location_id) DO UPDATE SET qty = r.qty + excluded.qty;
-  UPDATE reservations r SET qty = r.qty + d.delta
-    FROM unnest(r_sku, r_loc, r_delta) AS d(sku, location_id, delta)
-   WHERE d.delta < 0 AND r.order_id = v_order AND r.sku = d.sku AND r.location_id = d.location_id AND r.qty + d.delta > 0;
+  -- Emptied reservations go first: the UPDATE after them must not shrink a row into the DELETE's reach.
   DELETE FROM reservations r
    USING unnest(r_sku, r_loc, r_delta) AS d(sku, location_id, delta)
    WHERE d.delta < 0 AND r.order_id = v_order AND r.sku = d.sku AND r.location_id = d.location_id AND r.qty + d.delta <= 0;
+  UPDATE reservations r SET qty = r.qty + d.delta
+    FROM unnest(r_sku, r_loc, r_delta) AS d(sku, location_id, delta)
+   WHERE d.delta < 0 AND r.order_id = v_order AND r.sku = d.sku AND r.location_id = d.location_id AND r.qty + d.delta > 0;
   UPDATE order_lines l SET qty = (x->>'to')::int, version = coalesce((v_versions->>l.sku)::bigint, l.version)
     FROM jsonb_array_elements(p->'lines') AS x
    WHERE l.order_id = v_order AND l.sku = x->>'sku' AND (x->>'to')::int > 0;
