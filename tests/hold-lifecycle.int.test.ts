@@ -6,7 +6,6 @@
  * and the gate must tell the same story. The gateway runs no expiry worker of its own: the tests
  * run its passes (`expireOnce`) exactly when they race them.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config.ts';
@@ -203,19 +202,22 @@ describe('extend', () => {
  * becomes due within a few ms, and the action and worker passes start at random moments around
  * it. Returns each hold with the action's answer.
  */
-async function raceExpiry(sku: string, customer: string, rounds: number, act: (id: string) => Promise<HttpReply>): Promise<Array<{ id: string; reply: HttpReply }>> {
+async function raceExpiry(sku: string, customer: string, rounds: number, act: (id: string, auth: Record<string, string>) => Promise<HttpReply>): Promise<Array<{ id: string; reply: HttpReply }>> {
   const out: Array<{ id: string; reply: HttpReply }> = [];
   for (let i = 0; i < rounds; i++) {
-    const id = await hold(customer, [{ sku, qty: 1 }]);
-    const dueInMs = i % 7;
+    // A customer per round: holds that survive must not add up to the per-customer limit.
+    const who = `${customer}-${i}`;
+    const id = await hold(who, [{ sku, qty: 1 }]);
+    const auth = await as(who);
+    // Due from at once to ~60 ms from now: the action (an HTTP call, some ms) lands before,
+    // around and after that moment, while the worker passes run back to back.
+    const dueInMs = (i % 8) * 8;
     await pool.query(`UPDATE orders SET expires_at = clock_timestamp() + make_interval(secs => $2::double precision / 1000) WHERE id = $1`, [id, dueInMs]);
+    const until = Date.now() + 80;
     const worker = (async () => {
-      for (let k = 0; k < 4; k++) {
-        await gw.purchases.expireOnce();
-        await sleep(k);
-      }
+      while (Date.now() < until) await gw.purchases.expireOnce();
     })();
-    const [reply] = await Promise.all([sleep(i % 5).then(() => act(id)), worker]);
+    const [reply] = await Promise.all([act(id, auth), worker]);
     await gw.purchases.expireOnce(); // whatever the action left due is expired now
     out.push({ id, reply });
   }
@@ -226,8 +228,7 @@ describe('races with the expiry worker', () => {
   it('extend vs expiry: exactly one wins each round; status, outbox, stock and gate agree', async () => {
     const rounds = 40;
     const sku = await stock([rounds]);
-    const me = await as('race-ext');
-    const results = await raceExpiry(sku, 'race-ext', rounds, (id) => post(gw.url, `/v1/orders/${id}/extend`, { seconds: 600 }, me));
+    const results = await raceExpiry(sku, 'race-ext', rounds, (id, auth) => post(gw.url, `/v1/orders/${id}/extend`, { seconds: 600 }, auth));
     let extended = 0;
     for (const { id, reply } of results) {
       const row = await orderRow(id);
@@ -257,8 +258,8 @@ describe('races with the expiry worker', () => {
   it('release (cancel) vs expiry: exactly one terminal transition per hold; the units come back once', async () => {
     const rounds = 40;
     const sku = await stock([rounds]);
-    const me = await as('race-rel');
-    const results = await raceExpiry(sku, 'race-rel', rounds, (id) => post(gw.url, `/v1/orders/${id}/cancel`, {}, me));
+    const results = await raceExpiry(sku, 'race-rel', rounds, (id, auth) => post(gw.url, `/v1/orders/${id}/cancel`, {}, auth));
+    logger.info({ cancelled: results.filter((x) => x.reply.status === 200).length, rounds }, 'release vs expiry');
     for (const { id, reply } of results) {
       const row = await orderRow(id);
       const types = await outboxTypes(id);
@@ -382,8 +383,8 @@ describe('change quantities', () => {
   it('a change racing the expiry worker: either the change commits and the hold lives, or it expires and nothing changed', async () => {
     const rounds = 20;
     const sku = await stock([3 * rounds]);
-    const me = await as('race-chg');
-    const results = await raceExpiry(sku, 'race-chg', rounds, (id) => patch(gw.url, `/v1/orders/${id}`, { items: [{ sku, qty: 2 }] }, me));
+    const results = await raceExpiry(sku, 'race-chg', rounds, (id, auth) => patch(gw.url, `/v1/orders/${id}`, { items: [{ sku, qty: 2 }] }, auth));
+    logger.info({ changed: results.filter((x) => x.reply.status === 200).length, rounds }, 'change vs expiry');
     for (const { id, reply } of results) {
       const row = await orderRow(id);
       const types = await outboxTypes(id);
