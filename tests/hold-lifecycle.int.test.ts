@@ -6,13 +6,16 @@
  * and the gate must tell the same story. The gateway runs no expiry worker of its own: the tests
  * run its passes (`expireOnce`) exactly when they race them.
  */
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRedis } from '../lib/redis.ts';
 import { startGatewayService, type GatewayService } from '../gateway/service.ts';
-import { Gate } from '../purchase/adapters/gate.ts';
+import { Gate, scopedIdempotencyKey } from '../purchase/adapters/gate.ts';
+import { HoldsStore } from '../purchase/adapters/holds-pg.ts';
+import { OrdersStore } from '../purchase/adapters/orders-pg.ts';
 import { caseRng, mutateJson, randomJson } from './fuzz/rng.ts';
 import { cleanUp, testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
 import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
@@ -402,6 +405,39 @@ describe('change quantities', () => {
     }
     expect(await skuTruth(pool, sku)).toEqual({ onHand: 3 * rounds, reserved: 0, sellable: 3 * rounds });
     await expectGateMatchesPostgres(sku);
+    expect(await gate.check([sku], false)).toMatchObject([{ drift: false }]);
+  });
+});
+
+describe('a gateway that dies in the middle of a change', () => {
+  it('the reaper releases a change hold whose write-back never ran, and settles one whose write-back committed', async () => {
+    const sku = await stock([10]);
+    const id = await hold('chg-d', [{ sku, qty: 1 }]);
+    const g = gw.purchases.gate;
+    const store = new HoldsStore({ pool, orders: new OrdersStore(pool) });
+    const reserve = async (changeId: string) => {
+      const scoped = scopedIdempotencyKey('chg-d', `change:${changeId}`);
+      expect(await g.reserve({ holdId: changeId, idempotencyKey: scoped, hash: changeId, customerId: 'chg-d', address: 'test', items: [{ sku, qty: 2 }], skipRate: true })).toEqual({ kind: 'ok' });
+    };
+    await gateSettled(gate, sku);
+    // A: the gateway took the units in the gate and died before hold_resize.
+    const a = randomUUID();
+    await reserve(a);
+    expect((await gate.state(sku)).inflight).toBe(2);
+    expect(await gw.purchases.reapOnce(Date.now() + 120_000)).toMatchObject({ released: 1, settled: 0 });
+    expect((await gate.state(sku)).inflight).toBe(0);
+    // Its write-back can never commit now: the reaper holds the claim.
+    expect(await store.resize({ id: a, orderId: id, lines: [{ sku, from: 1, to: 3 }] })).toEqual({ ok: false, reason: 'exists' });
+    expect((await orderRow(id)).lines).toEqual({ [sku]: 1 });
+    // B: hold_resize committed, the gateway died before settling the change hold.
+    const b = randomUUID();
+    await reserve(b);
+    expect(await store.resize({ id: b, orderId: id, lines: [{ sku, from: 1, to: 3 }] })).toMatchObject({ ok: true });
+    expect(await gw.purchases.reapOnce(Date.now() + 120_000)).toMatchObject({ released: 0, settled: 1 });
+    expect((await orderRow(id)).lines).toEqual({ [sku]: 3 });
+    await expectReservedMatchesOrders(sku);
+    await expectGateMatchesPostgres(sku);
+    expect((await gate.state(sku)).available).toBe(7);
     expect(await gate.check([sku], false)).toMatchObject([{ drift: false }]);
   });
 });
