@@ -59,7 +59,7 @@ export const ERROR_CATALOG = {
   idempotency_in_progress: { status: 409, retriable: true, summary: 'a request with this Idempotency-Key is still being processed (`Retry-After`)' },
   invalid_state: { status: 409, retriable: false, summary: 'the order\'s state does not allow the transition' },
   hold_lifetime_exceeded: { status: 409, retriable: false, summary: 'the hold already expires at its maximum lifetime (`details.maxExpiresAt`); it cannot be extended further' },
-  order_changed: { status: 409, retriable: true, summary: 'the hold\'s quantities changed while this change was being decided; nothing changed, read the order and retry' },
+  order_changed: { status: 409, retriable: false, summary: 'the hold\'s quantities kept changing while this change was decided; nothing changed, read the order before asking again' },
   stock_changed: { status: 409, retriable: false, summary: 'the adjustment\'s expectedOnHand / expectedVersion no longer hold; nothing changed (`details`: the current onHand, reserved, version)' },
   negative_on_hand: { status: 409, retriable: false, summary: 'the adjustment would take on hand below zero' },
   below_reserved: { status: 409, retriable: false, summary: 'the adjustment would take on hand below the reserved units' },

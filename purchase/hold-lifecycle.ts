@@ -107,6 +107,6 @@ export class HoldLifecycle {
           return refuse(new WriteBackFailedError('the change could not be recorded; nothing changed, retry', { details: { reason: w.reason }, retryAfterS: RETRY_AFTER_S }));
       }
     }
-    return refuse(new OrderChangedError(`order ${orderId} kept changing while this change was decided; nothing changed, read it and retry`, { details: { orderId }, retryAfterS: RETRY_AFTER_S }));
+    return refuse(new OrderChangedError(`order ${orderId} kept changing while this change was decided; nothing changed, read it and retry`, { details: { orderId } }));
   }
 }
