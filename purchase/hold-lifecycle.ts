@@ -9,7 +9,7 @@
  */
 import { errorMessage, HoldLifetimeExceededError, InvalidBodyError, InvalidStateError, OrderChangedError, SoldOutError, WriteBackFailedError } from '../lib/errors.ts';
 import { reserveRefusal } from './domain/decide.ts';
-import { planChange, type HoldsPort } from './domain/hold-lifecycle.ts';
+import { planChange } from './domain/hold-lifecycle.ts';
 import { scopedIdempotencyKey } from './domain/idempotency.ts';
 import { orderBody, refuse, RETRY_AFTER_S, unknownOrder, type Outcome } from './domain/outcome.ts';
 import type { GateItem, OrderStatus, PurchasePorts } from './domain/ports.ts';
@@ -18,7 +18,7 @@ import { checkOrderId, mayAccess, ORDER_SCOPES, type Caller } from './orders.ts'
 /** A change that keeps meeting concurrent changes of the same hold is answered 409 order_changed after this many tries. */
 const CHANGE_ATTEMPTS = 3;
 
-export type HoldLifecyclePorts = Pick<PurchasePorts, 'gate' | 'orders' | 'clock' | 'newId' | 'logger' | 'config'> & { holds: HoldsPort };
+export type HoldLifecyclePorts = Pick<PurchasePorts, 'gate' | 'orders' | 'holds' | 'clock' | 'newId' | 'logger' | 'config'>;
 
 function invalidState(orderId: string, status: OrderStatus, verb: string): Outcome {
   return refuse(new InvalidStateError(`order ${orderId} is ${status} and cannot be ${verb}`, { details: { orderId, status } }));
