@@ -5,7 +5,9 @@
  */
 import { z } from 'zod';
 import { toValidation, type Validation } from '../../lib/validation.ts';
-import type { GateItem, OrderLine, OrderStatus, OrderView } from './ports.ts';
+import type { ExtendPlan, GateItem, LineChange, OrderLine } from './ports.ts';
+
+export type { ExtendPlan, ExtendResult, HoldsPort, LineChange, ResizeResult } from './ports.ts';
 import { MAX_ITEMS, MAX_QTY, skuSchema } from './request.ts';
 
 /** One extend moves the expiry at most this far from now (the maximum lifetime bounds it further). */
@@ -43,14 +45,6 @@ export function validateChange(body: unknown): Validation<ChangeBody> {
   return toValidation(changeSchema.safeParse(body));
 }
 
-export type ExtendPlan =
-  /** Move the expiry to `expiresAtMs`; `clamped`: the maximum lifetime cut the request short. */
-  | { kind: 'extend'; expiresAtMs: number; clamped: boolean }
-  /** The hold already expires at (or after) the maximum: nothing to extend. */
-  | { kind: 'at_limit'; maxExpiresAtMs: number }
-  /** The hold already expires later than now + seconds: an extend never shortens a hold. */
-  | { kind: 'unchanged' };
-
 /**
  * Where an extend puts the expiry: now + seconds, clamped to creation + the maximum lifetime, and
  * never earlier than it already is. All times in ms, from one clock (Postgres').
@@ -61,13 +55,6 @@ export function planExtend(a: { nowMs: number; createdAtMs: number; expiresAtMs:
   const target = Math.min(wanted, maxExpiresAtMs);
   if (target > a.expiresAtMs) return { kind: 'extend', expiresAtMs: target, clamped: target < wanted };
   return wanted > maxExpiresAtMs ? { kind: 'at_limit', maxExpiresAtMs } : { kind: 'unchanged' };
-}
-
-/** A line of a change: its quantity before (`from`, what the gate was asked from) and after. */
-export interface LineChange {
-  sku: string;
-  from: number;
-  to: number;
 }
 
 export type ChangePlan =
@@ -99,23 +86,4 @@ export function planChange(lines: readonly Pick<OrderLine, 'sku' | 'qty'>[], ite
     increases: changes.filter((c) => c.to > c.from).map((c) => ({ sku: c.sku, qty: c.to - c.from })),
     decreases: changes.filter((c) => c.to < c.from).map((c) => ({ sku: c.sku, qty: c.from - c.to })),
   };
-}
-
-export type ExtendResult =
-  | { ok: true; order: OrderView; plan: ExtendPlan; maxExpiresAt: string }
-  | { ok: false; reason: 'unknown_order' }
-  | { ok: false; reason: 'invalid_state'; status: OrderStatus };
-
-export type ResizeResult =
-  | { ok: true; lines: OrderLine[]; versions: Map<string, number>; released: GateItem[] }
-  | { ok: false; reason: 'unknown_order' | 'unchanged' | 'conflict' | 'exists' | 'insufficient' }
-  | { ok: false; reason: 'invalid_state'; status: OrderStatus }
-  | { ok: false; reason: 'error'; message: string };
-
-/** The Postgres side of the hold lifecycle (purchase/adapters/holds-pg.ts). */
-export interface HoldsPort {
-  /** Moves a reserved, unexpired hold's expiry (planExtend, on Postgres' clock) with an OrderExtended outbox row. */
-  extend(orderId: string, seconds: number, maxLifetimeMs: number): Promise<ExtendResult>;
-  /** Writes a change of quantities back (hold_resize, migration 0013) with an OrderChanged outbox row. */
-  resize(change: { id: string; orderId: string; lines: LineChange[] }): Promise<ResizeResult>;
 }
