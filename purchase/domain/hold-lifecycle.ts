@@ -1,14 +1,15 @@
 /**
  * The rules of a hold's lifecycle after it was placed (docs/purchase-path.md, "Hold lifecycle"):
  * how far an extend moves the expiry, what a change of quantities asks of the gate and of
- * Postgres, the request bodies, and the port the Postgres side implements. Pure: no I/O.
+ * Postgres, and the request bodies (the port the Postgres side implements is in ports.ts).
+ * Pure: no I/O.
  */
 import { z } from 'zod';
 import { toValidation, type Validation } from '../../lib/validation.ts';
 import type { ExtendPlan, GateItem, LineChange, OrderLine } from './ports.ts';
+import { MAX_ITEMS, MAX_QTY, skuSchema } from './request.ts';
 
 export type { ExtendPlan, ExtendResult, HoldsPort, LineChange, ResizeResult } from './ports.ts';
-import { MAX_ITEMS, MAX_QTY, skuSchema } from './request.ts';
 
 /** One extend moves the expiry at most this far from now (the maximum lifetime bounds it further). */
 export const MAX_EXTEND_S = 24 * 3600;
