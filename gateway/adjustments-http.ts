@@ -16,18 +16,16 @@
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import {
-  BodyTooLargeError,
   errorFor,
   errorMessage,
   ForbiddenError,
   InvalidBodyError,
-  InvalidJsonError,
   UnauthorizedError,
   UnavailableError,
 } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { validateAdjustment, type AdjustmentApplier, type ApplyOutcome } from '../connectors/adjustments.ts';
-import { discardRest, readBody } from './body.ts';
+import { jsonBody } from './body.ts';
 import { bearerToken, type Verifier } from './auth.ts';
 import { RETRY_AFTER_S } from './http.ts';
 
@@ -74,26 +72,7 @@ export function createAdjustmentRoutes(deps: { store: AdjustmentApplier; verifie
     next();
   };
 
-  // The size limit holds while the body streams in (body.ts; express.json would read a too-large
-  // body to its end before answering 413).
-  const body = (req: Request, res: Response, next: NextFunction) => {
-    readBody(req, MAX_ADJUSTMENT_BODY_BYTES).then(
-      (read) => {
-        if (!read.ok && read.reason === 'aborted') return void res.destroy();
-        if (!read.ok) {
-          res.once('finish', () => discardRest(req));
-          return next(new BodyTooLargeError(`an adjustment body is at most ${MAX_ADJUSTMENT_BODY_BYTES} bytes`, { details: { field: 'body' } }));
-        }
-        try {
-          req.body = JSON.parse(read.body.toString('utf8')) as unknown;
-        } catch (err) {
-          return next(new InvalidJsonError(`the body is not valid JSON: ${errorMessage(err)}`, { details: { field: 'body' } }));
-        }
-        next();
-      },
-      (err: unknown) => next(err),
-    );
-  };
+  const body = jsonBody(MAX_ADJUSTMENT_BODY_BYTES, 'an adjustment body');
 
   router.post(ADJUSTMENTS_ROUTE, authenticate, body, async (req, res) => {
     const v = validateAdjustment(req.body, { strict: true });

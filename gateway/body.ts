@@ -6,6 +6,8 @@
  * reset) and then the connection is cut: a 20 MiB body is never read whole.
  */
 import type { IncomingMessage } from 'node:http';
+import type { NextFunction, Request, Response } from 'express';
+import { BodyTooLargeError, errorMessage, InvalidJsonError } from '../lib/errors.ts';
 
 /** Bytes read and dropped after a 413 before the connection is cut. */
 export const LINGER_BYTES = 1024 * 1024;
@@ -73,4 +75,30 @@ export function discardRest(req: IncomingMessage): void {
   req.on('end', () => clearTimeout(timer));
   req.on('error', () => clearTimeout(timer));
   req.resume();
+}
+
+/**
+ * Express middleware: the JSON body into `req.body`, the size limit held while it streams in
+ * (express.json would read a too-large body to its end before answering 413). `what` names the
+ * body in the 413's message ("an adjustment body").
+ */
+export function jsonBody(limit: number, what: string) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    readBody(req, limit).then(
+      (read) => {
+        if (!read.ok && read.reason === 'aborted') return void res.destroy();
+        if (!read.ok) {
+          res.once('finish', () => discardRest(req));
+          return next(new BodyTooLargeError(`${what} is at most ${limit} bytes`, { details: { field: 'body' } }));
+        }
+        try {
+          req.body = JSON.parse(read.body.toString('utf8')) as unknown;
+        } catch (err) {
+          return next(new InvalidJsonError(`the body is not valid JSON: ${errorMessage(err)}`, { details: { field: 'body' } }));
+        }
+        next();
+      },
+      (err: unknown) => next(err),
+    );
+  };
 }

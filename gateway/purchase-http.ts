@@ -22,9 +22,9 @@ import {
   UnknownTicketError,
 } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
-import { validatePurchase, validIdempotencyKey } from '../purchase/request.ts';
+import { validateChange, validateExtend, validatePurchase, validIdempotencyKey } from '../purchase/request.ts';
 import type { Outcome, PurchaseService } from '../purchase/service.ts';
-import { discardRest, readBody } from './body.ts';
+import { discardRest, jsonBody, readBody } from './body.ts';
 import { bearerToken, type Verifier } from './auth.ts';
 import { purchaseChannel, purchaseCustomer, resolveRequester, type ChannelDirectory, type Refusal, type Requester } from './domain/identity.ts';
 import type { GatewayMetrics } from './metrics.ts';
@@ -64,6 +64,8 @@ function refusal(r: Refusal): Outcome {
 }
 
 export const MAX_PURCHASE_BODY_BYTES = 16 * 1024;
+/** Bodies of POST /v1/orders/:id/extend and PATCH /v1/orders/:id. */
+export const MAX_HOLD_BODY_BYTES = 16 * 1024;
 const ROUTE = '/v1/purchases';
 
 function send(res: ServerResponse, o: Outcome): void {
@@ -179,7 +181,7 @@ class TicketEvents {
 }
 
 /**
- * Order routes (GET /v1/orders/:orderId, POST .../confirm and .../cancel) and waiting-room tickets.
+ * Order routes (GET and PATCH /v1/orders/:orderId, POST .../confirm, .../cancel and .../extend) and waiting-room tickets.
  * Every route needs a credential (or the development anonymous mode with X-Customer-Id); an order
  * or ticket the caller may not see answers 404 exactly like one that does not exist.
  */
@@ -207,6 +209,21 @@ export function createOrderRoutes(service: PurchaseService, identity: PurchaseId
   router.post('/v1/orders/:orderId/cancel', async (req, res) => {
     const who = await caller(req, res);
     if (who) reply(res, await service.transition(String(req.params.orderId), 'cancelled', who));
+  });
+  // The hold lifecycle (docs/purchase-path.md, "Hold lifecycle"); releasing a hold early is the cancel above.
+  const holdBody = jsonBody(MAX_HOLD_BODY_BYTES, 'a hold lifecycle body');
+  const invalid = (v: { field: string; message: string }) => errorResponse(new InvalidBodyError(`${v.field}: ${v.message}`, { details: { field: v.field } }));
+  router.post('/v1/orders/:orderId/extend', holdBody, async (req, res) => {
+    const who = await caller(req, res);
+    if (!who) return;
+    const v = validateExtend(req.body);
+    reply(res, v.ok ? await service.extend(String(req.params.orderId), v.value.seconds, who) : invalid(v));
+  });
+  router.patch('/v1/orders/:orderId', holdBody, async (req, res) => {
+    const who = await caller(req, res);
+    if (!who) return;
+    const v = validateChange(req.body);
+    reply(res, v.ok ? await service.changeHold(String(req.params.orderId), v.value.items, who, req.socket.remoteAddress ?? 'unknown') : invalid(v));
   });
   const REF_RE = /^[1-9]\d{0,15}-[A-Za-z0-9_-]{22}$/;
   /** The ticket number behind the URL's reference, or the answer already sent. */

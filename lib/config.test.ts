@@ -47,6 +47,8 @@ describe('loadConfig', () => {
     ['SEED_SKUS', 'lots', /SEED_SKUS must be a number/],
     ['STACK', 'docker', /STACK .*"docker"/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
+    ['PURCHASE_HOLD_MAX_LIFETIME_S', '0', /PURCHASE_HOLD_MAX_LIFETIME_S must be at least 1/],
+    ['PURCHASE_HOLD_MAX_LIFETIME_S', '600', /PURCHASE_HOLD_MAX_LIFETIME_S \(600\) must be at least PURCHASE_HOLD_TTL_S \(900\)/],
   ])('a bad %s stops start-up with one line naming it', (variable, value, pattern) => {
     let error: unknown;
     try {

@@ -224,6 +224,7 @@ const schema = z.object({
   PURCHASE_ALLOW_ANONYMOUS: z.enum(['0', '1']).optional(),
   PURCHASE_REFUSAL_TTL_S: positiveInt(86_400).default(300),
   PURCHASE_HOLD_TTL_S: positiveInt(7 * 24 * 3600).default(900),
+  PURCHASE_HOLD_MAX_LIFETIME_S: positiveInt(30 * 24 * 3600).default(3600),
   PURCHASE_SETTLE_TIMEOUT_S: positiveInt(3600).default(30),
   PURCHASE_MAX_PER_CUSTOMER: nonNegativeInt(1_000_000).default(10),
   PURCHASE_RATE_CUSTOMER_PER_SEC: nonNegativeInt(1_000_000).default(5),
@@ -450,6 +451,8 @@ export interface Config {
   };
   purchase: {
     holdTtlMs: number;
+    /** An extended hold never outlives its creation by more than this (POST /v1/orders/:id/extend). */
+    holdMaxLifetimeMs: number;
     /** After this long without a write-back outcome, a hold is settled against Postgres (the reaper). */
     settleTimeoutMs: number;
     /** Units per customer per SKU; 0: no limit. */
@@ -821,6 +824,7 @@ function buildConfig(given: Record<string, string>, env: NodeJS.ProcessEnv, opti
     },
     purchase: {
       holdTtlMs: raw.PURCHASE_HOLD_TTL_S * 1000,
+      holdMaxLifetimeMs: raw.PURCHASE_HOLD_MAX_LIFETIME_S * 1000,
       settleTimeoutMs: raw.PURCHASE_SETTLE_TIMEOUT_S * 1000,
       maxPerCustomer: raw.PURCHASE_MAX_PER_CUSTOMER,
       rateCustomer: { perSec: raw.PURCHASE_RATE_CUSTOMER_PER_SEC, burst: raw.PURCHASE_RATE_CUSTOMER_BURST },
@@ -872,6 +876,13 @@ function buildConfig(given: Record<string, string>, env: NodeJS.ProcessEnv, opti
     throw new ConfigError(
       `invalid configuration: HOUSEKEEPING_IDEMPOTENCY_RETENTION_DAYS (${raw.HOUSEKEEPING_IDEMPOTENCY_RETENTION_DAYS}) must cover PURCHASE_IDEMPOTENCY_TTL_S (${config.purchase.idempotencyTtlS} s)`,
       { variable: 'HOUSEKEEPING_IDEMPOTENCY_RETENTION_DAYS' },
+    );
+  }
+  // A hold's first expiry is its TTL; extending it can only move the expiry later.
+  if (config.purchase.holdMaxLifetimeMs < config.purchase.holdTtlMs) {
+    throw new ConfigError(
+      `invalid configuration: PURCHASE_HOLD_MAX_LIFETIME_S (${raw.PURCHASE_HOLD_MAX_LIFETIME_S}) must be at least PURCHASE_HOLD_TTL_S (${raw.PURCHASE_HOLD_TTL_S})`,
+      { variable: 'PURCHASE_HOLD_MAX_LIFETIME_S' },
     );
   }
   if (config.gateway.devKeys && !isLoopbackHost(config.gateway.host)) {

@@ -61,6 +61,8 @@ export const ERROR_CATALOG = {
   customer_limit: { status: 409, retriable: false, summary: 'the customer may not buy more units of the SKU' },
   idempotency_in_progress: { status: 409, retriable: true, summary: 'a request with this Idempotency-Key is still being processed (`Retry-After`)' },
   invalid_state: { status: 409, retriable: false, summary: 'the order\'s state does not allow the transition' },
+  hold_lifetime_exceeded: { status: 409, retriable: false, summary: 'the hold already expires at its maximum lifetime (`details.maxExpiresAt`); it cannot be extended further' },
+  order_changed: { status: 409, retriable: false, summary: 'the hold\'s quantities kept changing while this change was decided; nothing changed, read the order before asking again' },
   stock_changed: { status: 409, retriable: false, summary: 'the adjustment\'s expectedOnHand / expectedVersion no longer hold; nothing changed (`details`: the current onHand, reserved, version)' },
   negative_on_hand: { status: 409, retriable: false, summary: 'the adjustment would take on hand below zero' },
   below_reserved: { status: 409, retriable: false, summary: 'the adjustment would take on hand below the reserved units' },
@@ -230,6 +232,12 @@ export class IdempotencyInProgressError extends PlatformError {
 }
 export class InvalidStateError extends PlatformError {
   override readonly code = 'invalid_state';
+}
+export class HoldLifetimeExceededError extends PlatformError {
+  override readonly code = 'hold_lifetime_exceeded';
+}
+export class OrderChangedError extends PlatformError {
+  override readonly code = 'order_changed';
 }
 export class StockChangedError extends PlatformError {
   override readonly code = 'stock_changed';
@@ -410,6 +418,8 @@ const CLASSES: { readonly [C in ErrorCode]: ErrorClass | ErrorFactory } = {
   customer_limit: CustomerLimitError,
   idempotency_in_progress: IdempotencyInProgressError,
   invalid_state: InvalidStateError,
+  hold_lifetime_exceeded: HoldLifetimeExceededError,
+  order_changed: OrderChangedError,
   stock_changed: StockChangedError,
   negative_on_hand: NegativeOnHandError,
   below_reserved: BelowReservedError,

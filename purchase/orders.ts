@@ -13,17 +13,22 @@ export interface Caller {
   scopes: ReadonlySet<string>;
 }
 
-/** Scopes a service needs on another customer's order. */
-export const ORDER_SCOPES = { read: 'orders:read', confirmed: 'orders:confirm', cancelled: 'orders:cancel' } as const;
+/**
+ * Scopes a service needs on another customer's order. Extending a hold takes `orders:confirm`:
+ * the payment service extends a hold while a payment is pending. Changing quantities takes no
+ * scope: only the order's customer may (docs/security.md).
+ */
+export const ORDER_SCOPES = { read: 'orders:read', confirmed: 'orders:confirm', cancelled: 'orders:cancel', extended: 'orders:confirm' } as const;
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-function mayAccess(caller: Caller, owner: string, scope: string): boolean {
+export function mayAccess(caller: Caller, owner: string, scope: string): boolean {
   return caller.customerId === owner || caller.scopes.has(scope);
 }
 
-function invalidOrderId(): Outcome {
-  return refuse(new InvalidOrderIdError('an order id is a UUID', { details: { field: 'orderId' } }));
+/** The answer for an order id that is not a UUID, or undefined when it is one. */
+export function checkOrderId(orderId: string): Outcome | undefined {
+  return UUID_RE.test(orderId) ? undefined : refuse(new InvalidOrderIdError('an order id is a UUID', { details: { field: 'orderId' } }));
 }
 
 export class Orders {
@@ -40,7 +45,8 @@ export class Orders {
    * `orders:read`; anyone else gets the same 404 as for an order that does not exist.
    */
   async get(orderId: string, caller: Caller): Promise<Outcome> {
-    if (!UUID_RE.test(orderId)) return invalidOrderId();
+    const bad = checkOrderId(orderId);
+    if (bad) return bad;
     const o = await this.deps.orders.getOrder(orderId);
     if (!o || o.status === 'abandoned' || !mayAccess(caller, o.customerId, ORDER_SCOPES.read)) return unknownOrder(orderId);
     return { status: 200, body: orderBody(o) };
@@ -48,7 +54,8 @@ export class Orders {
 
   /** POST /v1/orders/:id/confirm | cancel: its customer, or a service with `orders:confirm` / `orders:cancel`. */
   async transition(orderId: string, to: 'confirmed' | 'cancelled', caller: Caller): Promise<Outcome> {
-    if (!UUID_RE.test(orderId)) return invalidOrderId();
+    const bad = checkOrderId(orderId);
+    if (bad) return bad;
     const { orders } = this.deps;
     // An order's customer never changes: checking before the transaction's own read is safe.
     const owner = await orders.orderCustomer(orderId);

@@ -12,6 +12,7 @@ import { scopedIdempotencyKey } from './domain/idempotency.ts';
 import { keyReused, outcomeKind, refuse, replayed, type Outcome } from './domain/outcome.ts';
 import type { Fate, GatePort, OrdersPort, PurchasePorts, WaitingRoomPort } from './domain/ports.ts';
 import { requestHash, type PurchaseRequest } from './domain/request.ts';
+import { HoldLifecycle } from './hold-lifecycle.ts';
 import { Orders, type Caller } from './orders.ts';
 import { WaitingRoom } from './waiting-room.ts';
 import { PurchaseWorkers } from './workers.ts';
@@ -27,6 +28,7 @@ export class PurchaseService {
   readonly waitingRoom: WaitingRoomPort;
   private readonly room: WaitingRoom;
   private readonly orders: Orders;
+  private readonly holds: HoldLifecycle;
   private readonly workers: PurchaseWorkers;
   private readonly log: Logger;
   /** Requests in flight in this process by scoped Idempotency-Key: a duplicate shares the first's answer. */
@@ -39,6 +41,7 @@ export class PurchaseService {
     this.log = ports.logger;
     this.workers = new PurchaseWorkers(ports);
     this.orders = new Orders({ orders: ports.orders, releaseLimit: (o) => this.workers.releaseLimit(o) });
+    this.holds = new HoldLifecycle(ports, (o) => this.workers.releaseLimit(o));
     this.room = new WaitingRoom(ports, (r) =>
       decidePurchase(ports, { req: { customerId: r.customerId, items: r.items, channel: r.channel ?? null }, idempotencyKey: r.key, scopedKey: scopedIdempotencyKey(r.customerId, r.key), hash: r.hash, address: r.address, rateTaken: true }),
     );
@@ -77,6 +80,16 @@ export class PurchaseService {
   /** POST /v1/orders/:id/confirm | cancel */
   transition(orderId: string, to: 'confirmed' | 'cancelled', caller: Caller): Promise<Outcome> {
     return this.orders.transition(orderId, to, caller);
+  }
+
+  /** POST /v1/orders/:id/extend, after the body was validated. */
+  extend(orderId: string, seconds: number, caller: Caller): Promise<Outcome> {
+    return this.holds.extend(orderId, seconds, caller);
+  }
+
+  /** PATCH /v1/orders/:id (new quantities of the hold's lines), after the body was validated. */
+  changeHold(orderId: string, items: Array<{ sku: string; qty: number }>, caller: Caller, address: string): Promise<Outcome> {
+    return this.holds.change(orderId, items, caller, address);
   }
 
   /** The ticket a reference opens for this caller (the customer it was issued to, or a service acting for it), or null. */

@@ -8,6 +8,7 @@ import type { RedisClient } from '../lib/redis.ts';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Gate } from './adapters/gate.ts';
+import { HoldsStore } from './adapters/holds-pg.ts';
 import { OrdersStore } from './adapters/orders-pg.ts';
 import { WaitingRoomStore } from './adapters/waiting-room.ts';
 import type { PurchaseEvents, PurchasePorts } from './domain/ports.ts';
@@ -27,10 +28,13 @@ export function createPurchasePorts(deps: { redis: RedisClient; pool: pg.Pool; c
         rateAddress: p.rateAddress,
         idempotencyTtlS: p.idempotencyTtlS,
         settleTimeoutMs: p.settleTimeoutMs,
-        holdTtlMs: p.holdTtlMs,
+        // The gate's TTLs (customer counts, limit-release markers) must outlast a hold, and an
+        // extended hold lives up to its maximum lifetime.
+        holdTtlMs: Math.max(p.holdTtlMs, p.holdMaxLifetimeMs),
       },
     }),
     orders,
+    holds: new HoldsStore({ pool: deps.pool, orders }),
     writeBack: new WriteBackQueue(orders, {
       maxBatch: 200,
       maxConcurrent: Math.max(1, Math.min(4, p.pgPool - 1)),

@@ -24,7 +24,7 @@ import type { AdjustmentStore } from '../connectors/inbound/adapters/pg-adjustme
 import { createAdjustmentRoutes, MAX_ADJUSTMENT_BODY_BYTES } from '../gateway/adjustments-http.ts';
 import { createHttpApp, MAX_BATCH_SKUS } from '../gateway/http.ts';
 import { createGatewayMetrics } from '../gateway/metrics.ts';
-import { createOrderRoutes, isPurchaseRoute, MAX_PURCHASE_BODY_BYTES } from '../gateway/purchase-http.ts';
+import { createOrderRoutes, isPurchaseRoute, MAX_HOLD_BODY_BYTES, MAX_PURCHASE_BODY_BYTES } from '../gateway/purchase-http.ts';
 import { startGatewayService, type GatewayService } from '../gateway/service.ts';
 import type { PurchaseService } from '../purchase/service.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
@@ -114,6 +114,8 @@ const unknownSku = `${skuPrefix}-none`;
 const buySku = `${skuPrefix}-buy`;
 /** A hot SKU (waiting room): 2 units at WH-1, 3 more added later. */
 const hotSku = `${skuPrefix}-hot`;
+/** For the hold lifecycle (extend, change): 40 units at WH-1. */
+const holdSku = `${skuPrefix}-hold`;
 /** For adjustments: in the catalog, 10 units at `adjLocation` (a location of this run). */
 const adjSku = `${skuPrefix}-adj`;
 const adjLocation = unique('OAS-L');
@@ -162,7 +164,7 @@ interface Answer {
  */
 async function call(
   requestPath: string,
-  opts: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: unknown; undocumentedPath?: boolean } = {},
+  opts: { method?: 'GET' | 'POST' | 'PATCH'; headers?: Record<string, string>; body?: unknown; undocumentedPath?: boolean } = {},
 ): Promise<Answer> {
   const method = opts.method ?? 'GET';
   const init: RequestInit = { method, headers: { ...opts.headers } };
@@ -210,7 +212,7 @@ beforeAll(async () => {
      SELECT s, 'WH-' || l, 10 * l, l, 1 FROM unnest($1::text[]) AS s, generate_series(1, 2) AS l`,
     [known],
   );
-  await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 5), ($2, 'WH-1', 2)`, [buySku, hotSku]);
+  await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 5), ($2, 'WH-1', 2), ($3, 'WH-1', 40)`, [buySku, hotSku, holdSku]);
   await pool.query(`INSERT INTO products (sku, name) VALUES ($1, 'openapi test')`, [adjSku]);
   await pool.query(`INSERT INTO locations (location_id, name) VALUES ($1, 'openapi test')`, [adjLocation]);
   await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, $2, 10)`, [adjSku, adjLocation]);
@@ -480,6 +482,65 @@ describe('the gateway answers as documented', () => {
     }
   });
 
+  it('hold lifecycle: extend and change (200, 400, 401, 404, 409, 413, 429)', async () => {
+    const place = async (customerId: string, qty = 1) => {
+      const r = await call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': randomUUID(), ...(await as(customerId)) }, body: { items: [{ sku: holdSku, qty }] } });
+      expect(r.status, r.text).toBe(201);
+      return (r.body as { orderId: string }).orderId;
+    };
+    const id = await place('oas-h');
+    const h = await as('oas-h');
+    const ext = await call(`/v1/orders/${id}/extend`, { method: 'POST', headers: h, body: { seconds: 1200 } });
+    expect(ext.status, ext.text).toBe(200);
+    expect(ext.body).toMatchObject({ orderId: id, status: 'reserved', extended: true });
+    expect((await call(`/v1/orders/${id}/extend`, { method: 'POST', headers: pay, body: { seconds: 3600 } })).body).toMatchObject({ clamped: true });
+    const atMax = await call(`/v1/orders/${id}/extend`, { method: 'POST', headers: h, body: { seconds: 3600 } });
+    expect(atMax.status).toBe(409);
+    expect(atMax.body).toMatchObject({ error: 'hold_lifetime_exceeded' });
+    const up = await call(`/v1/orders/${id}`, { method: 'PATCH', headers: h, body: { items: [{ sku: holdSku, qty: 2 }] } });
+    expect(up.status, up.text).toBe(200);
+    expect(up.body).toMatchObject({ orderId: id, items: [{ sku: holdSku, qty: 2 }] });
+    const limit = await call(`/v1/orders/${id}`, { method: 'PATCH', headers: h, body: { items: [{ sku: holdSku, qty: 4 }] } });
+    expect(limit.status).toBe(409);
+    expect(limit.body).toMatchObject({ error: 'customer_limit' });
+    for (const [method, suffix, body] of [['POST', '/extend', { seconds: 60 }], ['PATCH', '', { items: [{ sku: holdSku, qty: 1 }] }]] as const) {
+      const other = await call(`/v1/orders/${id}${suffix}`, { method, headers: await as('oas-i'), body });
+      expect(other.status, `${method} ${suffix}`).toBe(404);
+      expect((await call(`/v1/orders/${id}${suffix}`, { method, body })).status).toBe(401);
+      expect((await call(`/v1/orders/not-a-uuid${suffix}`, { method, headers: h, body })).body).toMatchObject({ error: 'invalid_order_id' });
+      expect((await call(`/v1/orders/${id}${suffix}`, { method, headers: h, body: { nope: 1 } })).body).toMatchObject({ error: 'invalid_body' });
+      expect((await call(`/v1/orders/${id}${suffix}`, { method, headers: h, body: '{' })).body).toMatchObject({ error: 'invalid_json' });
+      const big = await call(`/v1/orders/${id}${suffix}`, { method, headers: h, body: JSON.stringify({ pad: 'x'.repeat(MAX_HOLD_BODY_BYTES) }) });
+      expect(big.status).toBe(413);
+    }
+    // An increase takes a purchase attempt's token: purchase attempts (of a SKU nobody has, so
+    // they reserve nothing) drain the customer's bucket faster than it refills, then the increase
+    // finds it empty. Down again after an increase that got through, so the next one is one too.
+    const rl = await place('oas-hl-rl');
+    const me = await as('oas-hl-rl');
+    let limited: Answer | undefined;
+    for (let i = 0; i < 30 && !limited; i++) {
+      await Promise.all(
+        Array.from({ length: 10 }, () => call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': randomUUID(), ...me }, body: { items: [{ sku: unknownSku, qty: 1 }] } })),
+      );
+      const r = await call(`/v1/orders/${rl}`, { method: 'PATCH', headers: me, body: { items: [{ sku: holdSku, qty: 2 }] } });
+      if (r.status === 429) limited = r;
+      else {
+        expect(r.status, r.text).toBe(200);
+        expect((await call(`/v1/orders/${rl}`, { method: 'PATCH', headers: me, body: { items: [{ sku: holdSku, qty: 1 }] } })).status).toBe(200);
+      }
+    }
+    expect(limited, 'a 429 within 30 changes').toBeDefined();
+    expect(limited!.body).toMatchObject({ error: 'rate_limited', details: { scope: 'customer' } });
+    const cancelled = await call(`/v1/orders/${rl}/cancel`, { method: 'POST', headers: me });
+    expect(cancelled.status).toBe(200);
+    for (const [method, suffix, body] of [['POST', '/extend', { seconds: 60 }], ['PATCH', '', { items: [{ sku: holdSku, qty: 2 }] }]] as const) {
+      const r = await call(`/v1/orders/${rl}${suffix}`, { method, headers: me, body });
+      expect(r.status, `${method} ${suffix}`).toBe(409);
+      expect(r.body).toMatchObject({ error: 'invalid_state', details: { status: 'cancelled' } });
+    }
+  });
+
   it('waiting room: 201/409 with tickets, 202 waitlisted, GET /v1/tickets/{sku}/{ticket} and its events', async () => {
     const buyHot = async (key: string, customerId: string) =>
       call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': key, ...(await as(customerId)) }, body: { items: [{ sku: hotSku, qty: 1 }] } });
@@ -695,6 +756,9 @@ describe('the gateway answers as documented', () => {
       'GET /v1/orders/{orderId} 500',
       'POST /v1/orders/{orderId}/confirm 500',
       'POST /v1/orders/{orderId}/cancel 500',
+      'POST /v1/orders/{orderId}/extend 500',
+      'PATCH /v1/orders/{orderId} 500',
+      'PATCH /v1/orders/{orderId} 503',
       'GET /v1/tickets/{sku}/{ticket} 500',
       'GET /v1/tickets/{sku}/{ticket}/events 500',
       'POST /v1/adjustments 500',

@@ -6,6 +6,7 @@ import http from 'node:http';
 import { SignJWT } from 'jose';
 import type pg from 'pg';
 import type { Gate } from '../purchase/adapters/gate.ts';
+import { waitUntil } from './processor-helpers.ts';
 
 export interface HttpReply {
   status: number;
@@ -16,7 +17,7 @@ export interface HttpReply {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
 /** One request to `base + path` (query included); the reply's body parsed as JSON, or `{raw}`. */
-function request(method: 'GET' | 'POST', base: string, path: string, headers: Record<string, string>, text?: string): Promise<HttpReply> {
+function request(method: 'GET' | 'POST' | 'PATCH', base: string, path: string, headers: Record<string, string>, text?: string): Promise<HttpReply> {
   const url = new URL(path, base);
   const sent = text === undefined ? headers : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers };
   return new Promise((resolve, reject) => {
@@ -43,6 +44,11 @@ function request(method: 'GET' | 'POST', base: string, path: string, headers: Re
 /** POSTs JSON (or a raw string) to `base + path`. */
 export function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<HttpReply> {
   return request('POST', base, path, headers, typeof body === 'string' ? body : JSON.stringify(body));
+}
+
+/** PATCHes JSON (or a raw string) to `base + path`. */
+export function patch(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<HttpReply> {
+  return request('PATCH', base, path, headers, typeof body === 'string' ? body : JSON.stringify(body));
 }
 
 /** The HS256 secret test gateways verify customer tokens with (docs/security.md#credentials-who-may-do-what). */
@@ -109,4 +115,31 @@ export async function reservedByOrders(pool: pg.Pool, sku: string): Promise<{ or
 export async function settledGate(gate: Gate, sku: string): Promise<{ available: number | null; inflight: number; unreflected: number }> {
   const s = await gate.state(sku);
   return { available: s.available, inflight: s.inflight, unreflected: s.unreflected };
+}
+
+/**
+ * Inserts `sku` with `perLocation` units at WH-1, WH-2, … (and `safety` safety stock each) and
+ * waits until the processor has folded it into the view the gate reads.
+ */
+export async function insertStock(pool: pg.Pool, gate: Gate, sku: string, perLocation: number[], safety = 0): Promise<void> {
+  await pool.query(
+    `INSERT INTO stock_levels (sku, location_id, on_hand, safety_stock) SELECT $1, 'WH-' || i, q, $3 FROM unnest($2::int[]) WITH ORDINALITY AS t(q, i)`,
+    [sku, perLocation, safety],
+  );
+  const total = perLocation.reduce((a, b) => a + Math.max(0, b - safety), 0);
+  await waitUntil(async () => (await gate.state(sku)).available === total, 20_000, `${sku} in the gate with ${total} available`);
+}
+
+/** Waits until CDC has folded every write-back into the view (the gate's own terms are 0). */
+export async function gateSettled(gate: Gate, sku: string, timeoutMs = 20_000): Promise<{ available: number | null }> {
+  let last = await gate.state(sku);
+  await waitUntil(
+    async () => {
+      last = await gate.state(sku);
+      return last.inflight === 0 && last.unreflected === 0;
+    },
+    timeoutMs,
+    `the gate of ${sku} to settle (last ${JSON.stringify(last)})`,
+  );
+  return last;
 }

@@ -16,7 +16,7 @@ import { Gate } from '../purchase/adapters/gate.ts';
 import { reconcileViews } from '../stream-processors/views-maintenance.ts';
 import { cleanUp, testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
 import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
-import { as, IDENTITY_ENV, post, purchase, reservedByOrders, skuTruth, type HttpReply } from './purchase-helpers.ts';
+import { as, gateSettled as settled, IDENTITY_ENV, insertStock, post, purchase, reservedByOrders, skuTruth, type HttpReply } from './purchase-helpers.ts';
 import { scopedIdempotencyKey } from '../purchase/adapters/gate.ts';
 
 const base = testConfig();
@@ -54,12 +54,7 @@ const created: string[] = [hotSku];
 async function stock(perLocation: number[], safety = 0): Promise<string> {
   const sku = unique('BUY');
   created.push(sku);
-  await pool.query(
-    `INSERT INTO stock_levels (sku, location_id, on_hand, safety_stock) SELECT $1, 'WH-' || i, q, $3 FROM unnest($2::int[]) WITH ORDINALITY AS t(q, i)`,
-    [sku, perLocation, safety],
-  );
-  const total = perLocation.reduce((a, b) => a + Math.max(0, b - safety), 0);
-  await waitUntil(async () => (await gate.state(sku)).available === total, 20_000, `${sku} in the gate with ${total} available`);
+  await insertStock(pool, gate, sku, perLocation, safety);
   return sku;
 }
 
@@ -74,17 +69,8 @@ async function fateEvent(url: string, headers: Record<string, string>, timeoutMs
 }
 
 /** Waits until CDC has folded every write-back into the view (the gate's own terms are 0). */
-async function gateSettled(sku: string, timeoutMs = 20_000): Promise<{ available: number | null }> {
-  let last = await gate.state(sku);
-  await waitUntil(
-    async () => {
-      last = await gate.state(sku);
-      return last.inflight === 0 && last.unreflected === 0;
-    },
-    timeoutMs,
-    `the gate of ${sku} to settle (last ${JSON.stringify(last)})`,
-  );
-  return last;
+function gateSettled(sku: string, timeoutMs = 20_000): Promise<{ available: number | null }> {
+  return settled(gate, sku, timeoutMs);
 }
 
 function placedEventsFor(orderIds: Set<string>) {

@@ -26,7 +26,7 @@ import type {
 export type { HoldToWrite, LimitRelease, OrderLine, OrderStatus, OrderView, TransitionResult, WriteResult };
 import { releaseItems } from '../domain/release-items.ts';
 export { releaseItems };
-export type OrderEventType = 'OrderPlaced' | 'OrderConfirmed' | 'OrderCancelled' | 'ReservationExpired';
+export type OrderEventType = 'OrderPlaced' | 'OrderConfirmed' | 'OrderCancelled' | 'ReservationExpired' | 'OrderExtended' | 'OrderChanged';
 
 type WriteBackRow =
   | { id: string; ok: true; lines: OrderLine[]; versions: Record<string, number | string> }
@@ -38,20 +38,20 @@ type WriteBackRow =
  * transaction may simply be run again. A Postgres that is down is not retried here: the caller
  * answers for it.
  */
-const RETRY = { retries: 4, initialDelayMs: 5, maxDelayMs: 200, retriable: (err: unknown) => fromPgError(err) instanceof ContentionError };
+export const RETRY = { retries: 4, initialDelayMs: 5, maxDelayMs: 200, retriable: (err: unknown) => fromPgError(err) instanceof ContentionError };
 
 /** The SQLSTATE of the write-back's guard: a CHECK on stock_levels refusing `reserved` above `on_hand`. */
-const GUARD_VIOLATION = '23514';
+export const GUARD_VIOLATION = '23514';
 
-function eventPayload(type: OrderEventType, o: { orderId: string; customerId: string; status: OrderStatus; expiresAt: string; lines: OrderLine[] }) {
+export function eventPayload(type: OrderEventType, o: { orderId: string; customerId: string; status: OrderStatus; expiresAt: string; lines: OrderLine[] }) {
   return { type, orderId: o.orderId, customerId: o.customerId, status: o.status, expiresAt: o.expiresAt, occurredAt: new Date().toISOString(), items: o.lines };
 }
 
-function inTx<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+export function inTx<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   return retry(() => inTransaction(pool, fn), RETRY);
 }
 
-async function insertOutbox(c: pg.PoolClient, events: Array<{ orderId: string; type: OrderEventType; payload: unknown }>): Promise<void> {
+export async function insertOutbox(c: pg.PoolClient, events: Array<{ orderId: string; type: OrderEventType; payload: unknown }>): Promise<void> {
   if (events.length === 0) return;
   await c.query(
     `INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload)
@@ -100,8 +100,8 @@ export class OrdersStore implements OrdersPort {
   }
 
   async getOrder(orderId: string, c: pg.Pool | pg.PoolClient = this.pool, lock = false): Promise<OrderView | null> {
-    const o = await c.query<{ id: string; customer_id: string; status: OrderStatus; expires_at: Date; created_at: Date; updated_at: Date }>(
-      `SELECT id, customer_id, status, expires_at, created_at, updated_at FROM orders WHERE id = $1${lock ? ' FOR UPDATE' : ''}`,
+    const o = await c.query<{ id: string; customer_id: string; status: OrderStatus; expires_at: Date; created_at: Date; updated_at: Date; channel_id: string | null }>(
+      `SELECT id, customer_id, status, expires_at, created_at, updated_at, channel_id FROM orders WHERE id = $1${lock ? ' FOR UPDATE' : ''}`,
       [orderId],
     );
     const row = o.rows[0];
@@ -125,6 +125,7 @@ export class OrdersStore implements OrdersPort {
       createdAt: row.created_at.toISOString(),
       updatedAt: row.updated_at.toISOString(),
       lines: [...lines.values()],
+      channel: row.channel_id,
     };
   }
 
@@ -229,6 +230,15 @@ export class OrdersStore implements OrdersPort {
    * per-SKU versions are returned.
    */
   async settleHold(hold: { holdId: string; customerId: string }): Promise<HoldSettlement> {
+    // A hold may be a change of an order's quantities (migration 0013, purchase/hold-lifecycle.ts):
+    // its claim is in order_changes. Claim it as abandoned; losing the claim to an applied change
+    // means that change committed.
+    const claim = await this.pool.query(`INSERT INTO order_changes (id, state) VALUES ($1, 'abandoned') ON CONFLICT (id) DO NOTHING`, [hold.holdId]);
+    if (claim.rowCount === 0) {
+      const ch = await this.pool.query<{ state: string; versions: Record<string, number | string> | null }>(`SELECT state, versions FROM order_changes WHERE id = $1`, [hold.holdId]);
+      const applied = ch.rows[0];
+      if (applied?.state === 'applied') return { abandoned: false, status: 'reserved', versions: new Map(Object.entries(applied.versions ?? {}).map(([k, v]) => [k, Number(v)])) };
+    }
     const ins = await this.pool.query(
       `INSERT INTO orders (id, customer_id, status, expires_at) VALUES ($1, $2, 'abandoned', clock_timestamp()) ON CONFLICT (id) DO NOTHING`,
       [hold.holdId, hold.customerId],

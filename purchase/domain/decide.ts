@@ -6,7 +6,7 @@
  */
 import { errorMessage, SoldOutError, UnavailableError, WriteBackFailedError } from '../../lib/errors.ts';
 import { keyInProgress, keyReused, placedBody, refuse, refusal, RETRY_AFTER_S, skuField, type Outcome } from './outcome.ts';
-import type { GateItem, PurchasePorts } from './ports.ts';
+import type { GateItem, PurchasePorts, ReserveOutcome } from './ports.ts';
 import type { PurchaseRequest } from './request.ts';
 
 export type DecidePorts = Pick<PurchasePorts, 'gate' | 'writeBack' | 'orders' | 'clock' | 'newId' | 'logger' | 'config'>;
@@ -24,6 +24,27 @@ export interface DecideInput {
   rateTaken?: boolean;
 }
 
+/**
+ * A gate refusal (gate-reserve.lua) as the client's answer; `items` are what was asked of the gate
+ * (a purchase's items, or the extra units of a hold change: purchase/hold-lifecycle.ts).
+ */
+export function reserveRefusal(g: Exclude<ReserveOutcome, { kind: 'ok' } | { kind: 'replay' }>, items: readonly GateItem[], customerId: string, maxPerCustomer: number): Outcome {
+  switch (g.kind) {
+    case 'rebuilding':
+      return refusal({ kind: 'rebuilding' });
+    case 'channel_pending':
+      return refusal({ kind: 'channel_pending', sku: g.sku });
+    case 'limited':
+      return refusal({ kind: 'limited', scope: g.scope, retryAfterMs: g.retryAfterMs });
+    case 'unknown':
+      return refusal({ kind: 'unknown', sku: g.sku, field: skuField(items, g.sku) });
+    case 'sold_out':
+      return refusal({ kind: 'sold_out', by: 'gate', sku: g.sku, requested: items.find((x) => x.sku === g.sku)?.qty ?? 0, available: g.available });
+    case 'limit':
+      return refusal({ kind: 'limit', sku: g.sku, customerId, limit: maxPerCustomer, bought: g.bought });
+  }
+}
+
 export async function decidePurchase(ports: DecidePorts, input: DecideInput): Promise<Outcome> {
   const { req, idempotencyKey, scopedKey, hash, address } = input;
   const { gate, config } = ports;
@@ -32,29 +53,14 @@ export async function decidePurchase(ports: DecidePorts, input: DecideInput): Pr
   const items: GateItem[] = req.items.map((i) => ({ sku: i.sku, qty: i.qty }));
   const channel = req.channel ?? null;
   const g = await gate.reserve({ holdId, idempotencyKey: scopedKey, hash, customerId: req.customerId, address, items, now: ports.clock.now(), skipRate: input.rateTaken ?? false, channel });
-  switch (g.kind) {
-    case 'rebuilding':
-      return refusal({ kind: 'rebuilding' });
-    case 'channel_pending':
-      return refusal({ kind: 'channel_pending', sku: g.sku });
-    case 'replay': {
-      if (g.record.hash !== hash) return keyReused();
-      if (g.record.state === 'done' && g.record.response) {
-        return { status: 201, body: JSON.parse(g.record.response) as Record<string, unknown>, headers: { 'Idempotent-Replayed': 'true' } };
-      }
-      return keyInProgress();
+  if (g.kind === 'replay') {
+    if (g.record.hash !== hash) return keyReused();
+    if (g.record.state === 'done' && g.record.response) {
+      return { status: 201, body: JSON.parse(g.record.response) as Record<string, unknown>, headers: { 'Idempotent-Replayed': 'true' } };
     }
-    case 'limited':
-      return refusal({ kind: 'limited', scope: g.scope, retryAfterMs: g.retryAfterMs });
-    case 'unknown':
-      return refusal({ kind: 'unknown', sku: g.sku, field: skuField(req.items, g.sku) });
-    case 'sold_out':
-      return refusal({ kind: 'sold_out', by: 'gate', sku: g.sku, requested: req.items.find((x) => x.sku === g.sku)?.qty ?? 0, available: g.available });
-    case 'limit':
-      return refusal({ kind: 'limit', sku: g.sku, customerId: req.customerId, limit: config.maxPerCustomer, bought: g.bought });
-    case 'ok':
-      break;
+    return keyInProgress();
   }
+  if (g.kind !== 'ok') return reserveRefusal(g, items, req.customerId, config.maxPerCustomer);
   const hold = { holdId, idemKey: gate.idemKey(scopedKey, items), customerId: req.customerId, items };
   const expiresAt = new Date(ports.clock.now() + config.holdTtlMs);
   const w = await ports.writeBack.write({ holdId, customerId: req.customerId, idempotencyKey, hash, items, expiresAt, channel });

@@ -106,7 +106,7 @@ export function placedBody(orderId: string, expiresAt: string, lines: OrderLine[
 }
 
 export function orderBody(o: OrderView): Record<string, unknown> {
-  return { orderId: o.orderId, customerId: o.customerId, status: o.status, expiresAt: o.expiresAt, createdAt: o.createdAt, updatedAt: o.updatedAt, items: o.lines };
+  return { orderId: o.orderId, customerId: o.customerId, status: o.status, expiresAt: o.expiresAt, createdAt: o.createdAt, updatedAt: o.updatedAt, items: o.lines, ...(o.channel ? { channel: o.channel } : {}) };
 }
 
 /** A replayed answer carries `Idempotent-Replayed: true`. */

@@ -125,6 +125,8 @@ export interface OrderView {
   createdAt: string;
   updatedAt: string;
   lines: OrderLine[];
+  /** The sales channel the order was sold on (docs/channels.md); null: none. */
+  channel?: string | null;
 }
 
 export type TransitionResult =
@@ -156,6 +158,42 @@ export interface OrdersPort {
 /** The group-committed write-back (purchase/write-back-queue.ts). */
 export interface WriteBackPort {
   write(hold: HoldToWrite): Promise<WriteResult>;
+}
+
+// --- the hold lifecycle (Postgres, purchase/adapters/holds-pg.ts; rules in domain/hold-lifecycle.ts)
+
+export type ExtendPlan =
+  /** Move the expiry to `expiresAtMs`; `clamped`: the maximum lifetime cut the request short. */
+  | { kind: 'extend'; expiresAtMs: number; clamped: boolean }
+  /** The hold already expires at (or after) the maximum: nothing to extend. */
+  | { kind: 'at_limit'; maxExpiresAtMs: number }
+  /** The hold already expires later than now + seconds: an extend never shortens a hold. */
+  | { kind: 'unchanged' };
+
+/** A line of a change: its quantity before (`from`, what the gate was asked from) and after. */
+export interface LineChange {
+  sku: string;
+  from: number;
+  to: number;
+}
+
+export type ExtendResult =
+  | { ok: true; order: OrderView; plan: ExtendPlan; maxExpiresAt: string }
+  | { ok: false; reason: 'unknown_order' }
+  | { ok: false; reason: 'invalid_state'; status: OrderStatus };
+
+export type ResizeResult =
+  | { ok: true; lines: OrderLine[]; versions: Map<string, number>; released: GateItem[] }
+  | { ok: false; reason: 'unknown_order' | 'unchanged' | 'conflict' | 'exists' | 'insufficient' }
+  | { ok: false; reason: 'invalid_state'; status: OrderStatus }
+  | { ok: false; reason: 'error'; message: string };
+
+/** The Postgres side of the hold lifecycle. */
+export interface HoldsPort {
+  /** Moves a reserved, unexpired hold's expiry (planExtend, on Postgres' clock) with an OrderExtended outbox row. */
+  extend(orderId: string, seconds: number, maxLifetimeMs: number): Promise<ExtendResult>;
+  /** Writes a change of quantities back (hold_resize, migration 0013) with an OrderChanged outbox row. */
+  resize(change: { id: string; orderId: string; lines: LineChange[] }): Promise<ResizeResult>;
 }
 
 // --- the waiting room (Redis, purchase/adapters/waiting-room.ts)
@@ -223,6 +261,8 @@ export type PurchaseSettings = Readonly<Config['purchase']>;
 export interface PurchasePorts {
   gate: GatePort;
   orders: OrdersPort;
+  /** Extend and change holds (domain/hold-lifecycle.ts). */
+  holds: HoldsPort;
   writeBack: WriteBackPort;
   waitingRoom: WaitingRoomPort;
   clock: Clock;

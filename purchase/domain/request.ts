@@ -21,7 +21,8 @@ export function customerIdProblem(id: string): string | undefined {
 }
 
 const noControl = (s: string) => !CONTROL_RE.test(s);
-const sku = z.string().min(1, 'must be 1 to 128 characters').max(128, 'must be 1 to 128 characters').refine(noControl, 'must not contain control characters');
+/** A SKU in a request body (purchases, hold changes). */
+export const skuSchema = z.string().min(1, 'must be 1 to 128 characters').max(128, 'must be 1 to 128 characters').refine(noControl, 'must not contain control characters');
 
 /**
  * The body. `customerId` is only honoured for a service credential with `purchase:act-for` (the
@@ -32,7 +33,7 @@ export const purchaseSchema = z.strictObject({
   items: z
     .array(
       z.strictObject({
-        sku,
+        sku: skuSchema,
         qty: z
           .number({ message: 'must be a whole number' })
           .int('must be a whole number')

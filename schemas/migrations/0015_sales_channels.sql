@@ -93,6 +93,122 @@ BEGIN
 END;
 $$;
 
+-- The allocation of a sales channel's purchase, shared by purchase_write_back and hold_resize
+-- (their TypeScript specification: allocateFor and pinsAgainst; docs/channels.md, "Sourcing").
+
+-- A channel's sourcing rule and its locations in priority order (`single`: only the pickup
+-- location). No channel: most_stock over every location (NULL locations). An unknown channel:
+-- `single` over no location, so nothing can be allocated.
+CREATE OR REPLACE FUNCTION sales_channel_terms(p_channel text, OUT rule text, OUT locs text[])
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  v_pickup text;
+BEGIN
+  rule := 'most_stock';
+  locs := NULL;
+  IF p_channel IS NULL THEN RETURN; END IF;
+  SELECT s.sourcing, s.pickup_location,
+         coalesce(array_agg(l.location_id ORDER BY l.priority, l.location_id) FILTER (WHERE l.location_id IS NOT NULL), '{}')
+    INTO rule, v_pickup, locs
+    FROM sales_channels s LEFT JOIN sales_channel_locations l USING (channel_id)
+   WHERE s.channel_id = p_channel
+   GROUP BY s.sourcing, s.pickup_location;
+  IF NOT FOUND THEN
+    rule := 'single';
+    locs := '{}';
+  ELSIF rule = 'single' THEN
+    locs := ARRAY[v_pickup];
+  END IF;
+END;
+$$;
+
+-- Per row of the locked figures (r_sku, r_loc, r_free), the units other channels' fences pin
+-- there for `p_sku` (fencePins in lib/contracts/channels.ts): each fenced channel's fence placed
+-- on its locations in its priority order. All zero without a channel.
+CREATE OR REPLACE FUNCTION sales_channel_pins(p_channel text, p_sku text, r_sku text[], r_loc text[], r_free int[]) RETURNS int[]
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  n      int := coalesce(array_length(r_sku, 1), 0);
+  pin    int[] := array_fill(0, ARRAY[greatest(coalesce(array_length(r_sku, 1), 0), 1)]);
+  fr     record;
+  f_pool int;
+  f_left int;
+  f_loc  text;
+  p_take int;
+  i      int;
+BEGIN
+  IF p_channel IS NULL THEN RETURN pin; END IF;
+  FOR fr IN
+    SELECT s.channel_id,
+           CASE WHEN fs.sku IS NOT NULL THEN fs.fence_units ELSE s.fence_units END AS units,
+           CASE WHEN fs.sku IS NOT NULL THEN fs.fence_pct ELSE s.fence_pct END AS pct,
+           array_agg(l.location_id ORDER BY l.priority, l.location_id) AS locs
+      FROM sales_channels s
+      JOIN sales_channel_locations l USING (channel_id)
+      LEFT JOIN sales_channel_fences fs ON fs.channel_id = s.channel_id AND fs.sku = p_sku
+     WHERE s.channel_id <> p_channel
+     GROUP BY s.channel_id, fs.sku, fs.fence_units, fs.fence_pct, s.fence_units, s.fence_pct
+  LOOP
+    CONTINUE WHEN fr.units IS NULL AND fr.pct IS NULL;
+    f_pool := 0;
+    FOR i IN 1..n LOOP
+      IF r_sku[i] = p_sku AND r_loc[i] = ANY (fr.locs) THEN f_pool := f_pool + r_free[i]; END IF;
+    END LOOP;
+    IF fr.units IS NOT NULL THEN
+      f_left := least(fr.units, f_pool);
+    ELSE
+      f_left := floor(f_pool::bigint * round(fr.pct * 100)::bigint / 10000);
+    END IF;
+    FOREACH f_loc IN ARRAY fr.locs LOOP
+      EXIT WHEN f_left <= 0;
+      FOR i IN 1..n LOOP
+        IF r_sku[i] = p_sku AND r_loc[i] = f_loc THEN
+          p_take := least(f_left, r_free[i]);
+          pin[i] := pin[i] + p_take;
+          f_left := f_left - p_take;
+        END IF;
+      END LOOP;
+    END LOOP;
+  END LOOP;
+  RETURN pin;
+END;
+$$;
+
+-- The row to take the next units of `p_sku` from, by the rule (0: none can give any). What a row
+-- can give is its free units minus its pins. fewest_splits and single: the first location in
+-- priority order that covers `p_need`; then (not single) priority order, or most units first
+-- (ties by location id) for most_stock and fewest_splits. `p_locs` NULL: every location.
+CREATE OR REPLACE FUNCTION sales_channel_pick(p_rule text, p_locs text[], p_sku text, r_sku text[], r_loc text[], r_free int[], p_pin int[], p_need int) RETURNS int
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  n    int := coalesce(array_length(r_sku, 1), 0);
+  best int := 0;
+  i    int;
+BEGIN
+  IF p_rule IN ('fewest_splits', 'single') THEN
+    FOR i IN 1..n LOOP
+      IF r_sku[i] = p_sku AND r_free[i] - p_pin[i] >= p_need AND r_loc[i] = ANY (p_locs)
+         AND (best = 0 OR array_position(p_locs, r_loc[i]) < array_position(p_locs, r_loc[best])) THEN
+        best := i;
+      END IF;
+    END LOOP;
+    IF best > 0 OR p_rule = 'single' THEN RETURN best; END IF;
+  END IF;
+  FOR i IN 1..n LOOP
+    IF r_sku[i] = p_sku AND r_free[i] - p_pin[i] > 0 AND (p_locs IS NULL OR r_loc[i] = ANY (p_locs)) THEN
+      IF best = 0 THEN
+        best := i;
+      ELSIF p_rule = 'priority' THEN
+        IF array_position(p_locs, r_loc[i]) < array_position(p_locs, r_loc[best]) THEN best := i; END IF;
+      ELSIF r_free[i] - p_pin[i] > r_free[best] - p_pin[best] OR (r_free[i] - p_pin[i] = r_free[best] - p_pin[best] AND r_loc[i] < r_loc[best]) THEN
+        best := i;
+      END IF;
+    END IF;
+  END LOOP;
+  RETURN best;
+END;
+$$;
+
 -- purchase_write_back as in 0010_idempotency_per_customer.sql, with sales channels: a hold may
 -- name its channel (h->>'channel'); its lines are then allocated only on the channel's locations,
 -- by the channel's sourcing rule (the rules are purchase/domain/allocate.ts allocateFor, which an
@@ -126,14 +242,8 @@ DECLARE
   wanted    int;
   ch        text;
   c_rule    text;
-  c_pickup  text;
   c_locs    text[];
   pin       int[];
-  fr        record;
-  f_pool    int;
-  f_left    int;
-  p_take    int;
-  f_loc     text;
 BEGIN
   SELECT array_agg(DISTINCT x->>'sku' ORDER BY x->>'sku')
     INTO v_skus
@@ -155,88 +265,15 @@ BEGIN
     undo := '{}';
     undo_qty := '{}';
     lines := '[]'::jsonb;
-    -- The sales channel's locations (priority order) and sourcing rule; no channel: every location, most stock first.
+    -- The sales channel's sourcing rule and locations (sales_channel_terms); none: every location, most stock first.
     ch := h->>'channel';
-    c_rule := 'most_stock';
-    c_locs := NULL;
-    IF ch IS NOT NULL THEN
-      SELECT s.sourcing, s.pickup_location,
-             coalesce(array_agg(l.location_id ORDER BY l.priority, l.location_id) FILTER (WHERE l.location_id IS NOT NULL), '{}')
-        INTO c_rule, c_pickup, c_locs
-        FROM sales_channels s LEFT JOIN sales_channel_locations l USING (channel_id)
-       WHERE s.channel_id = ch
-       GROUP BY s.sourcing, s.pickup_location;
-      IF NOT FOUND THEN
-        c_rule := 'single';
-        c_locs := '{}';
-      ELSIF c_rule = 'single' THEN
-        c_locs := ARRAY[c_pickup];
-      END IF;
-    END IF;
+    SELECT t.rule, t.locs INTO c_rule, c_locs FROM sales_channel_terms(ch) AS t;
     FOR it IN SELECT value FROM jsonb_array_elements(h->'items') LOOP
       need := (it->>'qty')::int;
       allocs := '[]'::jsonb;
-      -- Other channels' fences, pinned on their locations in their priority order (fencePins in
-      -- lib/contracts/channels.ts): a channel's purchase never takes those units.
-      pin := array_fill(0, ARRAY[greatest(n, 1)]);
-      IF ch IS NOT NULL THEN
-        FOR fr IN
-          SELECT s.channel_id,
-                 CASE WHEN fs.sku IS NOT NULL THEN fs.fence_units ELSE s.fence_units END AS units,
-                 CASE WHEN fs.sku IS NOT NULL THEN fs.fence_pct ELSE s.fence_pct END AS pct,
-                 array_agg(l.location_id ORDER BY l.priority, l.location_id) AS locs
-            FROM sales_channels s
-            JOIN sales_channel_locations l USING (channel_id)
-            LEFT JOIN sales_channel_fences fs ON fs.channel_id = s.channel_id AND fs.sku = it->>'sku'
-           WHERE s.channel_id <> ch
-           GROUP BY s.channel_id, fs.sku, fs.fence_units, fs.fence_pct, s.fence_units, s.fence_pct
-        LOOP
-          CONTINUE WHEN fr.units IS NULL AND fr.pct IS NULL;
-          f_pool := 0;
-          FOR i IN 1..n LOOP
-            IF r_sku[i] = it->>'sku' AND r_loc[i] = ANY (fr.locs) THEN f_pool := f_pool + r_free[i]; END IF;
-          END LOOP;
-          IF fr.units IS NOT NULL THEN
-            f_left := least(fr.units, f_pool);
-          ELSE
-            f_left := floor(f_pool::bigint * round(fr.pct * 100)::bigint / 10000);
-          END IF;
-          FOREACH f_loc IN ARRAY fr.locs LOOP
-            EXIT WHEN f_left <= 0;
-            FOR i IN 1..n LOOP
-              IF r_sku[i] = it->>'sku' AND r_loc[i] = f_loc THEN
-                p_take := least(f_left, r_free[i]);
-                pin[i] := pin[i] + p_take;
-                f_left := f_left - p_take;
-              END IF;
-            END LOOP;
-          END LOOP;
-        END LOOP;
-      END IF;
+      pin := sales_channel_pins(ch, it->>'sku', r_sku, r_loc, r_free);
       WHILE need > 0 LOOP
-        best := 0;
-        -- fewest_splits and single: one location that covers the rest, highest priority first.
-        IF c_rule IN ('fewest_splits', 'single') THEN
-          FOR i IN 1..n LOOP
-            IF r_sku[i] = it->>'sku' AND r_free[i] - pin[i] >= need AND r_loc[i] = ANY (c_locs)
-               AND (best = 0 OR array_position(c_locs, r_loc[i]) < array_position(c_locs, r_loc[best])) THEN
-              best := i;
-            END IF;
-          END LOOP;
-        END IF;
-        IF best = 0 AND c_rule <> 'single' THEN
-          FOR i IN 1..n LOOP
-            IF r_sku[i] = it->>'sku' AND r_free[i] - pin[i] > 0 AND (c_locs IS NULL OR r_loc[i] = ANY (c_locs)) THEN
-              IF best = 0 THEN
-                best := i;
-              ELSIF c_rule = 'priority' THEN
-                IF array_position(c_locs, r_loc[i]) < array_position(c_locs, r_loc[best]) THEN best := i; END IF;
-              ELSIF r_free[i] - pin[i] > r_free[best] - pin[best] OR (r_free[i] - pin[i] = r_free[best] - pin[best] AND r_loc[i] < r_loc[best]) THEN
-                best := i;
-              END IF;
-            END IF;
-          END LOOP;
-        END IF;
+        best := sales_channel_pick(c_rule, c_locs, it->>'sku', r_sku, r_loc, r_free, pin, need);
         IF best = 0 THEN
           failed := true;
           EXIT;
@@ -324,5 +361,172 @@ BEGIN
     SELECT jsonb_agg(jsonb_build_object('id', a->>'id', 'ok', true, 'lines', a->'lines',
                      'versions', (SELECT jsonb_object_agg(l->>'sku', versions->(l->>'sku')) FROM jsonb_array_elements(a->'lines') AS l)))
       FROM jsonb_array_elements(accepted) AS a);
+END;
+$$;
+
+-- hold_resize as in 0013_hold_lifecycle.sql, for an order sold on a sales channel: the extra units
+-- of a change are allocated like the order's first units (its channel's locations, sourcing rule
+-- and the other channels' fences; sales_channel_pick).
+CREATE OR REPLACE FUNCTION hold_resize(p jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_id      uuid := (p->>'id')::uuid;
+  v_order   uuid := (p->>'orderId')::uuid;
+  o         record;
+  ln        jsonb;
+  cur       int;
+  same      boolean := true;
+  v_skus    text[];
+  r_sku     text[];
+  r_loc     text[];
+  r_free    int[];
+  r_delta   int[];
+  n         int;
+  i         int;
+  best      int;
+  need      int;
+  took      int;
+  res       record;
+  wanted    int;
+  guarded   int;
+  v_versions jsonb;
+  released  jsonb := '[]'::jsonb;
+  lines     jsonb;
+  c_rule    text;
+  c_locs    text[];
+  pin       int[];
+BEGIN
+  SELECT id, customer_id, status, expires_at, channel_id INTO o FROM orders WHERE id = v_order FOR UPDATE;
+  IF NOT FOUND OR o.status = 'abandoned' THEN
+    RETURN jsonb_build_object('ok', false, 'reason', 'unknown_order');
+  END IF;
+  IF o.status <> 'reserved' THEN
+    RETURN jsonb_build_object('ok', false, 'reason', 'invalid_state', 'status', o.status);
+  END IF;
+  IF o.expires_at <= clock_timestamp() THEN
+    RETURN jsonb_build_object('ok', false, 'reason', 'invalid_state', 'status', 'expired');
+  END IF;
+
+  FOR ln IN SELECT value FROM jsonb_array_elements(p->'lines') LOOP
+    SELECT qty INTO cur FROM order_lines WHERE order_id = v_order AND sku = ln->>'sku';
+    cur := coalesce(cur, 0);
+    IF cur <> (ln->>'to')::int THEN same := false; END IF;
+  END LOOP;
+  IF same THEN
+    RETURN jsonb_build_object('ok', false, 'reason', 'unchanged');
+  END IF;
+  FOR ln IN SELECT value FROM jsonb_array_elements(p->'lines') LOOP
+    SELECT qty INTO cur FROM order_lines WHERE order_id = v_order AND sku = ln->>'sku';
+    IF coalesce(cur, 0) <> (ln->>'from')::int THEN
+      RETURN jsonb_build_object('ok', false, 'reason', 'conflict');
+    END IF;
+  END LOOP;
+
+  INSERT INTO order_changes (id, order_id, state) VALUES (v_id, v_order, 'applied') ON CONFLICT (id) DO NOTHING;
+  IF NOT FOUND THEN
+    RETURN jsonb_build_object('ok', false, 'reason', 'exists');
+  END IF;
+
+  SELECT array_agg(DISTINCT x->>'sku' ORDER BY x->>'sku') INTO v_skus FROM jsonb_array_elements(p->'lines') AS x;
+  SELECT array_agg(s.sku ORDER BY s.sku, s.location_id),
+         array_agg(s.location_id ORDER BY s.sku, s.location_id),
+         array_agg(greatest(0, s.on_hand - s.reserved - s.safety_stock) ORDER BY s.sku, s.location_id)
+    INTO r_sku, r_loc, r_free
+    FROM (SELECT sl.sku, sl.location_id, sl.on_hand, sl.reserved, sl.safety_stock
+            FROM stock_levels sl WHERE sl.sku = ANY (v_skus)
+           ORDER BY sl.sku, sl.location_id FOR UPDATE) AS s;
+  n := coalesce(array_length(r_sku, 1), 0);
+  r_delta := array_fill(0, ARRAY[greatest(n, 1)]);
+  SELECT t.rule, t.locs INTO c_rule, c_locs FROM sales_channel_terms(o.channel_id) AS t;
+
+  FOR ln IN SELECT value FROM jsonb_array_elements(p->'lines') LOOP
+    need := (ln->>'to')::int - (ln->>'from')::int;
+    IF need > 0 THEN
+      pin := sales_channel_pins(o.channel_id, ln->>'sku', r_sku, r_loc, r_free);
+      WHILE need > 0 LOOP
+        best := sales_channel_pick(c_rule, c_locs, ln->>'sku', r_sku, r_loc, r_free, pin, need);
+        IF best = 0 THEN
+          DELETE FROM order_changes WHERE id = v_id;
+          RETURN jsonb_build_object('ok', false, 'reason', 'insufficient');
+        END IF;
+        took := least(need, r_free[best] - pin[best]);
+        r_free[best] := r_free[best] - took;
+        r_delta[best] := r_delta[best] + took;
+        need := need - took;
+      END LOOP;
+    ELSIF need < 0 THEN
+      need := -need;
+      released := released || jsonb_build_object('sku', ln->>'sku', 'qty', need);
+      FOR res IN SELECT location_id, qty FROM reservations WHERE order_id = v_order AND sku = ln->>'sku' ORDER BY qty, location_id LOOP
+        EXIT WHEN need = 0;
+        took := least(need, res.qty);
+        FOR i IN 1..n LOOP
+          IF r_sku[i] = ln->>'sku' AND r_loc[i] = res.location_id THEN
+            r_delta[i] := r_delta[i] - took;
+          END IF;
+        END LOOP;
+        need := need - took;
+      END LOOP;
+    END IF;
+  END LOOP;
+
+  -- Raises: the database's own check on every row that gives units; gives back never below 0
+  -- (as cancel and expiry do).
+  SELECT count(*) FILTER (WHERE d > 0) INTO wanted FROM unnest(r_delta) AS t(d);
+  WITH u AS (
+    UPDATE stock_levels s SET reserved = CASE WHEN d.delta > 0 THEN s.reserved + d.delta ELSE greatest(0, s.reserved + d.delta) END
+      FROM unnest(r_sku, r_loc, r_delta) AS d(sku, location_id, delta)
+     WHERE d.delta <> 0 AND s.sku = d.sku AND s.location_id = d.location_id
+       AND (d.delta < 0 OR s.on_hand - s.reserved - s.safety_stock >= d.delta)
+    RETURNING s.sku, s.version, d.delta
+  )
+  SELECT count(*) FILTER (WHERE u.delta > 0),
+         (SELECT jsonb_object_agg(q.sku, q.version) FROM (SELECT u2.sku, max(u2.version) AS version FROM u AS u2 GROUP BY u2.sku) AS q)
+    INTO guarded, v_versions
+    FROM u;
+  IF guarded <> wanted THEN
+    RAISE EXCEPTION 'hold_resize: the stock guard refused a reservation (on_hand - reserved - safety_stock < qty)'
+      USING ERRCODE = 'check_violation';
+  END IF;
+
+  -- Reservations and lines follow the deltas.
+  INSERT INTO reservations AS r (order_id, sku, location_id, qty)
+  SELECT v_order, d.sku, d.location_id, d.delta FROM unnest(r_sku, r_loc, r_delta) AS d(sku, location_id, delta) WHERE d.delta > 0
+  ON CONFLICT (order_id, sku, location_id) DO UPDATE SET qty = r.qty + excluded.qty;
+  -- Emptied reservations go first: the UPDATE after them must not shrink a row into the DELETE's reach.
+  DELETE FROM reservations r
+   USING unnest(r_sku, r_loc, r_delta) AS d(sku, location_id, delta)
+   WHERE d.delta < 0 AND r.order_id = v_order AND r.sku = d.sku AND r.location_id = d.location_id AND r.qty + d.delta <= 0;
+  UPDATE reservations r SET qty = r.qty + d.delta
+    FROM unnest(r_sku, r_loc, r_delta) AS d(sku, location_id, delta)
+   WHERE d.delta < 0 AND r.order_id = v_order AND r.sku = d.sku AND r.location_id = d.location_id AND r.qty + d.delta > 0;
+  UPDATE order_lines l SET qty = (x->>'to')::int, version = coalesce((v_versions->>l.sku)::bigint, l.version)
+    FROM jsonb_array_elements(p->'lines') AS x
+   WHERE l.order_id = v_order AND l.sku = x->>'sku' AND (x->>'to')::int > 0;
+  DELETE FROM order_lines l USING jsonb_array_elements(p->'lines') AS x
+   WHERE l.order_id = v_order AND l.sku = x->>'sku' AND (x->>'to')::int = 0;
+
+  UPDATE order_changes SET versions = coalesce(v_versions, '{}'::jsonb) WHERE id = v_id;
+  UPDATE orders SET updated_at = clock_timestamp() WHERE id = v_order;
+  IF jsonb_array_length(released) > 0 THEN
+    INSERT INTO customer_limit_releases (order_id, customer_id, items) VALUES (v_id, o.customer_id, released);
+  END IF;
+
+  SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty, 'allocations',
+           (SELECT coalesce(jsonb_agg(jsonb_build_object('locationId', r.location_id, 'qty', r.qty) ORDER BY r.location_id), '[]'::jsonb)
+              FROM reservations r WHERE r.order_id = v_order AND r.sku = l.sku)) ORDER BY l.sku), '[]'::jsonb)
+    INTO lines FROM order_lines l WHERE l.order_id = v_order;
+
+  INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload)
+  VALUES (gen_random_uuid(), 'orders', v_order::text, 'OrderChanged',
+          jsonb_build_object('type', 'OrderChanged', 'orderId', v_order, 'customerId', o.customer_id, 'status', 'reserved',
+                             'expiresAt', to_char(o.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                             'occurredAt', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                             'changeId', v_id,
+                             'changes', (SELECT jsonb_agg(jsonb_build_object('sku', x->>'sku', 'from', (x->>'from')::int, 'to', (x->>'to')::int))
+                                           FROM jsonb_array_elements(p->'lines') AS x),
+                             'items', lines));
+
+  RETURN jsonb_build_object('ok', true, 'lines', lines, 'versions', coalesce(v_versions, '{}'::jsonb), 'released', released);
 END;
 $$;

@@ -102,6 +102,20 @@ const ROUTES: ReadonlyArray<{ name: string; method: string; path: (r: Rng, c: Ga
   { name: 'confirm', method: 'POST', path: (r, c) => `/v1/orders/${r.pick([param(r, c), '00000000-0000-0000-0000-000000000000', r.bytes(16).toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-')])}/confirm`, mutates: true },
   { name: 'cancel', method: 'POST', path: (r, c) => `/v1/orders/${r.pick([param(r, c), '00000000-0000-0000-0000-000000000000'])}/cancel`, mutates: true },
   {
+    name: 'extend',
+    method: 'POST',
+    path: (r, c) => `/v1/orders/${r.pick([param(r, c), '00000000-0000-0000-0000-000000000000'])}/extend`,
+    mutates: true,
+    body: (r) => ({ seconds: r.pick([1, 60, 3600, 86_400, 86_401, 0, -1, 1.5, 2 ** 53]) }),
+  },
+  {
+    name: 'change',
+    method: 'PATCH',
+    path: (r, c) => `/v1/orders/${r.pick([param(r, c), '00000000-0000-0000-0000-000000000000'])}`,
+    mutates: true,
+    body: (r, c) => ({ items: [{ sku: r.pick(c.skus), qty: r.int(0, 3) }] }),
+  },
+  {
     name: 'adjustments',
     method: 'POST',
     path: () => '/v1/adjustments',
