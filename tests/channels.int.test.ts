@@ -25,7 +25,7 @@ import { createSchemaRegistry } from '../lib/avro-registry.ts';
 import type { StockAlert } from '../schemas/generated/avro-types.ts';
 import { cleanUp, testConfig, testKafka, unique, watchTopic } from './helpers.ts';
 import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
-import { customerToken, get, IDENTITY_ENV, post, type HttpReply } from './purchase-helpers.ts';
+import { customerToken, get, IDENTITY_ENV, patch, post, type HttpReply } from './purchase-helpers.ts';
 import { client, openClients } from './ws-client.ts';
 
 const base = testConfig();
@@ -255,6 +255,29 @@ describe('purchases on a channel', () => {
     expect(reserved.rows[0]!.r).toBe(0);
     const ws = client(gw, `?sales_channel=nope-${tag}`);
     expect(await ws.closed).toBe(4002);
+  });
+
+  it('grows an order sold on a channel from that channel\'s figure, on its locations, around the other channel\'s fence', async () => {
+    const sku = await stock({ [LA]: 20, [LB]: 15 });
+    await converged(sku); // mkt: 15 - 10 (web's fence on L-B) = 5
+    const h = await token(`grow-${tag}`, [MKT]);
+    const placed = await buy(sku, 1, h);
+    expect(placed.status).toBe(201);
+    expect(placed.body).toMatchObject({ status: 'reserved' });
+    const id = placed.body.orderId as string;
+    await converged(sku); // mkt: 4 left
+    const grown = await patch(gw.url, `/v1/orders/${id}`, { items: [{ sku, qty: 5 }] }, h);
+    expect(grown.status, JSON.stringify(grown.body)).toBe(200);
+    expect(grown.body).toMatchObject({ channel: MKT });
+    await converged(sku); // mkt: 0
+    const tooMuch = await patch(gw.url, `/v1/orders/${id}`, { items: [{ sku, qty: 6 }] }, h);
+    expect(tooMuch.status).toBe(409);
+    expect(tooMuch.body.error).toBe('sold_out');
+    const res = await pool.query<{ location_id: string; qty: number }>('SELECT location_id, qty FROM reservations WHERE order_id = $1', [id]);
+    expect(res.rows).toEqual([{ location_id: LB, qty: 5 }]);
+    // web's fence is intact on L-B: 15 - 5 reserved = 10 left there.
+    const b = await pool.query<{ a: number }>('SELECT on_hand - reserved AS a FROM stock_levels WHERE sku = $1 AND location_id = $2', [sku, LB]);
+    expect(b.rows[0]!.a).toBe(10);
   });
 
   it('allocates like allocateFor for every sourcing rule, around another channel\'s fence (write-back function against its specification)', async () => {
