@@ -12,7 +12,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocateFor, type LocationStock } from '../purchase/domain/allocate.ts';
 import { channelAvailability, channelTerms, CHANNEL_FIELD_PREFIX, pinsAgainst, SOURCING_RULES, type ChannelConfig, type Fence, type SalesChannel } from '../lib/contracts/channels.ts';
 import { loadChannelConfig } from '../lib/channel-config.ts';
-import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRedis } from '../lib/redis.ts';
 import { mulberry32 as prng } from '../lib/prng.ts';
@@ -25,20 +24,12 @@ import { createSchemaRegistry } from '../lib/avro-registry.ts';
 import type { StockAlert } from '../schemas/generated/avro-types.ts';
 import { cleanUp, testConfig, testKafka, unique, watchTopic } from './helpers.ts';
 import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
-import { customerToken, get, IDENTITY_ENV, patch, post, type HttpReply } from './purchase-helpers.ts';
+import { customerToken, get, purchaseTestConfig, patch, post, type HttpReply } from './purchase-helpers.ts';
 import { client, openClients } from './ws-client.ts';
 
 const base = testConfig();
 const prefix = unique('chan').replaceAll('-', '');
-const config = loadConfig({
-  ...process.env,
-  REDIS_PREFIX: prefix,
-  ...IDENTITY_ENV,
-  PURCHASE_RATE_CUSTOMER_PER_SEC: '0',
-  PURCHASE_RATE_ADDRESS_PER_SEC: '0',
-  PURCHASE_MAX_PER_CUSTOMER: '0',
-  CHANNEL_CONFIG_POLL_MS: '100',
-});
+const config = purchaseTestConfig(prefix, { PURCHASE_MAX_PER_CUSTOMER: '0', CHANNEL_CONFIG_POLL_MS: '100' });
 const pool = new pg.Pool({ connectionString: base.pg.url, max: 8 });
 const redis = createRedis(base.redis);
 const registry = createSchemaRegistry(base.registry.url);

@@ -9,7 +9,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRedis } from '../lib/redis.ts';
 import { startGatewayService, type GatewayService } from '../gateway/service.ts';
@@ -19,21 +18,12 @@ import { OrdersStore } from '../purchase/adapters/orders-pg.ts';
 import { caseRng, mutateJson, randomJson } from './fuzz/rng.ts';
 import { cleanUp, testConfig, testKafka, unique, watchTopic, type TopicWatcher } from './helpers.ts';
 import { startTestProcessor, waitProcessorLive, waitUntil, type TestProcessor } from './processor-helpers.ts';
-import { as, gateSettled, IDENTITY_ENV, insertStock, patch, post, purchase, reservedByOrders, skuTruth, type HttpReply } from './purchase-helpers.ts';
+import { as, gateSettled, purchaseTestConfig, insertStock, patch, post, purchase, reservedByOrders, skuTruth, type HttpReply } from './purchase-helpers.ts';
 
 const base = testConfig();
 const prefix = unique('hold').replaceAll('-', '');
 const MAX_LIFETIME_S = 1800;
-const config = loadConfig({
-  ...process.env,
-  REDIS_PREFIX: prefix,
-  ...IDENTITY_ENV,
-  PURCHASE_RATE_CUSTOMER_PER_SEC: '0',
-  PURCHASE_RATE_ADDRESS_PER_SEC: '0',
-  PURCHASE_MAX_PER_CUSTOMER: '6',
-  PURCHASE_EXPIRY_INTERVAL_MS: '0',
-  PURCHASE_HOLD_MAX_LIFETIME_S: String(MAX_LIFETIME_S),
-});
+const config = purchaseTestConfig(prefix, { PURCHASE_MAX_PER_CUSTOMER: '6', PURCHASE_EXPIRY_INTERVAL_MS: '0', PURCHASE_HOLD_MAX_LIFETIME_S: String(MAX_LIFETIME_S) });
 const pool = new pg.Pool({ connectionString: base.pg.url, max: 6 });
 const redis = createRedis(base.redis);
 const gate = new Gate({ redis, prefix });

@@ -10,7 +10,6 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRedis } from '../lib/redis.ts';
 import { startGatewayService, type GatewayService } from '../gateway/service.ts';
@@ -18,20 +17,12 @@ import { Gate } from '../purchase/adapters/gate.ts';
 import { ensureEpoch, epochKey } from '../stream-processors/epoch.ts';
 import { testConfig, testKafka, unique } from './helpers.ts';
 import { startTestProcessor, waitUntil, type TestProcessor } from './processor-helpers.ts';
-import { as, IDENTITY_ENV, post, purchase } from './purchase-helpers.ts';
+import { as, purchaseTestConfig, post, purchase } from './purchase-helpers.ts';
 
 const base = testConfig();
 const prefix = unique('lim').replaceAll('-', '');
-const config = loadConfig({
-  ...process.env,
-  REDIS_PREFIX: prefix,
-  ...IDENTITY_ENV,
-  PURCHASE_RATE_CUSTOMER_PER_SEC: '0',
-  PURCHASE_RATE_ADDRESS_PER_SEC: '0',
-  PURCHASE_MAX_PER_CUSTOMER: '2',
-  // The worker's own passes would race the assertions on a pending release: one at start only.
-  PURCHASE_EXPIRY_INTERVAL_MS: '600000',
-});
+// The worker's own passes would race the assertions on a pending release: one at start only.
+const config = purchaseTestConfig(prefix, { PURCHASE_MAX_PER_CUSTOMER: '2', PURCHASE_EXPIRY_INTERVAL_MS: '600000' });
 const pool = new pg.Pool({ connectionString: base.pg.url, max: 4 });
 const redis = createRedis(base.redis);
 const gate = new Gate({ redis, prefix });

@@ -2,6 +2,7 @@
  * Helpers for purchase-path integration tests: a keep-alive HTTP client that can hold thousands
  * of requests in flight, and Postgres/gate read-outs used to check the invariants.
  */
+import { loadConfig, type Config } from '../lib/config.ts';
 import http from 'node:http';
 import { SignJWT } from 'jose';
 import type pg from 'pg';
@@ -55,6 +56,14 @@ export function patch(base: string, path: string, body: unknown, headers: Record
 export const TEST_JWT_SECRET = 'purchase-tests-jwt-secret-0123456789abcdef';
 /** Configuration for test gateways: customers authenticate with tokens, no anonymous purchases. */
 export const IDENTITY_ENV = { GATEWAY_JWT_SECRET: TEST_JWT_SECRET, PURCHASE_ALLOW_ANONYMOUS: '0' } as const;
+
+/**
+ * A test gateway's configuration on its own Redis prefix: customers authenticate with tokens,
+ * rate limits off; `overrides` on top (e.g. PURCHASE_MAX_PER_CUSTOMER).
+ */
+export function purchaseTestConfig(prefix: string, overrides: Record<string, string> = {}): Config {
+  return loadConfig({ ...process.env, REDIS_PREFIX: prefix, ...IDENTITY_ENV, PURCHASE_RATE_CUSTOMER_PER_SEC: '0', PURCHASE_RATE_ADDRESS_PER_SEC: '0', ...overrides });
+}
 
 const tokens = new Map<string, Promise<string>>();
 
