@@ -73,6 +73,7 @@ export class ChannelWatcher {
   private loading: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private pendingChange: ChannelConfig | undefined;
+  private retryLoad = false;
 
   constructor(private readonly opts: ChannelWatcherOptions) {}
 
@@ -80,9 +81,18 @@ export class ChannelWatcher {
     return this.current;
   }
 
-  /** Loads once (failing loudly: a process that cannot read its configuration does not start), then polls. */
+  /**
+   * Loads once, then polls. Postgres not answering at start does not stop the process: it runs
+   * with no channels (purchases naming one are refused as unknown, nothing is sold on a channel's
+   * behalf) until a poll loads the configuration.
+   */
   async start(): Promise<void> {
-    this.current = await loadChannelConfig(this.opts.pool);
+    try {
+      this.current = await loadChannelConfig(this.opts.pool);
+    } catch (err) {
+      this.opts.log.warn({ err: errorMessage(err) }, 'sales channel configuration: not loaded at start; retrying at every poll');
+      this.retryLoad = true;
+    }
     if (this.opts.pollMs > 0) {
       this.timer = setInterval(() => void this.poll(), this.opts.pollMs);
       this.timer.unref();
@@ -95,7 +105,10 @@ export class ChannelWatcher {
 
   private async poll(): Promise<void> {
     try {
-      if (this.pendingChange || (await channelConfigVersion(this.opts.pool)) > this.current.version) await this.reload();
+      if (this.retryLoad || this.pendingChange || (await channelConfigVersion(this.opts.pool)) > this.current.version) {
+        await this.reload();
+        this.retryLoad = false;
+      }
     } catch (err) {
       this.opts.log.warn({ err: errorMessage(err) }, 'sales channel configuration: version poll failed; retrying');
     }

@@ -13,6 +13,9 @@ import type { Logger } from '../lib/logger.ts';
 import type { RedisClient } from '../lib/redis.ts';
 import { RedisViews } from './adapters/redis-views.ts';
 
+/** Sets the mark to ARGV[1] unless it already holds a higher version. */
+const RAISE_MARK = "local v = tonumber(redis.call('GET', KEYS[1]) or '0') if tonumber(ARGV[1]) > v then redis.call('SET', KEYS[1], ARGV[1]) end return 1";
+
 export interface ChannelFigures {
   watcher: ChannelWatcher;
   /** For the processor's `onChannelsStale`. */
@@ -33,15 +36,23 @@ export async function startChannelFigures(deps: { pool: pg.Pool; redis: RedisCli
     pool: deps.pool,
     log,
     pollMs: deps.pollMs,
-    onChange: async (next) => {
-      const started = Date.now();
-      let n = 0;
-      for await (const skus of views.scanSkus(500)) n += await republish(skus);
-      log.info({ version: next.version, skus: n, ms: Date.now() - started }, 'sales channel figures recomputed');
-    },
+    onChange: (next) => recomputeAll(next.version),
   });
+  // Every SKU, then the mark: a process that starts (or restarts) after a reconfiguration it did
+  // not see finds the mark behind and does the pass itself.
+  const recomputeAll = async (version: number) => {
+    const started = Date.now();
+    let n = 0;
+    for await (const skus of views.scanSkus(500)) n += await republish(skus);
+    await deps.redis.eval(RAISE_MARK, 1, views.keys.channelsVersion, version);
+    log.info({ version, skus: n, ms: Date.now() - started }, 'sales channel figures recomputed');
+  };
   await watcher.start();
   const w = watcher;
+  void (async () => {
+    const mark = Number((await deps.redis.get(views.keys.channelsVersion)) ?? 0);
+    if (mark < w.config.version) await recomputeAll(w.config.version);
+  })().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'sales channel figures: the pass at start failed; the next reconfiguration or reconciliation repairs them'));
   return {
     watcher: w,
     stale(skus) {

@@ -35,6 +35,8 @@
  *     <p>:{<slot tag>}:epoch        one marker per slot: the slot was rebuilt from Postgres
  *     <p>:{<slot tag>}:epoch:pending   the rebuild in progress, per slot (a slot that loses its data loses it)
  *     <p>:epoch:lock                one rebuild at a time
+ *   sales channels (stream-processors/channel-figures.ts):
+ *     <p>:channels:cfg              the configuration version every SKU's channel figures were recomputed for
  */
 import calculateSlot from 'cluster-key-slot';
 
@@ -120,6 +122,10 @@ export interface RedisKeys {
   /** The rebuild in progress, per slot: the marker is set only while this still holds its token. */
   epochPending(slot: number): string;
   epochLock: string;
+
+  // --- sales channels
+  /** The configuration version every SKU's channel figures were last recomputed for (stream-processors/channel-figures.ts). */
+  channelsVersion: string;
 }
 
 /**
@@ -178,5 +184,7 @@ export function redisKeys(prefix: string, options: { cluster?: boolean } = {}): 
     epoch: (slot) => `${inSlot(slot)}:epoch`,
     epochPending: (slot) => `${inSlot(slot)}:epoch:pending`,
     epochLock: `${prefix}:epoch:lock`,
+
+    channelsVersion: `${prefix}:channels:cfg`,
   };
 }
