@@ -46,6 +46,7 @@ import { machine, parseArgs } from './args.ts';
 import { cleanupDbOnly, ensureDbOnlySchema, stockDbOnly } from './db-only-purchase-server.ts';
 import type { LatencyMs, LoadSummary } from './flash-sale-load.ts';
 import { installHardLimit, killAllChildren, SERVER_NODE_FLAGS, spawnNode, startGateway, stopChild, type Child } from './lib/children.ts';
+import { runLoadChild } from './lib/load-child.ts';
 import { machineCpu, procStats } from './lib/cpu.ts';
 import { consumeFromEnd, deleteGroup } from './lib/kafka-topics.ts';
 import { deletePrefix } from './lib/redis-keys.ts';
@@ -133,38 +134,8 @@ async function checkStack(config: Readonly<Config>, pool: pg.Pool): Promise<void
   }
 }
 
-/** Runs the load child against a server on `port`; returns its summary. */
 /** The gateway's buyers authenticate as the storefront backend (development key, loopback-only). */
 const GATEWAY_SHOP_KEY = 'dev-storefront-key';
-
-async function runLoadChild(port: number, sku: string, o: Options, apiKey?: string): Promise<LoadSummary> {
-  let summary: LoadSummary | undefined;
-  const child = spawnNode(
-    'load',
-    'tools/bench/flash-sale-load.ts',
-    [
-      ...['--port', String(port), '--sku', sku, '--clients', String(o.clients), '--attempts', String(o.attempts), '--customers', String(o.customers), '--max-seconds', String(o.maxSeconds)],
-      ...(apiKey ? ['--api-key', apiKey] : []),
-    ],
-    {
-      onStdoutLine: (line) => {
-        try {
-          const msg = JSON.parse(line) as LoadSummary;
-          if (msg.type === 'summary') summary = msg;
-        } catch {
-          progress(`  [load] ${line}`);
-        }
-      },
-    },
-  );
-  const code = await Promise.race([child.exited, sleep((o.maxSeconds + 60) * 1000).then(() => 'timeout' as const)]);
-  if (code === 'timeout') {
-    await stopChild(child, 2000);
-    throw new Error('the load child did not finish');
-  }
-  if (!summary) throw new Error(`the load child exited (${String(code)}) without a summary`);
-  return summary;
-}
 
 /** CPU seconds so far of every process, by pid: [command name, seconds]. */
 function allProcessesCpu(): Map<number, [string, number]> {

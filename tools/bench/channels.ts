@@ -1,0 +1,460 @@
+/**
+ * Benchmark: what sales channels (docs/channels.md) cost on the latency path and on the purchase
+ * gate (issue 13, "Measure"), each beside the same figure without channels, in one run.
+ *
+ * Set-up: 5 locations `BCH-<run>-L1..L5` and 10 sales channels `bench-<run>-01..10` over them
+ * (CHANNEL_LAYOUT: each 2-3 locations, fences in units and percent, per-SKU fences on the first
+ * 100 SKUs of one channel); --rows SKUs with 1,000 on hand at every location; a gate SKU with
+ * nothing to sell.
+ *
+ * Latency (two pipelines on the same commits, at the same time): two stock processors as child
+ * processes (tools/bench/lib/processor-child.ts), each on its own Redis prefix, consumer group and
+ * private output topics, reading the same CDC topic: "plain" keeps no channel figures, "channels"
+ * folds the 10 channels' figures in its apply script. A gateway child per prefix
+ * (gateway/main.ts). Single-row UPDATEs of L1 at --rate per second for --seconds (round robin
+ * over the SKUs). Measured per (sku, version):
+ *   - commit -> view: receipt on the processor's feed `<prefix>:feed` (appended after the view and
+ *     its channel fields are written) minus the Postgres commit time the event carries;
+ *   - commit -> subscriber: receipt by an SDK client child (tools/bench/lib/sdk-client.ts) minus
+ *     the same commit time: a plain storefront subscriber on the plain gateway, a subscriber
+ *     following channel 01 (`/v1/stream?sales_channel=`) and a plain one on the channel gateway.
+ * Channel 01 serves L1; every other channel on L1 fences in units, so each update moves its
+ * figure and reaches its subscriber. Ratios are channels / plain per percentile; `paired` is the
+ * per-event difference (same commit on both pipelines).
+ *
+ * Gate (after the load): sold-out purchase attempts through the channel pipeline's gateway
+ * (rate limits off), by the load child (tools/bench/flash-sale-load.ts) with one storefront-backend
+ * key granted two sales channels (so a body without `channel` stays on the pooled figure): the
+ * plain purchase vs the same purchase naming channel 01, alternated (ABBA) over --rounds rounds
+ * after one warm-up of each; the median of the per-round ratios.
+ *
+ * Bounded: a hard limit of 5 minutes kills every child. Loopback only. Everything it creates is
+ * removed at the end, also on failure: channels, SKUs' rows, Redis prefixes, groups, topics.
+ *
+ * Usage: npm run bench:channels -- [--rate 1000] [--seconds 20] [--rows 1000] [--connections 16]
+ *          [--rounds 4] [--attempts 20000] [--clients 400] [--json]
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
+import { registerStockSchemas } from '../../lib/avro-registry.ts';
+import { loadConfigOrExit } from '../../lib/config.ts';
+import { inTransaction, createPgPool } from '../../lib/pg.ts';
+import { createRedis } from '../../lib/redis.ts';
+import { redisKeys } from '../../lib/contracts/redis-keys.ts';
+import type { SkuState } from '../../lib/contracts/feed.ts';
+import { cleanUp } from '../../tests/helpers.ts';
+import { machine, parseArgs, percentile } from './args.ts';
+import { installHardLimit, killAllChildren, spawnNode, startGateway, stopChild, type Child } from './lib/children.ts';
+import { busyShare, machineJiffies } from './lib/cpu.ts';
+import { readFeed } from './lib/feed.ts';
+import { runLoadChild, type LoadChildOptions } from './lib/load-child.ts';
+import { progress, runId } from './lib/run.ts';
+import { nodeClient, type Receipt, type ReceiptSource } from './lib/sdk-client.ts';
+import { stats, type Stats } from './lib/stats.ts';
+import { benchSku, seedBenchRows, steadyUpdates } from './lib/update-load.ts';
+
+// ---------------------------------------------------------------------------------------------
+// the channel layout
+
+/** Per channel: its locations (indexes into the 5), its default fence, its sourcing rule. */
+const CHANNEL_LAYOUT: ReadonlyArray<{ locations: number[]; fence: { units: number } | { pct: number } | null; sourcing: string }> = [
+  { locations: [0, 1], fence: null, sourcing: 'priority' }, // 01: followed and sold on
+  { locations: [0, 2], fence: { units: 50 }, sourcing: 'priority' },
+  { locations: [1, 3], fence: { pct: 10 }, sourcing: 'most_stock' },
+  { locations: [2, 4], fence: null, sourcing: 'fewest_splits' },
+  { locations: [0, 3, 4], fence: { units: 100 }, sourcing: 'priority' },
+  { locations: [1, 2], fence: { pct: 5 }, sourcing: 'most_stock' },
+  { locations: [3, 4], fence: { units: 20 }, sourcing: 'priority' },
+  { locations: [0, 1, 2], fence: null, sourcing: 'most_stock' }, // 08: per-SKU fences of 25 units on the first 100 SKUs
+  { locations: [2, 3], fence: { pct: 20 }, sourcing: 'fewest_splits' },
+  { locations: [1, 4], fence: null, sourcing: 'priority' },
+];
+const LOCATIONS = 5;
+const PER_SKU_FENCED_CHANNEL = 7;
+const PER_SKU_FENCES = 100;
+
+async function configureChannels(pool: pg.Pool, ids: string[], locations: string[], skuPrefix: string, rows: number): Promise<void> {
+  await inTransaction(pool, async (c) => {
+    await c.query(
+      `INSERT INTO sales_channels (channel_id, name, sourcing, fence_units, fence_pct)
+       SELECT * FROM unnest($1::text[], $1::text[], $2::text[], $3::int[], $4::numeric[])`,
+      [ids, CHANNEL_LAYOUT.map((l) => l.sourcing), CHANNEL_LAYOUT.map((l) => (l.fence && 'units' in l.fence ? l.fence.units : null)), CHANNEL_LAYOUT.map((l) => (l.fence && 'pct' in l.fence ? l.fence.pct : null))],
+    );
+    const pairs = CHANNEL_LAYOUT.flatMap((l, ci) => l.locations.map((li, p) => [ids[ci]!, locations[li]!, p] as const));
+    await c.query('INSERT INTO sales_channel_locations (channel_id, location_id, priority) SELECT * FROM unnest($1::text[], $2::text[], $3::int[])', [
+      pairs.map((x) => x[0]),
+      pairs.map((x) => x[1]),
+      pairs.map((x) => x[2]),
+    ]);
+    await c.query(`INSERT INTO sales_channel_fences (channel_id, sku, fence_units) SELECT $1, $2 || lpad(n::text, 5, '0'), 25 FROM generate_series(1, $3::int) n`, [
+      ids[PER_SKU_FENCED_CHANNEL],
+      skuPrefix,
+      Math.min(rows, PER_SKU_FENCES),
+    ]);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// pieces
+
+/** Commit -> receipt per (sku/version), first receipt only; and the highest version received per SKU. */
+class Receipts {
+  readonly at = new Map<string, number>();
+  readonly highest = new Map<string, number>();
+  add(sku: string, version: number, commitTs: number, receivedAt: number): void {
+    const k = `${sku}/${version}`;
+    if (!this.at.has(k)) this.at.set(k, receivedAt - commitTs);
+    if (version > (this.highest.get(sku) ?? -1)) this.highest.set(sku, version);
+  }
+  absorb(rs: Receipt[]): void {
+    for (const [sku, version, commitTs, at] of rs) this.add(sku, version, commitTs, at);
+  }
+  clear(): void {
+    this.at.clear();
+    this.highest.clear();
+  }
+  /** Latencies of the acknowledged updates; missing ones a later version superseded are counted apart. */
+  of(acked: Iterable<string>): { stats: Stats; matched: number; superseded: number; missing: number; values: Map<string, number> } {
+    const values = new Map<string, number>();
+    let superseded = 0;
+    let missing = 0;
+    for (const k of acked) {
+      const ms = this.at.get(k);
+      if (ms !== undefined) {
+        values.set(k, ms);
+        continue;
+      }
+      const [sku, v] = k.split('/') as [string, string];
+      if ((this.highest.get(sku) ?? -1) > Number(v)) superseded++;
+      else missing++;
+    }
+    return { stats: stats([...values.values()]), matched: values.size, superseded, missing, values };
+  }
+}
+
+/** channels / plain per percentile (2 decimals). */
+function ratio(channels: Stats, plain: Stats): { p50: number; p95: number; p99: number } {
+  const r = (a: number, b: number) => +(a / Math.max(1, b)).toFixed(2);
+  return { p50: r(channels.p50, plain.p50), p95: r(channels.p95, plain.p95), p99: r(channels.p99, plain.p99) };
+}
+
+/** Per-event difference channels - plain over the events both measured. */
+function paired(channels: Map<string, number>, plain: Map<string, number>): Stats & { events: number } {
+  const d: number[] = [];
+  for (const [k, c] of channels) {
+    const p = plain.get(k);
+    if (p !== undefined) d.push(c - p);
+  }
+  return { events: d.length, ...stats(d) };
+}
+
+function median(xs: number[]): number {
+  return percentile([...xs].sort((a, b) => a - b), 50);
+}
+
+function spawnProcessor(name: string, prefix: string, group: string, probe: string, channels: boolean): { child: Child; ready: Promise<void> } {
+  let resolve!: () => void;
+  const ready = new Promise<void>((r) => (resolve = r));
+  const child = spawnNode(name, 'tools/bench/lib/processor-child.ts', ['--prefix', prefix, '--group', group, '--probe', probe, ...(channels ? ['--channels'] : [])], {
+    stdin: true,
+    onStdoutLine: (line) => {
+      if (line.includes('"ready"')) resolve();
+      else progress(`  [${name}] ${line}`);
+    },
+  });
+  return {
+    child,
+    ready: Promise.race([
+      ready,
+      child.exited.then((c) => {
+        throw new Error(`${name} exited (${String(c)}) before it was live`);
+      }),
+    ]),
+  };
+}
+
+/** Stops a processor child: stdin closed (it stops itself, deleting its topics and group), SIGTERM and SIGKILL as fallbacks. */
+async function stopProcessor(child: Child | undefined): Promise<void> {
+  if (!child?.alive()) return;
+  child.proc.stdin?.end();
+  const done = await Promise.race([child.exited.then(() => true), sleep(20_000).then(() => false)]);
+  if (!done) await stopChild(child, 5000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// the benchmark
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const rate = args.get('rate', 1000);
+  const seconds = args.get('seconds', 20);
+  const rows = Math.round(args.get('rows', 1000));
+  const connections = Math.round(args.get('connections', 16));
+  const rounds = Math.round(args.get('rounds', 4));
+  const gateLoad: LoadChildOptions = { attempts: Math.round(args.get('attempts', 20_000)), clients: Math.round(args.get('clients', 400)), customers: 100_000, maxSeconds: 30 };
+  const config = loadConfigOrExit();
+  const id = runId();
+  const skuPrefix = `BCH-${id}-`;
+  const locations = Array.from({ length: LOCATIONS }, (_, i) => `${skuPrefix}L${i + 1}`);
+  const channelIds = CHANNEL_LAYOUT.map((_, i) => `bench-${id}-${String(i + 1).padStart(2, '0')}`);
+  const followed = channelIds[0]!;
+  const gateSku = `${skuPrefix}GATE`;
+  const pipelines = {
+    plain: { prefix: `bchp-${id}`, group: `bench-channels-${id}-plain`, probe: `${skuPrefix}PROBE-P` },
+    channels: { prefix: `bchc-${id}`, group: `bench-channels-${id}-chan`, probe: `${skuPrefix}PROBE-C` },
+  };
+  const shopKey = randomBytes(16).toString('hex');
+  // One credential for both gate modes: it may sell on two channels, so a body without `channel` is pooled.
+  const gatewayEnv = {
+    PURCHASE_RATE_CUSTOMER_PER_SEC: '0',
+    PURCHASE_RATE_ADDRESS_PER_SEC: '0',
+    PURCHASE_MAX_PER_CUSTOMER: '1000',
+    GATEWAY_API_KEYS: `bench-shop:${shopKey}:purchase:act-for+sales:${channelIds[0]}+sales:${channelIds[1]}`,
+  };
+  const skuOf = (i: number) => benchSku(skuPrefix, i);
+  const pool = createPgPool(config.pg.url, { max: connections, application: 'invsync-bench-channels' });
+  const feedRedis = { plain: createRedis(config.redis), channels: createRedis(config.redis) };
+  const result: Record<string, unknown> = {
+    benchmark: 'channels',
+    machine: machine(),
+    rate,
+    seconds,
+    rows,
+    channels: channelIds.length,
+    locations: LOCATIONS,
+    followedChannel: followed,
+  };
+  const children: { processors: Child[]; gateways: Child[]; sources: ReceiptSource[] } = { processors: [], gateways: [], sources: [] };
+  let readingFeeds = true;
+  const feedLoops: Array<Promise<void>> = [];
+  let failure: Error | undefined;
+  installHardLimit(300_000, 'error: 5 minutes elapsed; killing children');
+
+  try {
+    progress(`channels: ${channelIds.length} channels over ${LOCATIONS} locations, ${rows} SKUs; ${rate} updates/s for ${seconds} s; then ${rounds} gate rounds (run ${id})`);
+    await configureChannels(pool, channelIds, locations, skuPrefix, rows);
+    await seedBenchRows(pool, skuPrefix, rows, locations);
+    await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) SELECT $1, l, 0 FROM unnest($2::text[]) l`, [gateSku, locations]);
+
+    // Two processors on the same CDC topic: without and with channel figures. The schemas are
+    // registered here first: two processors registering them at once on a fresh registry race.
+    await registerStockSchemas(config.registry.url);
+    const plainProc = spawnProcessor('processor-plain', pipelines.plain.prefix, pipelines.plain.group, pipelines.plain.probe, false);
+    const chanProc = spawnProcessor('processor-channels', pipelines.channels.prefix, pipelines.channels.group, pipelines.channels.probe, true);
+    children.processors.push(plainProc.child, chanProc.child);
+    const [g0, g1] = await Promise.all([startGateway({ prefix: pipelines.plain.prefix, env: gatewayEnv }), startGateway({ prefix: pipelines.channels.prefix, env: gatewayEnv })]);
+    children.gateways.push(g0.child, g1.child);
+    await Promise.all([plainProc.ready, chanProc.ready]);
+    progress(`  processors live (pids ${plainProc.child.pid}, ${chanProc.child.pid}); gateways ${g0.url} (plain), ${g1.url} (channels); folding the rows`);
+
+    // Every row folded by both pipelines (the channel one with its figures) before anyone subscribes.
+    const all = [...Array.from({ length: rows }, (_, i) => skuOf(i)), gateSku];
+    const foldedBy = Date.now() + 60_000;
+    let unknown = -1;
+    for (let attempt = 0; unknown !== 0; attempt++) {
+      if (attempt > 0 && Date.now() > foldedBy) throw new Error(`${unknown} SKUs still have no view after 60 s`);
+      if (attempt % 10 === 0) await pool.query(`UPDATE stock_levels SET on_hand = on_hand WHERE location_id = $1 AND sku = ANY($2::text[])`, [locations[0], all]);
+      await sleep(500);
+      unknown = 0;
+      for (const g of [g0, g1]) {
+        for (let i = 0; i < all.length; i += 100) {
+          const res = await fetch(`${g.url}/v1/stock?skus=${all.slice(i, i + 100).map(encodeURIComponent).join(',')}`);
+          unknown += ((await res.json()) as { unknown: string[] }).unknown.length;
+        }
+      }
+    }
+
+    // Feed readers (commit -> view) from each feed's current end.
+    const viewReceipts = { plain: new Receipts(), channels: new Receipts() };
+    const figuresPerEntry = { min: Number.POSITIVE_INFINITY, max: 0 };
+    for (const name of ['plain', 'channels'] as const) {
+      const key = redisKeys(pipelines[name].prefix).feed;
+      const last = (await feedRedis[name].xrevrange(key, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+      feedLoops.push(
+        readFeed(feedRedis[name], key, last[0]?.[0] ?? '0-0', () => readingFeeds, (state: SkuState, now) => {
+          if (!state.sku.startsWith(skuPrefix)) return;
+          viewReceipts[name].add(state.sku, state.version, state.commitTs, now);
+          if (name === 'channels') {
+            const n = Object.keys(state.channels ?? {}).length;
+            figuresPerEntry.min = Math.min(figuresPerEntry.min, n);
+            figuresPerEntry.max = Math.max(figuresPerEntry.max, n);
+          }
+        }),
+      );
+    }
+
+    // Subscribers (commit -> client).
+    const ws = (url: string) => `${url.replace('http', 'ws')}/v1/stream`;
+    const subs = {
+      plain: nodeClient(ws(g0.url), skuPrefix, rows, 'client-plain'),
+      channel: nodeClient(`${ws(g1.url)}?sales_channel=${followed}`, skuPrefix, rows, 'client-channel'),
+      plainOnChannelGateway: nodeClient(ws(g1.url), skuPrefix, rows, 'client-plain-g1'),
+    };
+    children.sources.push(...Object.values(subs).map((s) => s.source));
+    await Promise.race([
+      Promise.all(Object.values(subs).map((s) => s.source.ready)),
+      sleep(60_000).then(() => {
+        throw new Error('the subscribers did not get their snapshots within 60 s');
+      }),
+    ]);
+    const subReceipts = { plain: new Receipts(), channel: new Receipts(), plainOnChannelGateway: new Receipts() };
+    const collect = async () => {
+      for (const k of Object.keys(subs) as Array<keyof typeof subs>) subReceipts[k].absorb(await subs[k].source.collect());
+    };
+    await sleep(1000);
+    await collect();
+    for (const r of [...Object.values(subReceipts), ...Object.values(viewReceipts)]) r.clear();
+    progress(`  3 subscribers have their snapshots; load starts`);
+
+    const acks = new Set<string>();
+    const j0 = machineJiffies();
+    const load = await steadyUpdates(pool, {
+      rate,
+      seconds,
+      rows,
+      skuOf,
+      location: locations[0]!,
+      onAck: (sku, version) => void acks.add(`${sku}/${version}`),
+      onReport: async (sent, total) => {
+        await collect();
+        progress(`  ${sent}/${total} sent, ${acks.size} acked; views ${viewReceipts.plain.at.size} plain, ${viewReceipts.channels.at.size} channels; subscribers ${subReceipts.plain.at.size} / ${subReceipts.channel.at.size} / ${subReceipts.plainOnChannelGateway.at.size}`);
+      },
+    });
+    const j1 = machineJiffies();
+    const drainBy = Date.now() + 30_000;
+    const settled = (r: Receipts) => [...acks].every((k) => r.at.has(k) || (r.highest.get(k.split('/')[0]!) ?? -1) > Number(k.split('/')[1]));
+    while (Date.now() < drainBy) {
+      await collect();
+      if ([...Object.values(viewReceipts), ...Object.values(subReceipts)].every(settled)) break;
+      await sleep(250);
+    }
+    readingFeeds = false;
+
+    const view = { plain: viewReceipts.plain.of(acks), channels: viewReceipts.channels.of(acks) };
+    const sub = { plain: subReceipts.plain.of(acks), channel: subReceipts.channel.of(acks), plainOnChannelGateway: subReceipts.plainOnChannelGateway.of(acks) };
+    const summary = (x: ReturnType<Receipts['of']>) => ({ matched: x.matched, superseded: x.superseded, missing: x.missing, ...x.stats });
+    result.latency = {
+      updates: load.total,
+      acked: acks.size,
+      errors: load.errors,
+      ...(load.errors ? { firstError: (load.firstError as Error).message } : {}),
+      achievedRate: Math.round(acks.size / load.elapsed),
+      machineBusy: busyShare(j0, j1),
+      commitToView: {
+        plain: summary(view.plain),
+        channels: summary(view.channels),
+        ratio: ratio(view.channels.stats, view.plain.stats),
+        paired: paired(view.channels.values, view.plain.values),
+        /** Channel figures carried by each feed entry of the channel pipeline (every one of the channels when they are folded). */
+        figuresPerEntry: { min: Number.isFinite(figuresPerEntry.min) ? figuresPerEntry.min : null, max: figuresPerEntry.max },
+      },
+      commitToSubscriber: {
+        plain: summary(sub.plain),
+        channel: summary(sub.channel),
+        plainOnChannelGateway: summary(sub.plainOnChannelGateway),
+        ratio: ratio(sub.channel.stats, sub.plain.stats),
+        paired: paired(sub.channel.values, sub.plain.values),
+      },
+    };
+    for (const s of children.sources) await s.stop();
+    children.sources.length = 0;
+    await stopProcessor(plainProc.child);
+    await stopChild(g0.child, 10_000);
+
+    // Gate: sold-out attempts through the channel pipeline's gateway, plain vs channel-scoped, alternated.
+    const readyBy = Date.now() + 30_000;
+    for (;;) {
+      const res = await fetch(`${g1.url}/v1/stock/${encodeURIComponent(gateSku)}?channel=${followed}`);
+      if (res.status === 200 && ((await res.json()) as { available: number }).available === 0) break;
+      if (Date.now() > readyBy) throw new Error(`${gateSku} has no channel figure through the gateway after 30 s`);
+      await sleep(250);
+    }
+    const run = (channel: string | undefined, attempts = gateLoad.attempts) => runLoadChild(g1.port, gateSku, { ...gateLoad, attempts }, shopKey, channel);
+    for (const channel of [undefined, followed]) {
+      const w = await run(channel, Math.max(1000, Math.round(gateLoad.attempts / 4)));
+      progress(`  gate warm-up (${channel ? 'channel' : 'plain'}): ${w.attemptsPerS}/s, ${JSON.stringify(w.counts)}`);
+    }
+    const perRound: Array<{ plain: number; channel: number; ratio: number; order: string }> = [];
+    let refusedOtherwise = 0;
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? (['plain', 'channel'] as const) : (['channel', 'plain'] as const);
+      const got: Record<string, number> = {};
+      for (const mode of order) {
+        const s = await run(mode === 'channel' ? followed : undefined);
+        refusedOtherwise += s.completed - s.soldOut;
+        got[mode] = s.attemptsPerS;
+        progress(`  gate round ${r + 1} ${mode}: ${s.attemptsPerS} attempts/s (${s.soldOut}/${s.completed} sold_out, p99 ${s.latencyMs.all.p99} ms)`);
+      }
+      perRound.push({ plain: got.plain!, channel: got.channel!, ratio: +(got.channel! / got.plain!).toFixed(3), order: order.join(',') });
+    }
+    result.gate = {
+      sku: gateSku,
+      attemptsPerRun: gateLoad.attempts,
+      clients: gateLoad.clients,
+      rounds: perRound,
+      /** Answers other than 409 sold_out in the measured rounds (must be 0: every attempt is a gate refusal). */
+      notSoldOut: refusedOtherwise,
+      medianAttemptsPerS: { plain: median(perRound.map((x) => x.plain)), channel: median(perRound.map((x) => x.channel)) },
+      medianRatio: median(perRound.map((x) => x.ratio)),
+    };
+    if (refusedOtherwise > 0) throw new Error(`${refusedOtherwise} gate attempts were answered otherwise than 409 sold_out`);
+  } catch (err) {
+    failure = err as Error;
+    progress(`error: ${failure.message}`);
+    result.error = failure.message;
+  } finally {
+    progress('  cleaning up: clients, gateways, processors, channels, rows, Redis prefixes');
+    readingFeeds = false;
+    for (const s of children.sources) await s.stop().catch(() => undefined);
+    for (const g of children.gateways) await stopChild(g, 10_000);
+    await Promise.all(children.processors.map((p) => stopProcessor(p)));
+    killAllChildren();
+    await Promise.all(feedLoops.map((l) => l.catch(() => undefined)));
+    await pool.query('DELETE FROM sales_channels WHERE channel_id = ANY ($1)', [channelIds]).catch((err: Error) => progress(`  cleanup: could not delete the channels: ${err.message}`));
+    await cleanUp(config, {
+      redisPrefixes: [pipelines.plain.prefix, pipelines.channels.prefix],
+      skuPrefixes: [skuPrefix],
+      groups: [pipelines.plain.group, pipelines.channels.group],
+    }).catch((err: Error) => progress(`  cleanup: ${err.message}`));
+    feedRedis.plain.disconnect();
+    feedRedis.channels.disconnect();
+    await pool.end().catch(() => undefined);
+  }
+
+  if (args.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else if (result.gate) process.stdout.write(report(result));
+  else process.stdout.write(`channels benchmark: failed: ${failure?.message ?? 'unknown'}\n`);
+  process.exit(failure ? 1 : 0);
+}
+
+function report(result: Record<string, unknown>): string {
+  type S = Stats & { matched: number; superseded: number; missing: number };
+  type R = { p50: number; p95: number; p99: number };
+  const l = result.latency as {
+    acked: number;
+    achievedRate: number;
+    machineBusy: number | null;
+    commitToView: { plain: S; channels: S; ratio: R; paired: Stats & { events: number }; figuresPerEntry: { min: number | null; max: number } };
+    commitToSubscriber: { plain: S; channel: S; plainOnChannelGateway: S; ratio: R; paired: Stats & { events: number } };
+  };
+  const g = result.gate as { rounds: Array<{ plain: number; channel: number; ratio: number }>; medianAttemptsPerS: { plain: number; channel: number }; medianRatio: number };
+  const f = (s: S) => `p50 ${s.p50} ms, p95 ${s.p95} ms, p99 ${s.p99} ms, max ${s.max} ms (${s.matched} events, ${s.superseded} superseded, ${s.missing} missing)`;
+  const r = (x: R) => `${x.p50} / ${x.p95} / ${x.p99}`;
+  return (
+    [
+      `sales channels at ${String(result.rate)} changes/s for ${String(result.seconds)} s, ${String(result.channels)} channels over ${String(result.locations)} locations: ${l.acked} updates, ${l.achievedRate}/s achieved, machine ${l.machineBusy === null ? '?' : `${Math.round(l.machineBusy * 100)}%`} busy`,
+      `  commit -> view, no channels:        ${f(l.commitToView.plain)}`,
+      `  commit -> view, ${String(result.channels)} channels:        ${f(l.commitToView.channels)}`,
+      `    ratio p50/p95/p99 ${r(l.commitToView.ratio)}; per event (channels - plain): p50 ${l.commitToView.paired.p50} ms, p95 ${l.commitToView.paired.p95} ms, p99 ${l.commitToView.paired.p99} ms; figures per entry ${String(l.commitToView.figuresPerEntry.min)}..${l.commitToView.figuresPerEntry.max}`,
+      `  commit -> storefront subscriber:    ${f(l.commitToSubscriber.plain)}`,
+      `  commit -> channel subscriber:       ${f(l.commitToSubscriber.channel)}`,
+      `  commit -> storefront on channel gw: ${f(l.commitToSubscriber.plainOnChannelGateway)}`,
+      `    ratio p50/p95/p99 ${r(l.commitToSubscriber.ratio)}; per event: p50 ${l.commitToSubscriber.paired.p50} ms, p95 ${l.commitToSubscriber.paired.p95} ms, p99 ${l.commitToSubscriber.paired.p99} ms`,
+      `  gate, sold-out attempts/s (plain / channel / ratio): ${g.rounds.map((x) => `${x.plain} / ${x.channel} / ${x.ratio}`).join('; ')}`,
+      `    median ${g.medianAttemptsPerS.plain} / ${g.medianAttemptsPerS.channel}, median ratio ${g.medianRatio}`,
+    ].join('\n') + '\n'
+  );
+}
+
+await main();

@@ -1,0 +1,61 @@
+/**
+ * A stock processor for the benchmarks, run as a child process (spawnNode) so that two of them
+ * can be compared without sharing an event loop: the real CDC topic from its end, its own Redis
+ * prefix, consumer group and private output topics (startTestProcessor, tests/processor-helpers.ts),
+ * with or without sales-channel figures (stream-processors/channel-figures.ts, as service.ts wires
+ * them). The production entry point (stream-processors/main.ts) always keeps channel figures when
+ * channels exist, so it cannot be the "without" side.
+ *
+ * Usage: node --import tsx tools/bench/lib/processor-child.ts --prefix P --group G --probe SKU [--channels]
+ * Prints `{"type":"ready"}` on stdout once a change of the probe SKU is in its view; SIGTERM or
+ * stdin closing stops it (its private topics and group are deleted).
+ */
+import readline from 'node:readline';
+import { loadConfigOrExit } from '../../../lib/config.ts';
+import { createKafka } from '../../../lib/kafka.ts';
+import { createPgPool } from '../../../lib/pg.ts';
+import { createRedis } from '../../../lib/redis.ts';
+import { startTestProcessor, waitProcessorLive } from '../../../tests/processor-helpers.ts';
+
+const argv = process.argv.slice(2);
+const arg = (name: string): string => {
+  const i = argv.indexOf(`--${name}`);
+  const v = i >= 0 ? argv[i + 1] : undefined;
+  if (!v) {
+    process.stderr.write(`error: --${name} is required\n`);
+    process.exit(2);
+  }
+  return v;
+};
+const prefix = arg('prefix');
+const groupId = arg('group');
+const probe = arg('probe');
+const withChannels = argv.includes('--channels');
+
+const config = loadConfigOrExit();
+const kafka = createKafka({ connection: config.kafka, clientId: `bench-${groupId}` });
+const redis = createRedis(config.redis);
+const pool = createPgPool(config.pg.url, { max: 3, application: `invsync-bench-${groupId}` });
+const started = await startTestProcessor({
+  config,
+  kafka,
+  redis,
+  prefix,
+  groupId,
+  fromBeginning: false,
+  ...(withChannels ? { channels: { pool, pollMs: config.channels.pollMs } } : {}),
+});
+await waitProcessorLive(pool, started.views, probe, 60_000);
+process.stdout.write(`${JSON.stringify({ type: 'ready' })}\n`);
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  await started.processor.stop().catch((err: Error) => process.stderr.write(`stop: ${err.message}\n`));
+  await pool.end().catch(() => undefined);
+  redis.disconnect();
+  process.exit(0);
+};
+process.on('SIGTERM', () => void stop());
+readline.createInterface({ input: process.stdin }).on('close', () => void stop());
