@@ -53,7 +53,7 @@ import { channelLayout, LAYOUT_LOCATIONS, writeChannelConfig } from './lib/chann
 import { median, paired, ratio, Receipts, type PathLatency } from './lib/receipts.ts';
 import { nodeClient, type ReceiptSource } from './lib/sdk-client.ts';
 import type { Stats } from './lib/stats.ts';
-import { benchSku, seedBenchRows, steadyUpdates } from './lib/update-load.ts';
+import { benchSku, seedBenchRows, steadyUpdates, updateLoadArgs } from './lib/update-load.ts';
 
 // ---------------------------------------------------------------------------------------------
 // children
@@ -92,10 +92,7 @@ async function stopProcessor(child: Child | undefined): Promise<void> {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const rate = args.get('rate', 1000);
-  const seconds = args.get('seconds', 20);
-  const rows = Math.round(args.get('rows', 1000));
-  const connections = Math.round(args.get('connections', 16));
+  const { rate, seconds, rows, connections } = updateLoadArgs(args);
   const rounds = Math.round(args.get('rounds', 4));
   // Each gate run stops at --attempts or after --run-seconds, whichever comes first.
   const gateLoad: LoadChildOptions = { attempts: Math.round(args.get('attempts', 50_000)), clients: Math.round(args.get('clients', 400)), customers: 100_000, maxSeconds: args.get('run-seconds', 4) };
@@ -279,7 +276,7 @@ async function main(): Promise<void> {
       if (Date.now() > readyBy) throw new Error(`${gateSku} has no channel figure through the gateway after 30 s`);
       await sleep(250);
     }
-    const run = (channel: string | undefined, attempts = gateLoad.attempts) => runLoadChild(g1.port, gateSku, { ...gateLoad, attempts }, shopKey, channel);
+    const run = (channel: string | undefined, attempts = gateLoad.attempts) => runLoadChild(g1.port, gateSku, { ...gateLoad, attempts }, { apiKey: shopKey, ...(channel ? { channel } : {}) });
     for (const channel of [undefined, followed]) {
       const w = await run(channel, Math.max(1000, Math.round(gateLoad.attempts / 4)));
       progress(`  gate warm-up (${channel ? 'channel' : 'plain'}): ${w.attemptsPerS}/s, ${JSON.stringify(w.counts)}`);

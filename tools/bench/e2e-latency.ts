@@ -42,7 +42,7 @@ import { deleteGroup } from './lib/kafka-topics.ts';
 import { deletePrefix } from './lib/redis-keys.ts';
 import { progress, runId } from './lib/run.ts';
 import { stats, type Stats } from './lib/stats.ts';
-import { benchSku, seedBenchRows, steadyUpdates } from './lib/update-load.ts';
+import { benchSku, seedBenchRows, steadyUpdates, updateLoadArgs } from './lib/update-load.ts';
 
 const GOAL_P99_MS = 150;
 const SKU_PREFIX = 'BENCHE-';
@@ -97,10 +97,7 @@ async function browserClient(gatewayUrl: string, rows: number, reducedMotion: bo
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const rate = args.get('rate', 1000);
-  const seconds = args.get('seconds', 20);
-  const rows = Math.round(args.get('rows', 1000));
-  const connections = Math.round(args.get('connections', 16));
+  const { rate, seconds, rows, connections } = updateLoadArgs(args);
   const tick = args.has('tick') ? Math.round(args.get('tick', 25)) : undefined;
   const browser = args.has('browser');
   const config = loadConfigOrExit();

@@ -270,7 +270,7 @@ async function gatePhase(config: Readonly<Config>, pool: pg.Pool, o: Options, id
     }
     if (o.warmup > 0) {
       progress(`  warm-up: ${o.warmup} attempts on ${warmSku} (${WARMUP_UNITS} units)`);
-      const w = await runLoadChild(g.port, warmSku, { ...o, attempts: o.warmup }, GATEWAY_SHOP_KEY);
+      const w = await runLoadChild(g.port, warmSku, { ...o, attempts: o.warmup }, { apiKey: GATEWAY_SHOP_KEY });
       progress(`  warm-up: ${w.attemptsPerS}/s, 201 ${w.accepted}, sold_out ${w.soldOut}, other ${w.other}`);
     }
 
@@ -292,7 +292,7 @@ async function gatePhase(config: Readonly<Config>, pool: pg.Pool, o: Options, id
     progress(`  ${sku} available = ${o.units} through the gateway; ${o.attempts} attempts over ${o.clients} connections`);
 
     const meter = cpuMeter(gateway.pid);
-    const s = await runLoadChild(g.port, sku, o, GATEWAY_SHOP_KEY);
+    const s = await runLoadChild(g.port, sku, o, { apiKey: GATEWAY_SHOP_KEY });
     const cpu = meter(s.cpuS);
     const base = phaseFrom('gateway', s, o.units);
     progress(`  gateway: ${s.completed} answered in ${(s.durationMs / 1000).toFixed(1)} s (${s.attemptsPerS}/s): 201 ${s.accepted}, sold_out ${s.soldOut}, other ${s.other}`);

@@ -11,11 +11,17 @@ export interface LoadChildOptions {
   maxSeconds: number;
 }
 
-/**
- * Runs the load child against a server on `port` and returns its summary. `apiKey`: the
- * storefront-backend credential it sends; `channel`: the sales channel every purchase names.
- */
-export async function runLoadChild(port: number, sku: string, o: LoadChildOptions, apiKey?: string, channel?: string): Promise<LoadSummary> {
+export interface LoadChildExtras {
+  /** The storefront-backend credential it sends (purchase:act-for). */
+  apiKey?: string;
+  /** The sales channel every purchase names. */
+  channel?: string;
+  /** Called when its connections are open and primed: its clock starts then. */
+  onPrimed?: () => void;
+}
+
+/** Runs the load child against a server on `port` and returns its summary. */
+export async function runLoadChild(port: number, sku: string, o: LoadChildOptions, { apiKey, channel, onPrimed }: LoadChildExtras = {}): Promise<LoadSummary> {
   let summary: LoadSummary | undefined;
   const child = spawnNode(
     'load',
@@ -33,6 +39,10 @@ export async function runLoadChild(port: number, sku: string, o: LoadChildOption
         } catch {
           progress(`  [load] ${line}`);
         }
+      },
+      onStderrLine: (line) => {
+        if (line.includes('open and primed')) onPrimed?.();
+        progress(`  [load] ${line}`);
       },
     },
   );

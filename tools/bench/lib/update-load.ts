@@ -2,6 +2,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 
+/** The update load's flags, as the latency benchmarks take them: --rate 1000 (per second), --seconds 20, --rows 1000, --connections 16. */
+export function updateLoadArgs(args: { get(name: string, fallback: number): number }): { rate: number; seconds: number; rows: number; connections: number } {
+  return { rate: args.get('rate', 1000), seconds: args.get('seconds', 20), rows: Math.round(args.get('rows', 1000)), connections: Math.round(args.get('connections', 16)) };
+}
+
 /** The i-th benchmark row's SKU (from 0): `<skuPrefix>00001`.., as seedBenchRows names them. */
 export function benchSku(skuPrefix: string, i: number): string {
   return `${skuPrefix}${String(i + 1).padStart(5, '0')}`;
