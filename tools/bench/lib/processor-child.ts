@@ -36,7 +36,10 @@ const config = loadConfigOrExit();
 const kafka = createKafka({ connection: config.kafka, clientId: `bench-${groupId}` });
 const redis = createRedis(config.redis);
 const pool = createPgPool(config.pg.url, { max: 3, application: `invsync-bench-${groupId}` });
-const started = await startTestProcessor({
+
+// Stop requests are taken from the start: one that comes while the processor is still starting
+// waits for it, so its private topics and group are deleted all the same.
+const starting = startTestProcessor({
   config,
   kafka,
   redis,
@@ -45,17 +48,21 @@ const started = await startTestProcessor({
   fromBeginning: false,
   ...(withChannels ? { channels: { pool, pollMs: config.channels.pollMs } } : {}),
 });
-await waitProcessorLive(pool, started.views, probe, 60_000);
-process.stdout.write(`${JSON.stringify({ type: 'ready' })}\n`);
-
 let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
-  await started.processor.stop().catch((err: Error) => process.stderr.write(`stop: ${err.message}\n`));
+  const started = await starting.catch(() => undefined);
+  await started?.processor.stop().catch((err: Error) => process.stderr.write(`stop: ${err.message}\n`));
   await pool.end().catch(() => undefined);
   redis.disconnect();
   process.exit(0);
 };
 process.on('SIGTERM', () => void stop());
 readline.createInterface({ input: process.stdin }).on('close', () => void stop());
+
+const started = await starting;
+await waitProcessorLive(pool, started.views, probe, 60_000).catch((err: unknown) => {
+  if (!stopping) throw err; // stopped while waiting: the pool is gone, and that is no failure
+});
+if (!stopping) process.stdout.write(`${JSON.stringify({ type: 'ready' })}\n`);
