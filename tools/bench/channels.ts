@@ -32,7 +32,7 @@
  * removed at the end, also on failure: channels, SKUs' rows, Redis prefixes, groups, topics.
  *
  * Usage: npm run bench:channels -- [--rate 1000] [--seconds 20] [--rows 1000] [--connections 16]
- *          [--rounds 4] [--attempts 50000] [--run-seconds 4] [--clients 400] [--json]
+ *          [--rounds 5] [--attempts 50000] [--run-seconds 4] [--clients 400] [--json]
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -45,7 +45,7 @@ import type { SkuState } from '../../lib/contracts/feed.ts';
 import { cleanUp } from '../../tests/helpers.ts';
 import { machine, parseArgs } from './args.ts';
 import { installHardLimit, killAllChildren, spawnNode, startGateway, stopChild, type Child } from './lib/children.ts';
-import { busyShare, machineJiffies } from './lib/cpu.ts';
+import { busyShare, machineJiffies, procStats } from './lib/cpu.ts';
 import { readFeed } from './lib/feed.ts';
 import { runLoadChild, type LoadChildOptions } from './lib/load-child.ts';
 import { progress, runId } from './lib/run.ts';
@@ -93,7 +93,7 @@ async function stopProcessor(child: Child | undefined): Promise<void> {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const { rate, seconds, rows, connections } = updateLoadArgs(args);
-  const rounds = Math.round(args.get('rounds', 4));
+  const rounds = Math.round(args.get('rounds', 5));
   // Each gate run stops at --attempts or after --run-seconds, whichever comes first.
   const gateLoad: LoadChildOptions = { attempts: Math.round(args.get('attempts', 50_000)), clients: Math.round(args.get('clients', 400)), customers: 100_000, maxSeconds: args.get('run-seconds', 4) };
   const config = loadConfigOrExit();
@@ -212,6 +212,8 @@ async function main(): Promise<void> {
     progress(`  3 subscribers have their snapshots; load starts`);
 
     const acks = new Set<string>();
+    const busy = { processorPlain: plainProc.child, processorChannels: chanProc.child, gatewayPlain: g0.child, gatewayChannels: g1.child };
+    const cpu0 = Object.fromEntries(Object.entries(busy).map(([k, c]) => [k, procStats(c.pid)?.cpuS ?? Number.NaN]));
     const j0 = machineJiffies();
     const load = await steadyUpdates(pool, {
       rate,
@@ -226,6 +228,8 @@ async function main(): Promise<void> {
       },
     });
     const j1 = machineJiffies();
+    /** Cores each server child used during the load (CPU seconds / wall seconds). */
+    const cores = Object.fromEntries(Object.entries(busy).map(([k, c]) => [k, +(((procStats(c.pid)?.cpuS ?? Number.NaN) - cpu0[k]!) / load.elapsed).toFixed(2)]));
     const drainBy = Date.now() + 30_000;
     const settled = (r: Receipts) => [...acks].every((k) => r.settled(k));
     while (Date.now() < drainBy) {
@@ -247,6 +251,7 @@ async function main(): Promise<void> {
       /** Whether the machine kept up with --rate (90 % of it acknowledged): the latencies are at the achieved rate otherwise. */
       rateMet: acks.size >= 0.9 * load.total,
       machineBusy: busyShare(j0, j1),
+      cores,
       commitToView: {
         plain: summary(view.plain),
         channels: summary(view.channels),
@@ -342,6 +347,7 @@ function report(result: Record<string, unknown>): string {
     achievedRate: number;
     rateMet: boolean;
     machineBusy: number | null;
+    cores: Record<string, number>;
     commitToView: { plain: S; channels: S; ratio: R; paired: Stats & { events: number }; figuresPerEntry: { min: number | null; max: number } };
     commitToSubscriber: { plain: S; channel: S; plainOnChannelGateway: S; ratio: R; paired: Stats & { events: number } };
   };
@@ -361,6 +367,7 @@ function report(result: Record<string, unknown>): string {
       `    ratio p50/p95/p99 ${r(l.commitToSubscriber.ratio)}; per event: p50 ${l.commitToSubscriber.paired.p50} ms, p95 ${l.commitToSubscriber.paired.p95} ms, p99 ${l.commitToSubscriber.paired.p99} ms`,
       `  gate, sold-out attempts/s (plain / channel / ratio): ${g.rounds.map((x) => `${x.plain} / ${x.channel} / ${x.ratio}`).join('; ')}`,
       `    median ${g.medianAttemptsPerS.plain} / ${g.medianAttemptsPerS.channel}, median ratio ${g.medianRatio}`,
+      `  cores during the load: ${Object.entries(l.cores).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     ].join('\n') + '\n'
   );
 }
