@@ -58,18 +58,33 @@ import { benchSku, seedBenchRows, steadyUpdates, updateLoadArgs } from './lib/up
 // ---------------------------------------------------------------------------------------------
 // children
 
-function spawnProcessor(name: string, prefix: string, group: string, probe: string, channels: boolean): { child: Child; ready: Promise<void> } {
+/** What a processor child reports of its work so far. */
+interface ProcessorMetrics {
+  batches: number;
+  batchSeconds: number;
+  events: number;
+}
+
+function spawnProcessor(name: string, prefix: string, group: string, probe: string, channels: boolean): { child: Child; ready: Promise<void>; metrics(): Promise<ProcessorMetrics> } {
   let resolve!: () => void;
   const ready = new Promise<void>((r) => (resolve = r));
+  const waiting: Array<(m: ProcessorMetrics) => void> = [];
   const child = spawnNode(name, 'tools/bench/lib/processor-child.ts', ['--prefix', prefix, '--group', group, '--probe', probe, ...(channels ? ['--channels'] : [])], {
     stdin: true,
     onStdoutLine: (line) => {
       if (line.includes('"ready"')) resolve();
+      else if (line.includes('"metrics"')) waiting.shift()?.(JSON.parse(line) as ProcessorMetrics);
       else progress(`  [${name}] ${line}`);
     },
   });
   return {
     child,
+    metrics: () =>
+      new Promise<ProcessorMetrics>((r, reject) => {
+        waiting.push(r);
+        child.proc.stdin?.write('metrics\n');
+        setTimeout(() => reject(new Error(`${name} did not report its metrics`)), 10_000).unref();
+      }),
     ready: Promise.race([
       ready,
       child.exited.then((c) => {
@@ -213,6 +228,7 @@ async function main(): Promise<void> {
 
     const acks = new Set<string>();
     const busy = { processorPlain: plainProc.child, processorChannels: chanProc.child, gatewayPlain: g0.child, gatewayChannels: g1.child };
+    const m0 = await Promise.all([plainProc.metrics(), chanProc.metrics()]);
     const cpu0 = Object.fromEntries(Object.entries(busy).map(([k, c]) => [k, procStats(c.pid)?.cpuS ?? Number.NaN]));
     const j0 = machineJiffies();
     const load = await steadyUpdates(pool, {
@@ -238,6 +254,12 @@ async function main(): Promise<void> {
       await sleep(250);
     }
     readingFeeds = false;
+    const m1 = await Promise.all([plainProc.metrics(), chanProc.metrics()]);
+    /** The processors' batches from the start of the load to the end of the drain: how many, their mean apply time, events per batch. */
+    const batches = (a: ProcessorMetrics, b: ProcessorMetrics) => {
+      const n = b.batches - a.batches;
+      return { batches: n, meanMs: +(((b.batchSeconds - a.batchSeconds) * 1000) / Math.max(1, n)).toFixed(1), eventsPerBatch: +((b.events - a.events) / Math.max(1, n)).toFixed(1) };
+    };
 
     const view = { plain: viewReceipts.plain.of(acks), channels: viewReceipts.channels.of(acks) };
     const sub = { plain: subReceipts.plain.of(acks), channel: subReceipts.channel.of(acks), plainOnChannelGateway: subReceipts.plainOnChannelGateway.of(acks) };
@@ -252,6 +274,7 @@ async function main(): Promise<void> {
       rateMet: acks.size >= 0.9 * load.total,
       machineBusy: busyShare(j0, j1),
       cores,
+      processorBatches: { plain: batches(m0[0], m1[0]), channels: batches(m0[1], m1[1]) },
       commitToView: {
         plain: summary(view.plain),
         channels: summary(view.channels),
@@ -348,6 +371,7 @@ function report(result: Record<string, unknown>): string {
     rateMet: boolean;
     machineBusy: number | null;
     cores: Record<string, number>;
+    processorBatches: Record<string, { batches: number; meanMs: number; eventsPerBatch: number }>;
     commitToView: { plain: S; channels: S; ratio: R; paired: Stats & { events: number }; figuresPerEntry: { min: number | null; max: number } };
     commitToSubscriber: { plain: S; channel: S; plainOnChannelGateway: S; ratio: R; paired: Stats & { events: number } };
   };
@@ -368,6 +392,7 @@ function report(result: Record<string, unknown>): string {
       `  gate, sold-out attempts/s (plain / channel / ratio): ${g.rounds.map((x) => `${x.plain} / ${x.channel} / ${x.ratio}`).join('; ')}`,
       `    median ${g.medianAttemptsPerS.plain} / ${g.medianAttemptsPerS.channel}, median ratio ${g.medianRatio}`,
       `  cores during the load: ${Object.entries(l.cores).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+      `  processor batches (plain / channels): ${Object.values(l.processorBatches).map((b) => `${b.batches} of ${b.eventsPerBatch} events, mean ${b.meanMs} ms`).join(' / ')}`,
     ].join('\n') + '\n'
   );
 }

@@ -7,8 +7,10 @@
  * channels exist, so it cannot be the "without" side.
  *
  * Usage: node --import tsx tools/bench/lib/processor-child.ts --prefix P --group G --probe SKU [--channels]
- * Prints `{"type":"ready"}` on stdout once a change of the probe SKU is in its view; SIGTERM or
- * stdin closing stops it (its private topics and group are deleted).
+ * Prints `{"type":"ready"}` on stdout once a change of the probe SKU is in its view; a line
+ * `metrics` on stdin is answered with `{"type":"metrics","batches","batchSeconds","events"}` (its
+ * batch-apply histogram's count and sum, and the events it folded, so far); SIGTERM or stdin
+ * closing stops it (its private topics and group are deleted).
  */
 import readline from 'node:readline';
 import { loadConfigOrExit } from '../../../lib/config.ts';
@@ -59,7 +61,17 @@ const stop = async () => {
   process.exit(0);
 };
 process.on('SIGTERM', () => void stop());
-readline.createInterface({ input: process.stdin }).on('close', () => void stop());
+const input = readline.createInterface({ input: process.stdin });
+input.on('close', () => void stop());
+input.on('line', (line) => {
+  if (line.trim() !== 'metrics') return;
+  void starting.then(async (p) => {
+    const sample = async (m: { get(): Promise<{ values: Array<{ value: number; metricName?: string }> }> }, suffix: string) =>
+      (await m.get()).values.filter((v) => (v.metricName ?? '').endsWith(suffix)).reduce((a, v) => a + v.value, 0);
+    const out = { type: 'metrics', batches: await sample(p.metrics.batchApply, '_count'), batchSeconds: await sample(p.metrics.batchApply, '_sum'), events: await sample(p.metrics.events, '') };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  });
+});
 
 const started = await starting;
 await waitProcessorLive(pool, started.views, probe, 60_000).catch((err: unknown) => {
