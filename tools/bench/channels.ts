@@ -18,7 +18,7 @@
  *   - commit -> subscriber: receipt by an SDK client child (tools/bench/lib/sdk-client.ts) minus
  *     the same commit time: a plain storefront subscriber on the plain gateway, a subscriber
  *     following channel 01 (`/v1/stream?sales_channel=`) and a plain one on the channel gateway.
- * Channel 01 serves L1; every other channel on L1 fences in units, so each update moves its
+ * Channel 01 serves L1; every other channel on L1 fences in units or not at all, so each update moves its
  * figure and reaches its subscriber. Ratios are channels / plain per percentile; `paired` is the
  * per-event difference (same commit on both pipelines).
  *
