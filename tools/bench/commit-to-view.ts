@@ -42,13 +42,10 @@ import { deletePrefix } from './lib/redis-keys.ts';
 import { progress, runId as newRunId } from './lib/run.ts';
 import { stats, type Stats } from './lib/stats.ts';
 import { timedKafka, timedRedis } from './lib/timed-clients.ts';
-import { seedBenchRows, steadyUpdates, waitUntil } from './lib/update-load.ts';
+import { seedBenchRows, steadyUpdates, updateLoadArgs, waitUntil } from './lib/update-load.ts';
 
 const args = parseArgs(process.argv.slice(2));
-const rate = args.get('rate', 1000);
-const seconds = args.get('seconds', 20);
-const rows = Math.round(args.get('rows', 1000));
-const connections = Math.round(args.get('connections', 16));
+const { rate, seconds, rows, connections } = updateLoadArgs(args);
 const GOAL_P99_MS = 100;
 const config = loadConfigOrExit();
 const runId = newRunId(3);

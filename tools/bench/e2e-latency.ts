@@ -9,7 +9,7 @@
  * the benchmark rows 'BENCHE-00001'.. at 'WH-1' are touched once and awaited until every one has a
  * view, then the client connects and subscribes to all of them (snapshot complete = ready).
  *
- * The client is another child process: this script with `--role client`, using the typed SDK
+ * The client is another child process (tools/bench/lib/sdk-client.ts), using the typed SDK
  * (gateway/client/sdk.ts, `StockClient` with the `ws` WebSocket) exactly as the demo page uses its
  * browser build; it reports (sku, version, commitTs, receipt time) for every item of every live
  * `deltas` event. (The goal speaks of browser receipt; a Node client in its own process, same SDK,
@@ -28,10 +28,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
-import WebSocket from 'ws';
 import { loadConfigOrExit, PROJECT_ROOT } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createPgPool } from '../../lib/pg.ts';
@@ -39,112 +36,21 @@ import { createRedis } from '../../lib/redis.ts';
 import { redisKeys } from '../../lib/contracts/redis-keys.ts';
 import { machine, parseArgs } from './args.ts';
 import { installHardLimit, killAllChildren, spawnNode, startGateway, stopChild, type Child } from './lib/children.ts';
+import { nodeClient, type Receipt, type ReceiptSource } from './lib/sdk-client.ts';
 import { readFeed } from './lib/feed.ts';
 import { deleteGroup } from './lib/kafka-topics.ts';
 import { deletePrefix } from './lib/redis-keys.ts';
 import { progress, runId } from './lib/run.ts';
 import { stats, type Stats } from './lib/stats.ts';
-import { seedBenchRows, steadyUpdates } from './lib/update-load.ts';
+import { benchSku, seedBenchRows, steadyUpdates, updateLoadArgs } from './lib/update-load.ts';
 
 const GOAL_P99_MS = 150;
-const skuOf = (i: number) => `BENCHE-${String(i + 1).padStart(5, '0')}`;
+const SKU_PREFIX = 'BENCHE-';
+const skuOf = (i: number) => benchSku(SKU_PREFIX, i);
 const PROBE = 'BENCHE-PROBE';
-
-/** One received item: sku, version, commitTs, receipt time. */
-type Receipt = [string, number, number, number];
-
-// ---------------------------------------------------------------------------------------------
-// --role client: the SDK client process
-
-async function clientMain(argv: string[]): Promise<void> {
-  const { StockClient } = await import('../../gateway/client/sdk.ts');
-  const get = (name: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const url = get('url')!;
-  const rows = Number(get('rows'));
-  const maxSeconds = Number(get('max-seconds') ?? 300);
-  const skus = Array.from({ length: rows }, (_, i) => skuOf(i));
-  const out = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
-  let buffer: Receipt[] = [];
-  let ready = false;
-  const client = new StockClient({ url, channel: 'storefront', WebSocket });
-  client.on('deltas', (items) => {
-    const now = Date.now();
-    for (const it of items) buffer.push([it.sku, it.version, it.commitTs, now]);
-  });
-  client.on('snapshot', () => {
-    if (!ready && skus.every((s) => client.get(s) !== undefined)) {
-      ready = true;
-      out({ type: 'ready' });
-    }
-  });
-  client.on('error', (e) => process.stderr.write(`client error: ${e.code} ${e.message}\n`));
-  client.on('state', (s) => {
-    if (s !== 'open') process.stderr.write(`client state: ${s}\n`);
-  });
-  const flush = () => {
-    if (buffer.length) out({ type: 'items', items: buffer });
-    buffer = [];
-  };
-  const timer = setInterval(flush, 100);
-  const exit = (code: number) => {
-    clearInterval(timer);
-    flush();
-    client.close();
-    setTimeout(() => process.exit(code), 100).unref();
-  };
-  setTimeout(() => exit(1), maxSeconds * 1000).unref();
-  process.on('SIGTERM', () => exit(0));
-  readline.createInterface({ input: process.stdin }).on('close', () => exit(0));
-  client.subscribe(skus);
-}
 
 // ---------------------------------------------------------------------------------------------
 // the browser client (optional)
-
-interface ReceiptSource {
-  name: string;
-  ready: Promise<void>;
-  /** Receipts so far (the Node client pushes them; the browser is polled). */
-  collect(): Promise<Receipt[]>;
-  stop(): Promise<void>;
-}
-
-function nodeClient(gatewayUrl: string, rows: number): { source: ReceiptSource; child: Child } {
-  const pending: Receipt[] = [];
-  let resolveReady!: () => void;
-  const ready = new Promise<void>((r) => (resolveReady = r));
-  const child = spawnNode('sdk-client', 'tools/bench/e2e-latency.ts', ['--role', 'client', '--url', `${gatewayUrl.replace('http', 'ws')}/v1/stream`, '--rows', String(rows)], {
-    stdin: true,
-    onStdoutLine: (line) => {
-      const msg = JSON.parse(line) as { type: string; items?: Receipt[] };
-      if (msg.type === 'ready') resolveReady();
-      else if (msg.type === 'items' && msg.items) for (const r of msg.items) pending.push(r);
-    },
-  });
-  return {
-    child,
-    source: {
-      name: 'node-sdk',
-      ready: Promise.race([
-        ready,
-        child.exited.then((c) => {
-          throw new Error(`SDK client exited (${String(c)}) before it was ready`);
-        }),
-      ]),
-      async collect() {
-        return pending.splice(0, pending.length);
-      },
-      async stop() {
-        child.proc.stdin?.end();
-        const done = await Promise.race([child.exited.then(() => true), sleep(3000).then(() => false)]);
-        if (!done) await stopChild(child, 2000);
-      },
-    },
-  };
-}
 
 async function browserClient(gatewayUrl: string, rows: number, reducedMotion: boolean): Promise<ReceiptSource> {
   if (!fs.existsSync(path.join(PROJECT_ROOT, 'node_modules', 'playwright-core'))) throw new Error('--browser needs node_modules/playwright-core');
@@ -191,10 +97,7 @@ async function browserClient(gatewayUrl: string, rows: number, reducedMotion: bo
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const rate = args.get('rate', 1000);
-  const seconds = args.get('seconds', 20);
-  const rows = Math.round(args.get('rows', 1000));
-  const connections = Math.round(args.get('connections', 16));
+  const { rate, seconds, rows, connections } = updateLoadArgs(args);
   const tick = args.has('tick') ? Math.round(args.get('tick', 25)) : undefined;
   const browser = args.has('browser');
   const config = loadConfigOrExit();
@@ -227,7 +130,7 @@ async function main(): Promise<void> {
 
   try {
     progress(`e2e: commit -> ${browser ? 'browser' : 'SDK client'} receipt at ${rate} updates/s for ${seconds} s over ${rows} rows (prefix ${prefix})`);
-    await seedBenchRows(pool, 'BENCHE-', rows);
+    await seedBenchRows(pool, SKU_PREFIX, rows);
     await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 0) ON CONFLICT DO NOTHING`, [PROBE]);
 
     processor = spawnNode('processor', 'stream-processors/main.ts', [], {
@@ -278,7 +181,7 @@ async function main(): Promise<void> {
       if (!feedAt.has(k)) feedAt.set(k, now);
     });
     if (browser) source = await browserClient(g.url, rows, args.has('reduced-motion'));
-    else source = nodeClient(g.url, rows).source;
+    else source = nodeClient(`${g.url.replace('http', 'ws')}/v1/stream`, SKU_PREFIX, rows).source;
     await Promise.race([
       source.ready,
       sleep(90_000).then(() => {
@@ -387,10 +290,4 @@ async function main(): Promise<void> {
   process.exit(failure || (result.matched as number) + (result.coalesced as number) !== (result.acked as number) ? 1 : 0);
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (isMain) {
-  const argv = process.argv.slice(2);
-  const role = argv.includes('--role') ? argv[argv.indexOf('--role') + 1] : undefined;
-  if (role === 'client') await clientMain(argv);
-  else await main();
-}
+await main();

@@ -23,6 +23,7 @@
  * Usage: node --import tsx tools/bench/flash-sale-load.ts --port P --sku S [--host 127.0.0.1]
  *          [--clients 2000] [--attempts 100000] [--customers 100000] [--max-seconds 120]
  *          [--connect-batch 250] [--prime-path /healthz] [--api-key KEY (purchase:act-for: Authorization + X-Customer-Id)]
+ *          [--channel ID (every purchase names this sales channel: the key needs the grant sales:ID)]
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -47,6 +48,8 @@ export interface LoadOptions {
    * customer too, for the database-only baseline, which has no credentials.
    */
   apiKey: string | undefined;
+  /** The sales channel every purchase names in its body (`channel`, docs/channels.md); undefined: the pooled figure. */
+  channel: string | undefined;
 }
 
 /** Latency summary in ms (0.1 ms resolution); nulls when there was no sample. */
@@ -217,9 +220,10 @@ export async function runLoad(o: LoadOptions, log: (line: string) => void = () =
   let stopping = false;
   let timedOut = false;
 
+  const channelField = o.channel === undefined ? '' : `,"channel":${JSON.stringify(o.channel)}`;
   const request = (n: number): string => {
     const customer = `c-${Math.floor(Math.random() * o.customers)}`;
-    const body = `{"customerId":"${customer}","items":[{"sku":${JSON.stringify(o.sku)},"qty":1}]}`;
+    const body = `{"customerId":"${customer}","items":[{"sku":${JSON.stringify(o.sku)},"qty":1}]${channelField}}`;
     const auth = o.apiKey ? `Authorization: Bearer ${o.apiKey}\r\nX-Customer-Id: ${customer}\r\n` : '';
     return (
       `POST /v1/purchases HTTP/1.1\r\nHost: ${hostHeader}\r\nContent-Type: application/json\r\n${auth}` +
@@ -513,6 +517,7 @@ function parseOptions(argv: string[]): LoadOptions {
     connectBatch: Math.round(num('connect-batch', 250)),
     primePath: get('prime-path') ?? '/healthz',
     apiKey: get('api-key'),
+    channel: get('channel'),
   };
 }
 

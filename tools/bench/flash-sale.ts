@@ -46,6 +46,7 @@ import { machine, parseArgs } from './args.ts';
 import { cleanupDbOnly, ensureDbOnlySchema, stockDbOnly } from './db-only-purchase-server.ts';
 import type { LatencyMs, LoadSummary } from './flash-sale-load.ts';
 import { installHardLimit, killAllChildren, SERVER_NODE_FLAGS, spawnNode, startGateway, stopChild, type Child } from './lib/children.ts';
+import { runLoadChild } from './lib/load-child.ts';
 import { machineCpu, procStats } from './lib/cpu.ts';
 import { consumeFromEnd, deleteGroup } from './lib/kafka-topics.ts';
 import { deletePrefix } from './lib/redis-keys.ts';
@@ -133,38 +134,8 @@ async function checkStack(config: Readonly<Config>, pool: pg.Pool): Promise<void
   }
 }
 
-/** Runs the load child against a server on `port`; returns its summary. */
 /** The gateway's buyers authenticate as the storefront backend (development key, loopback-only). */
 const GATEWAY_SHOP_KEY = 'dev-storefront-key';
-
-async function runLoadChild(port: number, sku: string, o: Options, apiKey?: string): Promise<LoadSummary> {
-  let summary: LoadSummary | undefined;
-  const child = spawnNode(
-    'load',
-    'tools/bench/flash-sale-load.ts',
-    [
-      ...['--port', String(port), '--sku', sku, '--clients', String(o.clients), '--attempts', String(o.attempts), '--customers', String(o.customers), '--max-seconds', String(o.maxSeconds)],
-      ...(apiKey ? ['--api-key', apiKey] : []),
-    ],
-    {
-      onStdoutLine: (line) => {
-        try {
-          const msg = JSON.parse(line) as LoadSummary;
-          if (msg.type === 'summary') summary = msg;
-        } catch {
-          progress(`  [load] ${line}`);
-        }
-      },
-    },
-  );
-  const code = await Promise.race([child.exited, sleep((o.maxSeconds + 60) * 1000).then(() => 'timeout' as const)]);
-  if (code === 'timeout') {
-    await stopChild(child, 2000);
-    throw new Error('the load child did not finish');
-  }
-  if (!summary) throw new Error(`the load child exited (${String(code)}) without a summary`);
-  return summary;
-}
 
 /** CPU seconds so far of every process, by pid: [command name, seconds]. */
 function allProcessesCpu(): Map<number, [string, number]> {
@@ -299,7 +270,7 @@ async function gatePhase(config: Readonly<Config>, pool: pg.Pool, o: Options, id
     }
     if (o.warmup > 0) {
       progress(`  warm-up: ${o.warmup} attempts on ${warmSku} (${WARMUP_UNITS} units)`);
-      const w = await runLoadChild(g.port, warmSku, { ...o, attempts: o.warmup }, GATEWAY_SHOP_KEY);
+      const w = await runLoadChild(g.port, warmSku, { ...o, attempts: o.warmup }, { apiKey: GATEWAY_SHOP_KEY });
       progress(`  warm-up: ${w.attemptsPerS}/s, 201 ${w.accepted}, sold_out ${w.soldOut}, other ${w.other}`);
     }
 
@@ -321,7 +292,7 @@ async function gatePhase(config: Readonly<Config>, pool: pg.Pool, o: Options, id
     progress(`  ${sku} available = ${o.units} through the gateway; ${o.attempts} attempts over ${o.clients} connections`);
 
     const meter = cpuMeter(gateway.pid);
-    const s = await runLoadChild(g.port, sku, o, GATEWAY_SHOP_KEY);
+    const s = await runLoadChild(g.port, sku, o, { apiKey: GATEWAY_SHOP_KEY });
     const cpu = meter(s.cpuS);
     const base = phaseFrom('gateway', s, o.units);
     progress(`  gateway: ${s.completed} answered in ${(s.durationMs / 1000).toFixed(1)} s (${s.attemptsPerS}/s): 201 ${s.accepted}, sold_out ${s.soldOut}, other ${s.other}`);

@@ -52,6 +52,7 @@ import { installHardLimit, killAllChildren, spawnNode, startGateway, stopChild, 
 import { machineCpu, procStats } from '../bench/lib/cpu.ts';
 import { readFeed } from '../bench/lib/feed.ts';
 import { deleteGroup } from '../bench/lib/kafka-topics.ts';
+import { runLoadChild } from '../bench/lib/load-child.ts';
 import { deletePrefix, redisSnapshot, type RedisSnapshot } from '../bench/lib/redis-keys.ts';
 import { progress, runId } from '../bench/lib/run.ts';
 import { seedBenchRows, steadyUpdates } from '../bench/lib/update-load.ts';
@@ -354,30 +355,9 @@ async function changesPhase(ctx: Ctx, rate: number, seconds: number, bulkRows: n
   return { steady, bulk };
 }
 
-async function runLoad(port: number, sku: string, attempts: number, clients: number, onPrimed?: () => void, maxSeconds = 50): Promise<{ summary: LoadSummary; child: Child }> {
-  let summary: LoadSummary | undefined;
-  const child = spawnNode('load', 'tools/bench/flash-sale-load.ts', ['--port', String(port), '--sku', sku, '--clients', String(clients), '--attempts', String(attempts), '--customers', '100000', '--max-seconds', String(maxSeconds), '--api-key', GATEWAY_SHOP_KEY], {
-    onStdoutLine: (line) => {
-      try {
-        const msg = JSON.parse(line) as LoadSummary;
-        if (msg.type === 'summary') summary = msg;
-      } catch {
-        progress(`  [load] ${line}`);
-      }
-    },
-    // The clock starts once every connection is open and primed: so does our first sample.
-    onStderrLine: (line) => {
-      if (line.includes('open and primed')) onPrimed?.();
-      progress(`  [load] ${line}`);
-    },
-  });
-  const code = await Promise.race([child.exited, sleep((maxSeconds + 60) * 1000).then(() => 'timeout' as const)]);
-  if (code === 'timeout') {
-    await stopChild(child, 2000);
-    throw new Error('the load child did not finish');
-  }
-  if (!summary) throw new Error(`the load child exited (${String(code)}) without a summary`);
-  return { summary, child };
+/** The load child (tools/bench/flash-sale-load.ts) as the storefront backend; `onPrimed` when its clock starts. */
+function runLoad(port: number, sku: string, attempts: number, clients: number, onPrimed?: () => void, maxSeconds = 50): Promise<LoadSummary> {
+  return runLoadChild(port, sku, { attempts, clients, customers: 100_000, maxSeconds }, { apiKey: GATEWAY_SHOP_KEY, ...(onPrimed ? { onPrimed } : {}) });
 }
 
 async function purchasePhase(ctx: Ctx, units: number, refusals: number, clients: number): Promise<Record<string, unknown>> {
@@ -414,7 +394,7 @@ async function purchasePhase(ctx: Ctx, units: number, refusals: number, clients:
   const measure = async (label: string, target: string, attempts: number) => {
     const kids = [g.child, ctx.processor!];
     let first: Promise<Sample> | undefined;
-    const { summary: s } = await runLoad(g.port, target, attempts, clients, () => void (first ??= sample(ctx.pids, ctx.redis, kids)));
+    const s = await runLoad(g.port, target, attempts, clients, () => void (first ??= sample(ctx.pids, ctx.redis, kids)));
     const b = await sample(ctx.pids, ctx.redis, kids);
     await sleep(2000);
     const c = await sample(ctx.pids, ctx.redis, kids);
