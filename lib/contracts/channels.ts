@@ -107,19 +107,20 @@ export function pinsAgainst(avail: Map<string, number>, terms: ChannelTerms, cha
   return out;
 }
 
-/** The availability of every channel for one SKU (the rule in this module's header). */
+/**
+ * The availability of every channel for one SKU (the rule in this module's header). Linear in
+ * channels x locations: every channel's pins are summed per location once, and a channel's
+ * figure subtracts that sum minus its own pins (the Lua twin does the same; it runs per change).
+ */
 export function channelAvailability(avail: Map<string, number>, terms: ChannelTerms): Record<string, number> {
   const pins = fencePins(avail, terms);
+  const total = new Map<string, number>();
+  for (const p of pins) for (const [l, n] of p) total.set(l, (total.get(l) ?? 0) + n);
   const out: Record<string, number> = {};
   terms.forEach((c, ci) => {
+    const mine = pins[ci]!;
     let a = 0;
-    for (const l of c.locations) {
-      let kept = 0;
-      pins.forEach((p, fi) => {
-        if (fi !== ci) kept += p.get(l) ?? 0;
-      });
-      a += Math.max(0, (avail.get(l) ?? 0) - kept);
-    }
+    for (const l of c.locations) a += Math.max(0, (avail.get(l) ?? 0) - ((total.get(l) ?? 0) - (mine.get(l) ?? 0)));
     out[c.id] = a;
   });
   return out;

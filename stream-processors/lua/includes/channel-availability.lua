@@ -4,11 +4,17 @@
 -- encodeChannelTerms: { id, fenceKind (0 units, 1 basis points, -1 none), fenceValue, {locations} }.
 -- Returns a list of figures in the order of `terms`.
 local function channelAvailability(avail, terms)
-  -- Each fenced channel's fence, placed on its locations in priority order (fencePins).
-  local pins = {}
-  for ci, t in ipairs(terms) do
+  -- Each fenced channel's fence, placed on its locations in priority order (fencePins); `total`
+  -- sums every channel's pins per location, so a channel's figure subtracts total minus its own
+  -- (linear in channels x locations: this runs for every change the processor applies).
+  local n = #terms
+  local total, own = {}, {}
+  for ci = 1, n do
+    local t = terms[ci]
+    local locs = t[4]
+    local nl = #locs
     local p = 0
-    for _, loc in ipairs(t[4]) do p = p + (avail[loc] or 0) end
+    for k = 1, nl do p = p + (avail[locs[k]] or 0) end
     local left = 0
     if t[2] == 0 then
       left = math.min(t[3], p)
@@ -16,23 +22,26 @@ local function channelAvailability(avail, terms)
       left = math.floor(p * t[3] / 10000)
     end
     local mine = {}
-    for _, loc in ipairs(t[4]) do
+    for k = 1, nl do
       if left <= 0 then break end
+      local loc = locs[k]
       local take = math.min(left, avail[loc] or 0)
-      if take > 0 then mine[loc] = take end
+      if take > 0 then
+        mine[loc] = take
+        total[loc] = (total[loc] or 0) + take
+      end
       left = left - take
     end
-    pins[ci] = mine
+    own[ci] = mine
   end
   local out = {}
-  for ci, t in ipairs(terms) do
+  for ci = 1, n do
+    local locs = terms[ci][4]
+    local mine = own[ci]
     local a = 0
-    for _, loc in ipairs(t[4]) do
-      local kept = 0
-      for fi in ipairs(terms) do
-        if fi ~= ci then kept = kept + (pins[fi][loc] or 0) end
-      end
-      local free = (avail[loc] or 0) - kept
+    for k = 1, #locs do
+      local loc = locs[k]
+      local free = (avail[loc] or 0) - ((total[loc] or 0) - (mine[loc] or 0))
       if free > 0 then a = a + free end
     end
     out[ci] = a
