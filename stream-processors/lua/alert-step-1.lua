@@ -8,6 +8,7 @@ KEYS[1]  <prefix>:{<sku>}:alerts  hash (hash tag {<sku>}: the SKU's slot)
            s|<channel>            "state|version": in_stock, low or out, as of that SKU version
            a|<version>|<channel>  "kind|available|threshold|commitTs": an alert decided at that version
            published              highest version whose alerts were published (mark-published-1.lua)
+           last                   highest version at which an alert was decided (skips the scan when all are published)
          <channel> is '' for the pooled figure.
 ARGV[1]  version: the SKU version of the state the figures belong to
 ARGV[2]  commitTs (ms) of that state
@@ -50,10 +51,19 @@ local function step(state, a, t)
   return 'low', false
 end
 
+-- One read of every state, one write of the states that moved: a (sku, channel) whose state did
+-- not change keeps its stored version. That is safe: a replay of a version above it starts from
+-- the same state with the same figure, so it decides the same nothing again.
+local names = {}
+for i = 0, n - 1 do names[i + 1] = 's|' .. ARGV[4 + i * 3] end
+local current = redis.call('HMGET', KEYS[1], 'published', 'last', unpack(names))
+local published = tonumber(current[1] or '-1')
+local last = tonumber(current[2] or '-1')
+local writes = {}
 for i = 0, n - 1 do
   local b = 4 + i * 3
   local ch = ARGV[b]
-  local cur = redis.call('HGET', KEYS[1], 's|' .. ch)
+  local cur = current[i + 3]
   local state, at = nil, -1
   if cur then
     local sep = string.find(cur, '|', 1, true)
@@ -63,14 +73,26 @@ for i = 0, n - 1 do
   if version > at then
     local available, threshold = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
     local nextState, kind = step(state, available, threshold)
-    redis.call('HSET', KEYS[1], 's|' .. ch, nextState .. '|' .. ARGV[1])
+    if nextState ~= state then
+      writes[#writes + 1] = names[i + 1]
+      writes[#writes + 1] = nextState .. '|' .. ARGV[1]
+    end
     if kind then
-      redis.call('HSET', KEYS[1], 'a|' .. ARGV[1] .. '|' .. ch, kind .. '|' .. ARGV[b + 1] .. '|' .. ARGV[b + 2] .. '|' .. ARGV[2])
+      writes[#writes + 1] = 'a|' .. ARGV[1] .. '|' .. ch
+      writes[#writes + 1] = kind .. '|' .. ARGV[b + 1] .. '|' .. ARGV[b + 2] .. '|' .. ARGV[2]
+      if version > last then last = version end
     end
   end
 end
+if #writes > 0 then
+  writes[#writes + 1] = 'last'
+  writes[#writes + 1] = last
+  redis.call('HSET', KEYS[1], unpack(writes))
+end
 
-local published = tonumber(redis.call('HGET', KEYS[1], 'published') or '-1')
+-- Nothing decided above `published`: no alert to return (and the published ones are pruned the
+-- next time the SKU has one).
+if last <= published then return {} end
 local all = redis.call('HGETALL', KEYS[1])
 local out = {}
 for i = 1, #all, 2 do
