@@ -96,6 +96,19 @@ $$;
 -- The allocation of a sales channel's purchase, shared by purchase_write_back and hold_resize
 -- (their TypeScript specification: allocateFor and pinsAgainst; docs/channels.md, "Sourcing").
 
+-- Locks the SKUs' stock rows in one order (sku, location_id) and returns their figures as arrays
+-- (sellable = on_hand - reserved - safety_stock, never below 0): the start of every write-back
+-- that allocates (purchase_write_back, hold_resize). The locks last until the caller's commit.
+CREATE OR REPLACE FUNCTION stock_lock_rows(p_skus text[], OUT r_sku text[], OUT r_loc text[], OUT r_free int[])
+LANGUAGE sql AS $$
+  SELECT array_agg(s.sku ORDER BY s.sku, s.location_id),
+         array_agg(s.location_id ORDER BY s.sku, s.location_id),
+         array_agg(greatest(0, s.on_hand - s.reserved - s.safety_stock) ORDER BY s.sku, s.location_id)
+    FROM (SELECT sl.sku, sl.location_id, sl.on_hand, sl.reserved, sl.safety_stock
+            FROM stock_levels sl WHERE sl.sku = ANY (p_skus)
+           ORDER BY sl.sku, sl.location_id FOR UPDATE) AS s;
+$$;
+
 -- A channel's sourcing rule and its locations in priority order (`single`: only the pickup
 -- location). No channel: most_stock over every location (NULL locations). An unknown channel:
 -- `single` over no location, so nothing can be allocated.
@@ -250,13 +263,7 @@ BEGIN
     FROM jsonb_array_elements(p_holds) AS hh, jsonb_array_elements(hh->'items') AS x;
 
   -- Lock the SKUs' rows in one order (sku, location_id) and take the figures.
-  SELECT array_agg(s.sku ORDER BY s.sku, s.location_id),
-         array_agg(s.location_id ORDER BY s.sku, s.location_id),
-         array_agg(greatest(0, s.on_hand - s.reserved - s.safety_stock) ORDER BY s.sku, s.location_id)
-    INTO r_sku, r_loc, r_free
-    FROM (SELECT sl.sku, sl.location_id, sl.on_hand, sl.reserved, sl.safety_stock
-            FROM stock_levels sl WHERE sl.sku = ANY (v_skus)
-           ORDER BY sl.sku, sl.location_id FOR UPDATE) AS s;
+  SELECT l.r_sku, l.r_loc, l.r_free INTO r_sku, r_loc, r_free FROM stock_lock_rows(v_skus) AS l;
   n := coalesce(array_length(r_sku, 1), 0);
   r_take := array_fill(0, ARRAY[greatest(n, 1)]);
 
@@ -428,13 +435,7 @@ BEGIN
   END IF;
 
   SELECT array_agg(DISTINCT x->>'sku' ORDER BY x->>'sku') INTO v_skus FROM jsonb_array_elements(p->'lines') AS x;
-  SELECT array_agg(s.sku ORDER BY s.sku, s.location_id),
-         array_agg(s.location_id ORDER BY s.sku, s.location_id),
-         array_agg(greatest(0, s.on_hand - s.reserved - s.safety_stock) ORDER BY s.sku, s.location_id)
-    INTO r_sku, r_loc, r_free
-    FROM (SELECT sl.sku, sl.location_id, sl.on_hand, sl.reserved, sl.safety_stock
-            FROM stock_levels sl WHERE sl.sku = ANY (v_skus)
-           ORDER BY sl.sku, sl.location_id FOR UPDATE) AS s;
+  SELECT l.r_sku, l.r_loc, l.r_free INTO r_sku, r_loc, r_free FROM stock_lock_rows(v_skus) AS l;
   n := coalesce(array_length(r_sku, 1), 0);
   r_delta := array_fill(0, ARRAY[greatest(n, 1)]);
   SELECT t.rule, t.locs INTO c_rule, c_locs FROM sales_channel_terms(o.channel_id) AS t;
