@@ -364,8 +364,18 @@ function daemons(config: Config, layout: Layout): Daemon[] {
   ];
 }
 
-async function ensurePortsFree(daemon: Daemon): Promise<void> {
+/** How long a port may stay taken after its daemon died before it counts as someone else's. */
+const PORT_GRACE_MS = 15_000;
+
+/**
+ * `died`: this stack ran the daemon and it is gone (its record is left, as after a SIGKILL). Such
+ * a daemon may leave a forked child holding its port for a moment (Redis's AOF rewrite or RDB save
+ * child outlives a SIGKILLed parent): the port gets a grace period before it counts as taken.
+ */
+async function ensurePortsFree(daemon: Daemon, died: boolean): Promise<void> {
   for (const { host, port, variable } of daemon.ports) {
+    const until = Date.now() + (died ? PORT_GRACE_MS : 0);
+    while ((await portOpen(port, host)) && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
     if (await portOpen(port, host)) {
       throw new PortInUseError(
         `port ${port} (${daemon.name}) is already in use by a process this stack did not start; free it or set ${variable} to another port`,
@@ -763,7 +773,7 @@ export async function stackUp(given: Readonly<Config>, log: Log): Promise<UpResu
     if (layout.topology === 'cluster') log(`  topology  cluster: ${layout.kafka.length} Kafka brokers, Redis Cluster of ${layout.redis.length} nodes`);
     const need = (name: string) => livePid(config.stack.dir, name) === undefined;
     for (const daemon of daemons(config, layout)) {
-      if (need(daemon.name)) await ensurePortsFree(daemon);
+      if (need(daemon.name)) await ensurePortsFree(daemon, readRecord(config.stack.dir, daemon.name) !== undefined);
       else log(`  ${daemon.name.padEnd(9)} already running (pid ${livePid(config.stack.dir, daemon.name)})`);
     }
     // Credentials: generated on the first up (only once the ports are known to be free), then
@@ -881,7 +891,7 @@ export async function startNode(given: Readonly<Config>, name: string, log: Log 
   if (running !== undefined) {
     log(`  ${name.padEnd(9)} already running (pid ${running})`);
   } else {
-    await ensurePortsFree(daemons(config, layout).find((d) => d.name === name)!);
+    await ensurePortsFree(daemons(config, layout).find((d) => d.name === name)!, readRecord(config.stack.dir, name) !== undefined);
     const kafka = layout.kafka.find((k) => k.name === name);
     const redis = layout.redis.find((r) => r.name === name);
     if (kafka) startKafka(ctx, kafka, layout);
