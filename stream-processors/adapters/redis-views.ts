@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ReplyError, type ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../../lib/redis.ts';
-import { channelsOfSummary, channelTerms, encodeChannelTerms, withChannels, type ChannelConfig } from '../../lib/contracts/channels.ts';
+import { channelsOfSummary, channelTerms, EMPTY_CHANNEL_CONFIG, encodeChannelTerms, withChannels, type ChannelConfig } from '../../lib/contracts/channels.ts';
 import { encodeFeedEntry } from '../../lib/contracts/feed.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import { decodeRows, summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
@@ -121,7 +121,7 @@ export class RedisViews {
 
   constructor(deps: { redis: RedisClient; prefix: string; channels?: ChannelSource }) {
     this.redis = deps.redis;
-    this.channels = deps.channels ?? { config: { version: 0, channels: new Map(), skuFences: new Map() } };
+    this.channels = deps.channels ?? { config: EMPTY_CHANNEL_CONFIG };
     this.keys = redisKeys(deps.prefix, { cluster: isCluster(deps.redis) });
     defineViewCommands(deps.redis);
   }
