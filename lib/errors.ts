@@ -50,6 +50,7 @@ export const ERROR_CATALOG = {
   not_found: { status: 404, retriable: false, summary: 'no such route' },
   unknown_sku: { status: 404, retriable: false, summary: 'no stock is known for the SKU' },
   unknown_location: { status: 404, retriable: false, summary: 'the catalog does not know the location' },
+  unknown_receipt: { status: 404, retriable: false, summary: 'no expected receipt has this id (docs/incoming.md)' },
   unknown_order: { status: 404, retriable: false, summary: 'no such order, or not one the caller may see' },
   unknown_ticket: { status: 404, retriable: false, summary: 'no such waiting-room ticket, or its outcome is no longer kept' },
   unknown_channel: { closeCode: 4002, frame: true, retriable: false, summary: 'WebSocket only: the channel is not storefront, wms or erp' },
@@ -68,6 +69,7 @@ export const ERROR_CATALOG = {
   below_reserved: { status: 409, retriable: false, summary: 'the adjustment would take on hand below the reserved units' },
   on_hand_overflow: { status: 409, retriable: false, summary: 'the adjustment would take on hand past 2147483647' },
   adjustment_id_conflict: { status: 409, retriable: false, summary: 'the adjustment id was applied with a different payload' },
+  receipt_line_conflict: { status: 409, retriable: false, summary: 'the receipt line cannot take this change (its SKU or location differs, it is received or cancelled, or the quantity falls below what was received); nothing changed (`details`)' },
   body_too_large: { status: 413, retriable: false, summary: 'the body is larger than the route accepts' },
   idempotency_key_reused: { status: 422, retriable: false, summary: 'the Idempotency-Key was used with a different request' },
   rate_limited: { status: 429, frame: true, retriable: true, summary: 'too many requests or frames; retry after `Retry-After` seconds' },
@@ -208,6 +210,12 @@ export class UnknownSkuError extends PlatformError {
 }
 export class UnknownLocationError extends PlatformError {
   override readonly code = 'unknown_location';
+}
+export class UnknownReceiptError extends PlatformError {
+  override readonly code = 'unknown_receipt';
+}
+export class ReceiptLineConflictError extends PlatformError {
+  override readonly code = 'receipt_line_conflict';
 }
 export class UnknownOrderError extends PlatformError {
   override readonly code = 'unknown_order';
@@ -410,6 +418,8 @@ const CLASSES: { readonly [C in ErrorCode]: ErrorClass | ErrorFactory } = {
   channel_forbidden: ChannelForbiddenError,
   channel_without_locations: ChannelWithoutLocationsError,
   channel_pending: ChannelPendingError,
+  unknown_receipt: UnknownReceiptError,
+  receipt_line_conflict: ReceiptLineConflictError,
   unknown_order: UnknownOrderError,
   unknown_ticket: UnknownTicketError,
   unknown_channel: UnknownChannelError,

@@ -69,6 +69,11 @@ export class HoldLifecycle {
       if (!order || order.status === 'abandoned') return unknownOrder(orderId);
       if (order.status !== 'reserved') return invalidState(orderId, order.status, 'changed');
       if (Date.parse(order.expiresAt) <= this.ports.clock.now()) return invalidState(orderId, 'expired', 'changed');
+      // A line with units promised against incoming stock keeps its quantities until they are
+      // received (docs/incoming.md): hold_resize moves reservations only.
+      if (order.lines.some((l) => (l.backordered ?? 0) > 0)) {
+        return refuse(new InvalidStateError(`order ${orderId} has backordered units and cannot be changed until they are received; cancel it instead`, { details: { orderId, status: order.status, reason: 'backordered' } }));
+      }
       const plan = planChange(order.lines, items);
       if (!plan.ok) return refuse(new InvalidBodyError(`${plan.field}: ${plan.message}`, { details: { field: plan.field } }));
       if (plan.lines.length === 0) return { status: 200, body: orderBody(order) };

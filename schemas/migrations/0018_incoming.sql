@@ -459,6 +459,8 @@ $$;
 -- oldest order first, while the location has sellable units: a reserved order's units become a
 -- reservation there (backordered -> reserved), a confirmed order's leave the shelf (on_hand
 -- falls, as confirm does). One BackorderConverted outbox row per converted order and SKU.
+-- A line that does not exist (SQLSTATE IVR01) or is not open (IVR02) aborts the whole call:
+-- nothing of it is applied.
 CREATE OR REPLACE FUNCTION receipt_receive(p jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -480,10 +482,10 @@ BEGIN
   FOR ln IN SELECT value FROM jsonb_array_elements(p->'lines') ORDER BY (value->>'line')::int LOOP
     SELECT * INTO cur FROM incoming_receipts WHERE receipt_id = v_id AND line = (ln->>'line')::int FOR UPDATE;
     IF NOT FOUND THEN
-      RAISE EXCEPTION USING ERRCODE = 'P0002', MESSAGE = 'receipt_receive: unknown line', DETAIL = (ln->>'line');
+      RAISE EXCEPTION USING ERRCODE = 'IVR01', MESSAGE = 'receipt_receive: no such line', DETAIL = jsonb_build_object('line', (ln->>'line')::int)::text;
     END IF;
     IF cur.status <> 'open' THEN
-      RAISE EXCEPTION USING ERRCODE = 'P0003', MESSAGE = 'receipt_receive: line not open', DETAIL = jsonb_build_object('line', cur.line, 'status', cur.status)::text;
+      RAISE EXCEPTION USING ERRCODE = 'IVR02', MESSAGE = 'receipt_receive: the line is not open', DETAIL = jsonb_build_object('line', cur.line, 'status', cur.status)::text;
     END IF;
     UPDATE incoming_receipts
        SET received_quantity = received_quantity + (ln->>'quantity')::int,
