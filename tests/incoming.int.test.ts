@@ -188,8 +188,14 @@ describe('preorders against an expected receipt', () => {
     expect((await call('GET', `/v1/orders/${b}`, undefined, await as('cust-b'))).body.items).toEqual([
       { sku, qty: 3, allocations: [{ locationId: L2, qty: 1 }], backordered: 2, eta: ETA },
     ]);
-    const events = await pool.query<{ aggregateid: string }>(`SELECT aggregateid FROM outbox WHERE type = 'BackorderConverted' AND payload->>'receiptId' = $1 ORDER BY created_at`, [po]);
-    expect(events.rows.map((e) => e.aggregateid)).toEqual([a, b]);
+    // One BackorderConverted per converted order, with its lines after the conversion.
+    const events = await pool.query<{ aggregateid: string; payload: Record<string, unknown> }>(`SELECT aggregateid, payload FROM outbox WHERE type = 'BackorderConverted' AND payload->>'receiptId' = $1`, [po]);
+    expect(events.rows.map((e) => e.aggregateid).sort()).toEqual([a, b].sort());
+    expect(events.rows.find((e) => e.aggregateid === b)!.payload).toMatchObject({
+      status: 'reserved',
+      conversions: [{ sku, locationId: L2, qty: 1, stillBackordered: 2 }],
+      items: [{ sku, qty: 3, allocations: [{ locationId: L2, qty: 1 }], backordered: 2, eta: ETA }],
+    });
     // Receiving a line the receipt does not have is refused, and nothing of the request applies.
     expect((await call('POST', `/v1/receipts/${po}/receive`, { lines: [{ line: 9, quantity: 1 }] })).body.error).toBe('receipt_line_conflict');
 

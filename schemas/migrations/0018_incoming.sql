@@ -458,7 +458,7 @@ $$;
 -- which lowers `incoming` through the receipts' trigger. Then the SKU's backorders are converted,
 -- oldest order first, while the location has sellable units: a reserved order's units become a
 -- reservation there (backordered -> reserved), a confirmed order's leave the shelf (on_hand
--- falls, as confirm does). One BackorderConverted outbox row per converted order and SKU.
+-- falls, as confirm does). One BackorderConverted outbox row per converted order.
 -- A line that does not exist (SQLSTATE IVR01) or is not open (IVR02) aborts the whole call:
 -- nothing of it is applied.
 CREATE OR REPLACE FUNCTION receipt_receive(p jsonb) RETURNS jsonb
@@ -526,11 +526,26 @@ BEGIN
     END LOOP;
   END LOOP;
 
+  -- One BackorderConverted per converted order, with the order's lines after the conversion (the
+  -- shape of every orders.events payload) and what this receipt converted.
   INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload)
-  SELECT gen_random_uuid(), 'orders', c->>'orderId', 'BackorderConverted',
-         c || jsonb_build_object('type', 'BackorderConverted', 'receiptId', v_id,
-                                 'occurredAt', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
-    FROM jsonb_array_elements(converted) AS c;
+  SELECT gen_random_uuid(), 'orders', o.id::text, 'BackorderConverted',
+         jsonb_build_object(
+           'type', 'BackorderConverted', 'orderId', o.id, 'customerId', o.customer_id, 'status', o.status,
+           'expiresAt', to_char(o.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+           'occurredAt', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+           'receiptId', v_id,
+           'conversions', (SELECT jsonb_agg(c - 'orderId' - 'customerId' - 'status') FROM jsonb_array_elements(converted) AS c WHERE (c->>'orderId')::uuid = o.id),
+           'items', (SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty, 'allocations',
+                                        (SELECT coalesce(jsonb_agg(jsonb_build_object('locationId', r.location_id, 'qty', r.qty) ORDER BY r.location_id), '[]'::jsonb)
+                                           FROM reservations r WHERE r.order_id = l.order_id AND r.sku = l.sku))
+                                     || coalesce((SELECT jsonb_build_object('backordered', bk.qty, 'eta', to_char(bk.eta AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+                                                    FROM backorders bk WHERE bk.order_id = l.order_id AND bk.sku = l.sku), '{}'::jsonb)
+                                     ORDER BY l.sku)
+                       FROM order_lines l WHERE l.order_id = o.id))
+    FROM orders o
+   WHERE o.id IN (SELECT DISTINCT (c->>'orderId')::uuid FROM jsonb_array_elements(converted) AS c)
+   ORDER BY o.created_at, o.id;
 
   RETURN jsonb_build_object('ok', true, 'receipt', receipt_view(v_id), 'converted', converted);
 END;
