@@ -32,7 +32,10 @@ BEGIN
       ADD CONSTRAINT stock_levels_incoming_nonneg CHECK (incoming >= 0),
       ADD CONSTRAINT stock_levels_backordered_nonneg CHECK (backordered >= 0),
       ADD CONSTRAINT stock_levels_backorder_policy_known CHECK (backorder_policy IN ('none', 'backorder', 'preorder')),
-      ADD CONSTRAINT stock_levels_backorder_limit_nonneg CHECK (backorder_limit IS NULL OR backorder_limit >= 0);
+      ADD CONSTRAINT stock_levels_backorder_limit_nonneg CHECK (backorder_limit IS NULL OR backorder_limit >= 0),
+      -- The CDC decoder reads next_eta as a date (stream-processors/domain/stock-change.ts): only
+      -- dates it can carry (no 'infinity', nothing before 2000) may be stored.
+      ADD CONSTRAINT stock_levels_next_eta_range CHECK (next_eta IS NULL OR next_eta BETWEEN '2000-01-01' AND '9999-12-31');
   END IF;
 END;
 $$;
@@ -122,6 +125,7 @@ CREATE TABLE IF NOT EXISTS incoming_receipts (
   CONSTRAINT incoming_receipts_quantity_range CHECK (quantity BETWEEN 1 AND 1000000000),
   CONSTRAINT incoming_receipts_received_range CHECK (received_quantity BETWEEN 0 AND 1000000000),
   CONSTRAINT incoming_receipts_status_known CHECK (status IN ('open', 'received', 'cancelled')),
+  CONSTRAINT incoming_receipts_eta_range CHECK (eta BETWEEN '2000-01-01' AND '9999-12-31'),
   CONSTRAINT incoming_receipts_reference_length CHECK (reference IS NULL OR length(reference) <= 128)
 );
 CREATE INDEX IF NOT EXISTS incoming_receipts_open_idx ON incoming_receipts (sku, eta) WHERE status = 'open';
