@@ -23,6 +23,7 @@ import { AlertFanout } from './alert-fanout.ts';
 import { StockViewReader } from './adapters/stock-reader.ts';
 import { ChannelWatcher } from '../lib/channel-config.ts';
 import { createAdjustmentRoutes } from './adjustments-http.ts';
+import { createMovementRoutes } from './movements-http.ts';
 import { createVerifier } from './auth.ts';
 import { CLOSE_CODES } from '../lib/contracts/protocol.ts';
 import { discardRest, declaredLength } from './body.ts';
@@ -120,6 +121,7 @@ export async function startGatewayService(
   const routes = express.Router({ caseSensitive: true, strict: true });
   routes.use(createOrderRoutes(purchases, identity));
   routes.use(createAdjustmentRoutes({ store: createAdjustmentApplier({ pool }), verifier, logger }));
+  routes.use(createMovementRoutes({ pool, verifier }));
   // Graceful stop (docs/operations.md): readiness red -> refuse new work -> in-flight finishes.
   const drain = new HttpDrain();
   const hub = new Hub({

@@ -6,7 +6,7 @@ import { decideBatch, rowKey, rowsToLock, type DecideState, type RowState } from
 let n = 0;
 function adj(kind: AdjustmentKind, quantity: number, more: Partial<StockAdjustment> = {}): StockAdjustment {
   n++;
-  return { adjustmentId: `a${n}`, sku: 'S', locationId: 'A', kind, quantity, toLocationId: null, occurredAt: n, sourceSystem: 'wms', reference: null, expectedOnHand: null, expectedVersion: null, ...more };
+  return { adjustmentId: `a${n}`, sku: 'S', locationId: 'A', kind, quantity, toLocationId: null, occurredAt: n, sourceSystem: 'wms', reference: null, expectedOnHand: null, expectedVersion: null, countedAt: null, ...more };
 }
 const input = (...as: StockAdjustment[]) => as.map((adjustment) => ({ adjustment, hash: adjustmentHash(adjustment) }));
 
