@@ -1,7 +1,7 @@
 /**
  * The movement ledger's shapes (docs/ledger.md): what a writer of stock_levels tells the ledger
- * about why it writes (the transaction-local `invsync.movement` setting read by the trigger of
- * migration 0016), and a movement as the API, the CLI and `stock.movements` show it.
+ * about why it writes (the transaction-local `invsync.movement` setting read by the triggers of
+ * migrations 0016 and 0019), and a movement as the API, the CLI and `stock.movements` show it.
  * Pure: no I/O.
  */
 
@@ -39,8 +39,8 @@ export function rowContextKey(sku: string, locationId: string): string {
 
 /**
  * SQL that sets the context for the rest of the transaction, as a FROM item:
- * `... FROM <movementContextFrom(n)> AS ctx` with the JSON as parameter $n. An AFTER ROW trigger
- * runs at the end of its statement, so a statement that joins this sets the context before its
+ * `... FROM <movementContextFrom(n)>` with the JSON as parameter $n. The ledger's AFTER triggers
+ * run at the end of their statement, so a statement that joins this sets the context before its
  * own movements are recorded (one round trip, also outside an explicit transaction).
  */
 export function movementContextFrom(param: number): string {
