@@ -25,6 +25,7 @@ import { StockViewReader } from './adapters/stock-reader.ts';
 import { ChannelWatcher } from '../lib/channel-config.ts';
 import { createAdjustmentRoutes } from './adjustments-http.ts';
 import { createReceiptRoutes } from './receipts-http.ts';
+import { createMovementRoutes } from './movements-http.ts';
 import { createVerifier } from './auth.ts';
 import { CLOSE_CODES } from '../lib/contracts/protocol.ts';
 import { discardRest, declaredLength } from './body.ts';
@@ -124,6 +125,7 @@ export async function startGatewayService(
   routes.use(createAdjustmentRoutes({ store: createAdjustmentApplier({ pool }), verifier, logger }));
   // Expected receipts, receiving and backorder policies (docs/incoming.md): rare writes, same pool.
   routes.use(createReceiptRoutes({ store: createReceiptStore({ pool }), verifier, logger }));
+  routes.use(createMovementRoutes({ pool, verifier }));
   // Graceful stop (docs/operations.md): readiness red -> refuse new work -> in-flight finishes.
   const drain = new HttpDrain();
   const hub = new Hub({

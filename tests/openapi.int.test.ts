@@ -24,6 +24,7 @@ import type { AdjustmentStore } from '../connectors/inbound/adapters/pg-adjustme
 import { createAdjustmentRoutes, MAX_ADJUSTMENT_BODY_BYTES } from '../gateway/adjustments-http.ts';
 import { createReceiptRoutes, MAX_RECEIPT_BODY_BYTES } from '../gateway/receipts-http.ts';
 import type { ReceiptsPort } from '../connectors/receipts.ts';
+import { createMovementRoutes } from '../gateway/movements-http.ts';
 import { createHttpApp, MAX_BATCH_SKUS } from '../gateway/http.ts';
 import { createGatewayMetrics } from '../gateway/metrics.ts';
 import { createOrderRoutes, isPurchaseRoute, MAX_HOLD_BODY_BYTES, MAX_PURCHASE_BODY_BYTES } from '../gateway/purchase-http.ts';
@@ -259,6 +260,7 @@ describe('docs/openapi.yaml', () => {
         .Router()
         .use(createOrderRoutes({} as PurchaseService, { verifier: { verify: async () => ({ ok: false, reason: "listing" }) }, allowAnonymous: false }))
         .use(createAdjustmentRoutes({ store: {} as AdjustmentStore, verifier: { verify: async () => ({ ok: false, reason: "listing" }) }, logger: createLogger({ level: 'silent' }) }))
+        .use(createMovementRoutes({ pool: {} as pg.Pool, verifier: { verify: async () => ({ ok: false, reason: 'listing' }) } }))
         .use(createReceiptRoutes({ store: {} as ReceiptsPort, verifier: { verify: async () => ({ ok: false, reason: "listing" }) }, logger: createLogger({ level: 'silent' }) })),
     });
     interface Layer {
@@ -746,6 +748,21 @@ describe('the gateway answers as documented', () => {
     await pool.query(`DELETE FROM incoming_receipts WHERE sku = $1`, [adjSku]);
   });
 
+  it('GET /v1/movements: 200 pages under movements:read or wms, 400, 401, 403 (docs/ledger.md)', async () => {
+    const wms = { Authorization: `Bearer ${WMS_KEY}` };
+    const first = await call(`/v1/movements?sku=${encodeURIComponent(adjSku)}&limit=1`, { headers: wms });
+    expect(first.status, first.text).toBe(200);
+    const page = first.body as { items: Array<{ sku: string }>; next: number | null };
+    expect(page.items).toHaveLength(1);
+    expect(page.items[0]!.sku).toBe(adjSku);
+    expect(page.next).not.toBeNull();
+    const second = await call(`/v1/movements?sku=${encodeURIComponent(adjSku)}&after=${page.next}&limit=1000`, { headers: wms });
+    expect(second.status).toBe(200);
+    expect((await call('/v1/movements?limit=0', { headers: wms })).body).toMatchObject({ error: 'invalid_query', details: { field: 'limit' } });
+    expect((await call('/v1/movements')).status).toBe(401);
+    expect((await call('/v1/movements', { headers: pay })).status).toBe(403);
+  });
+
   it('GET /healthz and /readyz', async () => {
     const health = await call('/healthz');
     expect(health.status).toBe(200);
@@ -824,6 +841,7 @@ describe('the gateway answers as documented', () => {
       'PUT /v1/skus/{sku}/backorder-policy 503',
       'GET /v1/skus/{sku}/backorder-policy 500',
       'GET /v1/skus/{sku}/backorder-policy 503',
+      'GET /v1/movements 503',
     ]);
     const documented = Object.entries(doc.paths).flatMap(([template, ops]) =>
       Object.entries(ops).flatMap(([method, op]) => Object.keys(op.responses).map((s) => `${method.toUpperCase()} ${template} ${s}`)),

@@ -30,6 +30,8 @@ export const PUBLIC_ENTRIES: ReadonlySet<string> = new Set([
   'connectors/adjustments.ts',
   // Expected receipts, receiving and backorder policies, for the gateway's HTTP routes (docs/incoming.md).
   'connectors/receipts.ts',
+  // The movement ledger's reads, for the gateway's GET /v1/movements.
+  'connectors/ledger.ts',
 ]);
 
 export interface SourceFile {
