@@ -51,7 +51,7 @@ export function createReceiptRoutes(deps: { store: ReceiptsPort; verifier: Pick<
     const v = validateReceipt(String(req.params.receiptId), req.body);
     if (!v.ok) throw invalid(v);
     const existed = (await deps.store.get(v.value.receiptId)) !== null;
-    const receipt = await deps.store.upsert(v.value);
+    const receipt = await deps.store.upsert(v.value, `http:${String(res.locals.subject)}`);
     log.info({ receiptId: v.value.receiptId, lines: v.value.lines.length, subject: res.locals.subject }, 'expected receipt recorded');
     res.status(existed ? 200 : 201).json(receipt);
   });
@@ -67,7 +67,7 @@ export function createReceiptRoutes(deps: { store: ReceiptsPort; verifier: Pick<
   router.post('/v1/receipts/:receiptId/receive', requireScope(RECEIPTS_SCOPE), body, async (req, res) => {
     const v = validateReceive(String(req.params.receiptId), req.body);
     if (!v.ok) throw invalid(v);
-    const out = await deps.store.receive(v.value);
+    const out = await deps.store.receive(v.value, `http:${String(res.locals.subject)}`);
     log.info({ receiptId: v.value.receiptId, lines: v.value.lines.length, converted: out.converted.length, subject: res.locals.subject }, 'receipt received');
     res.json(out);
   });
@@ -75,7 +75,7 @@ export function createReceiptRoutes(deps: { store: ReceiptsPort; verifier: Pick<
   router.put('/v1/skus/:sku/backorder-policy', requireScope(POLICY_SCOPE), body, async (req, res) => {
     const v = validatePolicy(String(req.params.sku), req.body);
     if (!v.ok) throw invalid(v);
-    const policy = await deps.store.setPolicy(v.value);
+    const policy = await deps.store.setPolicy(v.value, `http:${String(res.locals.subject)}`);
     log.info({ sku: policy.sku, policy: policy.policy, limit: policy.limit, subject: res.locals.subject }, 'backorder policy set');
     res.json(policy);
   });

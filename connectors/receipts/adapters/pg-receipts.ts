@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { fromPgError } from '../../../lib/driver-errors.ts';
 import { ContentionError, PlatformError, ReceiptLineConflictError, UnknownLocationError, UnknownReceiptError, UnknownSkuError } from '../../../lib/errors.ts';
 import { retry } from '../../../lib/retry.ts';
+import { encodeMovementContext, movementContextFrom, type MovementContext } from '../../../lib/contracts/movements.ts';
 import type { PolicyInput, ReceiptInput, ReceiveInput } from '../domain/receipt.ts';
 
 export interface ReceiptLineView {
@@ -62,14 +63,16 @@ function refusal(r: Refusal): PlatformError {
 export class ReceiptStore {
   constructor(private readonly deps: { pool: pg.Pool }) {}
 
-  private async call<T>(sql: string, arg: unknown): Promise<T> {
-    const r = await retry(() => this.deps.pool.query<{ out: T }>(sql, [JSON.stringify(arg)]), RETRY);
+  /** One function call, its stock changes recorded in the movement ledger with `ctx` (docs/ledger.md). */
+  private async call<T>(fn: string, arg: unknown, ctx: MovementContext): Promise<T> {
+    const r = await retry(() => this.deps.pool.query<{ out: T }>(`SELECT ${fn}($1::jsonb) AS out FROM ${movementContextFrom(2)}`, [JSON.stringify(arg), encodeMovementContext(ctx)]), RETRY);
     return r.rows[0]!.out;
   }
 
   /** Creates or updates the receipt's lines; throws a catalog error for a refusal. */
-  async upsert(input: ReceiptInput): Promise<ReceiptView> {
-    const out = await this.call<{ ok: true; receipt: ReceiptView } | Refusal>('SELECT receipt_upsert($1::jsonb) AS out', input);
+  async upsert(input: ReceiptInput, actor: string | null = null): Promise<ReceiptView> {
+    const ctx: MovementContext = { kind: 'expect', source: 'receipts', reference: `receipt:${input.receiptId}`, actor, ...(input.reference ? { details: { reference: input.reference } } : {}) };
+    const out = await this.call<{ ok: true; receipt: ReceiptView } | Refusal>('receipt_upsert', input, ctx);
     if (!out.ok) throw refusal(out);
     return out.receipt;
   }
@@ -80,10 +83,10 @@ export class ReceiptStore {
   }
 
   /** Receives units and converts backorders; throws a catalog error for a refusal (nothing applied). */
-  async receive(input: ReceiveInput): Promise<{ receipt: ReceiptView; converted: Conversion[] }> {
+  async receive(input: ReceiveInput, actor: string | null = null): Promise<{ receipt: ReceiptView; converted: Conversion[] }> {
     let out: { ok: true; receipt: ReceiptView; converted: Conversion[] } | Refusal;
     try {
-      out = await this.call('SELECT receipt_receive($1::jsonb) AS out', input);
+      out = await this.call('receipt_receive', input, { kind: 'receive', source: 'receipts', reference: `receipt:${input.receiptId}`, actor });
     } catch (err) {
       const state = (err as { code?: unknown }).code;
       if (state === 'IVR01' || state === 'IVR02') {
@@ -97,19 +100,22 @@ export class ReceiptStore {
   }
 
   /** Sets a SKU's policy (`none` removes the row: no row is none). */
-  async setPolicy(p: PolicyInput): Promise<PolicyView> {
+  async setPolicy(p: PolicyInput, actor: string | null = null): Promise<PolicyView> {
     if (!(await this.deps.pool.query('SELECT 1 FROM products WHERE sku = $1', [p.sku])).rowCount) {
       throw new UnknownSkuError(`the catalog does not know SKU ${p.sku}; nothing was recorded`, { details: { sku: p.sku } });
     }
     try {
-      if (p.policy === 'none') await retry(() => this.deps.pool.query('DELETE FROM sku_backorder_policies WHERE sku = $1', [p.sku]), RETRY);
+      // The policy is copied onto the SKU's stock rows by a trigger: those row changes are
+      // movements (of no units) the ledger attributes to this request.
+      const ctx = encodeMovementContext({ kind: 'policy', source: 'backorder-policy', reference: `sku:${p.sku}`, actor, details: { policy: p.policy, limit: p.limit } });
+      if (p.policy === 'none') await retry(() => this.deps.pool.query(`DELETE FROM sku_backorder_policies USING ${movementContextFrom(2)} WHERE sku = $1`, [p.sku, ctx]), RETRY);
       else {
         await retry(
           () =>
             this.deps.pool.query(
-              `INSERT INTO sku_backorder_policies (sku, policy, backorder_limit) VALUES ($1, $2, $3)
+              `INSERT INTO sku_backorder_policies (sku, policy, backorder_limit) SELECT $1, $2, $3 FROM ${movementContextFrom(4)}
                ON CONFLICT (sku) DO UPDATE SET policy = excluded.policy, backorder_limit = excluded.backorder_limit, updated_at = clock_timestamp()`,
-              [p.sku, p.policy, p.limit],
+              [p.sku, p.policy, p.limit, ctx],
             ),
           RETRY,
         );
