@@ -196,6 +196,15 @@ describe('preorders against an expected receipt', () => {
       conversions: [{ sku, locationId: L2, qty: 1, stillBackordered: 2 }],
       items: [{ sku, qty: 3, allocations: [{ locationId: L2, qty: 1 }], backordered: 2, eta: ETA }],
     });
+    // The movement ledger (docs/ledger.md) explains the receipt per row: on hand, incoming, reserved and backordered.
+    const moved = await pool.query<{ location_id: string; on_hand: string; reserved: string; incoming: string; backordered: string }>(
+      `SELECT location_id, sum(on_hand_delta) AS on_hand, sum(reserved_delta) AS reserved, sum(incoming_delta) AS incoming, sum(backordered_delta) AS backordered
+         FROM stock_movements WHERE sku = $1 AND kind = 'receive' AND reference = $2 GROUP BY location_id`,
+      [sku, `receipt:${po}`],
+    );
+    expect(moved.rows.map((r) => ({ loc: r.location_id, onHand: Number(r.on_hand), reserved: Number(r.reserved), incoming: Number(r.incoming), backordered: Number(r.backordered) }))).toEqual([
+      { loc: L2, onHand: 3, reserved: 3, incoming: -3, backordered: -3 },
+    ]);
     // Receiving a line the receipt does not have is refused, and nothing of the request applies.
     expect((await call('POST', `/v1/receipts/${po}/receive`, { lines: [{ line: 9, quantity: 1 }] })).body.error).toBe('receipt_line_conflict');
 
