@@ -141,6 +141,12 @@ describe('refusals change nothing', () => {
     const t = await rows(sku);
     expect(t[L1]!.reserved).toBeLessThanOrEqual(t[L1]!.on_hand);
     expect(t[L1]!.backordered + t[L2]!.backordered).toBe(3);
+    // Cancelling gives the reservation and the backorder back, and the allowance with them.
+    expect((await call('POST', `/v1/orders/${String(ok.body.orderId)}/cancel`, {}, await as('cust-over'))).status).toBe(200);
+    const back = await rows(sku);
+    expect(back[L1]).toMatchObject({ reserved: 0, backordered: 0 });
+    expect(back[L2]).toMatchObject({ reserved: 0, backordered: 0 });
+    await gateAvailable(sku, 5);
   });
 });
 
@@ -234,13 +240,26 @@ describe('preorders against an expected receipt', () => {
     // Receiving a line the receipt does not have is refused, and nothing of the request applies.
     expect((await call('POST', `/v1/receipts/${po}/receive`, { lines: [{ line: 9, quantity: 1 }] })).body.error).toBe('receipt_line_conflict');
 
-    // Cancelling the younger order gives its reservation and its backorder back.
-    expect((await call('POST', `/v1/orders/${b}/cancel`, {}, await as('cust-b'))).status).toBe(200);
+    // An order waiting for units keeps its quantities; it may be confirmed (paid) while it waits.
+    const change = await call('PATCH', `/v1/orders/${b}`, { items: [{ sku, qty: 4 }] }, await as('cust-b'));
+    expect(change.status, JSON.stringify(change.body)).toBe(409);
+    expect(change.body).toMatchObject({ error: 'invalid_state', details: { reason: 'backordered' } });
+    const paid = await call('POST', `/v1/orders/${b}/confirm`, {}, await as('cust-b'));
+    expect(paid.status, JSON.stringify(paid.body)).toBe(200);
+    expect(paid.body.items).toEqual([{ sku, qty: 3, allocations: [{ locationId: L2, qty: 1 }], backordered: 2, eta: ETA }]);
     t = await rows(sku);
-    expect(t[L2]).toMatchObject({ on_hand: 3, reserved: 2, incoming: 2, backordered: 0 });
-    // The view converges: 1 on hand free at L2, 2 incoming preorderable again.
-    await gateAvailable(sku, 3);
+    expect(t[L2]).toMatchObject({ on_hand: 2, reserved: 2, incoming: 2, backordered: 2 });
+    // The rest arrives: the confirmed order's 2 units go straight to it (they leave the shelf).
+    const rest = await call('POST', `/v1/receipts/${po}/receive`, { lines: [{ line: 1, quantity: 2 }] });
+    expect(rest.body.converted).toEqual([{ orderId: b, customerId: 'cust-b', status: 'confirmed', sku, locationId: L2, qty: 2, stillBackordered: 0 }]);
+    expect(rest.body.receipt).toMatchObject({ lines: [{ status: 'received', receivedQuantity: 5 }] });
+    t = await rows(sku);
+    expect(t[L2]).toMatchObject({ on_hand: 2, reserved: 2, incoming: 0, backordered: 0 });
+    expect((await call('GET', `/v1/orders/${b}`, undefined, await as('cust-b'))).body.items).toEqual([{ sku, qty: 3, allocations: [{ locationId: L2, qty: 1 }] }]);
+    // Everything on hand is promised and nothing more is expected: nothing left to sell or preorder.
+    await waitUntil(async () => (await call('GET', `/v1/stock/${sku}`, undefined, {})).body.incoming === 0, 20_000, 'the view to show the receipt done');
     const end = await call('GET', `/v1/stock/${sku}`, undefined, {});
-    expect(end.body).toMatchObject({ available: 1, incoming: 2, nextEta: ETA, backorderable: 2 });
+    expect(end.body).toMatchObject({ available: 0, incoming: 0, nextEta: null, backorderable: 0 });
+    await gateAvailable(sku, 0);
   });
 });
