@@ -212,6 +212,8 @@ export interface QueuedRequest {
   items: GateItem[];
   address: string;
   channel?: string | null;
+  /** The kit lines of the purchase (docs/kits.md); `items` are their components. */
+  kits?: KitLine[];
 }
 
 /** What became of a ticket: the HTTP outcome its purchase got (or would have got). */
