@@ -12,13 +12,16 @@
  * A stock processor child (tools/bench/lib/processor-child.ts) folds the rows into the views; a
  * gateway child (gateway/main.ts, rate limits off) takes the purchases from the load child
  * (tools/bench/flash-sale-load.ts): one warm-up of each, then --rounds rounds alternated (ABBA),
- * single then kit or kit then single; the median of the per-round ratios (kit / single).
+ * single then kit or kit then single; the median of the per-round ratios (kit / single). Beside
+ * the rates, the CPU each answered attempt cost the gateway and Redis (from /proc, native stack):
+ * on a shared, busy machine the rates move with everyone else's load, the CPU per attempt much less.
  *
  * Bounded: a hard limit of 4 minutes kills every child. Loopback only. Everything it creates is
  * removed at the end, also on failure: kits, products, SKUs' rows, the Redis prefix, the group.
  *
  * Usage: npm run bench:kits -- [--rounds 3] [--attempts 50000] [--run-seconds 4] [--clients 400] [--json]
  */
+import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { registerStockSchemas } from '../../lib/avro-registry.ts';
 import { loadConfigOrExit } from '../../lib/config.ts';
@@ -26,6 +29,8 @@ import { createPgPool } from '../../lib/pg.ts';
 import { cleanUp } from '../../tests/helpers.ts';
 import { machine, parseArgs } from './args.ts';
 import { installHardLimit, killAllChildren, spawnNode, startGateway, stopChild, type Child } from './lib/children.ts';
+import { livePid } from '../stack/proc.ts';
+import { procStats } from './lib/cpu.ts';
 import { runLoadChild, type LoadChildOptions } from './lib/load-child.ts';
 import { median } from './lib/receipts.ts';
 import { progress, runId } from './lib/run.ts';
@@ -75,7 +80,7 @@ async function main(): Promise<void> {
   const prefix = `bkt-${id}`;
   const group = `bench-kits-${id}`;
   const pool = createPgPool(config.pg.url, { max: 2, application: 'invsync-bench-kits' });
-  const result: Record<string, unknown> = { benchmark: 'kits', machine: machine(), components: components.map(({ sku, qty, onHand }) => ({ sku, qty, onHand })), attemptsPerRun: load.attempts, clients: load.clients };
+  const result: Record<string, unknown> = { benchmark: 'kits', machine: machine(), loadAverageStart: os.loadavg().map((x) => +x.toFixed(2)), components: components.map(({ sku, qty, onHand }) => ({ sku, qty, onHand })), attemptsPerRun: load.attempts, clients: load.clients };
   const children: Child[] = [];
   let processor: Child | undefined;
   let failure: Error | undefined;
@@ -109,29 +114,48 @@ async function main(): Promise<void> {
     }
     progress(`  processor and gateway (${gw.url}) ready`);
 
-    const run = (sku: string, attempts = load.attempts) => runLoadChild(gw.port, sku, { ...load, attempts });
+    // CPU seconds of the gateway and of Redis (native stack only; else null) around each run.
+    const redisPid = livePid(config.stack.dir, 'redis');
+    const cpu = () => ({ gateway: procStats(gw.child.pid)?.cpuS ?? Number.NaN, redis: redisPid === undefined ? Number.NaN : (procStats(redisPid)?.cpuS ?? Number.NaN) });
+    const perAttemptUs = (a: number, b: number, n: number) => (Number.isFinite(b - a) && n > 0 ? Math.round(((b - a) * 1e6) / n) : null);
+    const run = async (sku: string, attempts = load.attempts) => {
+      const c0 = cpu();
+      const s = await runLoadChild(gw.port, sku, { ...load, attempts });
+      const c1 = cpu();
+      return { ...s, cpuUs: { gateway: perAttemptUs(c0.gateway, c1.gateway, s.completed), redis: perAttemptUs(c0.redis, c1.redis, s.completed) } };
+    };
     for (const [name, sku] of [['single', single], ['kit', kit]] as const) {
       const w = await run(sku, Math.max(1000, Math.round(load.attempts / 4)));
       progress(`  warm-up (${name}): ${w.attemptsPerS}/s, ${JSON.stringify(w.counts)}`);
     }
-    const perRound: Array<{ single: number; kit: number; ratio: number; order: string; p99Ms: { single: number | null; kit: number | null } }> = [];
+    type Cpu = { gateway: number | null; redis: number | null };
+    const perRound: Array<{ single: number; kit: number; ratio: number; order: string; p99Ms: { single: number | null; kit: number | null }; cpuUsPerAttempt: { single: Cpu; kit: Cpu } }> = [];
     let notSoldOut = 0;
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? (['single', 'kit'] as const) : (['kit', 'single'] as const);
-      const got: Record<string, { perS: number; p99: number | null }> = {};
+      const got: Record<string, { perS: number; p99: number | null; cpu: Cpu }> = {};
       for (const mode of order) {
         const s = await run(mode === 'kit' ? kit : single);
         notSoldOut += s.completed - s.soldOut;
-        got[mode] = { perS: s.attemptsPerS, p99: s.latencyMs.all.p99 };
-        progress(`  round ${r + 1} ${mode}: ${s.attemptsPerS} attempts/s (${s.soldOut}/${s.completed} sold_out, p99 ${s.latencyMs.all.p99} ms)`);
+        got[mode] = { perS: s.attemptsPerS, p99: s.latencyMs.all.p99, cpu: s.cpuUs };
+        progress(`  round ${r + 1} ${mode}: ${s.attemptsPerS} attempts/s (${s.soldOut}/${s.completed} sold_out, p99 ${s.latencyMs.all.p99} ms); CPU per attempt: gateway ${s.cpuUs.gateway} µs, redis ${s.cpuUs.redis} µs`);
       }
-      perRound.push({ single: got.single!.perS, kit: got.kit!.perS, ratio: +(got.kit!.perS / got.single!.perS).toFixed(3), order: order.join(','), p99Ms: { single: got.single!.p99, kit: got.kit!.p99 } });
+      perRound.push({ single: got.single!.perS, kit: got.kit!.perS, ratio: +(got.kit!.perS / got.single!.perS).toFixed(3), order: order.join(','), p99Ms: { single: got.single!.p99, kit: got.kit!.p99 }, cpuUsPerAttempt: { single: got.single!.cpu, kit: got.kit!.cpu } });
     }
     result.rounds = perRound;
     /** Answers other than 409 sold_out in the measured rounds (must be 0: every attempt is a gate refusal). */
     result.notSoldOut = notSoldOut;
     result.medianAttemptsPerS = { single: median(perRound.map((x) => x.single)), kit: median(perRound.map((x) => x.kit)) };
     result.medianRatio = median(perRound.map((x) => x.ratio));
+    const med = (f: (x: (typeof perRound)[number]) => number | null) => {
+      const xs = perRound.map(f).filter((x): x is number => x !== null);
+      return xs.length > 0 ? median(xs) : null;
+    };
+    result.medianCpuUsPerAttempt = {
+      single: { gateway: med((x) => x.cpuUsPerAttempt.single.gateway), redis: med((x) => x.cpuUsPerAttempt.single.redis) },
+      kit: { gateway: med((x) => x.cpuUsPerAttempt.kit.gateway), redis: med((x) => x.cpuUsPerAttempt.kit.redis) },
+    };
+    result.loadAverage = os.loadavg().map((x) => +x.toFixed(2));
     if (notSoldOut > 0) throw new Error(`${notSoldOut} attempts were answered otherwise than 409 sold_out`);
   } catch (err) {
     failure = err as Error;
@@ -156,6 +180,7 @@ async function main(): Promise<void> {
         `kit vs single-SKU purchase attempts (all 409 sold_out), ${load.clients} clients, ${rounds} rounds:`,
         ...(result.rounds as Array<{ single: number; kit: number; ratio: number; order: string }>).map((x, i) => `  round ${i + 1} (${x.order}): single ${x.single}/s, kit ${x.kit}/s, ratio ${x.ratio}`),
         `  median: single ${m.single}/s, kit ${m.kit}/s, median ratio ${String(result.medianRatio)}`,
+        `  median CPU per attempt (µs): ${JSON.stringify(result.medianCpuUsPerAttempt)}; load average ${JSON.stringify(result.loadAverage)}`,
       ].join('\n') + '\n',
     );
   } else process.stdout.write(`kits benchmark: failed: ${failure?.message ?? 'unknown'}\n`);
