@@ -23,6 +23,9 @@ const pool = new pg.Pool({ connectionString: base.pg.url, max: 8 });
 const redis = createRedis(base.redis);
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const P = unique('KT');
+/** A sales channel of this run, served by one location of this run (docs/channels.md). */
+const CHANNEL = `kits-${P.slice(3).toLowerCase()}`;
+const CH_LOC = `${P}-L`;
 let proc: TestProcessor;
 let gw: GatewayService;
 
@@ -55,7 +58,7 @@ async function reserved(sku: string): Promise<{ onHand: number; reserved: number
 }
 
 beforeAll(async () => {
-  proc = await startTestProcessor({ config: base, kafka: testKafka(base), redis, prefix, groupId: unique('grp'), fromBeginning: false });
+  proc = await startTestProcessor({ config: base, kafka: testKafka(base), redis, prefix, groupId: unique('grp'), fromBeginning: false, channels: { pool, pollMs: 100 } });
   await waitProcessorLive(pool, proc.views, `${P}-probe`);
   gw = await startGatewayService(config, logger, { port: 0, metricsDefaults: false });
 }, 120_000);
@@ -64,6 +67,7 @@ afterAll(async () => {
   for (const c of openClients) c.ws.terminate();
   await gw?.stop();
   await proc?.processor.stop();
+  await pool.query('DELETE FROM sales_channels WHERE channel_id = $1', [CHANNEL]);
   await cleanUp(base, { redisPrefixes: [prefix], skuPrefixes: [P] });
   await pool.query(`DELETE FROM kits WHERE sku LIKE $1`, [`${P}%`]);
   await pool.query(`DELETE FROM products WHERE sku LIKE $1`, [`${P}%`]);
@@ -142,6 +146,27 @@ describe('a kit', () => {
     const refused = await buy('kit-buyer', [{ sku: kit, qty: 1 }]);
     expect(refused.status).toBe(409);
     expect(await reserved(a)).toMatchObject({ reserved: 0 });
+  });
+
+  it('per sales channel: the minimum over its components of their channel figures', async () => {
+    const [kit, a, b] = [`${P}-chk`, `${P}-cha`, `${P}-chb`];
+    await pool.query('INSERT INTO sales_channels (channel_id, name) VALUES ($1, $1)', [CHANNEL]);
+    await pool.query('INSERT INTO sales_channel_locations (channel_id, location_id, priority) VALUES ($1, $2, 1)', [CHANNEL, CH_LOC]);
+    await setUp({ [a]: [10], [b]: [1] }, { [kit]: { [a]: 1, [b]: 2 } });
+    // The channel sells only CH_LOC: a has 3 there, b 8.
+    await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, $3, 3), ($2, $3, 8)`, [a, b, CH_LOC]);
+    const figure = async (q: string) => (await get(gw.url, `/v1/stock/${encodeURIComponent(kit)}${q}`)).body.available;
+    // Pooled: min(13, floor(9 / 2)) = 4; on the channel: min(3, floor(8 / 2)) = 3.
+    await waitUntil(async () => (await figure(`?channel=${CHANNEL}`)) === 3, 20_000, `${kit} at 3 on ${CHANNEL}`);
+    expect(await figure('')).toBe(4);
+    // A channel subscriber follows the channel's kit figure.
+    const ws = client(gw, `?sales_channel=${CHANNEL}`);
+    ws.send({ op: 'subscribe', skus: [kit] });
+    await ws.waitFor((f) => f.type === 'snapshot', 10_000, 'the channel snapshot');
+    expect(ws.items().at(-1)).toMatchObject({ sku: kit, available: 3, channel: CHANNEL });
+    await pool.query('UPDATE stock_levels SET on_hand = 1 WHERE sku = $1 AND location_id = $2', [a, CH_LOC]);
+    await ws.waitFor((f) => f.type === 'deltas' && (f.items as Array<{ sku: string; available: number }>).some((i) => i.sku === kit && i.available === 1), 20_000, 'the channel kit at 1');
+    expect(await figure('')).toBe(4); // a: 11 pooled, still more than b gives
   });
 
   it('refuses a purchase whose kits expand past the per-line bound; nothing is reserved', async () => {
