@@ -16,6 +16,7 @@ import { AvroRecordDecoder } from './inbound/adapters/avro-decoder.ts';
 import { AdjustmentStore } from './inbound/adapters/pg-adjustments.ts';
 import { loadMappingFile, startOutboundMappings } from './outbound/service.ts';
 import { startInboundConsumer, type InboundConsumer } from './inbound/consumer.ts';
+import { startMovementRelay } from './ledger/relay.ts';
 import { createInboundMetrics } from './inbound/metrics.ts';
 
 export interface ConnectorsService {
@@ -34,7 +35,7 @@ export async function startConnectorsService(
   // A bad mapping file stops start-up before anything joins a consumer group.
   if (config.outbound.mappingsFile !== undefined) loadMappingFile(config.outbound.mappingsFile);
   // Makes sure the subjects exist with BACKWARD compatibility (idempotent; also what outbound encodes with).
-  await registerStockSchemas(config.registry);
+  const codecs = await registerStockSchemas(config.registry);
   const pool = createPgPool(config.pg.url, { max: config.inbound.pgPool, application: 'invsync-connectors' });
   pool.on('error', (err) => log.warn({ err: err.message }, 'postgres connection error'));
   const kafka = createKafka({ connection: config.kafka, clientId: `invsync-connectors-${process.pid}`, logger });
@@ -64,6 +65,17 @@ export async function startConnectorsService(
     throw err;
   }
 
+  // The movement ledger on Kafka (docs/ledger.md): stock_movements' change events → stock.movements.
+  try {
+    const relay = await startMovementRelay({ kafka, codec: codecs.stockMovement, logger, registry: metrics.registry, sessionTimeoutMs: config.kafka.sessionTimeoutMs });
+    stops.unshift(() => relay.stop());
+  } catch (err) {
+    for (const s of stops) await s().catch(() => undefined);
+    await inbound.stop();
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+
   // Housekeeping (lib/housekeeping.ts): pruning on a schedule, one instance at a time.
   let housekeeper: Housekeeper | undefined;
   if (config.housekeeping.intervalMs > 0) {
@@ -73,7 +85,7 @@ export async function startConnectorsService(
       logger,
       registry: metrics.registry,
       outboxSlot: outboxSlotName(),
-      retention: { outboxMs: h.outboxRetentionMs, adjustmentsMs: h.adjustmentsRetentionMs, idempotencyMs: h.idempotencyRetentionMs },
+      retention: { outboxMs: h.outboxRetentionMs, adjustmentsMs: h.adjustmentsRetentionMs, idempotencyMs: h.idempotencyRetentionMs, movementsMs: h.movementsRetentionMs },
     });
     housekeeper.start(h.intervalMs);
   }

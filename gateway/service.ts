@@ -25,6 +25,7 @@ import { ChannelWatcher } from '../lib/channel-config.ts';
 import { KitWatcher } from '../lib/kit-config.ts';
 import { KitFanout } from './kit-fanout.ts';
 import { createAdjustmentRoutes } from './adjustments-http.ts';
+import { createMovementRoutes } from './movements-http.ts';
 import { createVerifier } from './auth.ts';
 import { CLOSE_CODES } from '../lib/contracts/protocol.ts';
 import { discardRest, declaredLength } from './body.ts';
@@ -126,6 +127,7 @@ export async function startGatewayService(
   const routes = express.Router({ caseSensitive: true, strict: true });
   routes.use(createOrderRoutes(purchases, identity));
   routes.use(createAdjustmentRoutes({ store: createAdjustmentApplier({ pool }), verifier, logger }));
+  routes.use(createMovementRoutes({ pool, verifier }));
   // Graceful stop (docs/operations.md): readiness red -> refuse new work -> in-flight finishes.
   const drain = new HttpDrain();
   const hub = new Hub({

@@ -44,13 +44,14 @@ const record = (name: string, fields: object[], extra: object = {}) => ({
 });
 
 describe('Avro schemas (schemas/avro)', () => {
-  it('has the five schema files', () => {
+  it('has the six schema files', () => {
     expect(schemaFiles.map((f) => f.file)).toEqual([
       'schemas/avro/LocationLevel.avsc',
       'schemas/avro/StockAdjustment.avsc',
       'schemas/avro/StockAlert.avsc',
       'schemas/avro/StockDelta.avsc',
       'schemas/avro/StockLevel.avsc',
+      'schemas/avro/StockMovement.avsc',
     ]);
   });
 

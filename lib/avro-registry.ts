@@ -21,6 +21,7 @@ import {
   type StockAlert,
   type StockDelta,
   type StockLevel,
+  type StockMovement,
 } from '../schemas/generated/avro-types.ts';
 import { PROJECT_ROOT, type RegistryConnection } from './config.ts';
 import { fromRegistryError } from './driver-errors.ts';
@@ -41,6 +42,7 @@ export interface StockCodecs {
   stockLevel: AvroCodec<StockLevel>;
   stockAdjustment: AvroCodec<StockAdjustment>;
   stockAlert: AvroCodec<StockAlert>;
+  stockMovement: AvroCodec<StockMovement>;
 }
 
 /** The value subject of a topic under the TopicNameStrategy. */
@@ -54,6 +56,7 @@ export const STOCK_SUBJECTS = {
   stockLevel: { subject: valueSubject(TOPICS.stockLevels), schema: 'StockLevel' },
   stockAdjustment: { subject: valueSubject(TOPICS.stockAdjustments), schema: 'StockAdjustment' },
   stockAlert: { subject: valueSubject(TOPICS.stockAlerts), schema: 'StockAlert' },
+  stockMovement: { subject: valueSubject(TOPICS.stockMovements), schema: 'StockMovement' },
 } as const satisfies Record<keyof StockCodecs, { subject: string; schema: AvroRecordName }>;
 
 const REGISTRY_CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
@@ -218,7 +221,8 @@ export async function registerStockSchemas(registryUrl: RegistryTarget): Promise
   const stockLevel = await make<StockLevel>(STOCK_SUBJECTS.stockLevel);
   const stockAdjustment = await make<StockAdjustment>(STOCK_SUBJECTS.stockAdjustment);
   const stockAlert = await make<StockAlert>(STOCK_SUBJECTS.stockAlert);
-  return { stockDelta, stockLevel, stockAdjustment, stockAlert };
+  const stockMovement = await make<StockMovement>(STOCK_SUBJECTS.stockMovement);
+  return { stockDelta, stockLevel, stockAdjustment, stockAlert, stockMovement };
 }
 
 /**

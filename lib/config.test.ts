@@ -140,7 +140,7 @@ describe('loadConfig', () => {
     const c = loadConfig({});
     expect(c.lifecycle).toEqual({ drainTimeoutMs: 10_000, readinessDelayMs: 0 });
     expect(c.supervisor).toEqual({ backoff: { initialMs: 500, maxMs: 30_000, stableMs: 30_000 }, maxStartFailures: 5 });
-    expect(c.housekeeping).toEqual({ intervalMs: 3_600_000, outboxRetentionMs: 3_600_000, adjustmentsRetentionMs: 30 * 86_400_000, idempotencyRetentionMs: 30 * 86_400_000 });
+    expect(c.housekeeping).toEqual({ intervalMs: 3_600_000, outboxRetentionMs: 3_600_000, adjustmentsRetentionMs: 30 * 86_400_000, idempotencyRetentionMs: 30 * 86_400_000, movementsRetentionMs: 90 * 86_400_000 });
     expect(() => loadConfig({ HOUSEKEEPING_IDEMPOTENCY_RETENTION_DAYS: '1', PURCHASE_IDEMPOTENCY_TTL_S: String(2 * 86_400) })).toThrow(/HOUSEKEEPING_IDEMPOTENCY_RETENTION_DAYS/);
     expect(() => loadConfig({ SUPERVISOR_BACKOFF_INITIAL_MS: '5000', SUPERVISOR_BACKOFF_MAX_MS: '1000' })).toThrow(/SUPERVISOR_BACKOFF_MAX_MS/);
     expect(() => loadConfig({ SHUTDOWN_DRAIN_TIMEOUT_MS: '0' })).toThrow(/SHUTDOWN_DRAIN_TIMEOUT_MS/);

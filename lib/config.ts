@@ -97,7 +97,7 @@ export const SALES_GRANT = 'sales:';
 
 // --- identity: credentials and scopes (gateway/auth.ts, docs/security.md#credentials-who-may-do-what) ---
 /** Scopes a service credential may hold, besides the WebSocket channels `wms` and `erp`. */
-export const SCOPES = ['purchase:act-for', 'orders:read', 'orders:confirm', 'orders:cancel', 'stock:read-locations', 'adjustments:write'] as const;
+export const SCOPES = ['purchase:act-for', 'orders:read', 'orders:confirm', 'orders:cancel', 'stock:read-locations', 'adjustments:write', 'movements:read'] as const;
 const GRANTS: readonly string[] = [...CHANNELS, ...SCOPES];
 
 /** `name:key:grant+grant;...` — a grant is a channel or a scope, e.g. `acme-wms:s3cret:wms+adjustments:write`. */
@@ -276,6 +276,7 @@ const schema = z.object({
   HOUSEKEEPING_INTERVAL_S: nonNegativeInt(7 * 86_400).default(3600),
   HOUSEKEEPING_OUTBOX_RETENTION_S: positiveInt(365 * 86_400).default(3600),
   HOUSEKEEPING_ADJUSTMENTS_RETENTION_DAYS: positiveInt(3650).default(30),
+  HOUSEKEEPING_MOVEMENTS_RETENTION_DAYS: positiveInt(3650).default(90),
   HOUSEKEEPING_IDEMPOTENCY_RETENTION_DAYS: positiveInt(3650).default(30),
   // --- Authenticated infrastructure and production mode (docs/security.md#authenticated-infrastructure-and-production-mode) ---
   // With STACK=native, a credential not given here is taken from the stack's generated secrets
@@ -517,6 +518,7 @@ export interface Config {
     intervalMs: number;
     outboxRetentionMs: number;
     adjustmentsRetentionMs: number;
+    movementsRetentionMs: number;
     idempotencyRetentionMs: number;
   };
 }
@@ -864,6 +866,7 @@ function buildConfig(given: Record<string, string>, env: NodeJS.ProcessEnv, opti
       intervalMs: raw.HOUSEKEEPING_INTERVAL_S * 1000,
       outboxRetentionMs: raw.HOUSEKEEPING_OUTBOX_RETENTION_S * 1000,
       adjustmentsRetentionMs: raw.HOUSEKEEPING_ADJUSTMENTS_RETENTION_DAYS * 86_400_000,
+      movementsRetentionMs: raw.HOUSEKEEPING_MOVEMENTS_RETENTION_DAYS * 86_400_000,
       idempotencyRetentionMs: raw.HOUSEKEEPING_IDEMPOTENCY_RETENTION_DAYS * 86_400_000,
     },
   };

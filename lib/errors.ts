@@ -68,6 +68,9 @@ export const ERROR_CATALOG = {
   below_reserved: { status: 409, retriable: false, summary: 'the adjustment would take on hand below the reserved units' },
   on_hand_overflow: { status: 409, retriable: false, summary: 'the adjustment would take on hand past 2147483647' },
   adjustment_id_conflict: { status: 409, retriable: false, summary: 'the adjustment id was applied with a different payload' },
+  count_too_old: { status: 409, retriable: false, summary: 'a dated count (`countedAt`) older than the movement ledger\'s horizon: the movements since cannot be replayed (`details.horizon`); nothing changed' },
+  count_superseded: { status: 409, retriable: false, summary: 'a dated count older than a count already applied at that location (`details.countedAt` of the newer one); nothing changed' },
+  count_in_future: { status: 409, retriable: false, summary: 'a dated count whose `countedAt` is later than now (beyond a minute of clock skew); nothing changed' },
   body_too_large: { status: 413, retriable: false, summary: 'the body is larger than the route accepts' },
   idempotency_key_reused: { status: 422, retriable: false, summary: 'the Idempotency-Key was used with a different request' },
   rate_limited: { status: 429, frame: true, retriable: true, summary: 'too many requests or frames; retry after `Retry-After` seconds' },
@@ -254,6 +257,15 @@ export class OnHandOverflowError extends PlatformError {
 export class AdjustmentIdConflictError extends PlatformError {
   override readonly code = 'adjustment_id_conflict';
 }
+export class CountTooOldError extends PlatformError {
+  override readonly code = 'count_too_old';
+}
+export class CountSupersededError extends PlatformError {
+  override readonly code = 'count_superseded';
+}
+export class CountInFutureError extends PlatformError {
+  override readonly code = 'count_in_future';
+}
 export class BodyTooLargeError extends PlatformError {
   override readonly code = 'body_too_large';
 }
@@ -425,6 +437,9 @@ const CLASSES: { readonly [C in ErrorCode]: ErrorClass | ErrorFactory } = {
   below_reserved: BelowReservedError,
   on_hand_overflow: OnHandOverflowError,
   adjustment_id_conflict: AdjustmentIdConflictError,
+  count_too_old: CountTooOldError,
+  count_superseded: CountSupersededError,
+  count_in_future: CountInFutureError,
   body_too_large: BodyTooLargeError,
   idempotency_key_reused: IdempotencyKeyReusedError,
   rate_limited: RateLimitedError,

@@ -9,6 +9,9 @@
  *   - `applied_adjustments` rows older than their retention (default 30 days): the exactly-once
  *     window of stock.adjustments. An adjustment redelivered after its row is gone would apply
  *     again, so the retention must be longer than that topic's retention and any replay.
+ *   - ledger movements (`stock_movements`) older than their retention (default 90 days), folded
+ *     into their rows' baselines so the ledger still adds up to the figures; the ledger's horizon
+ *     moves up with them (a dated count older than it is refused: docs/ledger.md).
  *   - the Postgres idempotency records of orders (`orders.idempotency_key`, `request_hash`)
  *     older than their retention (default 30 days, at least PURCHASE_IDEMPOTENCY_TTL_S): the
  *     order stays, only its key is forgotten. Orders still `reserved` keep their key.
@@ -31,6 +34,8 @@ export interface Retention {
   outboxMs: number;
   adjustmentsMs: number;
   idempotencyMs: number;
+  /** Movement ledger (docs/ledger.md); absent: the default 90 days. */
+  movementsMs?: number;
 }
 
 export interface HousekeepingResult {
@@ -39,6 +44,8 @@ export interface HousekeepingResult {
   outbox: number;
   adjustments: number;
   idempotencyKeys: number;
+  /** Ledger movements folded into their rows' baselines (stock_movements_prune). */
+  movements?: number;
   /** Why outbox rows were kept although old ('no_slot': the outbox replication slot is missing). */
   outboxKept?: 'no_slot';
 }
@@ -50,6 +57,9 @@ export function outboxSlotName(file = path.join(PROJECT_ROOT, 'debezium', 'conne
   if (!slot) throw new Error(`${file} names no slot.name`);
   return slot;
 }
+
+/** How long itemised ledger movements are kept by default: 90 days (a dated count may be that old). */
+export const DEFAULT_MOVEMENTS_RETENTION_MS = 90 * 86_400_000;
 
 const interval = (ms: number) => `${Math.floor(ms)} milliseconds`;
 
@@ -115,6 +125,11 @@ export class Housekeeper {
          RETURNING 1) SELECT count(*) AS n FROM gone`,
         [interval(r.idempotencyMs), limit],
       ]);
+      result.movements = await this.drain(client, batch, (limit) => [
+        'SELECT stock_movements_prune($1::interval, $2) AS n',
+        [interval(r.movementsMs ?? DEFAULT_MOVEMENTS_RETENTION_MS), limit],
+      ]);
+      this.pruned?.inc({ what: 'stock_movements' }, result.movements);
       this.pruned?.inc({ what: 'outbox' }, result.outbox);
       this.pruned?.inc({ what: 'applied_adjustments' }, result.adjustments);
       this.pruned?.inc({ what: 'idempotency_keys' }, result.idempotencyKeys);

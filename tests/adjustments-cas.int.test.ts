@@ -57,6 +57,7 @@ function adjustment(sku: string, kind: AdjustmentKind, quantity: number, more: P
     reference: null,
     expectedOnHand: null,
     expectedVersion: null,
+    countedAt: null,
     ...more,
   };
 }

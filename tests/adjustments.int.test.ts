@@ -49,7 +49,7 @@ const leftovers = { skus: [] as string[], groups: [] as string[], redisPrefixes:
 let seq = 0;
 function adjustment(sku: string, kind: AdjustmentKind, quantity: number, more: Partial<StockAdjustment> = {}): StockAdjustment {
   seq++;
-  return { adjustmentId: unique(`a${seq}`), sku, locationId: L1, kind, quantity, toLocationId: null, occurredAt: Date.now(), sourceSystem: 'wms-test', reference: `doc-${seq}`, expectedOnHand: null, expectedVersion: null, ...more };
+  return { adjustmentId: unique(`a${seq}`), sku, locationId: L1, kind, quantity, toLocationId: null, occurredAt: Date.now(), sourceSystem: 'wms-test', reference: `doc-${seq}`, expectedOnHand: null, expectedVersion: null, countedAt: null, ...more };
 }
 
 /** A product in the catalog with the given on hand per location (no row where undefined). */

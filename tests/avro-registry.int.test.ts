@@ -91,6 +91,7 @@ const adjustment: StockAdjustment = {
   reference: null,
   expectedOnHand: null,
   expectedVersion: null,
+  countedAt: null,
 };
 
 describe('Avro stock schemas in the registry', () => {

@@ -176,6 +176,9 @@ export async function cleanUp(config: Config, what: Leftovers): Promise<void> {
         await client.query(`DELETE FROM orders WHERE id IN (SELECT order_id FROM order_lines WHERE ${mine('sku')})`, [skus, likes]);
         await client.query(`DELETE FROM applied_adjustments WHERE ${mine('sku')}`, [skus, likes]);
         await client.query(`DELETE FROM stock_levels WHERE ${mine('sku')}`, [skus, likes]);
+        // The ledger's rows of the test's SKUs (the delete above just added its own).
+        await client.query(`DELETE FROM stock_movements WHERE ${mine('sku')}`, [skus, likes]);
+        await client.query(`DELETE FROM stock_movement_baselines WHERE ${mine('sku')}`, [skus, likes]);
         await client.query(`DELETE FROM stock_sku_locks WHERE ${mine('sku')}`, [skus, likes]);
       });
     } catch (e) {

@@ -157,6 +157,7 @@ describe('StockAdjustment schema evolution (BACKWARD)', () => {
       reference: null,
       expectedOnHand: null,
       expectedVersion: null,
+      countedAt: null,
     });
     const oldOnes = Array.from({ length: 12 }, (_, i) => make('wms-v1', i));
     const newOnes = Array.from({ length: 12 }, (_, i) => make('wms-v2', i));

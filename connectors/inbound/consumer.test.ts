@@ -6,7 +6,7 @@ import { fromPgError } from '../../lib/driver-errors.ts';
 import { isDataError } from '../../lib/kafka-stage.ts';
 import { checkAdjustment, kafkaVia, keyMismatch } from './consumer.ts';
 
-const a: StockAdjustment = { adjustmentId: 'x', sku: 'SKU-1', locationId: 'WH-1', kind: 'RECEIPT', quantity: 1, toLocationId: null, occurredAt: 0, sourceSystem: 's', reference: null, expectedOnHand: null, expectedVersion: null };
+const a: StockAdjustment = { adjustmentId: 'x', sku: 'SKU-1', locationId: 'WH-1', kind: 'RECEIPT', quantity: 1, toLocationId: null, occurredAt: 0, sourceSystem: 's', reference: null, expectedOnHand: null, expectedVersion: null, countedAt: null };
 
 function thrown(f: () => unknown): PoisonMessageError {
   try {

@@ -11,6 +11,7 @@ import { retry } from '../../lib/retry.ts';
 import { planExtend, type ExtendResult, type HoldsPort, type LineChange, type ResizeResult } from '../domain/hold-lifecycle.ts';
 import type { GateItem, OrderLine, OrderStatus } from '../domain/ports.ts';
 import { eventPayload, GUARD_VIOLATION, inTx, insertOutbox, RETRY, type OrdersStore } from './orders-pg.ts';
+import { encodeMovementContext, movementContextFrom } from '../../lib/contracts/movements.ts';
 
 type ResizeRow =
   | { ok: true; lines: OrderLine[]; versions: Record<string, number | string>; released: GateItem[] }
@@ -51,7 +52,8 @@ export class HoldsStore implements HoldsPort {
   async resize(change: { id: string; orderId: string; lines: LineChange[] }): Promise<ResizeResult> {
     let row: ResizeRow;
     try {
-      const r = await retry(() => this.deps.pool.query<{ out: ResizeRow }>('SELECT hold_resize($1::jsonb) AS out', [JSON.stringify(change)]), RETRY);
+      const ctx = encodeMovementContext({ kind: 'resize', source: 'purchase', reference: `order:${change.orderId}`, details: { changeId: change.id } });
+      const r = await retry(() => this.deps.pool.query<{ out: ResizeRow }>(`SELECT hold_resize($1::jsonb) AS out FROM ${movementContextFrom(2)}`, [JSON.stringify(change), ctx]), RETRY);
       row = r.rows[0]!.out;
     } catch (err) {
       const e = fromPgError(err);

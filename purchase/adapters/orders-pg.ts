@@ -10,6 +10,7 @@ import { fromPgError } from '../../lib/driver-errors.ts';
 import { ContentionError, InvalidDataError } from '../../lib/errors.ts';
 import { inTransaction } from '../../lib/pg.ts';
 import { retry } from '../../lib/retry.ts';
+import { encodeMovementContext, movementContextFrom, type MovementContext, type MovementReason } from '../../lib/contracts/movements.ts';
 import type {
   GateItem,
   HoldSettlement,
@@ -60,6 +61,34 @@ export async function insertOutbox(c: pg.PoolClient, events: Array<{ orderId: st
   );
 }
 
+/**
+ * What the movement ledger records for a write-back (docs/ledger.md): kind `reserve`, and per SKU
+ * the orders that reserved it (one order: it is the reference and its customer the actor).
+ */
+export function writeBackContext(holds: readonly Pick<HoldToWrite, 'holdId' | 'customerId' | 'items' | 'channel'>[]): MovementContext {
+  const bySku = new Map<string, Array<{ orderId: string; customerId: string; qty: number; channel?: string }>>();
+  for (const h of holds) {
+    for (const it of h.items) {
+      const list = bySku.get(it.sku) ?? [];
+      list.push({ orderId: h.holdId, customerId: h.customerId, qty: it.qty, ...(h.channel ? { channel: h.channel } : {}) });
+      bySku.set(it.sku, list);
+    }
+  }
+  const skus: Record<string, MovementReason> = {};
+  for (const [sku, orders] of bySku) {
+    const one = orders.length === 1 ? orders[0]! : undefined;
+    skus[sku] = { reference: one ? `order:${one.orderId}` : null, actor: one ? `customer:${one.customerId}` : null, details: { orders } };
+  }
+  return { kind: 'reserve', source: 'purchase', skus };
+}
+
+/** What the ledger records for an order's terminal transition. */
+function orderContext(order: Pick<OrderView, 'orderId' | 'customerId'>, to: 'confirmed' | 'cancelled' | 'expired'): MovementContext {
+  const kind = to === 'confirmed' ? 'confirm' : to === 'cancelled' ? 'cancel' : 'expire';
+  // The credential that confirmed or cancelled is the gateway's to log; the ledger names the order and its customer.
+  return { kind, source: 'purchase', reference: `order:${order.orderId}`, actor: to === 'expired' ? 'hold-expiry' : null, details: { customerId: order.customerId } };
+}
+
 export class OrdersStore implements OrdersPort {
   constructor(private readonly pool: pg.Pool) {}
 
@@ -100,7 +129,14 @@ export class OrdersStore implements OrdersPort {
     // A batch with kit purchases goes through the wrapper (migration 0017): the same write-back plus
     // the orders' kit rows and the kits on OrderPlaced, in the same transaction.
     const fn = holds.some((h) => h.kits && h.kits.length > 0) ? 'purchase_write_back_kits' : 'purchase_write_back';
-    const r = await retry(() => this.pool.query<{ out: WriteBackRow[] }>(`SELECT ${fn}($1::jsonb) AS out`, [JSON.stringify(input)]), RETRY);
+    const r = await retry(
+      () =>
+        this.pool.query<{ out: WriteBackRow[] }>(`SELECT ${fn}($1::jsonb) AS out FROM ${movementContextFrom(2)}`, [
+          JSON.stringify(input),
+          encodeMovementContext(writeBackContext(holds)),
+        ]),
+      RETRY,
+    );
     const out = new Map<string, WriteResult>();
     for (const row of r.rows[0]!.out) {
       if (row.ok) out.set(row.id, { ok: true, lines: row.lines, versions: new Map(Object.entries(row.versions).map(([k, v]) => [k, Number(v)])) });
@@ -171,9 +207,9 @@ export class OrdersStore implements OrdersPort {
       // Payment captured: the units leave the shelf. Both figures must still cover the order.
       const u = await c.query(
         `UPDATE stock_levels s SET reserved = s.reserved - d.qty, on_hand = s.on_hand - d.qty
-         FROM unnest($1::text[], $2::text[], $3::int[]) AS d(sku, location_id, qty)
+         FROM unnest($1::text[], $2::text[], $3::int[]) AS d(sku, location_id, qty), ${movementContextFrom(4)}
          WHERE s.sku = d.sku AND s.location_id = d.location_id AND s.reserved >= d.qty AND s.on_hand >= d.qty`,
-        [res.map((r) => r.sku), res.map((r) => r.loc), res.map((r) => r.qty)],
+        [res.map((r) => r.sku), res.map((r) => r.loc), res.map((r) => r.qty), encodeMovementContext(orderContext(order, to))],
       );
       if (u.rowCount !== res.length) throw new Error(`order ${order.orderId}: its reservations are no longer in stock_levels (rows changed: ${u.rowCount}/${res.length})`);
     } else {
@@ -181,9 +217,9 @@ export class OrdersStore implements OrdersPort {
       // order's units, never below 0, so one edited row cannot wedge the expiry worker.
       await c.query(
         `UPDATE stock_levels s SET reserved = greatest(0, s.reserved - d.qty)
-         FROM unnest($1::text[], $2::text[], $3::int[]) AS d(sku, location_id, qty)
+         FROM unnest($1::text[], $2::text[], $3::int[]) AS d(sku, location_id, qty), ${movementContextFrom(4)}
          WHERE s.sku = d.sku AND s.location_id = d.location_id`,
-        [res.map((r) => r.sku), res.map((r) => r.loc), res.map((r) => r.qty)],
+        [res.map((r) => r.sku), res.map((r) => r.loc), res.map((r) => r.qty), encodeMovementContext(orderContext(order, to))],
       );
     }
     const upd = await c.query<{ updated_at: Date }>(`UPDATE orders SET status = $2, updated_at = clock_timestamp() WHERE id = $1 RETURNING updated_at`, [order.orderId, to]);

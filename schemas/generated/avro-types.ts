@@ -7,6 +7,7 @@
  *   schemas/avro/StockAlert.avsc
  *   schemas/avro/StockDelta.avsc
  *   schemas/avro/StockLevel.avsc
+ *   schemas/avro/StockMovement.avsc
  *
  * The .avsc files are the source of truth. After changing one, regenerate with
  *   npx tsx tools/cli/gen-avro-types.ts
@@ -71,6 +72,8 @@ export interface StockAdjustment {
   expectedOnHand: number | null;
   /** Compare-and-set: the stock_levels version the sender expects at locationId (the source of a TRANSFER) when the adjustment applies; if it differs, or the row does not exist yet, the adjustment is refused (stock_changed) and changes nothing. Null: no check. */
   expectedVersion: number | null;
+  /** A dated COUNT: when the units were counted, in milliseconds since the Unix epoch. The count applies as of that time: on hand becomes quantity plus every on-hand movement that took effect after it (docs/ledger.md#dated-counts). Refused when older than the ledger's horizon, superseded by a later dated count, or in the future. Only for COUNT; null: the count applies as of now. */
+  countedAt: number | null;
 }
 
 /**
@@ -167,6 +170,60 @@ export interface StockLevel {
   channels: Record<string, number> | null;
 }
 
+/**
+ * One committed change of a stock_levels row, from the movement ledger (docs/ledger.md), published on stock.movements (key = sku). At least once: a movementId seen before is a duplicate.
+ *
+ * Avro record dev.invsync.stock.StockMovement.
+ */
+export interface StockMovement {
+  /** Id of the movement in the ledger (stock_movements.movement_id); unique. */
+  movementId: number;
+  /** Stock keeping unit; also the Kafka message key. */
+  sku: string;
+  /** Location whose row moved. */
+  locationId: string;
+  /** What moved it: adjustment, reserve, resize, confirm, cancel, expire, receive, resync, or sql (a write with no stated reason, e.g. plain SQL). */
+  kind: string;
+  /** A finer reason, e.g. the adjustment kind (RECEIPT, COUNT, ...). */
+  reason: string | null;
+  /** The system that sent it (an adjustment's sourceSystem; for plain SQL the session's application_name). */
+  sourceSystem: string | null;
+  /** The document behind it: an adjustment's reference, order:<id>, an ASN. */
+  reference: string | null;
+  /** Who caused it: http:<credential>, kafka:<topic>/<partition>@<offset>, customer:<id>, hold-expiry, or the database user of plain SQL. */
+  actor: string | null;
+  /** More about it as a JSON object (adjustment ids, the orders of a batched reservation), or null. */
+  details: string | null;
+  /** Units added to (+) or removed from (-) on hand by this movement. */
+  onHandDelta: number;
+  /** Change of the units reserved for buyers. */
+  reservedDelta: number;
+  /** Change of the safety stock. */
+  safetyStockDelta: number;
+  /** Change of the units expected on open receipts (0 where the platform does not track incoming stock). */
+  incomingDelta: number;
+  /** Change of the units promised against incoming stock. */
+  backorderedDelta: number;
+  /** The row's on hand after the movement. */
+  onHand: number;
+  /** The row's reserved units after the movement. */
+  reserved: number;
+  /** The row's safety stock after the movement. */
+  safetyStock: number;
+  /** The row's incoming units after the movement. */
+  incoming: number;
+  /** The row's backordered units after the movement. */
+  backordered: number;
+  /** The row's version after the movement (a delete: the version of the row it removed). */
+  version: number;
+  /** The row was deleted. */
+  deleted: boolean;
+  /** When the movement was written, in its transaction, in milliseconds since the Unix epoch. */
+  recordedAt: number;
+  /** Milliseconds since the Unix epoch: when it took effect: recordedAt, or for a dated count the time the units were counted. */
+  effectiveAt: number;
+}
+
 /** Top-level record name → its .avsc file, relative to the project root. */
 export const SCHEMA_FILES = {
   LocationLevel: 'schemas/avro/LocationLevel.avsc',
@@ -174,6 +231,7 @@ export const SCHEMA_FILES = {
   StockAlert: 'schemas/avro/StockAlert.avsc',
   StockDelta: 'schemas/avro/StockDelta.avsc',
   StockLevel: 'schemas/avro/StockLevel.avsc',
+  StockMovement: 'schemas/avro/StockMovement.avsc',
 } as const;
 
 export type AvroRecordName = keyof typeof SCHEMA_FILES;

@@ -130,7 +130,27 @@ const ROUTES: ReadonlyArray<{ name: string; method: string; path: (r: Rng, c: Ga
       occurredAt: Date.now(),
       sourceSystem: 'fuzz',
       reference: null,
+      // Dated counts (docs/ledger.md): hostile times, on counts and on kinds that take none.
+      ...(r.bool(0.3) ? { countedAt: r.pick<unknown>([Date.now() - r.int(0, 86_400_000), 0, -1, 1.5, 2 ** 53, Date.now() + 3_600_000, '2026-01-01', null]) } : {}),
     }),
+  },
+  // The movement ledger (docs/ledger.md): hostile query strings.
+  {
+    name: 'movements',
+    method: 'GET',
+    path: (r, c) =>
+      `/v1/movements?${r.pick([
+        `sku=${r.pick(c.skus)}`,
+        `sku=${param(r, c)}`,
+        `sku=${r.pick(c.skus)}&location=${r.pick(c.locations)}&limit=${r.pick(['1', '0', '1000', '1001', '-1', 'abc', '1e3', '99999999999999999999'])}`,
+        `since=${r.pick(['0', '2026-01-01T00:00:00Z', 'yesterday', '-1', '9'.repeat(30), '%00'])}&until=${r.pick(['1', '2020-01-01T00:00:00Z', ''])}`,
+        `after=${r.pick(['0', '-1', '1.5', 'x', '9007199254740993'])}`,
+        'sku=a&sku=b',
+        'sku[a]=1',
+        '__proto__=1',
+        `location=${'L'.repeat(5000)}`,
+        '',
+      ])}`,
   },
   { name: 'ticket', method: 'GET', path: (r, c) => `/v1/tickets/${param(r, c)}/${r.pick(['1', '0', '-1', '99999999999999999999', 'abc', '1e3', '%31', param(r, c)])}` },
   { name: 'ticket', method: 'GET', path: (r, c) => `/v1/tickets/${param(r, c)}/${r.pick(['0', 'abc', '1e3', '-1'])}/events` },

@@ -51,6 +51,7 @@ function adjustment(r: Rng, id: string, skus: string[], locations: string[], n: 
     reference: r.bool() ? null : `ref-${n}`,
     expectedOnHand: null,
     expectedVersion: null,
+    countedAt: null,
   };
 }
 

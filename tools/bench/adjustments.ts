@@ -191,6 +191,7 @@ async function main(): Promise<void> {
         reference: null,
         expectedOnHand: null,
         expectedVersion: null,
+        countedAt: null,
       };
     };
 

@@ -284,6 +284,7 @@ export async function runAdjustments(o: {
         reference: null,
         expectedOnHand: null,
         expectedVersion: null,
+        countedAt: null,
       };
       if (!(await send(a, deltaOf(a)))) pending.push(a);
       else if (o.random() < 0.2) {

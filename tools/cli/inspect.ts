@@ -19,6 +19,7 @@ import { loadConfigOrExit, type Config } from '../../lib/config.ts';
 import { errorMessage, SchemaError } from '../../lib/errors.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { redactUrl } from '../../lib/redact.ts';
+import { explain } from './explain.ts';
 
 const USAGE = `usage: npm run inspect -- <command> [options]
   topics [--all] [--json]          topics with partitions, messages and cleanup policy (--all: internal ones too)
@@ -26,6 +27,9 @@ const USAGE = `usage: npm run inspect -- <command> [options]
   connectors [--json]              Kafka Connect connectors and their tasks (exit 1 when one is not RUNNING)
   <topic> [options]                print a topic's messages (Avro decoded through the registry; headers shown)
   tail <topic> [options]           the same, for a topic named like a command
+  explain <sku> [--location L] [--json]
+                                   how the SKU's rows reached their figures: the movement ledger (Postgres),
+                                   exit 1 when the ledger does not add up to a row
       --from-beginning             start at the oldest retained message (default: only new messages)
       --limit N                    stop after N messages; without --from-beginning: the last N already there
       --key K                      only messages with key K (reads only K's partition)
@@ -53,11 +57,12 @@ interface Options {
   fromBeginning: boolean;
   limit: number | undefined;
   key: string | undefined;
+  location: string | undefined;
   positional: string[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { json: false, all: false, fromBeginning: false, limit: undefined, key: undefined, positional: [] };
+  const o: Options = { json: false, all: false, fromBeginning: false, limit: undefined, key: undefined, location: undefined, positional: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     switch (a) {
@@ -83,6 +88,12 @@ function parseArgs(argv: string[]): Options {
         o.key = v;
         break;
       }
+      case '--location': {
+        const v = argv[++i];
+        if (v === undefined) usage('--location needs a value');
+        o.location = v;
+        break;
+      }
       default:
         if (a.startsWith('--')) usage(`unknown option ${a}`);
         o.positional.push(a);
@@ -94,6 +105,7 @@ function parseArgs(argv: string[]): Options {
 function only(o: Options, command: string, allowed: Array<'json' | 'all' | 'tail'>, maxPositional: number): void {
   if (o.positional.length > maxPositional) usage(`unexpected argument ${JSON.stringify(o.positional[maxPositional])} for ${command}`);
   if (!allowed.includes('all') && o.all) usage(`--all does not apply to ${command}`);
+  if (o.location !== undefined) usage(`--location applies to explain, not to ${command}`);
   if (!allowed.includes('tail') && (o.fromBeginning || o.limit !== undefined || o.key !== undefined)) {
     usage(`--from-beginning, --limit and --key apply to reading a topic, not to ${command}`);
   }
@@ -539,6 +551,13 @@ async function main(): Promise<void> {
     case 'connectors':
       code = await connectors(config, o);
       break;
+    case 'explain': {
+      const [sku, ...more] = rest;
+      if (sku === undefined) usage('explain needs a SKU');
+      if (more.length > 0) usage(`unexpected argument ${JSON.stringify(more[0])} for explain`);
+      code = await explain(config, sku, o.location, o.json);
+      break;
+    }
     case 'tail': {
       const [topic, ...more] = rest;
       if (topic === undefined) usage('tail needs a topic');

@@ -29,7 +29,19 @@ import { ContentionError } from '../../../lib/errors.ts';
 import { retry } from '../../../lib/retry.ts';
 import type { StockAdjustment } from '../../../schemas/generated/avro-types.ts';
 import { adjustmentHash } from '../domain/adjustment.ts';
-import { decideBatch, rowKey, rowsToLock, type LedgerEntry, type LocationChange, type RefusalCode, type RowState } from '../domain/decide.ts';
+import {
+  datedKey,
+  decideBatch,
+  rowKey,
+  rowsToLock,
+  type DatedCountState,
+  type Decision,
+  type LedgerEntry,
+  type LocationChange,
+  type RefusalCode,
+  type RowState,
+} from '../domain/decide.ts';
+import { encodeMovementContext, MOVEMENT_SETTING, rowContextKey, type MovementContext, type MovementReason } from '../../../lib/contracts/movements.ts';
 
 /** What an applied adjustment did; stored in the ledger and reported again for its duplicates. */
 export interface AppliedResult {
@@ -58,6 +70,70 @@ const CONTENTION = { contention: ['23505'] } as const;
 /** The error a driver threw, classified at this edge. */
 function classified(err: unknown) {
   return fromPgError(err, CONTENTION);
+}
+
+/**
+ * What the dated counts of a batch need from the movement ledger (docs/ledger.md#dated-counts),
+ * read after the rows' locks are held: per (row, countedAt) the on-hand movements that took effect
+ * after it and the newest count applied after it; the ledger's horizon; the transaction's clock.
+ * Undefined when the batch has no dated count (no query).
+ */
+async function readDatedCounts(client: pg.PoolClient, adjustments: readonly StockAdjustment[]): Promise<DatedCountState | undefined> {
+  const counts = adjustments.filter((a) => a.kind === 'COUNT' && a.countedAt !== null);
+  if (counts.length === 0) return undefined;
+  const r = await client.query<{ sku: string | null; location_id: string | null; counted_at: string | null; moved: string | null; newer: string | null; horizon: string; now: string }>(
+    `SELECT k.sku, k.location_id, k.counted_at::text AS counted_at,
+            (SELECT coalesce(sum(m.on_hand_delta), 0) FROM stock_movements m
+              WHERE m.sku = k.sku AND m.location_id = k.location_id AND m.effective_at > to_timestamp(k.counted_at / 1000.0))::text AS moved,
+            (SELECT floor(extract(epoch FROM max(m.effective_at)) * 1000) FROM stock_movements m
+              WHERE m.sku = k.sku AND m.location_id = k.location_id AND m.effective_at > to_timestamp(k.counted_at / 1000.0)
+                AND m.kind = 'adjustment' AND ('+' || m.reason || '+') LIKE '%+COUNT+%')::text AS newer,
+            floor(extract(epoch FROM h.horizon) * 1000)::text AS horizon,
+            floor(extract(epoch FROM clock_timestamp()) * 1000)::text AS now
+       FROM stock_movement_horizon h
+       LEFT JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS k(sku, location_id, counted_at) ON true`,
+    [counts.map((a) => a.sku), counts.map((a) => a.locationId), counts.map((a) => a.countedAt)],
+  );
+  const rows = new Map<string, { movedSince: number; newerCountAt: number | null }>();
+  for (const x of r.rows) {
+    if (x.sku === null || x.location_id === null || x.counted_at === null) continue;
+    rows.set(datedKey(x.sku, x.location_id, Number(x.counted_at)), { movedSince: Number(x.moved ?? 0), newerCountAt: x.newer === null ? null : Number(x.newer) });
+  }
+  const first = r.rows[0];
+  return { now: Number(first?.now ?? Date.now()), horizon: first ? Number(first.horizon) : null, rows };
+}
+
+/**
+ * What the movement ledger records for the rows a batch writes (docs/ledger.md): kind
+ * `adjustment`; per row the adjustments that moved it — their kinds as the reason (`RECEIPT`,
+ * `PICK+COUNT` for two), the source system, reference and channel of arrival of the first, every
+ * adjustment id in `details`; a row moved only by one dated count takes effect when it was counted.
+ */
+export function adjustmentContext(decisions: readonly Decision[], items: readonly ApplyItem[]): MovementContext {
+  const byRow = new Map<string, Array<{ a: StockAdjustment; via: string }>>();
+  for (const [index, d] of decisions.entries()) {
+    if (d.outcome !== 'applied') continue;
+    for (const c of d.changes) {
+      const key = rowContextKey(d.adjustment.sku, c.locationId);
+      const list = byRow.get(key) ?? [];
+      list.push({ a: d.adjustment, via: items[index]!.via });
+      byRow.set(key, list);
+    }
+  }
+  const rowsCtx: Record<string, MovementReason> = {};
+  for (const [key, list] of byRow) {
+    const first = list[0]!;
+    const dated = list.length === 1 && first.a.kind === 'COUNT' && first.a.countedAt !== null ? { countedAt: first.a.countedAt } : {};
+    rowsCtx[key] = {
+      reason: list.map((x) => x.a.kind).join('+'),
+      source: first.a.sourceSystem,
+      reference: first.a.reference,
+      actor: first.via,
+      details: { adjustmentIds: list.map((x) => x.a.adjustmentId), ...(dated.countedAt !== undefined ? { countedAt: dated.countedAt } : {}) },
+      ...dated,
+    };
+  }
+  return { kind: 'adjustment', rows: rowsCtx };
 }
 
 export class AdjustmentStore {
@@ -125,15 +201,18 @@ export class AdjustmentStore {
         else locations.add(r.k);
       }
 
-      const { decisions, writes } = decideBatch(inputs, { rows, ledger, products, locations });
+      const dated = await readDatedCounts(client, inputs.map((i) => i.adjustment));
+      const { decisions, writes } = decideBatch(inputs, { rows, ledger, products, locations, ...(dated ? { dated } : {}) });
 
       if (writes.length > 0) {
         // Existing rows: guarded by the figure read under lock (it cannot have changed; if it
         // did, something is badly wrong and the batch must not commit). New rows: a plain insert —
         // a concurrent insert of the same row fails it with 23505 and the batch is retried.
         const written = await client.query<{ sku: string; location_id: string; version: string }>(
-          `WITH d AS (
-             SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[]) AS d(sku, location_id, before, after)
+          `WITH ctx AS MATERIALIZED (
+             SELECT set_config('${MOVEMENT_SETTING}', $5::text, true) AS c
+           ), d AS (
+             SELECT d.* FROM unnest($1::text[], $2::text[], $3::int[], $4::int[]) AS d(sku, location_id, before, after), ctx
            ), u AS (
              UPDATE stock_levels s SET on_hand = d.after
                FROM d
@@ -145,7 +224,13 @@ export class AdjustmentStore {
              RETURNING sku, location_id, version
            )
            SELECT * FROM u UNION ALL SELECT * FROM i`,
-          [writes.map((w) => w.sku), writes.map((w) => w.locationId), writes.map((w) => w.onHandBefore), writes.map((w) => w.onHandAfter)],
+          [
+            writes.map((w) => w.sku),
+            writes.map((w) => w.locationId),
+            writes.map((w) => w.onHandBefore),
+            writes.map((w) => w.onHandAfter),
+            encodeMovementContext(adjustmentContext(decisions, items)),
+          ],
         );
         if (written.rowCount !== writes.length) {
           throw new Error(`adjustments: wrote ${written.rowCount} of ${writes.length} stock rows; a locked row changed under its lock`);

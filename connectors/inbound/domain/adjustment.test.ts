@@ -14,6 +14,7 @@ const receipt: StockAdjustment = {
   reference: 'GRN-42',
   expectedOnHand: null,
   expectedVersion: null,
+  countedAt: null,
 };
 
 describe('validateAdjustment', () => {

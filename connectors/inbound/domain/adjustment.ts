@@ -75,11 +75,22 @@ const fields = {
     .max(Number.MAX_SAFE_INTEGER, 'is too large')
     .nullable()
     .default(null),
+  // A dated COUNT (docs/ledger.md#dated-counts): when the units were counted; null: as of now.
+  countedAt: z
+    .number({ message: 'must be a whole number of milliseconds since the epoch or null' })
+    .int('must be a whole number of milliseconds since the epoch or null')
+    .min(0, 'must be 0 or more')
+    .max(Number.MAX_SAFE_INTEGER, 'is too large')
+    .nullable()
+    .default(null),
 };
 
 function crossFieldRules(a: StockAdjustment, ctx: z.RefinementCtx): void {
   if (a.kind !== 'COUNT' && a.quantity < 1) {
     ctx.addIssue({ code: 'custom', path: ['quantity'], message: `must be at least 1 for ${a.kind} (the kind gives the direction; only COUNT takes 0)` });
+  }
+  if (a.countedAt !== null && a.kind !== 'COUNT') {
+    ctx.addIssue({ code: 'custom', path: ['countedAt'], message: `must be null for ${a.kind} (only a COUNT is dated)` });
   }
   if (a.kind === 'TRANSFER') {
     if (a.toLocationId === null) ctx.addIssue({ code: 'custom', path: ['toLocationId'], message: 'is required for TRANSFER' });
@@ -122,7 +133,10 @@ export function validateAdjustment(input: unknown, { strict }: { strict: boolean
  * what is applied, so a redelivered adjustment that applied is a duplicate whatever it expected.
  */
 export function adjustmentHash(a: StockAdjustment): string {
-  const canonical = [a.adjustmentId, a.sku, a.locationId, a.kind, a.quantity, a.toLocationId, a.occurredAt, a.sourceSystem, a.reference];
+  const canonical: unknown[] = [a.adjustmentId, a.sku, a.locationId, a.kind, a.quantity, a.toLocationId, a.occurredAt, a.sourceSystem, a.reference];
+  // A dated count applies another figure than the same count undated: part of the payload, but
+  // only when set, so every adjustment without it keeps the hash it always had.
+  if (a.countedAt !== null && a.countedAt !== undefined) canonical.push({ countedAt: a.countedAt });
   return createHash('sha256').update(JSON.stringify(canonical)).digest('base64url').slice(0, 32);
 }
 

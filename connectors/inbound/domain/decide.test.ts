@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { AdjustmentKind, StockAdjustment } from '../../../schemas/generated/avro-types.ts';
 import { adjustmentHash } from './adjustment.ts';
-import { decideBatch, rowKey, rowsToLock, type DecideState, type RowState } from './decide.ts';
+import { datedKey, decideBatch, rowKey, rowsToLock, type DecideState, type RowState } from './decide.ts';
 
 let n = 0;
 function adj(kind: AdjustmentKind, quantity: number, more: Partial<StockAdjustment> = {}): StockAdjustment {
   n++;
-  return { adjustmentId: `a${n}`, sku: 'S', locationId: 'A', kind, quantity, toLocationId: null, occurredAt: n, sourceSystem: 'wms', reference: null, expectedOnHand: null, expectedVersion: null, ...more };
+  return { adjustmentId: `a${n}`, sku: 'S', locationId: 'A', kind, quantity, toLocationId: null, occurredAt: n, sourceSystem: 'wms', reference: null, expectedOnHand: null, expectedVersion: null, countedAt: null, ...more };
 }
 const input = (...as: StockAdjustment[]) => as.map((adjustment) => ({ adjustment, hash: adjustmentHash(adjustment) }));
 
@@ -241,5 +241,48 @@ describe('decideBatch: compare-and-set', () => {
     const refused = decideBatch(input(a), state({ A: { onHand: 10, version: 9 } })).decisions[0]!;
     expect(refused).toMatchObject({ outcome: 'refused', code: 'stock_changed' });
     expect(decideBatch(input({ ...a, expectedVersion: 9 }), state({ A: { onHand: 10, version: 9 } })).decisions[0]!.outcome).toBe('applied');
+  });
+});
+
+describe('decideBatch: dated counts (docs/ledger.md#dated-counts)', () => {
+  const T = 1_800_000_000_000;
+  const dated = (rows: Record<number, { movedSince: number; newerCountAt?: number | null }>, more: { horizon?: number | null; now?: number } = {}) => ({
+    dated: {
+      now: more.now ?? T + 60_000,
+      horizon: more.horizon === undefined ? T - 86_400_000 : more.horizon,
+      rows: new Map(Object.entries(rows).map(([at, r]) => [datedKey('S', 'A', Number(at)), { movedSince: r.movedSince, newerCountAt: r.newerCountAt ?? null }])),
+    },
+  });
+
+  it('adds what moved after the count, in the ledger and earlier in the batch', () => {
+    // 9 sold and 3 received after the count (ledger: -6), then a receipt of 2 earlier in this batch.
+    const { decisions, writes } = decideBatch(input(adj('RECEIPT', 2), adj('COUNT', 50, { countedAt: T })), state({ A: { onHand: 40 } }, dated({ [T]: { movedSince: -6 } })));
+    expect(decisions.map((d) => d.outcome)).toEqual(['applied', 'applied']);
+    expect(writes).toEqual([{ sku: 'S', locationId: 'A', onHandBefore: 40, onHandAfter: 50 - 6 + 2 }]);
+  });
+
+  it('refuses a count before the horizon, after now, or older than a count applied since; nothing is written', () => {
+    for (const [d, code] of [
+      [dated({}, { horizon: T + 1 }), 'count_too_old'],
+      [dated({}, { now: T - 61_000 }), 'count_in_future'],
+      [dated({ [T]: { movedSince: 0, newerCountAt: T + 5 } }), 'count_superseded'],
+    ] as const) {
+      const { decisions, writes } = decideBatch(input(adj('COUNT', 5, { countedAt: T })), state({ A: { onHand: 9 } }, d));
+      expect(decisions[0]).toMatchObject({ outcome: 'refused', code });
+      expect(writes).toEqual([]);
+    }
+  });
+
+  it('a newer dated count earlier in the batch supersedes an older one after it; an older one before it does not count as a move after the newer', () => {
+    const both = decideBatch(
+      input(adj('COUNT', 30, { countedAt: T + 10 }), adj('COUNT', 20, { countedAt: T })),
+      state({ A: { onHand: 25 } }, dated({ [T + 10]: { movedSince: 0 }, [T]: { movedSince: 0 } })),
+    );
+    expect(both.decisions.map((d) => (d.outcome === 'refused' ? d.code : d.outcome))).toEqual(['applied', 'count_superseded']);
+    const ordered = decideBatch(
+      input(adj('COUNT', 20, { countedAt: T }), adj('COUNT', 30, { countedAt: T + 10 })),
+      state({ A: { onHand: 25 } }, dated({ [T + 10]: { movedSince: 0 }, [T]: { movedSince: 0 } })),
+    );
+    expect(ordered.writes).toEqual([{ sku: 'S', locationId: 'A', onHandBefore: 25, onHandAfter: 30 }]);
   });
 });

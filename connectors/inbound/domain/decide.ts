@@ -42,7 +42,10 @@ export type RefusalCode =
   | 'stock_changed'
   | 'negative_on_hand'
   | 'below_reserved'
-  | 'on_hand_overflow';
+  | 'on_hand_overflow'
+  | 'count_too_old'
+  | 'count_superseded'
+  | 'count_in_future';
 
 /** What an applied adjustment did, per location it touched (a TRANSFER: source, then target). */
 export interface LocationChange {
@@ -83,6 +86,27 @@ export interface DecideState {
   ledger: ReadonlyMap<string, LedgerEntry>;
   products: ReadonlySet<string>;
   locations: ReadonlySet<string>;
+  /** What dated counts need from the movement ledger (absent: the batch has none). */
+  dated?: DatedCountState;
+}
+
+/**
+ * Dated counts (docs/ledger.md#dated-counts): read from the ledger under the rows' locks.
+ * `rows` by `datedKey(sku, location, countedAt)`.
+ */
+export interface DatedCountState {
+  /** Epoch ms, the transaction's clock. */
+  now: number;
+  /** Epoch ms: movements that took effect before it are not itemised (null: no limit). */
+  horizon: number | null;
+  rows: ReadonlyMap<string, { movedSince: number; newerCountAt: number | null }>;
+}
+
+/** Dated counts may be this far in the future (clock skew between the counting system and Postgres). */
+export const COUNT_SKEW_MS = 60_000;
+
+export function datedKey(sku: string, locationId: string, countedAt: number): string {
+  return `${rowKey(sku, locationId)}\u0000${countedAt}`;
 }
 
 export function rowKey(sku: string, locationId: string): string {
@@ -155,6 +179,55 @@ export function checkExpectation(a: StockAdjustment, row: RowState, version: num
   });
 }
 
+interface BatchMove {
+  /** Epoch ms it takes effect; +Infinity: now (after any count). */
+  at: number;
+  delta: number;
+  /** A dated count's time, else null. */
+  countedAt: number | null;
+}
+
+/**
+ * The on-hand figure a dated count means now, or why it cannot be applied: too old for the
+ * ledger, counted before a count already applied, or in the future. `moves`: the row's changes
+ * earlier in this batch (not in the ledger yet).
+ */
+export function decideDatedCount(
+  a: StockAdjustment,
+  countedAt: number,
+  dated: DatedCountState | undefined,
+  moves: readonly BatchMove[],
+): { onHand: number } | { refusal: Decision } {
+  const details = { sku: a.sku, locationId: a.locationId, countedAt, counted: a.quantity };
+  if (!dated) throw new Error('decideBatch: a dated count needs state.dated (read from the ledger)');
+  if (countedAt > dated.now + COUNT_SKEW_MS) {
+    return { refusal: refuse(a, 'count_in_future', `count of ${a.sku} at ${a.locationId} is dated ${new Date(countedAt).toISOString()}, after now`, { ...details, now: dated.now }) };
+  }
+  if (dated.horizon !== null && countedAt < dated.horizon) {
+    return {
+      refusal: refuse(
+        a,
+        'count_too_old',
+        `count of ${a.sku} at ${a.locationId} is dated ${new Date(countedAt).toISOString()}, before the ledger's horizon ${new Date(dated.horizon).toISOString()}: the movements since are not all itemised`,
+        { ...details, horizon: dated.horizon },
+      ),
+    };
+  }
+  const read = dated.rows.get(datedKey(a.sku, a.locationId, countedAt)) ?? { movedSince: 0, newerCountAt: null };
+  const newerInBatch = moves.filter((m) => m.countedAt !== null && m.countedAt > countedAt).map((m) => m.countedAt!);
+  const newer = Math.max(read.newerCountAt ?? -1, ...newerInBatch);
+  if (newer >= 0) {
+    return {
+      refusal: refuse(a, 'count_superseded', `count of ${a.sku} at ${a.locationId} dated ${new Date(countedAt).toISOString()} is older than a count already applied (${new Date(newer).toISOString()})`, {
+        ...details,
+        newerCountAt: newer,
+      }),
+    };
+  }
+  const inBatch = moves.filter((m) => m.at > countedAt).reduce((sum, m) => sum + m.delta, 0);
+  return { onHand: a.quantity + read.movedSince + inBatch };
+}
+
 /** Decides `items` in order against `state`; returns one decision per item and the rows to write. */
 export function decideBatch(items: readonly DecideInput[], state: DecideState): { decisions: Decision[]; writes: RowWrite[] } {
   const rows = new Map<string, RowState>();
@@ -162,6 +235,8 @@ export function decideBatch(items: readonly DecideInput[], state: DecideState): 
   const seen = new Map<string, { hash: string; index: number }>();
   /** Rows whose on hand an applied adjustment of this batch changed: their read version is gone. */
   const changed = new Set<string>();
+  /** On-hand changes applied earlier in this batch, per row: when they take effect (now: +Infinity). */
+  const batchMoves = new Map<string, BatchMove[]>();
   const decisions: Decision[] = [];
 
   for (const [index, { adjustment: a, hash }] of items.entries()) {
@@ -196,6 +271,16 @@ export function decideBatch(items: readonly DecideInput[], state: DecideState): 
       continue;
     }
 
+    let countTo = a.quantity;
+    if (a.kind === 'COUNT' && a.countedAt !== null) {
+      const dated = decideDatedCount(a, a.countedAt, state.dated, batchMoves.get(sourceKey) ?? []);
+      if ('refusal' in dated) {
+        decisions.push(dated.refusal);
+        continue;
+      }
+      countTo = dated.onHand;
+    }
+
     const effect = KIND_EFFECT[a.kind];
     const targets: Array<{ locationId: string; after: (onHand: number) => number }> =
       effect === 'move'
@@ -203,7 +288,7 @@ export function decideBatch(items: readonly DecideInput[], state: DecideState): 
             { locationId: a.locationId, after: (n) => n - a.quantity },
             { locationId: a.toLocationId!, after: (n) => n + a.quantity },
           ]
-        : [{ locationId: a.locationId, after: effect === '+' ? (n) => n + a.quantity : effect === '-' ? (n) => n - a.quantity : () => a.quantity }];
+        : [{ locationId: a.locationId, after: effect === '+' ? (n) => n + a.quantity : effect === '-' ? (n) => n - a.quantity : () => countTo }];
 
     let refusal: Decision | null = null;
     const changes: LocationChange[] = [];
@@ -219,6 +304,10 @@ export function decideBatch(items: readonly DecideInput[], state: DecideState): 
       continue;
     }
     for (const c of changes) {
+      const key = rowKey(a.sku, c.locationId);
+      const moves = batchMoves.get(key) ?? [];
+      moves.push({ at: a.kind === 'COUNT' && a.countedAt !== null ? a.countedAt : Number.POSITIVE_INFINITY, delta: c.onHandAfter - c.onHandBefore, countedAt: a.kind === 'COUNT' ? a.countedAt : null });
+      batchMoves.set(key, moves);
       rows.set(rowKey(a.sku, c.locationId), { onHand: c.onHandAfter, reserved: read(a.sku, c.locationId).reserved });
       if (c.onHandAfter !== c.onHandBefore) changed.add(rowKey(a.sku, c.locationId));
     }

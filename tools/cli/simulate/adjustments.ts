@@ -98,6 +98,7 @@ export function newAdjustment(o: RunOptions, run: AdjustmentRun, s: number, l: n
     reference,
     expectedOnHand: null,
     expectedVersion: null,
+    countedAt: null,
   };
 }
 
