@@ -23,6 +23,7 @@ import {
   UnknownSkuError,
 } from '../lib/errors.ts';
 import { CHANNEL_ID } from '../lib/contracts/channels.ts';
+import type { KitCatalog } from '../lib/contracts/kits.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { StockLevel } from '../schemas/generated/avro-types.ts';
 import { readSummaries, type StockViews } from './adapters/stock-reader.ts';
@@ -39,9 +40,11 @@ const LOCATION_GRANTS = ['wms', 'erp', 'stock:read-locations'];
  * A SKU's state as the API answers it. With `channel` (`?channel=`), `available` is that sales
  * channel's figure and the body names the channel (docs/channels.md).
  */
-function stockBody(s: StockLevel, full: boolean, channel?: string) {
+function stockBody(s: StockLevel, full: boolean, channel?: string, kits?: KitCatalog) {
   const available = channel === undefined ? s.available : (s.channels?.[channel] ?? 0);
-  const named = channel === undefined ? {} : { channel };
+  const kit = kits?.kits.get(s.sku);
+  // A kit names its components (docs/kits.md): its figures are derived from theirs.
+  const named = { ...(channel === undefined ? {} : { channel }), ...(kit ? { kit: { components: kit.components } } : {}) };
   if (!full) return { sku: s.sku, available, version: s.version, deleted: s.deleted, commitTs: s.commitTs, committedAt: new Date(s.commitTs).toISOString(), ...named, ...incomingBody(s, false) };
   const { channels, incoming, ...rest } = s;
   return { ...rest, available, ...named, ...(channels ? { channels } : {}), committedAt: new Date(s.commitTs).toISOString(), ...incomingBody({ incoming }, true) };
@@ -154,7 +157,7 @@ export function createHttpApp(deps: {
     const { summaries } = await readOr503(deps.views, [sku]);
     const s = summaries[0];
     if (!s) throw new UnknownSkuError(`no stock is known for SKU ${sku}`, { details: { sku } });
-    res.json(stockBody(s, full, channel));
+    res.json(stockBody(s, full, channel, deps.views.kits?.config));
   });
 
   app.get('/v1/stock', async (req, res) => {
@@ -168,7 +171,7 @@ export function createHttpApp(deps: {
     const channel = channelQuery(req, deps.views);
     const full = await fullView(req);
     const { summaries, unknown } = await readOr503(deps.views, skus);
-    res.json({ items: summaries.map((s) => stockBody(s, full, channel)), unknown });
+    res.json({ items: summaries.map((s) => stockBody(s, full, channel, deps.views.kits?.config)), unknown });
   });
 
   // Path parameters (order ids, ticket SKUs, ...) never hold control characters: refused here,

@@ -22,7 +22,8 @@ import {
   UnknownTicketError,
 } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
-import { validateChange, validateExtend, validatePurchase, validIdempotencyKey } from '../purchase/request.ts';
+import { EMPTY_KIT_CATALOG, expandKits, type KitSource } from '../lib/contracts/kits.ts';
+import { MAX_QTY, validateChange, validateExtend, validatePurchase, validIdempotencyKey } from '../purchase/request.ts';
 import type { Outcome, PurchaseService } from '../purchase/service.ts';
 import { discardRest, jsonBody, readBody } from './body.ts';
 import { bearerToken, type Verifier } from './auth.ts';
@@ -36,6 +37,8 @@ export interface PurchaseIdentity {
   allowAnonymous: boolean;
   /** The sales channels as this gateway last loaded them (lib/channel-config.ts). */
   channels?: { readonly config: ChannelDirectory };
+  /** The kit catalog as this gateway last loaded it (lib/kit-config.ts): kit lines are expanded into their components. */
+  kits?: KitSource;
 }
 
 const NO_CHANNELS: ChannelDirectory = { channels: new Map() };
@@ -119,6 +122,9 @@ export function createPurchaseHandler(deps: { service: PurchaseService; metrics:
       if (!v.ok) return finish(errorResponse(new InvalidBodyError(`${v.field}: ${v.message}`, { details: { field: v.field } })));
       const address = req.socket.remoteAddress ?? 'unknown';
       const body = v.value;
+      // Kit lines become their components (docs/kits.md): the gate reserves those, atomically.
+      const expanded = expandKits(body.items, deps.identity.kits?.config ?? EMPTY_KIT_CATALOG, MAX_QTY);
+      if (!expanded.ok) return finish(errorResponse(new InvalidBodyError(`${expanded.field}: ${expanded.message}`, { details: { field: expanded.field } })));
       credentialOf(req, deps.identity)
         .then((verified) => {
           const who = purchaseCustomer(verified, { header: header(req, 'x-customer-id'), body: body.customerId }, deps.identity.allowAnonymous);
@@ -126,7 +132,8 @@ export function createPurchaseHandler(deps: { service: PurchaseService; metrics:
           const principal = verified?.ok ? verified.principal : undefined;
           const sold = purchaseChannel(principal, body.channel, deps.identity.channels?.config ?? NO_CHANNELS, deps.identity.allowAnonymous);
           if (!sold.ok) return refusal(sold);
-          return deps.service.purchase({ customerId: who.customerId, items: body.items, channel: sold.channel }, idemKey, address);
+          const kits = expanded.kits.length > 0 ? { kits: expanded.kits } : {};
+          return deps.service.purchase({ customerId: who.customerId, items: expanded.items, channel: sold.channel, ...kits }, idemKey, address);
         })
         .then(finish, (err: unknown) => {
         log.error({ err: (err as Error).message }, 'purchase handler failed');

@@ -23,6 +23,8 @@ import { FeedReader } from './adapters/feed.ts';
 import { AlertFanout } from './alert-fanout.ts';
 import { StockViewReader } from './adapters/stock-reader.ts';
 import { ChannelWatcher } from '../lib/channel-config.ts';
+import { KitWatcher } from '../lib/kit-config.ts';
+import { KitFanout } from './kit-fanout.ts';
 import { createAdjustmentRoutes } from './adjustments-http.ts';
 import { createReceiptRoutes } from './receipts-http.ts';
 import { createMovementRoutes } from './movements-http.ts';
@@ -89,7 +91,11 @@ export async function startGatewayService(
   // The sales channels (docs/channels.md): which exist, who may sell on them; polled by version.
   const channels = new ChannelWatcher({ pool, log, pollMs: config.channels.pollMs });
   await channels.start();
-  const views = new StockViewReader({ redis, prefix: config.redis.prefix, channels });
+  // The kit catalog (docs/kits.md): polled by version like the channels, at the same period.
+  let kitFanout: KitFanout | undefined;
+  const kits = new KitWatcher({ pool, log, pollMs: config.channels.pollMs, onChange: () => kitFanout?.refresh() });
+  await kits.start();
+  const views = new StockViewReader({ redis, prefix: config.redis.prefix, channels, kits });
   const metrics = createGatewayMetrics({ defaults: overrides.metricsDefaults ?? true });
   const feed = new FeedReader({ redis, key: views.keys.feed, logger });
   const alertStream = new AlertStreamReader({ redis, key: views.keys.alertStream, logger });
@@ -115,7 +121,7 @@ export async function startGatewayService(
   // One credential verifier for HTTP and WebSocket (gateway/auth.ts, docs/security.md#credentials-who-may-do-what).
   const verifier = createVerifier({ apiKeys: config.gateway.apiKeys, jwtSecret: config.gateway.jwtSecret, ...config.auth });
   const { authenticate } = verifier;
-  const identity = { verifier, allowAnonymous: config.auth.allowAnonymous, channels };
+  const identity = { verifier, allowAnonymous: config.auth.allowAnonymous, channels, kits };
   if (config.auth.allowAnonymous) log.warn('PURCHASE_ALLOW_ANONYMOUS=1: purchases without a credential are accepted (development only)');
   if (config.gateway.devKeys) log.warn('GATEWAY_API_KEYS is unset: the public development keys (dev-*-key) are accepted (development only)');
   // More API routes: the purchase path's orders and tickets, and the HTTP twin of stock.adjustments
@@ -135,6 +141,8 @@ export async function startGatewayService(
     metrics,
     cursor: () => feed.lastId,
   });
+  kitFanout = new KitFanout({ hub, kits, views, logger });
+  const kitsLive = kitFanout;
   const readiness = () => {
     const checks = { redis: redis.status === 'ready', feed: feed.connected, accepting: drain.phase === 'serving' };
     // Purchases also need purchaseRedis and Postgres; they answer 503 by themselves when either is down.
@@ -184,8 +192,12 @@ export async function startGatewayService(
     config: config.gateway,
     metrics,
     logger,
+    kitEntries: (skus) => kitsLive.entriesFor(skus),
   });
-  await feed.start((entries) => hub.publish(entries));
+  await feed.start((entries) => {
+    hub.publish(entries);
+    kitsLive.publish(entries);
+  });
   const alerts = new AlertFanout({ hub });
   await alertStream.start((list) => alerts.publish(list));
   hub.start();
@@ -207,6 +219,7 @@ export async function startGatewayService(
       // Nothing half-started is left behind.
       hub.stop();
       channels.stop();
+      kits.stop();
       purchases.stop();
       await new Promise<void>((r) => server.close(() => r()));
       await feed.stop();
@@ -245,6 +258,7 @@ export async function startGatewayService(
       // 3. Subscribers reconnect elsewhere: 1001 "going away" (reconnect: true in the protocol).
       hub.stop();
       channels.stop();
+      kits.stop();
       for (const client of wss.clients) client.close(CLOSE_CODES.goingAway.code, 'gateway shutting down');
       // Background purchase workers stop taking new work; requests already in flight go on.
       purchases.stop();

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { FeedReader } from './adapters/feed.ts';
+import type { FeedEntry, FeedReader } from './adapters/feed.ts';
 import { readStates, type StockViews } from './adapters/stock-reader.ts';
 import type { AuthResult } from './auth.ts';
 import { CLOSE_CODES, isChannel, PROTOCOL_VERSION, type Channel } from '../lib/contracts/protocol.ts';
@@ -39,6 +39,11 @@ export interface WsDeps {
   config: Config['gateway'];
   metrics: GatewayMetrics;
   logger: Logger;
+  /**
+   * The current states of the kits among `skus`, as feed entries (gateway/kit-fanout.ts): a resume
+   * replays the feed, which holds no kit entries, so kits get theirs with the replay.
+   */
+  kitEntries?: (skus: readonly string[]) => Promise<FeedEntry[]>;
 }
 
 /** Seconds a client refused for want of connection slots waits before it tries again. */
@@ -311,7 +316,8 @@ export function attachWebSocket(deps: WsDeps): WebSocketServer {
     }
     if (!entries) return false;
     const wanted = skus ? new Set(skus) : undefined;
-    hub.replay(conn, wanted ? entries.filter((e) => wanted.has(e.state.sku)) : entries);
+    const kits = skus && deps.kitEntries ? await deps.kitEntries(skus) : [];
+    hub.replay(conn, [...(wanted ? entries.filter((e) => wanted.has(e.state.sku)) : entries), ...kits]);
     return true;
   }
 

@@ -7,8 +7,7 @@
  */
 import type pg from 'pg';
 import { EMPTY_CHANNEL_CONFIG, pctToBp, type ChannelConfig, type Fence, type SalesChannel, type Sourcing } from './contracts/channels.ts';
-import { errorMessage } from './errors.ts';
-import type { Logger } from './logger.ts';
+import { VersionedWatcher, type VersionedSource, type VersionedWatcherOptions } from './config-watcher.ts';
 import { inTransaction } from './pg.ts';
 
 function fenceOfRow(units: number | null, pct: string | null): Fence | null {
@@ -55,86 +54,23 @@ export async function channelConfigVersion(pool: pg.Pool): Promise<number> {
   return Number(r.rows[0]?.version ?? 0);
 }
 
-export interface ChannelWatcherOptions {
-  pool: pg.Pool;
-  log: Logger;
-  /** How often the version is polled; 0 = never (reload() only). */
-  pollMs: number;
-  /** Called after a newer configuration was installed (awaited; a failure is logged and retried at the next poll). */
-  onChange?: (next: ChannelConfig, previous: ChannelConfig) => Promise<void> | void;
-}
+export type ChannelWatcherOptions = VersionedWatcherOptions<ChannelConfig>;
+
+const CHANNEL_SOURCE: VersionedSource<ChannelConfig> = {
+  what: 'sales channel configuration',
+  empty: EMPTY_CHANNEL_CONFIG,
+  load: loadChannelConfig,
+  version: channelConfigVersion,
+  describe: (c) => ({ channels: [...c.channels.keys()] }),
+};
 
 /**
- * Holds the current configuration. `reload()` may be called at any time (a CDC event, a stale
- * figure found by the apply script); concurrent calls share one load.
+ * Holds the current sales-channel configuration (lib/config-watcher.ts). Postgres not answering
+ * at start does not stop the process: it runs with no channels (purchases naming one are refused
+ * as unknown, nothing is sold on a channel's behalf) until a poll loads the configuration.
  */
-export class ChannelWatcher {
-  private current: ChannelConfig = EMPTY_CHANNEL_CONFIG;
-  private loading: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private pendingChange: ChannelConfig | undefined;
-  private retryLoad = false;
-
-  constructor(private readonly opts: ChannelWatcherOptions) {}
-
-  get config(): ChannelConfig {
-    return this.current;
-  }
-
-  /**
-   * Loads once, then polls. Postgres not answering at start does not stop the process: it runs
-   * with no channels (purchases naming one are refused as unknown, nothing is sold on a channel's
-   * behalf) until a poll loads the configuration.
-   */
-  async start(): Promise<void> {
-    try {
-      this.current = await loadChannelConfig(this.opts.pool);
-    } catch (err) {
-      this.opts.log.warn({ err: errorMessage(err) }, 'sales channel configuration: not loaded at start; retrying at every poll');
-      this.retryLoad = true;
-    }
-    if (this.opts.pollMs > 0) {
-      this.timer = setInterval(() => void this.poll(), this.opts.pollMs);
-      this.timer.unref();
-    }
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-  }
-
-  private async poll(): Promise<void> {
-    try {
-      if (this.retryLoad || this.pendingChange || (await channelConfigVersion(this.opts.pool)) > this.current.version) {
-        await this.reload();
-        this.retryLoad = false;
-      }
-    } catch (err) {
-      this.opts.log.warn({ err: errorMessage(err) }, 'sales channel configuration: version poll failed; retrying');
-    }
-  }
-
-  reload(): Promise<void> {
-    this.loading ??= this.doReload().finally(() => {
-      this.loading = undefined;
-    });
-    return this.loading;
-  }
-
-  private async doReload(): Promise<void> {
-    const next = await loadChannelConfig(this.opts.pool);
-    const previous = this.current;
-    if (next.version > previous.version) {
-      this.current = next;
-      this.pendingChange = next;
-      this.opts.log.info({ version: next.version, channels: [...next.channels.keys()] }, 'sales channel configuration loaded');
-    }
-    if (this.pendingChange && this.opts.onChange) {
-      const change = this.pendingChange;
-      await this.opts.onChange(change, previous);
-      if (this.pendingChange === change) this.pendingChange = undefined;
-    } else {
-      this.pendingChange = undefined;
-    }
+export class ChannelWatcher extends VersionedWatcher<ChannelConfig> {
+  constructor(opts: ChannelWatcherOptions) {
+    super(CHANNEL_SOURCE, opts);
   }
 }

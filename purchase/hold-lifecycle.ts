@@ -74,6 +74,11 @@ export class HoldLifecycle {
       if (order.lines.some((l) => (l.backordered ?? 0) > 0)) {
         return refuse(new InvalidStateError(`order ${orderId} has backordered units and cannot be changed until they are received; cancel it instead`, { details: { orderId, status: order.status, reason: 'backordered' } }));
       }
+      // A kit's components move together (docs/kits.md): resizing one line would break the kit.
+      if (order.kits && order.kits.length > 0) {
+        const kits = order.kits.map((k) => k.sku);
+        return refuse(new InvalidBodyError(`items: order ${orderId} was bought with kits (${kits.join(', ')}); its lines cannot be resized: cancel it and buy again`, { details: { field: 'items', kits } }));
+      }
       const plan = planChange(order.lines, items);
       if (!plan.ok) return refuse(new InvalidBodyError(`${plan.field}: ${plan.message}`, { details: { field: plan.field } }));
       if (plan.lines.length === 0) return { status: 200, body: orderBody(order) };

@@ -43,7 +43,7 @@ export class PurchaseService {
     this.orders = new Orders({ orders: ports.orders, releaseLimit: (o) => this.workers.releaseLimit(o) });
     this.holds = new HoldLifecycle(ports, (o) => this.workers.releaseLimit(o));
     this.room = new WaitingRoom(ports, (r) =>
-      decidePurchase(ports, { req: { customerId: r.customerId, items: r.items, channel: r.channel ?? null }, idempotencyKey: r.key, scopedKey: scopedIdempotencyKey(r.customerId, r.key), hash: r.hash, address: r.address, rateTaken: true }),
+      decidePurchase(ports, { req: { customerId: r.customerId, items: r.items, channel: r.channel ?? null, ...(r.kits ? { kits: r.kits } : {}) }, idempotencyKey: r.key, scopedKey: scopedIdempotencyKey(r.customerId, r.key), hash: r.hash, address: r.address, rateTaken: true }),
     );
   }
 

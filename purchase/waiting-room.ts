@@ -39,7 +39,9 @@ export class WaitingRoom {
     const room = this.ports.waitingRoom;
     const items = req.items.map((i) => ({ sku: i.sku, qty: i.qty }));
     const channel = req.channel ?? null;
-    const t = await room.ticket(sku, { key, hash, customerId: req.customerId, items, address, ...(channel ? { channel } : {}) }, scopedIdempotencyKey(req.customerId, key));
+    // The kits travel with the queued request, so an order decided later still remembers them.
+    const kits = req.kits && req.kits.length > 0 ? { kits: req.kits } : {};
+    const t = await room.ticket(sku, { key, hash, customerId: req.customerId, items, address, ...(channel ? { channel } : {}), ...kits }, scopedIdempotencyKey(req.customerId, key));
     switch (t.kind) {
       case 'limited':
         return refusal({ kind: 'limited', scope: t.scope, retryAfterMs: t.retryAfterMs });
@@ -58,7 +60,7 @@ export class WaitingRoom {
         return this.waitlisted(sku, t.ticket, t.position, req.customerId);
       case 'admit':
         try {
-          return await this.decideTicket(sku, { ticket: t.ticket, key, hash, customerId: req.customerId, items, address, ...(channel ? { channel } : {}) });
+          return await this.decideTicket(sku, { ticket: t.ticket, key, hash, customerId: req.customerId, items, address, ...(channel ? { channel } : {}), ...kits });
         } finally {
           await room.done(sku, t.ticket);
         }

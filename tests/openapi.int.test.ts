@@ -121,6 +121,9 @@ const hotSku = `${skuPrefix}-hot`;
 const holdSku = `${skuPrefix}-hold`;
 /** For adjustments: in the catalog, 10 units at `adjLocation` (a location of this run). */
 const adjSku = `${skuPrefix}-adj`;
+/** A kit (docs/kits.md) of kitParts[0] x1 and kitParts[1] x2; the parts have 6 and 9 units at WH-1. */
+const kitSku = `${skuPrefix}-kit`;
+const kitParts = [`${skuPrefix}-kp1`, `${skuPrefix}-kp2`];
 const adjLocation = unique('OAS-L');
 const WMS_KEY = 'oas-wms-key-0123';
 /** A payment service: reads and confirms anyone's orders, may not buy. */
@@ -219,6 +222,10 @@ beforeAll(async () => {
   await pool.query(`INSERT INTO products (sku, name) VALUES ($1, 'openapi test')`, [adjSku]);
   await pool.query(`INSERT INTO locations (location_id, name) VALUES ($1, 'openapi test')`, [adjLocation]);
   await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, $2, 10)`, [adjSku, adjLocation]);
+  await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) VALUES ($1, 'WH-1', 6), ($2, 'WH-1', 9)`, kitParts);
+  await pool.query(`INSERT INTO products (sku, name) SELECT s, 'openapi test' FROM unnest($1::text[]) AS s`, [[kitSku, ...kitParts]]);
+  await pool.query('INSERT INTO kits (sku) VALUES ($1)', [kitSku]);
+  await pool.query('INSERT INTO kit_components (kit_sku, component_sku, quantity) VALUES ($1, $2, 1), ($1, $3, 2)', [kitSku, ...kitParts]);
   await rebuildViews({ pool, views, feedMaxLen: 10_000 }, { skuPrefix });
   await markEpoch(redis, config.redis.prefix); // the prefix is private to this file: built as far as it needs
   gateway = await startGatewayService(config, createLogger({ level: 'silent' }), { port: 0, metricsDefaults: false });
@@ -226,6 +233,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gateway?.stop();
+  await pool.query('DELETE FROM kits WHERE sku = $1', [kitSku]);
   await pool.end();
   redis.disconnect();
 });
@@ -761,6 +769,23 @@ describe('the gateway answers as documented', () => {
     expect((await call('/v1/movements?limit=0', { headers: wms })).body).toMatchObject({ error: 'invalid_query', details: { field: 'limit' } });
     expect((await call('/v1/movements')).status).toBe(401);
     expect((await call('/v1/movements', { headers: pay })).status).toBe(403);
+  });
+
+  it('kits (docs/kits.md): the kit\'s derived stock, a kit purchase, the order with its kits, a refused resize', async () => {
+    const anon = await call(`/v1/stock/${encodeURIComponent(kitSku)}`);
+    expect(anon.body).toMatchObject({ sku: kitSku, available: 4, kit: { components: [{ sku: kitParts[0], qty: 1 }, { sku: kitParts[1], qty: 2 }] } });
+    const full = await call(`/v1/stock?skus=${encodeURIComponent(kitSku)}`, { headers: wms });
+    expect(full.body).toMatchObject({ items: [{ sku: kitSku, available: 4, onHand: 4, reserved: 0, locations: [] }], unknown: [] });
+    const auth = await as('oas-kit');
+    const placed = await call('/v1/purchases', { method: 'POST', headers: { 'Idempotency-Key': randomUUID(), ...auth }, body: { items: [{ sku: kitSku, qty: 1 }] } });
+    expect(placed.status, placed.text).toBe(201);
+    const orderId = (placed.body as { orderId: string }).orderId;
+    expect(placed.body).toMatchObject({ items: [{ sku: kitParts[0], qty: 1 }, { sku: kitParts[1], qty: 2 }], kits: [{ sku: kitSku, qty: 1 }] });
+    const order = await call(`/v1/orders/${orderId}`, { headers: auth });
+    expect(order.body).toMatchObject({ status: 'reserved', kits: [{ sku: kitSku, qty: 1 }] });
+    const resize = await call(`/v1/orders/${orderId}`, { method: 'PATCH', headers: auth, body: { items: [{ sku: kitParts[0], qty: 2 }] } });
+    expect(resize.body).toMatchObject({ error: 'invalid_body', details: { field: 'items', kits: [kitSku] } });
+    expect((await call(`/v1/orders/${orderId}/cancel`, { method: 'POST', headers: auth })).status).toBe(200);
   });
 
   it('GET /healthz and /readyz', async () => {

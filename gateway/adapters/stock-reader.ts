@@ -6,6 +6,7 @@
 import type { RedisClient } from '../../lib/redis.ts';
 import { EMPTY_CHANNEL_CONFIG, withChannels, type ChannelSource } from '../../lib/contracts/channels.ts';
 import { toSkuState, type SkuState } from '../../lib/contracts/feed.ts';
+import { EMPTY_KIT_CATALOG, kitState, type ComponentState, type KitSource } from '../../lib/contracts/kits.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import { summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
 import { readViewRows } from '../../lib/view-rows.ts';
@@ -16,17 +17,21 @@ export interface StockViews {
   readRows(skus: string[]): Promise<Map<string, SkuRows>>;
   /** The sales-channel configuration the channel figures are computed with (none: no figures). */
   channels?: ChannelSource;
+  /** The kit catalog: a kit's state is computed from its components' views (docs/kits.md; none: no kits). */
+  kits?: KitSource;
 }
 
 export class StockViewReader implements StockViews {
   readonly keys: RedisKeys;
   readonly channels: ChannelSource | undefined;
+  readonly kits: KitSource | undefined;
   private readonly redis: RedisClient;
 
-  constructor(deps: { redis: RedisClient; prefix: string; channels?: ChannelSource }) {
+  constructor(deps: { redis: RedisClient; prefix: string; channels?: ChannelSource; kits?: KitSource }) {
     this.redis = deps.redis;
     this.keys = redisKeys(deps.prefix);
     this.channels = deps.channels;
+    this.kits = deps.kits;
   }
 
   /** One HGETALL per SKU, in one pipeline; SKUs without rows are left out. */
@@ -35,14 +40,29 @@ export class StockViewReader implements StockViews {
   }
 }
 
-/** Summaries of the SKUs that have a view; the others are listed as unknown. */
+/**
+ * Summaries of the SKUs that have a view; the others are listed as unknown. A kit's summary is
+ * computed from its components' views, read in the same pipeline (lib/contracts/kits.ts kitState);
+ * a kit none of whose components has a view is unknown.
+ */
 export async function readSummaries(views: StockViews, skus: string[]): Promise<{ summaries: StockLevel[]; unknown: string[] }> {
-  const rows = await views.readRows(skus);
+  const catalog = views.kits?.config ?? EMPTY_KIT_CATALOG;
+  const toRead = new Set<string>();
+  for (const sku of skus) {
+    const kit = catalog.kits.get(sku);
+    if (kit) for (const c of kit.components) toRead.add(c.sku);
+    else toRead.add(sku);
+  }
+  const rows = await views.readRows([...toRead]);
+  const channels = views.channels?.config ?? EMPTY_CHANNEL_CONFIG;
+  const read = new Map<string, StockLevel>();
+  for (const [sku, r] of rows) read.set(sku, withChannels(summarize(sku, r), r, channels));
   const summaries: StockLevel[] = [];
   const unknown: string[] = [];
   for (const sku of skus) {
-    const r = rows.get(sku);
-    if (r) summaries.push(withChannels(summarize(sku, r), r, views.channels?.config ?? EMPTY_CHANNEL_CONFIG));
+    const kit = catalog.kits.get(sku);
+    const s = kit ? kitState(kit, read as ReadonlyMap<string, ComponentState>) : read.get(sku);
+    if (s) summaries.push(s);
     else unknown.push(sku);
   }
   return { summaries, unknown };

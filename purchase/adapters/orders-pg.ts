@@ -44,8 +44,8 @@ export const RETRY = { retries: 4, initialDelayMs: 5, maxDelayMs: 200, retriable
 /** The SQLSTATE of the write-back's guard: a CHECK on stock_levels refusing `reserved` above `on_hand`. */
 export const GUARD_VIOLATION = '23514';
 
-export function eventPayload(type: OrderEventType, o: { orderId: string; customerId: string; status: OrderStatus; expiresAt: string; lines: OrderLine[] }) {
-  return { type, orderId: o.orderId, customerId: o.customerId, status: o.status, expiresAt: o.expiresAt, occurredAt: new Date().toISOString(), items: o.lines };
+export function eventPayload(type: OrderEventType, o: { orderId: string; customerId: string; status: OrderStatus; expiresAt: string; lines: OrderLine[]; kits?: OrderView['kits'] }) {
+  return { type, orderId: o.orderId, customerId: o.customerId, status: o.status, expiresAt: o.expiresAt, occurredAt: new Date().toISOString(), items: o.lines, ...(o.kits && o.kits.length > 0 ? { kits: o.kits } : {}) };
 }
 
 export function inTx<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -116,10 +116,22 @@ export class OrdersStore implements OrdersPort {
   }
 
   private async callWriteBack(holds: HoldToWrite[]): Promise<Map<string, WriteResult>> {
-    const input = holds.map((h) => ({ id: h.holdId, customer: h.customerId, idem: h.idempotencyKey, hash: h.hash, expires: h.expiresAt.toISOString(), items: h.items, ...(h.channel ? { channel: h.channel } : {}) }));
+    const input = holds.map((h) => ({
+      id: h.holdId,
+      customer: h.customerId,
+      idem: h.idempotencyKey,
+      hash: h.hash,
+      expires: h.expiresAt.toISOString(),
+      items: h.items,
+      ...(h.channel ? { channel: h.channel } : {}),
+      ...(h.kits && h.kits.length > 0 ? { kits: h.kits } : {}),
+    }));
+    // A batch with kit purchases goes through the wrapper (migration 0017): the same write-back plus
+    // the orders' kit rows and the kits on OrderPlaced, in the same transaction.
+    const fn = holds.some((h) => h.kits && h.kits.length > 0) ? 'purchase_write_back_kits' : 'purchase_write_back';
     const r = await retry(
       () =>
-        this.pool.query<{ out: WriteBackRow[] }>(`SELECT purchase_write_back($1::jsonb) AS out FROM ${movementContextFrom(2)}`, [
+        this.pool.query<{ out: WriteBackRow[] }>(`SELECT ${fn}($1::jsonb) AS out FROM ${movementContextFrom(2)}`, [
           JSON.stringify(input),
           encodeMovementContext(writeBackContext(holds)),
         ]),
@@ -159,6 +171,10 @@ export class OrdersStore implements OrdersPort {
       const line = lines.get(x.sku);
       if (line) Object.assign(line, { backordered: x.qty, eta: x.eta ? x.eta.toISOString() : null });
     }
+    const k = await c.query<{ kit_sku: string; qty: number; components: Array<{ sku: string; qty: number }> }>(
+      'SELECT kit_sku, qty, components FROM order_kits WHERE order_id = $1 ORDER BY kit_sku',
+      [orderId],
+    );
     return {
       orderId: row.id,
       customerId: row.customer_id,
@@ -168,6 +184,7 @@ export class OrdersStore implements OrdersPort {
       updatedAt: row.updated_at.toISOString(),
       lines: [...lines.values()],
       channel: row.channel_id,
+      ...(k.rows.length > 0 ? { kits: k.rows.map((x) => ({ sku: x.kit_sku, qty: x.qty, components: x.components })) } : {}),
     };
   }
 

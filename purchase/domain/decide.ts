@@ -63,9 +63,10 @@ export async function decidePurchase(ports: DecidePorts, input: DecideInput): Pr
   if (g.kind !== 'ok') return reserveRefusal(g, items, req.customerId, config.maxPerCustomer);
   const hold = { holdId, idemKey: gate.idemKey(scopedKey, items), customerId: req.customerId, items };
   const expiresAt = new Date(ports.clock.now() + config.holdTtlMs);
-  const w = await ports.writeBack.write({ holdId, customerId: req.customerId, idempotencyKey, hash, items, expiresAt, channel });
+  const kits = req.kits && req.kits.length > 0 ? req.kits : undefined;
+  const w = await ports.writeBack.write({ holdId, customerId: req.customerId, idempotencyKey, hash, items, expiresAt, channel, ...(kits ? { kits } : {}) });
   if (w.ok) {
-    const body = placedBody(holdId, expiresAt.toISOString(), w.lines);
+    const body = placedBody(holdId, expiresAt.toISOString(), w.lines, kits);
     // The order is committed: the client gets its 201 even if Redis is unreachable now (the
     // reaper settles the hold later from Postgres).
     await gate.settle(hold, w.versions, JSON.stringify(body)).catch((err: unknown) => log.warn({ err: errorMessage(err), holdId }, 'settle failed; the reaper will settle the hold'));
@@ -77,7 +78,7 @@ export async function decidePurchase(ports: DecidePorts, input: DecideInput): Pr
     if (w.existing.hash !== hash) return keyReused();
     const order = await ports.orders.getOrder(w.existing.orderId);
     if (!order) return refuse(new UnavailableError('retry with the same Idempotency-Key'));
-    return { status: 201, body: placedBody(order.orderId, order.expiresAt, order.lines), headers: { 'Idempotent-Replayed': 'true' } };
+    return { status: 201, body: placedBody(order.orderId, order.expiresAt, order.lines, order.kits), headers: { 'Idempotent-Replayed': 'true' } };
   }
   if (w.reason === 'insufficient') {
     log.warn({ holdId, items }, 'the gate accepted a purchase Postgres could not cover (view ahead of Postgres); units returned');

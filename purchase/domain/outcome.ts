@@ -17,6 +17,7 @@ import {
   UnknownSkuError,
   type PlatformError,
 } from '../../lib/errors.ts';
+import type { KitLine } from '../../lib/contracts/kits.ts';
 import type { OrderLine, OrderView } from './ports.ts';
 
 export interface Outcome {
@@ -101,12 +102,12 @@ export function skuField(items: ReadonlyArray<{ sku: string }>, sku: string): st
   return `items[${items.findIndex((i) => i.sku === sku)}].sku`;
 }
 
-export function placedBody(orderId: string, expiresAt: string, lines: OrderLine[]): Record<string, unknown> {
-  return { orderId, status: 'reserved', expiresAt, items: lines };
+export function placedBody(orderId: string, expiresAt: string, lines: OrderLine[], kits?: readonly KitLine[]): Record<string, unknown> {
+  return { orderId, status: 'reserved', expiresAt, items: lines, ...(kits && kits.length > 0 ? { kits } : {}) };
 }
 
 export function orderBody(o: OrderView): Record<string, unknown> {
-  return { orderId: o.orderId, customerId: o.customerId, status: o.status, expiresAt: o.expiresAt, createdAt: o.createdAt, updatedAt: o.updatedAt, items: o.lines, ...(o.channel ? { channel: o.channel } : {}) };
+  return { orderId: o.orderId, customerId: o.customerId, status: o.status, expiresAt: o.expiresAt, createdAt: o.createdAt, updatedAt: o.updatedAt, items: o.lines, ...(o.channel ? { channel: o.channel } : {}), ...(o.kits && o.kits.length > 0 ? { kits: o.kits } : {}) };
 }
 
 /** A replayed answer carries `Idempotent-Replayed: true`. */

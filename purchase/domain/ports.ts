@@ -6,6 +6,7 @@
  */
 import type { Config } from '../../lib/config.ts';
 import type { Logger } from '../../lib/logger.ts';
+import type { KitLine } from '../../lib/contracts/kits.ts';
 import type { Allocation } from './allocate.ts';
 
 export interface GateItem {
@@ -103,6 +104,8 @@ export interface HoldToWrite {
   expiresAt: Date;
   /** The sales channel: lines are allocated on its locations by its sourcing rule. */
   channel?: string | null;
+  /** Kit lines bought (their components are in `items`): recorded in order_kits (migration 0017). */
+  kits?: KitLine[];
 }
 
 export interface OrderLine {
@@ -135,6 +138,8 @@ export interface OrderView {
   lines: OrderLine[];
   /** The sales channel the order was sold on (docs/channels.md); null: none. */
   channel?: string | null;
+  /** The kits bought (docs/kits.md); their components are in `lines`. Absent or empty: none. */
+  kits?: KitLine[];
 }
 
 export type TransitionResult =
@@ -215,6 +220,8 @@ export interface QueuedRequest {
   items: GateItem[];
   address: string;
   channel?: string | null;
+  /** The kit lines of the purchase (docs/kits.md); `items` are their components. */
+  kits?: KitLine[];
 }
 
 /** What became of a ticket: the HTTP outcome its purchase got (or would have got). */

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { CHANNEL_ID } from '../../lib/contracts/channels.ts';
+import type { KitLine } from '../../lib/contracts/kits.ts';
 import { toValidation, type Validation } from '../../lib/validation.ts';
 
 export const MAX_ITEMS = 20;
@@ -55,6 +56,11 @@ export interface PurchaseRequest {
   items: PurchaseBody['items'];
   /** The sales channel resolved from the credential (and the body); null or absent: the pooled figure. */
   channel?: string | null;
+  /**
+   * The kit lines the customer asked for (docs/kits.md); `items` are then the expanded components
+   * (expandKits in lib/contracts/kits.ts), which the gate and the write-back reserve.
+   */
+  kits?: KitLine[];
 }
 
 /** Validates a parsed JSON body; the error names the first offending field (`items[0].qty`). */
@@ -73,6 +79,8 @@ export function validIdempotencyKey(key: string | undefined): key is string {
 export function requestHash(req: PurchaseRequest): string {
   const items = [...req.items].sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0)).map((i) => [i.sku, i.qty]);
   // A channel is part of the request's meaning; without one the hash is what it always was.
-  const meaning = req.channel ? [req.customerId, items, req.channel] : [req.customerId, items];
+  const meaning: unknown[] = req.channel ? [req.customerId, items, req.channel] : [req.customerId, items];
+  // Kits too (what was asked, not only its components); without kits the hash is what it always was.
+  if (req.kits && req.kits.length > 0) meaning.push(['kits', [...req.kits].sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0)).map((k) => [k.sku, k.qty])]);
   return createHash('sha256').update(JSON.stringify(meaning)).digest('base64url').slice(0, 32);
 }

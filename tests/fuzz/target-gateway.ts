@@ -44,8 +44,14 @@ export async function runGatewayTarget(o: {
   const env = () => ({ GATEWAY_PORT: String(port), GATEWAY_JWT_SECRET: JWT_SECRET, GATEWAY_MAX_FRAME_BYTES: String(MAX_FRAME_BYTES), GATEWAY_MAX_INVALID_FRAMES: '3' });
   let gateway = child('gateway', names, env());
   const violations: Violation[] = [];
+  // A kit of the run's first two SKUs (docs/kits.md): requests may name it like any SKU, and a
+  // purchase of it reserves those two.
+  const kit = `${names.id}-kit`;
   try {
     await seedSkus(pool, names);
+    await pool.query(`INSERT INTO products (sku, name) VALUES ($1, 'fuzz kit') ON CONFLICT DO NOTHING`, [kit]);
+    await pool.query('INSERT INTO kits (sku) VALUES ($1) ON CONFLICT DO NOTHING', [kit]);
+    await pool.query('INSERT INTO kit_components (kit_sku, component_sku, quantity) VALUES ($1, $2, 1), ($1, $3, 2) ON CONFLICT DO NOTHING', [kit, names.skus[0], names.skus[1]]);
     await Promise.all([processor.start(), gateway.start()]);
     await waitViews(pool, redis, names);
     log(`gateway on port ${port} (pid ${gateway.pid}), processor pid ${processor.pid}, prefix ${names.prefix}`);
@@ -55,7 +61,7 @@ export async function runGatewayTarget(o: {
       return (exp ? j.setExpirationTime(exp) : j).sign(secret);
     };
     const ctx: GatewayFuzzContext = {
-      skus: names.skus,
+      skus: [...names.skus, kit],
       locations: names.locations,
       tokens: [
         'dev-wms-key',
@@ -99,7 +105,12 @@ export async function runGatewayTarget(o: {
     // changed their SKUs legitimately; every other SKU must be exactly as before.
     // A request can only touch a SKU it names (confirm/cancel name random order ids, never an
     // order of the storm, whose ids the fuzzer does not know).
-    const touched = new Set(stats.accepted.filter((a) => a.route !== 'confirm' && a.route !== 'cancel' && a.sku !== undefined).map((a) => a.sku!));
+    // An accepted purchase also touches every SKU its answer lists (a kit's components).
+    const touched = new Set(
+      stats.accepted
+        .filter((a) => a.route !== 'confirm' && a.route !== 'cancel' && a.sku !== undefined)
+        .flatMap((a) => [a.sku!, ...names.skus.filter((s) => a.body.includes(`"${s}"`))]),
+    );
     for (const sku of names.skus) {
       if (touched.has(sku)) continue;
       const diff = diffSnapshots(before.get(sku)!, await snapshot(pool, redis, names, [sku]));
@@ -116,6 +127,7 @@ export async function runGatewayTarget(o: {
     return { stats, violations };
   } finally {
     await Promise.all([gateway.stop(), processor.stop()]);
+    await pool.query('DELETE FROM kits WHERE sku = $1', [kit]).catch(() => undefined);
     redis.disconnect();
     await pool.end();
   }
