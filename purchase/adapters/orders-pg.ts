@@ -206,7 +206,14 @@ export class OrdersStore implements OrdersPort {
   }
 
   /** Applies a terminal transition inside `c`: stock rows, status, outbox. */
-  private async finish(c: pg.PoolClient, order: OrderView, to: 'confirmed' | 'cancelled' | 'expired'): Promise<OrderView> {
+  private async finish(c: pg.PoolClient, read: OrderView, to: 'confirmed' | 'cancelled' | 'expired'): Promise<OrderView> {
+    // The caller holds the order's row lock. Lock its SKUs' stock rows too (sorted, as every stock
+    // writer does), then read its lines again: a receipt converting this order's backorders holds
+    // those rows for its whole transaction (receipt_receive, migration 0018), so what is released
+    // or confirmed below is exactly what the order holds now.
+    const skus = [...new Set(read.lines.map((l) => l.sku))].sort();
+    if (skus.length > 0) await c.query(`SELECT 1 FROM stock_levels WHERE sku = ANY($1::text[]) ORDER BY sku, location_id FOR UPDATE`, [skus]);
+    const order = (await this.getOrder(read.orderId, c)) ?? read;
     const res = order.lines.flatMap((l) => l.allocations.map((a) => ({ sku: l.sku, loc: a.locationId, qty: a.qty })));
     res.sort((a, b) => (a.sku === b.sku ? (a.loc < b.loc ? -1 : 1) : a.sku < b.sku ? -1 : 1));
     if (to === 'confirmed') {
