@@ -45,9 +45,24 @@ function stockBody(s: StockLevel, full: boolean, channel?: string, kits?: KitCat
   const kit = kits?.kits.get(s.sku);
   // A kit names its components (docs/kits.md): its figures are derived from theirs.
   const named = { ...(channel === undefined ? {} : { channel }), ...(kit ? { kit: { components: kit.components } } : {}) };
-  if (!full) return { sku: s.sku, available, version: s.version, deleted: s.deleted, commitTs: s.commitTs, committedAt: new Date(s.commitTs).toISOString(), ...named };
-  const { channels, ...rest } = s;
-  return { ...rest, available, ...named, ...(channels ? { channels } : {}), committedAt: new Date(s.commitTs).toISOString() };
+  if (!full) return { sku: s.sku, available, version: s.version, deleted: s.deleted, commitTs: s.commitTs, committedAt: new Date(s.commitTs).toISOString(), ...named, ...incomingBody(s, false) };
+  const { channels, incoming, ...rest } = s;
+  return { ...rest, available, ...named, ...(channels ? { channels } : {}), committedAt: new Date(s.commitTs).toISOString(), ...incomingBody({ incoming }, true) };
+}
+
+/**
+ * Incoming stock on a stock read (docs/incoming.md), as the WebSocket items carry it: absent for
+ * a SKU that expects nothing, has no backorders and sells on hand only.
+ */
+function incomingBody(s: Pick<StockLevel, 'incoming'>, full: boolean) {
+  const i = s.incoming;
+  if (!i) return {};
+  return {
+    incoming: i.incoming,
+    nextEta: i.nextEta === null ? null : new Date(i.nextEta).toISOString(),
+    backorderable: i.backorderable,
+    ...(full ? { backordered: i.backordered, backorderPolicy: i.policy } : {}),
+  };
 }
 
 /** The `?channel=` of a stock read: absent, or a sales channel this gateway knows (else 400 / 404). */

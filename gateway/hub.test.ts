@@ -43,7 +43,7 @@ function entry(sku: string, version: number, available = version, deleted = fals
   return {
     id: `1-${seq}`,
     rts: 1000 + seq,
-    state: { sku, available, onHand: available, reserved: 0, safetyStock: 0, version, deleted, commitTs: 1, locationsJson: '[]', channels: null },
+    state: { sku, available, onHand: available, reserved: 0, safetyStock: 0, version, deleted, commitTs: 1, locationsJson: '[]', channels: null, incoming: null },
   };
 }
 

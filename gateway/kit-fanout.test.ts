@@ -9,7 +9,7 @@ import { KitFanout } from './kit-fanout.ts';
 const logger = createLogger({ level: 'silent' });
 
 function entry(id: string, sku: string, available: number, version: number): FeedEntry {
-  const state: SkuState = { sku, available, onHand: available, reserved: 0, safetyStock: 0, version, deleted: false, commitTs: version, locationsJson: '[]', channels: null };
+  const state: SkuState = { sku, available, onHand: available, reserved: 0, safetyStock: 0, version, deleted: false, commitTs: version, locationsJson: '[]', channels: null, incoming: null };
   return { id, rts: 1, state };
 }
 

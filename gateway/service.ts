@@ -17,6 +17,7 @@ import { createRedis } from '../lib/redis.ts';
 import { PurchaseService } from '../purchase/service.ts';
 import { createPurchasePorts } from '../purchase/wiring.ts';
 import { createAdjustmentApplier } from '../connectors/adjustments.ts';
+import { createReceiptStore } from '../connectors/receipts.ts';
 import { AlertStreamReader } from './adapters/alert-stream.ts';
 import { FeedReader } from './adapters/feed.ts';
 import { AlertFanout } from './alert-fanout.ts';
@@ -25,6 +26,7 @@ import { ChannelWatcher } from '../lib/channel-config.ts';
 import { KitWatcher } from '../lib/kit-config.ts';
 import { KitFanout } from './kit-fanout.ts';
 import { createAdjustmentRoutes } from './adjustments-http.ts';
+import { createReceiptRoutes } from './receipts-http.ts';
 import { createMovementRoutes } from './movements-http.ts';
 import { createVerifier } from './auth.ts';
 import { CLOSE_CODES } from '../lib/contracts/protocol.ts';
@@ -127,6 +129,8 @@ export async function startGatewayService(
   const routes = express.Router({ caseSensitive: true, strict: true });
   routes.use(createOrderRoutes(purchases, identity));
   routes.use(createAdjustmentRoutes({ store: createAdjustmentApplier({ pool }), verifier, logger }));
+  // Expected receipts, receiving and backorder policies (docs/incoming.md): rare writes, same pool.
+  routes.use(createReceiptRoutes({ store: createReceiptStore({ pool }), verifier, logger }));
   routes.use(createMovementRoutes({ pool, verifier }));
   // Graceful stop (docs/operations.md): readiness red -> refuse new work -> in-flight finishes.
   const drain = new HttpDrain();

@@ -97,7 +97,7 @@ export const SALES_GRANT = 'sales:';
 
 // --- identity: credentials and scopes (gateway/auth.ts, docs/security.md#credentials-who-may-do-what) ---
 /** Scopes a service credential may hold, besides the WebSocket channels `wms` and `erp`. */
-export const SCOPES = ['purchase:act-for', 'orders:read', 'orders:confirm', 'orders:cancel', 'stock:read-locations', 'adjustments:write', 'movements:read'] as const;
+export const SCOPES = ['purchase:act-for', 'orders:read', 'orders:confirm', 'orders:cancel', 'stock:read-locations', 'adjustments:write', 'movements:read', 'receipts:write', 'backorder-policy:write'] as const;
 const GRANTS: readonly string[] = [...CHANNELS, ...SCOPES];
 
 /** `name:key:grant+grant;...` — a grant is a channel or a scope, e.g. `acme-wms:s3cret:wms+adjustments:write`. */
@@ -121,8 +121,8 @@ const apiKeys = z
 
 /** Development keys, public and loopback-only (docs/security.md#credentials-who-may-do-what). */
 const DEV_KEYS: ApiKey[] = [
-  { name: 'dev-wms', key: 'dev-wms-key', channels: ['wms'], scopes: ['wms', 'adjustments:write'] },
-  { name: 'dev-erp', key: 'dev-erp-key', channels: ['erp'], scopes: ['erp', 'adjustments:write'] },
+  { name: 'dev-wms', key: 'dev-wms-key', channels: ['wms'], scopes: ['wms', 'adjustments:write', 'receipts:write'] },
+  { name: 'dev-erp', key: 'dev-erp-key', channels: ['erp'], scopes: ['erp', 'adjustments:write', 'receipts:write', 'backorder-policy:write'] },
   { name: 'dev-storefront', key: 'dev-storefront-key', channels: [], scopes: ['purchase:act-for'] },
   { name: 'dev-payments', key: 'dev-payments-key', channels: [], scopes: ['orders:read', 'orders:confirm'] },
   { name: 'dev-support', key: 'dev-support-key', channels: [], scopes: ['orders:read', 'orders:cancel', 'stock:read-locations'] },

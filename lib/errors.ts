@@ -50,6 +50,7 @@ export const ERROR_CATALOG = {
   not_found: { status: 404, retriable: false, summary: 'no such route' },
   unknown_sku: { status: 404, retriable: false, summary: 'no stock is known for the SKU' },
   unknown_location: { status: 404, retriable: false, summary: 'the catalog does not know the location' },
+  unknown_receipt: { status: 404, retriable: false, summary: 'no expected receipt has this id (docs/incoming.md)' },
   unknown_order: { status: 404, retriable: false, summary: 'no such order, or not one the caller may see' },
   unknown_ticket: { status: 404, retriable: false, summary: 'no such waiting-room ticket, or its outcome is no longer kept' },
   unknown_channel: { closeCode: 4002, frame: true, retriable: false, summary: 'WebSocket only: the channel is not storefront, wms or erp' },
@@ -68,6 +69,7 @@ export const ERROR_CATALOG = {
   below_reserved: { status: 409, retriable: false, summary: 'the adjustment would take on hand below the reserved units' },
   on_hand_overflow: { status: 409, retriable: false, summary: 'the adjustment would take on hand past 2147483647' },
   adjustment_id_conflict: { status: 409, retriable: false, summary: 'the adjustment id was applied with a different payload' },
+  receipt_line_conflict: { status: 409, retriable: false, summary: 'the receipt line cannot take this change (its SKU or location differs, it is received or cancelled, or the quantity falls below what was received); nothing changed (`details`)' },
   count_too_old: { status: 409, retriable: false, summary: 'a dated count (`countedAt`) older than the movement ledger\'s horizon: the movements since cannot be replayed (`details.horizon`); nothing changed' },
   count_superseded: { status: 409, retriable: false, summary: 'a dated count older than a count already applied at that location (`details.countedAt` of the newer one); nothing changed' },
   count_in_future: { status: 409, retriable: false, summary: 'a dated count whose `countedAt` is later than now (beyond a minute of clock skew); nothing changed' },
@@ -211,6 +213,12 @@ export class UnknownSkuError extends PlatformError {
 }
 export class UnknownLocationError extends PlatformError {
   override readonly code = 'unknown_location';
+}
+export class UnknownReceiptError extends PlatformError {
+  override readonly code = 'unknown_receipt';
+}
+export class ReceiptLineConflictError extends PlatformError {
+  override readonly code = 'receipt_line_conflict';
 }
 export class UnknownOrderError extends PlatformError {
   override readonly code = 'unknown_order';
@@ -422,6 +430,8 @@ const CLASSES: { readonly [C in ErrorCode]: ErrorClass | ErrorFactory } = {
   channel_forbidden: ChannelForbiddenError,
   channel_without_locations: ChannelWithoutLocationsError,
   channel_pending: ChannelPendingError,
+  unknown_receipt: UnknownReceiptError,
+  receipt_line_conflict: ReceiptLineConflictError,
   unknown_order: UnknownOrderError,
   unknown_ticket: UnknownTicketError,
   unknown_channel: UnknownChannelError,

@@ -69,6 +69,11 @@ export class HoldLifecycle {
       if (!order || order.status === 'abandoned') return unknownOrder(orderId);
       if (order.status !== 'reserved') return invalidState(orderId, order.status, 'changed');
       if (Date.parse(order.expiresAt) <= this.ports.clock.now()) return invalidState(orderId, 'expired', 'changed');
+      // A line with units promised against incoming stock keeps its quantities until they are
+      // received (docs/incoming.md): hold_resize moves reservations only.
+      if (order.lines.some((l) => (l.backordered ?? 0) > 0)) {
+        return refuse(new InvalidStateError(`order ${orderId} has backordered units and cannot be changed until they are received; cancel it instead`, { details: { orderId, status: order.status, reason: 'backordered' } }));
+      }
       // A kit's components move together (docs/kits.md): resizing one line would break the kit.
       if (order.kits && order.kits.length > 0) {
         const kits = order.kits.map((k) => k.sku);

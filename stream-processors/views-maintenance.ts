@@ -17,7 +17,7 @@ import type { StockLevel } from '../schemas/generated/avro-types.ts';
 import type { RedisViews } from './adapters/redis-views.ts';
 import { countRows, pagesBySku, rowsFor } from './adapters/pg-stock.ts';
 import { diffSku, repairFor, type DriftItem } from './domain/reconcile.ts';
-import type { RowChange, SkuRows } from './domain/fold.ts';
+import { incomingFields, type RowChange, type SkuRows } from './domain/fold.ts';
 
 export interface Progress {
   (done: number, total: number): void;
@@ -64,7 +64,7 @@ function rowChanges(pages: Map<string, SkuRows>): RowChange[] {
   const out: RowChange[] = [];
   for (const [sku, rows] of pages) {
     for (const [locationId, r] of Object.entries(rows)) {
-      out.push({ sku, locationId, deleted: false, onHand: r.onHand, reserved: r.reserved, safetyStock: r.safetyStock, version: r.version, commitTs: r.commitTs });
+      out.push({ sku, locationId, deleted: false, onHand: r.onHand, reserved: r.reserved, safetyStock: r.safetyStock, version: r.version, commitTs: r.commitTs, ...incomingFields(r) });
     }
   }
   return out;

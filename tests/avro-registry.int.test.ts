@@ -66,6 +66,7 @@ const deltaWithoutLocation: StockDelta = {
 const level: StockLevel = {
   sku: 'SKU-000003',
   channels: null,
+  incoming: null,
   available: 12,
   onHand: 20,
   reserved: 5,

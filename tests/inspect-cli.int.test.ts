@@ -69,6 +69,7 @@ describe('inspect command', () => {
     const level = (version: number, deleted = false): StockLevel => ({
       sku,
       channels: null,
+      incoming: null,
       available: deleted ? 0 : version,
       onHand: deleted ? 0 : version,
       reserved: 0,

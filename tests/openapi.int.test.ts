@@ -22,6 +22,8 @@ import { createLogger } from '../lib/logger.ts';
 import { createRedis } from '../lib/redis.ts';
 import type { AdjustmentStore } from '../connectors/inbound/adapters/pg-adjustments.ts';
 import { createAdjustmentRoutes, MAX_ADJUSTMENT_BODY_BYTES } from '../gateway/adjustments-http.ts';
+import { createReceiptRoutes, MAX_RECEIPT_BODY_BYTES } from '../gateway/receipts-http.ts';
+import type { ReceiptsPort } from '../connectors/receipts.ts';
 import { createMovementRoutes } from '../gateway/movements-http.ts';
 import { createHttpApp, MAX_BATCH_SKUS } from '../gateway/http.ts';
 import { createGatewayMetrics } from '../gateway/metrics.ts';
@@ -141,7 +143,7 @@ const config = loadConfig({
   PURCHASE_EXPIRY_INTERVAL_MS: '0',
   PURCHASE_HOT_SKUS: hotSku,
   PURCHASE_WAITING_ROOM_FACTOR: '1.5',
-  GATEWAY_API_KEYS: `oas-wms:${WMS_KEY}:wms+adjustments:write;oas-storefront:oas-sf-key-0123:storefront;oas-pay:${PAY_KEY}:orders:read+orders:confirm`,
+  GATEWAY_API_KEYS: `oas-wms:${WMS_KEY}:wms+adjustments:write+receipts:write+backorder-policy:write;oas-storefront:oas-sf-key-0123:storefront;oas-pay:${PAY_KEY}:orders:read+orders:confirm`,
   ...IDENTITY_ENV,
 });
 const pool = new pg.Pool({ connectionString: config.pg.url, max: 4 });
@@ -168,7 +170,7 @@ interface Answer {
  */
 async function call(
   requestPath: string,
-  opts: { method?: 'GET' | 'POST' | 'PATCH'; headers?: Record<string, string>; body?: unknown; undocumentedPath?: boolean } = {},
+  opts: { method?: 'GET' | 'POST' | 'PATCH' | 'PUT'; headers?: Record<string, string>; body?: unknown; undocumentedPath?: boolean } = {},
 ): Promise<Answer> {
   const method = opts.method ?? 'GET';
   const init: RequestInit = { method, headers: { ...opts.headers } };
@@ -266,7 +268,8 @@ describe('docs/openapi.yaml', () => {
         .Router()
         .use(createOrderRoutes({} as PurchaseService, { verifier: { verify: async () => ({ ok: false, reason: "listing" }) }, allowAnonymous: false }))
         .use(createAdjustmentRoutes({ store: {} as AdjustmentStore, verifier: { verify: async () => ({ ok: false, reason: "listing" }) }, logger: createLogger({ level: 'silent' }) }))
-        .use(createMovementRoutes({ pool: {} as pg.Pool, verifier: { verify: async () => ({ ok: false, reason: 'listing' }) } })),
+        .use(createMovementRoutes({ pool: {} as pg.Pool, verifier: { verify: async () => ({ ok: false, reason: 'listing' }) } }))
+        .use(createReceiptRoutes({ store: {} as ReceiptsPort, verifier: { verify: async () => ({ ok: false, reason: "listing" }) }, logger: createLogger({ level: 'silent' }) })),
     });
     interface Layer {
       route?: { path: string; methods: Record<string, boolean> };
@@ -705,6 +708,54 @@ describe('the gateway answers as documented', () => {
     expect(big.body).toMatchObject({ error: 'body_too_large', details: { field: 'body' } });
   });
 
+  it('receipts, receiving and backorder policies (docs/incoming.md): 200, 201, 400, 401, 403, 404, 409, 413', async () => {
+    const id = unique('OAS-PO');
+    const line = { line: 1, sku: adjSku, locationId: adjLocation, quantity: 4, eta: '2026-12-24T09:00:00Z' };
+    const put = (body: unknown, headers: Record<string, string> = wms, rid = id) => call(`/v1/receipts/${rid}`, { method: 'PUT', headers, body });
+    const created = await put({ reference: 'ASN-1', lines: [line] });
+    expect(created.status, created.text).toBe(201);
+    expect((await put({ lines: [{ ...line, quantity: 5 }] })).status).toBe(200);
+    expect((await put('{"lines":')).body).toMatchObject({ error: 'invalid_json' });
+    expect((await put({ lines: [{ ...line, quantity: 0 }] })).body).toMatchObject({ error: 'invalid_body', details: { field: 'lines[0].quantity' } });
+    expect((await put({ lines: [line] }, {})).status).toBe(401);
+    expect((await put({ lines: [line] }, pay)).status).toBe(403);
+    expect((await put({ lines: [{ ...line, locationId: `${adjLocation}-none` }] }, wms, unique('OAS-PO'))).body).toMatchObject({ error: 'unknown_location' });
+    expect((await put({ lines: [{ ...line, sku: unknownSku }] }, wms, unique('OAS-PO'))).body).toMatchObject({ error: 'unknown_sku' });
+    expect((await put(JSON.stringify({ reference: 'x'.repeat(MAX_RECEIPT_BODY_BYTES), lines: [line] }))).status).toBe(413);
+
+    expect((await call(`/v1/receipts/${id}`, { headers: wms })).body).toMatchObject({ receiptId: id, reference: 'ASN-1', lines: [{ line: 1, quantity: 5, receivedQuantity: 0, status: 'open' }] });
+    expect((await call('/v1/receipts/-bad', { headers: wms })).status).toBe(400);
+    expect((await call(`/v1/receipts/${id}`)).status).toBe(401);
+    expect((await call(`/v1/receipts/${id}`, { headers: pay })).status).toBe(403);
+    expect((await call(`/v1/receipts/${id}-none`, { headers: wms })).body).toMatchObject({ error: 'unknown_receipt' });
+
+    const receive = (body: unknown, headers: Record<string, string> = wms, rid = id) => call(`/v1/receipts/${rid}/receive`, { method: 'POST', headers, body });
+    const got = await receive({ lines: [{ line: 1, quantity: 5 }] });
+    expect(got.status, got.text).toBe(200);
+    expect(got.body).toMatchObject({ receipt: { lines: [{ status: 'received', receivedQuantity: 5 }] }, converted: [] });
+    expect((await receive({ lines: [{ line: 1, quantity: 1 }] })).body).toMatchObject({ error: 'receipt_line_conflict', details: { line: 1, status: 'received' } });
+    expect((await put({ lines: [{ ...line, quantity: 9 }] })).body).toMatchObject({ error: 'receipt_line_conflict', details: { line: 1, status: 'received' } });
+    expect((await receive({ lines: [{ line: 1, quantity: -1 }] })).status).toBe(400);
+    expect((await receive({ lines: [{ line: 1, quantity: 1 }] }, {})).status).toBe(401);
+    expect((await receive({ lines: [{ line: 1, quantity: 1 }] }, pay)).status).toBe(403);
+    expect((await receive({ lines: [{ line: 1, quantity: 1 }] }, wms, `${id}-none`)).status).toBe(404);
+    expect((await receive(JSON.stringify({ lines: [{ line: 1, quantity: 1 }], pad: 'x'.repeat(MAX_RECEIPT_BODY_BYTES) }))).status).toBe(413);
+
+    const policy = (body: unknown, headers: Record<string, string> = wms, sku = adjSku) => call(`/v1/skus/${sku}/backorder-policy`, { method: 'PUT', headers, body });
+    expect((await policy({ policy: 'backorder', limit: 2 })).body).toEqual({ sku: adjSku, policy: 'backorder', limit: 2 });
+    expect((await call(`/v1/skus/${adjSku}/backorder-policy`, { headers: wms })).body).toEqual({ sku: adjSku, policy: 'backorder', limit: 2 });
+    expect((await policy({ policy: 'none' })).status).toBe(200);
+    expect((await policy({ policy: 'backorder' })).body).toMatchObject({ error: 'invalid_body', details: { field: 'limit' } });
+    expect((await policy({ policy: 'none' }, {})).status).toBe(401);
+    expect((await policy({ policy: 'none' }, pay)).status).toBe(403);
+    expect((await policy({ policy: 'none' }, wms, unknownSku)).body).toMatchObject({ error: 'unknown_sku' });
+    expect((await policy(JSON.stringify({ policy: 'none', pad: 'x'.repeat(MAX_RECEIPT_BODY_BYTES) }))).status).toBe(413);
+    expect((await call(`/v1/skus/${'s'.repeat(129)}/backorder-policy`, { headers: wms })).status).toBe(400);
+    expect((await call(`/v1/skus/${adjSku}/backorder-policy`)).status).toBe(401);
+    expect((await call(`/v1/skus/${adjSku}/backorder-policy`, { headers: pay })).status).toBe(403);
+    await pool.query(`DELETE FROM incoming_receipts WHERE sku = $1`, [adjSku]);
+  });
+
   it('GET /v1/movements: 200 pages under movements:read or wms, 400, 401, 403 (docs/ledger.md)', async () => {
     const wms = { Authorization: `Bearer ${WMS_KEY}` };
     const first = await call(`/v1/movements?sku=${encodeURIComponent(adjSku)}&limit=1`, { headers: wms });
@@ -805,6 +856,16 @@ describe('the gateway answers as documented', () => {
       'GET /v1/tickets/{sku}/{ticket}/events 500',
       'POST /v1/adjustments 500',
       'POST /v1/adjustments 503',
+      'PUT /v1/receipts/{receiptId} 500',
+      'PUT /v1/receipts/{receiptId} 503',
+      'GET /v1/receipts/{receiptId} 500',
+      'GET /v1/receipts/{receiptId} 503',
+      'POST /v1/receipts/{receiptId}/receive 500',
+      'POST /v1/receipts/{receiptId}/receive 503',
+      'PUT /v1/skus/{sku}/backorder-policy 500',
+      'PUT /v1/skus/{sku}/backorder-policy 503',
+      'GET /v1/skus/{sku}/backorder-policy 500',
+      'GET /v1/skus/{sku}/backorder-policy 503',
       'GET /v1/movements 503',
     ]);
     const documented = Object.entries(doc.paths).flatMap(([template, ops]) =>

@@ -216,6 +216,21 @@ describe('stock processor', () => {
   });
 });
 
+/** Incoming figures of a change (docs/incoming.md), from their own generator so the quantities above keep their sequence. */
+let seed2 = 7;
+const rnd2 = () => ((seed2 = (seed2 * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+function incomingFigures(v: number): Pick<RowChange, 'incoming' | 'backordered' | 'nextEta' | 'policy' | 'limit'> {
+  // The policy moves in phases (as a policy change re-stamps every row of the SKU).
+  const policy = Math.floor(v / 70) % 3;
+  return {
+    incoming: rnd2() < 0.5 ? 0 : Math.floor(rnd2() * 40),
+    backordered: Math.floor(rnd2() * 6),
+    nextEta: rnd2() < 0.3 ? 0 : 1_795_000_000_000 + Math.floor(rnd2() * 1e9),
+    policy,
+    limit: rnd2() < 0.3 ? -1 : Math.floor(rnd2() * 30),
+  };
+}
+
 describe('apply script agrees with the pure fold', () => {
   it('gives the same rows and summary for a shuffled sequence with duplicates, stale events and deletes', async () => {
     const views = new RedisViews({ redis, prefix: foldPrefix('fold') });
@@ -226,7 +241,7 @@ describe('apply script agrees with the pure fold', () => {
     for (let v = 1; v <= 200; v++) {
       const locationId = `L${Math.floor(rnd() * 4)}`;
       const deleted = rnd() < 0.1;
-      changes.push({ sku, locationId, deleted, onHand: Math.floor(rnd() * 50), reserved: Math.floor(rnd() * 5), safetyStock: Math.floor(rnd() * 3), version: v, commitTs: 1000 + v });
+      changes.push({ sku, locationId, deleted, onHand: Math.floor(rnd() * 50), reserved: Math.floor(rnd() * 5), safetyStock: Math.floor(rnd() * 3), version: v, commitTs: 1000 + v, ...incomingFigures(v) });
     }
     // Shuffle within small windows and duplicate some: arrival order is not version order.
     const arrivals = changes.flatMap((c) => (rnd() < 0.2 ? [c, c] : [c]));
@@ -255,6 +270,14 @@ describe('apply script agrees with the pure fold', () => {
       deleted: hash.deleted === '1',
       commitTs: Number(hash.commitTs),
     }).toEqual({ onHand: s.onHand, reserved: s.reserved, safetyStock: s.safetyStock, available: s.available, version: s.version, deleted: s.deleted, commitTs: s.commitTs });
+    // The incoming figures and the backorder allowance the gate sells from (docs/incoming.md).
+    const inc = s.incoming ?? { incoming: 0, backordered: 0, nextEta: null, backorderable: 0 };
+    expect({ incoming: Number(hash.incoming), backordered: Number(hash.backordered), nextEta: Number(hash.nextEta), backorderable: Number(hash.backorderable) }).toEqual({
+      incoming: inc.incoming,
+      backordered: inc.backordered,
+      nextEta: inc.nextEta ?? 0,
+      backorderable: inc.backorderable,
+    });
     expect(outcomes).toContain('stale');
     expect(outcomes).toContain('duplicate');
 

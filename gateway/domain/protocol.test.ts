@@ -5,6 +5,7 @@ import { deltasFrame, errorFrame, isNewer, itemJson, parseClientFrame, snapshotF
 const state: SkuState = {
   sku: 'SKU-"1"',
   channels: null,
+  incoming: null,
   available: 7,
   onHand: 10,
   reserved: 2,
@@ -71,5 +72,21 @@ describe('items and frames', () => {
     expect(isNewer({ version: 3, deleted: false }, { version: 3, deleted: true })).toBe(true);
     expect(isNewer({ version: 3, deleted: true }, { version: 3, deleted: false })).toBe(false);
     expect(isNewer({ version: 4, deleted: false }, { version: 3, deleted: true })).toBe(false);
+  });
+});
+
+describe('itemJson with incoming stock (docs/incoming.md)', () => {
+  const withIncoming: SkuState = { ...state, incoming: { incoming: 12, nextEta: Date.parse('2026-12-24T09:00:00Z'), backordered: 3, backorderable: 9, policy: 'preorder' } };
+
+  it('storefront items carry incoming, nextEta and backorderable; wms items add backordered', () => {
+    expect(JSON.parse(itemJson(withIncoming, 'storefront'))).toEqual({
+      sku: state.sku, available: 7, version: 42, commitTs: state.commitTs, incoming: 12, nextEta: '2026-12-24T09:00:00.000Z', backorderable: 9,
+    });
+    expect(JSON.parse(itemJson(withIncoming, 'wms'))).toMatchObject({ incoming: 12, nextEta: '2026-12-24T09:00:00.000Z', backorderable: 9, backordered: 3 });
+    expect(JSON.parse(itemJson({ ...withIncoming, incoming: { ...withIncoming.incoming!, nextEta: null } }, 'storefront')).nextEta).toBeNull();
+  });
+
+  it('a SKU without incoming stock keeps the item it always had', () => {
+    expect(Object.keys(JSON.parse(itemJson(state, 'storefront')))).toEqual(['sku', 'available', 'version', 'commitTs']);
   });
 });

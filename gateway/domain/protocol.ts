@@ -65,19 +65,32 @@ export function parseClientFrame(text: string): { ok: true; frame: ClientFrame }
   return { ok: true, frame: parsed.data };
 }
 
+/**
+ * The incoming-stock fields of an item (docs/incoming.md), empty for a SKU that expects nothing,
+ * has no backorders and sells on hand only: `incoming` (units expected), `nextEta` (ISO 8601 or
+ * null) and `backorderable` (units that may still be sold beyond `available`) on every channel;
+ * `backordered` (units promised against incoming) on wms/erp only.
+ */
+function incomingJson(state: SkuState, full: boolean): string {
+  const i = state.incoming;
+  if (!i) return '';
+  const eta = i.nextEta === null ? 'null' : JSON.stringify(new Date(i.nextEta).toISOString());
+  return `,"incoming":${i.incoming},"nextEta":${eta},"backorderable":${i.backorderable}${full ? `,"backordered":${i.backordered}` : ''}`;
+}
+
 /** Item JSON for a channel, serialised once per state and shared by every connection. */
 export function itemJson(state: SkuState, channel: Channel, salesChannel?: string): string {
   if (salesChannel !== undefined) {
     // A storefront following a sales channel: that channel's figure (itemFigure checked it is there).
-    return `{"sku":${JSON.stringify(state.sku)},"available":${state.channels?.[salesChannel] ?? 0},"version":${state.version},"commitTs":${state.commitTs},"channel":${JSON.stringify(salesChannel)}}`;
+    return `{"sku":${JSON.stringify(state.sku)},"available":${state.channels?.[salesChannel] ?? 0},"version":${state.version},"commitTs":${state.commitTs},"channel":${JSON.stringify(salesChannel)}${incomingJson(state, false)}}`;
   }
   if (channel === 'storefront') {
-    return `{"sku":${JSON.stringify(state.sku)},"available":${state.available},"version":${state.version},"commitTs":${state.commitTs}}`;
+    return `{"sku":${JSON.stringify(state.sku)},"available":${state.available},"version":${state.version},"commitTs":${state.commitTs}${incomingJson(state, false)}}`;
   }
   return (
     `{"sku":${JSON.stringify(state.sku)},"available":${state.available},"version":${state.version},"commitTs":${state.commitTs},` +
     `"deleted":${state.deleted},"onHand":${state.onHand},"reserved":${state.reserved},"safetyStock":${state.safetyStock},"locations":${state.locationsJson}` +
-    `${state.channels ? `,"channels":${JSON.stringify(state.channels)}` : ''}}`
+    `${state.channels ? `,"channels":${JSON.stringify(state.channels)}` : ''}${incomingJson(state, true)}}`
   );
 }
 

@@ -5,6 +5,7 @@ import { decodeAlertEntry, decodeFeedEntry, encodeAlertEntry, encodeFeedEntry, f
 const level: StockLevel = {
   sku: 'SKU-"1"',
   channels: null,
+  incoming: null,
   onHand: 10,
   reserved: 2,
   safetyStock: 1,
@@ -36,7 +37,7 @@ describe('feed entry codec', () => {
 
   it('reads missing fields as 0 / none and skips an entry without a SKU', () => {
     expect(decodeFeedEntry(['sku', 'A', 'version', '3'])).toEqual({
-      sku: 'A', channels: null, available: 0, onHand: 0, reserved: 0, safetyStock: 0, version: 3, deleted: false, commitTs: 0, locationsJson: '[]',
+      sku: 'A', channels: null, incoming: null, available: 0, onHand: 0, reserved: 0, safetyStock: 0, version: 3, deleted: false, commitTs: 0, locationsJson: '[]',
     });
     expect(decodeFeedEntry(['available', '1'])).toBeUndefined();
     expect(decodeFeedEntry([])).toBeUndefined();

@@ -4,10 +4,11 @@
  * One encoder, one decoder, pure (the XADD/XREAD calls stay in the adapters).
  *
  * Fields, in this order: sku, available, onHand, reserved, safetyStock, version, deleted (1/0),
- * commitTs, locations (JSON array of LocationLevel), and channels (JSON object channel id ->
- * available; only when sales channels are configured, docs/channels.md).
+ * commitTs, locations (JSON array of LocationLevel), channels (JSON object channel id ->
+ * available; only when sales channels are configured, docs/channels.md), and incoming (JSON
+ * IncomingLevel; only when the SKU has incoming stock, backorders or a policy, docs/incoming.md).
  */
-import { STOCK_ALERT_KIND_SYMBOLS, type StockAlert, type StockAlertKind, type StockLevel } from '../../schemas/generated/avro-types.ts';
+import { STOCK_ALERT_KIND_SYMBOLS, type IncomingLevel, type StockAlert, type StockAlertKind, type StockLevel } from '../../schemas/generated/avro-types.ts';
 
 /**
  * A StockLevel as a feed reader holds it: the locations stay JSON text, since the gateway
@@ -45,6 +46,7 @@ export function encodeFeedEntry(s: StockLevel, channelsVersion = 0): Array<strin
     'commitTs', s.commitTs,
     'locations', JSON.stringify(s.locations),
     ...(s.channels ? ['channels', JSON.stringify(s.channels), 'cfg', channelsVersion] : []),
+    ...(s.incoming ? ['incoming', JSON.stringify(s.incoming)] : []),
   ];
 }
 
@@ -61,6 +63,7 @@ export function toSkuState(s: StockLevel): SkuState {
     commitTs: s.commitTs,
     locationsJson: JSON.stringify(s.locations),
     channels: s.channels,
+    incoming: s.incoming,
   };
 }
 
@@ -84,8 +87,23 @@ export function decodeFeedEntry(fields: readonly string[]): SkuState | undefined
     commitTs: n('commitTs'),
     locationsJson: f.locations ?? '[]',
     channels: f.channels ? parseChannels(f.channels) : null,
+    incoming: f.incoming ? parseIncoming(f.incoming) : null,
     ...(f.cfg ? { cfg: n('cfg') } : {}),
   };
+}
+
+/** A feed entry's incoming figures; null for text that is not an IncomingLevel. */
+export function parseIncoming(text: string): IncomingLevel | null {
+  try {
+    const v = JSON.parse(text) as Record<string, unknown> | null;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+    const whole = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+    if (!whole(v.incoming) || !whole(v.backordered) || !whole(v.backorderable) || typeof v.policy !== 'string') return null;
+    if (v.nextEta !== null && !whole(v.nextEta)) return null;
+    return { incoming: v.incoming as number, nextEta: v.nextEta as number | null, backordered: v.backordered as number, backorderable: v.backorderable as number, policy: v.policy };
+  } catch {
+    return null;
+  }
 }
 
 /** A feed entry's channel figures; null for text that is not an object of non-negative integers. */

@@ -113,7 +113,9 @@ export function kitState(kit: Kit, states: ReadonlyMap<string, ComponentState>):
     channels = {};
     for (const id of channelIds.sort()) channels[id] = kitFigure(kit, (sku) => (live(sku) ? states.get(sku)?.channels?.[id] : 0));
   }
-  return { sku: kit.sku, available, onHand: available, reserved: 0, safetyStock: 0, version: kitVersion(kit, states), deleted: false, commitTs, locations: [], channels };
+  return { sku: kit.sku, available, onHand: available, reserved: 0, safetyStock: 0, version: kitVersion(kit, states), deleted: false, commitTs, locations: [], channels,
+    // Incoming stock and backorders are the components' (docs/incoming.md): a kit shows none.
+    incoming: null };
 }
 
 /** A kit line of a purchase, as the order remembers it. */

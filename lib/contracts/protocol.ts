@@ -66,10 +66,20 @@ export type LocationItem = LocationLevel;
 
 /**
  * One SKU's state on the wire. `storefront` items carry sku, available, version and commitTs
- * only; `wms` / `erp` items add the totals, `deleted` and the per-location breakdown.
+ * (and the incoming fields when the SKU has them); `wms` / `erp` items add the totals, `deleted`
+ * and the per-location breakdown.
  */
 export type StockItem = Pick<StockLevel, 'sku' | 'available' | 'version' | 'commitTs'> &
-  Partial<Pick<StockLevel, 'deleted' | 'onHand' | 'reserved' | 'safetyStock' | 'locations'>>;
+  Partial<Pick<StockLevel, 'deleted' | 'onHand' | 'reserved' | 'safetyStock' | 'locations'>> & {
+    /** Units expected on open receipts (docs/incoming.md); present when the SKU has incoming stock, backorders or a backorder policy. */
+    incoming?: number;
+    /** Earliest ETA of the expected units (ISO 8601), null when none is expected. */
+    nextEta?: string | null;
+    /** Units that may still be sold beyond `available` (backorder / preorder). */
+    backorderable?: number;
+    /** wms / erp only: units promised to orders against incoming. */
+    backordered?: number;
+  };
 
 // ---------------------------------------------------------------------------------------------
 // Server -> client frames

@@ -5,9 +5,27 @@
  * up to the state every consumer sees, which is exactly the Avro `StockLevel` record (generated
  * type, never a hand copy). Pure: no Redis client.
  */
-import type { LocationLevel, StockLevel } from '../../schemas/generated/avro-types.ts';
+import type { IncomingLevel, LocationLevel, StockLevel } from '../../schemas/generated/avro-types.ts';
+import { backorderAllowance, POLICY_CODE, policyFromCode } from './backorder.ts';
 
-export interface RowState {
+/**
+ * The figures of incoming stock and backorders a row carries (migration 0018, docs/incoming.md).
+ * Absent in rows written before them (and in deletions): zero, no ETA, policy none.
+ */
+export interface RowIncoming {
+  /** Open expected units at this location. */
+  incoming?: number;
+  /** Units promised to orders against incoming, counted at this location. */
+  backordered?: number;
+  /** Earliest ETA of the open expected units (ms since the epoch); 0: none. */
+  nextEta?: number;
+  /** The SKU's policy (POLICY_CODE: 0 none, 1 backorder, 2 preorder), copied onto every row. */
+  policy?: number;
+  /** The SKU's backorder limit; -1: none. */
+  limit?: number;
+}
+
+export interface RowState extends RowIncoming {
   onHand: number;
   reserved: number;
   safetyStock: number;
@@ -60,20 +78,51 @@ export function summarize(sku: string, rows: SkuRows): StockLevel {
     locations.push({ locationId, onHand: r.onHand, reserved: r.reserved, safetyStock: r.safetyStock, available: a, version: r.version });
   }
   // Field order matters: the HTTP API serialises this object as it is.
-  return { sku, onHand, reserved, safetyStock, available, version, deleted, commitTs, locations, channels: null };
+  return { sku, onHand, reserved, safetyStock, available, version, deleted, commitTs, locations, channels: null, incoming: incomingOf(rows) };
 }
 
-/** Serialised row as stored in Redis: "onHand|reserved|safetyStock|version|deleted|commitTs". */
+/**
+ * The SKU's incoming stock and backorders over its live rows (the Lua twin is the summary step of
+ * apply-rows-4.lua): null when nothing is expected, nothing is backordered and the policy is none,
+ * so SKUs that never use the feature look exactly as before.
+ */
+export function incomingOf(rows: SkuRows): IncomingLevel | null {
+  let incoming = 0;
+  let backordered = 0;
+  let nextEta = 0;
+  let policy = 0;
+  let limit = -1;
+  for (const r of Object.values(rows)) {
+    if (r.deleted) continue;
+    incoming += r.incoming ?? 0;
+    backordered += r.backordered ?? 0;
+    const eta = r.nextEta ?? 0;
+    if (eta > 0 && (nextEta === 0 || eta < nextEta)) nextEta = eta;
+    policy = Math.max(policy, r.policy ?? 0);
+    limit = Math.max(limit, r.limit ?? -1);
+  }
+  if (incoming === 0 && backordered === 0 && policy === POLICY_CODE.none) return null;
+  const name = policyFromCode(policy);
+  const backorderable = backorderAllowance({ policy: name, limit: limit < 0 ? null : limit, incoming, backordered });
+  return { incoming, nextEta: nextEta > 0 ? nextEta : null, backordered, backorderable, policy: name };
+}
+
+/**
+ * Serialised row as stored in Redis:
+ * "onHand|reserved|safetyStock|version|deleted|commitTs|incoming|backordered|nextEta|policy|limit".
+ * Rows of six fields (written before migration 0018's figures) still decode.
+ */
 export function encodeRow(r: RowState): string {
-  return `${r.onHand}|${r.reserved}|${r.safetyStock}|${r.version}|${r.deleted ? 1 : 0}|${r.commitTs}`;
+  return `${r.onHand}|${r.reserved}|${r.safetyStock}|${r.version}|${r.deleted ? 1 : 0}|${r.commitTs}|${r.incoming ?? 0}|${r.backordered ?? 0}|${r.nextEta ?? 0}|${r.policy ?? 0}|${r.limit ?? -1}`;
 }
 
 export function decodeRow(text: string): RowState | undefined {
   const parts = text.split('|');
-  if (parts.length !== 6) return undefined;
-  const [onHand, reserved, safetyStock, version, deleted, commitTs] = parts.map(Number) as [number, number, number, number, number, number];
-  if ([onHand, reserved, safetyStock, version, commitTs].some((n) => !Number.isFinite(n))) return undefined;
-  return { onHand, reserved, safetyStock, version, deleted: deleted === 1, commitTs };
+  if (parts.length !== 6 && parts.length !== 11) return undefined;
+  const nums = parts.map(Number);
+  if (nums.some((n) => !Number.isFinite(n))) return undefined;
+  const [onHand, reserved, safetyStock, version, deleted, commitTs, incoming = 0, backordered = 0, nextEta = 0, policy = 0, limit = -1] = nums as [number, number, number, number, number, number, ...number[]];
+  return { onHand, reserved, safetyStock, version, deleted: deleted === 1, commitTs, incoming, backordered, nextEta, policy, limit };
 }
 
 export function decodeRows(hash: Record<string, string>): SkuRows {

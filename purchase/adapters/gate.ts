@@ -259,13 +259,14 @@ export class Gate implements GatePort {
   /** The gate's view of a SKU: committed availability and the two gate terms. */
   async state(sku: string): Promise<{ viewAvailable: number | null; version: number; inflight: number; unreflected: number; available: number | null }> {
     const [view, gate] = await Promise.all([
-      this.redis.hmget(this.keys.summary(sku), 'available', 'version'),
+      this.redis.hmget(this.keys.summary(sku), 'available', 'version', 'backorderable'),
       this.redis.hmget(this.keys.gate(sku), 'inflight', 'unreflected'),
     ]);
     const viewAvailable = view[0] == null ? null : Number(view[0]);
     const inflight = Number(gate[0] ?? 0);
     const unreflected = Number(gate[1] ?? 0);
-    return { viewAvailable, version: Number(view[1] ?? 0), inflight, unreflected, available: viewAvailable === null ? null : gateAvailable({ viewAvailable, inflight, unreflected }) };
+    const viewBackorderable = Number(view[2] ?? 0);
+    return { viewAvailable, version: Number(view[1] ?? 0), inflight, unreflected, available: viewAvailable === null ? null : gateAvailable({ viewAvailable, viewBackorderable, inflight, unreflected }) };
   }
 
   /** SKUs that have gate state, in pages (SCAN). */

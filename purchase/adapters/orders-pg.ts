@@ -165,6 +165,12 @@ export class OrdersStore implements OrdersPort {
       if (x.location_id !== null && x.rqty !== null) line.allocations.push({ locationId: x.location_id, qty: x.rqty });
       lines.set(x.sku, line);
     }
+    // Units still promised against incoming stock (migration 0018, docs/incoming.md).
+    const b = await c.query<{ sku: string; qty: number; eta: Date | null }>(`SELECT sku, qty, eta FROM backorders WHERE order_id = $1`, [orderId]);
+    for (const x of b.rows) {
+      const line = lines.get(x.sku);
+      if (line) Object.assign(line, { backordered: x.qty, eta: x.eta ? x.eta.toISOString() : null });
+    }
     const k = await c.query<{ kit_sku: string; qty: number; components: Array<{ sku: string; qty: number }> }>(
       'SELECT kit_sku, qty, components FROM order_kits WHERE order_id = $1 ORDER BY kit_sku',
       [orderId],
@@ -200,7 +206,14 @@ export class OrdersStore implements OrdersPort {
   }
 
   /** Applies a terminal transition inside `c`: stock rows, status, outbox. */
-  private async finish(c: pg.PoolClient, order: OrderView, to: 'confirmed' | 'cancelled' | 'expired'): Promise<OrderView> {
+  private async finish(c: pg.PoolClient, read: OrderView, to: 'confirmed' | 'cancelled' | 'expired'): Promise<OrderView> {
+    // The caller holds the order's row lock. Lock its SKUs' stock rows too (sorted, as every stock
+    // writer does), then read its lines again: a receipt converting this order's backorders holds
+    // those rows for its whole transaction (receipt_receive, migration 0018), so what is released
+    // or confirmed below is exactly what the order holds now.
+    const skus = [...new Set(read.lines.map((l) => l.sku))].sort();
+    if (skus.length > 0) await c.query(`SELECT 1 FROM stock_levels WHERE sku = ANY($1::text[]) ORDER BY sku, location_id FOR UPDATE`, [skus]);
+    const order = (await this.getOrder(read.orderId, c)) ?? read;
     const res = order.lines.flatMap((l) => l.allocations.map((a) => ({ sku: l.sku, loc: a.locationId, qty: a.qty })));
     res.sort((a, b) => (a.sku === b.sku ? (a.loc < b.loc ? -1 : 1) : a.sku < b.sku ? -1 : 1));
     if (to === 'confirmed') {
@@ -213,13 +226,27 @@ export class OrdersStore implements OrdersPort {
       );
       if (u.rowCount !== res.length) throw new Error(`order ${order.orderId}: its reservations are no longer in stock_levels (rows changed: ${u.rowCount}/${res.length})`);
     } else {
-      // Releasing a hold never fails on figures someone changed by hand: `reserved` falls by the
-      // order's units, never below 0, so one edited row cannot wedge the expiry worker.
+      // Releasing a hold never fails on figures someone changed by hand: `reserved` and
+      // `backordered` fall by the order's units, never below 0, so one edited row cannot wedge
+      // the expiry worker. One UPDATE over both, in (sku, location) order like every writer.
+      const bo = await c.query<{ sku: string; location_id: string; qty: number }>(
+        `DELETE FROM backorders WHERE order_id = $1 RETURNING sku, location_id, qty`,
+        [order.orderId],
+      );
+      const deltas = new Map<string, { sku: string; loc: string; rqty: number; bqty: number }>();
+      for (const r of res) deltas.set(`${r.sku}\u0000${r.loc}`, { sku: r.sku, loc: r.loc, rqty: r.qty, bqty: 0 });
+      for (const x of bo.rows) {
+        const k = `${x.sku}\u0000${x.location_id}`;
+        const d = deltas.get(k) ?? { sku: x.sku, loc: x.location_id, rqty: 0, bqty: 0 };
+        d.bqty += x.qty;
+        deltas.set(k, d);
+      }
+      const rows = [...deltas.values()].sort((a, b) => (a.sku === b.sku ? (a.loc < b.loc ? -1 : 1) : a.sku < b.sku ? -1 : 1));
       await c.query(
-        `UPDATE stock_levels s SET reserved = greatest(0, s.reserved - d.qty)
-         FROM unnest($1::text[], $2::text[], $3::int[]) AS d(sku, location_id, qty), ${movementContextFrom(4)}
+        `UPDATE stock_levels s SET reserved = greatest(0, s.reserved - d.rqty), backordered = greatest(0, s.backordered - d.bqty)
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::int[]) AS d(sku, location_id, rqty, bqty), ${movementContextFrom(5)}
          WHERE s.sku = d.sku AND s.location_id = d.location_id`,
-        [res.map((r) => r.sku), res.map((r) => r.loc), res.map((r) => r.qty), encodeMovementContext(orderContext(order, to))],
+        [rows.map((r) => r.sku), rows.map((r) => r.loc), rows.map((r) => r.rqty), rows.map((r) => r.bqty), encodeMovementContext(orderContext(order, to))],
       );
     }
     const upd = await c.query<{ updated_at: Date }>(`UPDATE orders SET status = $2, updated_at = clock_timestamp() WHERE id = $1 RETURNING updated_at`, [order.orderId, to]);

@@ -111,7 +111,15 @@ export interface HoldToWrite {
 export interface OrderLine {
   sku: string;
   qty: number;
+  /** Where the line's on-hand units are held. */
   allocations: Allocation[];
+  /**
+   * Units of the line promised against incoming stock and not received yet (docs/incoming.md);
+   * absent: none. `qty` = allocated + backordered (+ units of a confirmed order that left the shelf).
+   */
+  backordered?: number;
+  /** The ETA promised for the backordered units (ISO 8601; null: no receipt was expected). */
+  eta?: string | null;
 }
 
 export type WriteResult =

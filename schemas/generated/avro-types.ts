@@ -25,6 +25,24 @@ export type AdjustmentKind = 'RECEIPT' | 'PICK' | 'COUNT' | 'DAMAGE' | 'RETURN' 
 export const ADJUSTMENT_KIND_SYMBOLS = ['RECEIPT', 'PICK', 'COUNT', 'DAMAGE', 'RETURN', 'TRANSFER'] as const satisfies readonly AdjustmentKind[];
 
 /**
+ * Expected receipts, backorders and the backorder policy of a SKU (docs/incoming.md).
+ *
+ * Avro record dev.invsync.stock.IncomingLevel.
+ */
+export interface IncomingLevel {
+  /** Units expected on open receipt lines (purchase orders / ASNs), summed over all locations. */
+  incoming: number;
+  /** Earliest ETA of an open receipt line, in milliseconds since the Unix epoch; null when none is expected. */
+  nextEta: number | null;
+  /** Units promised to orders against incoming stock and not received yet. */
+  backordered: number;
+  /** Units that may still be sold beyond the on-hand availability under the SKU's policy. */
+  backorderable: number;
+  /** The SKU's backorder policy: none, backorder or preorder. */
+  policy: string;
+}
+
+/**
  * The state of one stock_levels row: a SKU's quantities at one location.
  *
  * Avro record dev.invsync.stock.LocationLevel.
@@ -168,6 +186,8 @@ export interface StockLevel {
   locations: LocationLevel[];
   /** Availability per sales channel (channel id -> units the channel may sell; docs/channels.md), or null when no sales channels are configured. */
   channels: Record<string, number> | null;
+  /** Incoming stock and backorders, or null when the SKU expects nothing, has no backorders and its policy is none. */
+  incoming: IncomingLevel | null;
 }
 
 /**

@@ -3,6 +3,7 @@
  * bounded at any table size, optionally limited to SKUs starting with a prefix.
  */
 import type pg from 'pg';
+import { POLICY_CODE, type PolicyName } from '../../lib/contracts/backorder.ts';
 import type { RowState, SkuRows } from '../domain/fold.ts';
 
 interface Row {
@@ -13,6 +14,11 @@ interface Row {
   safety_stock: number;
   version: string;
   updated_ms: string;
+  incoming: number;
+  backordered: number;
+  next_eta_ms: string | null;
+  backorder_policy: string;
+  backorder_limit: number | null;
 }
 
 function likePrefix(prefix: string): string {
@@ -20,7 +26,19 @@ function likePrefix(prefix: string): string {
 }
 
 function toState(r: Row): RowState {
-  return { onHand: r.on_hand, reserved: r.reserved, safetyStock: r.safety_stock, version: Number(r.version), deleted: false, commitTs: Number(r.updated_ms) };
+  return {
+    onHand: r.on_hand,
+    reserved: r.reserved,
+    safetyStock: r.safety_stock,
+    version: Number(r.version),
+    deleted: false,
+    commitTs: Number(r.updated_ms),
+    incoming: r.incoming,
+    backordered: r.backordered,
+    nextEta: r.next_eta_ms === null ? 0 : Number(r.next_eta_ms),
+    policy: POLICY_CODE[r.backorder_policy as PolicyName] ?? 0,
+    limit: r.backorder_limit ?? -1,
+  };
 }
 
 export async function countRows(pool: pg.Pool, skuPrefix = ''): Promise<number> {
@@ -47,7 +65,8 @@ export async function* pagesBySku(pool: pg.Pool, { skuPrefix = '', skusPerPage =
 export async function rowsFor(pool: pg.Pool, skus: string[]): Promise<Map<string, SkuRows>> {
   const res = await pool.query<Row>(
     `SELECT sku, location_id, on_hand, reserved, safety_stock, version,
-            (extract(epoch FROM updated_at) * 1000)::bigint AS updated_ms
+            (extract(epoch FROM updated_at) * 1000)::bigint AS updated_ms,
+            incoming, backordered, (extract(epoch FROM next_eta) * 1000)::bigint AS next_eta_ms, backorder_policy, backorder_limit
        FROM stock_levels WHERE sku = ANY($1::text[])`,
     [skus],
   );

@@ -18,7 +18,7 @@ import { InvalidMessageError } from '../../lib/errors.ts';
 import { readViewRows } from '../../lib/view-rows.ts';
 import { defineLuaCommand, execEach, isCluster, scanSkus } from '../../lib/redis.ts';
 import type { StockLevel } from '../../schemas/generated/avro-types.ts';
-import type { Outcome, RowChange } from '../domain/fold.ts';
+import { incomingFields, type Outcome, type RowChange } from '../domain/fold.ts';
 
 const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
 
@@ -65,7 +65,10 @@ function queueApply(pipeline: ChainableCommander, keys: RedisKeys, changes: RowC
   const fn = (pipeline as unknown as { invApplyRows: ApplyRowsFn }).invApplyRows.bind(pipeline);
   const sku = changes[0]!.sku;
   const args: Array<string | number> = [force ? 1 : 0, changes.length];
-  for (const c of changes) args.push(c.locationId, c.deleted ? 1 : 0, c.onHand, c.reserved, c.safetyStock, c.version, c.commitTs);
+  for (const c of changes) {
+    const x = incomingFields(c);
+    args.push(c.locationId, c.deleted ? 1 : 0, c.onHand, c.reserved, c.safetyStock, c.version, c.commitTs, x.incoming, x.backordered, x.nextEta, x.policy, x.limit);
+  }
   const spec = channelSpec(config, sku);
   if (spec) args.push(spec);
   fn(keys.rows(sku), keys.summary(sku), keys.gate(sku), keys.gatePending(sku), ...args);

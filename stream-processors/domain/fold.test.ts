@@ -63,8 +63,10 @@ describe('summarize', () => {
 
 describe('row encoding', () => {
   it('round-trips and refuses garbage', () => {
-    const r = { onHand: 1, reserved: 2, safetyStock: 3, version: 1234567890123, deleted: true, commitTs: 1795236135779 };
+    const r = { onHand: 1, reserved: 2, safetyStock: 3, version: 1234567890123, deleted: true, commitTs: 1795236135779, incoming: 7, backordered: 2, nextEta: 1795300000000, policy: 2, limit: -1 };
     expect(decodeRow(encodeRow(r))).toEqual(r);
+    // A row written before the incoming figures (six fields) reads them as none.
+    expect(decodeRow('1|2|3|4|0|5')).toEqual({ onHand: 1, reserved: 2, safetyStock: 3, version: 4, deleted: false, commitTs: 5, incoming: 0, backordered: 0, nextEta: 0, policy: 0, limit: -1 });
     expect(decodeRow('1|2|3')).toBeUndefined();
     expect(decodeRow('a|b|c|d|e|f')).toBeUndefined();
   });

@@ -11,7 +11,7 @@
  *     highest-ranked row is a deletion. (version, deleted) orders a SKU's states: at equal
  *     version a deleted=true state is the newer one.
  */
-import { rank, type RowState, type SkuRows } from '../../lib/contracts/stock-view.ts';
+import { rank, type RowIncoming, type RowState, type SkuRows } from '../../lib/contracts/stock-view.ts';
 
 // The view's storage format and summary rule are a contract with its readers (the gateway,
 // reconciliation): they live in lib/contracts/stock-view.ts and are re-exported for the fold's users.
@@ -20,7 +20,7 @@ export { availableOf, decodeRow, decodeRows, encodeRow, rank, summarize, type Ro
 export type Outcome = 'applied' | 'duplicate' | 'stale';
 
 /** What the apply step needs to know about one change (decoded CDC event or Postgres row). */
-export interface RowChange {
+export interface RowChange extends RowIncoming {
   sku: string;
   locationId: string;
   deleted: boolean;
@@ -42,7 +42,7 @@ export function foldRow(rows: SkuRows, change: RowChange): { rows: SkuRows; outc
   const outcome = compare(rows[change.locationId], change);
   if (outcome !== 'applied') return { rows, outcome };
   const row: RowState = change.deleted
-    ? { onHand: 0, reserved: 0, safetyStock: 0, version: change.version, deleted: true, commitTs: change.commitTs }
+    ? { onHand: 0, reserved: 0, safetyStock: 0, version: change.version, deleted: true, commitTs: change.commitTs, ...NO_INCOMING }
     : {
         onHand: change.onHand,
         reserved: change.reserved,
@@ -50,15 +50,22 @@ export function foldRow(rows: SkuRows, change: RowChange): { rows: SkuRows; outc
         version: change.version,
         deleted: false,
         commitTs: change.commitTs,
+        ...incomingFields(change),
       };
   return { rows: { ...rows, [change.locationId]: row }, outcome };
+}
+
+/** A row's incoming figures with their defaults filled in (every stored row carries all five). */
+export const NO_INCOMING: Required<RowIncoming> = Object.freeze({ incoming: 0, backordered: 0, nextEta: 0, policy: 0, limit: -1 });
+export function incomingFields(r: RowIncoming): Required<RowIncoming> {
+  return { incoming: r.incoming ?? 0, backordered: r.backordered ?? 0, nextEta: r.nextEta ?? 0, policy: r.policy ?? 0, limit: r.limit ?? -1 };
 }
 
 /** A decoded CDC event as a row change for the apply step. */
 export function fromStockChange(c: {
   sku: string;
   locationId: string;
-  row: { onHand: number; reserved: number; safetyStock: number } | null;
+  row: ({ onHand: number; reserved: number; safetyStock: number } & RowIncoming) | null;
   version: number;
   commitTs: number;
 }): RowChange {
@@ -71,5 +78,6 @@ export function fromStockChange(c: {
     safetyStock: c.row?.safetyStock ?? 0,
     version: c.version,
     commitTs: c.commitTs,
+    ...(c.row ? incomingFields(c.row) : NO_INCOMING),
   };
 }

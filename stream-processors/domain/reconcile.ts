@@ -4,7 +4,7 @@
  * Postgres no longer has. Redis *ahead* of a Postgres read is not drift: the read is a snapshot
  * and CDC may already have delivered newer changes.
  */
-import type { RowChange, RowState, SkuRows } from './fold.ts';
+import { incomingFields, NO_INCOMING, type RowChange, type RowState, type SkuRows } from './fold.ts';
 
 export type DriftKind = 'missing_in_redis' | 'stale' | 'mismatch' | 'missing_in_postgres';
 
@@ -17,7 +17,12 @@ export interface DriftItem {
 }
 
 function sameQuantities(a: RowState, b: RowState): boolean {
-  return a.onHand === b.onHand && a.reserved === b.reserved && a.safetyStock === b.safetyStock;
+  const x = incomingFields(a);
+  const y = incomingFields(b);
+  return (
+    a.onHand === b.onHand && a.reserved === b.reserved && a.safetyStock === b.safetyStock &&
+    x.incoming === y.incoming && x.backordered === y.backordered && x.nextEta === y.nextEta && x.policy === y.policy && x.limit === y.limit
+  );
 }
 
 export function diffSku(sku: string, postgres: SkuRows, redis: SkuRows): DriftItem[] {
@@ -40,13 +45,13 @@ export function repairFor(item: DriftItem): { change: RowChange; force: boolean 
     const r = item.redis!;
     // A deletion of exactly what Redis holds: outranks it, loses to any newer change.
     return {
-      change: { sku: item.sku, locationId: item.locationId, deleted: true, onHand: 0, reserved: 0, safetyStock: 0, version: r.version, commitTs: r.commitTs },
+      change: { sku: item.sku, locationId: item.locationId, deleted: true, onHand: 0, reserved: 0, safetyStock: 0, version: r.version, commitTs: r.commitTs, ...NO_INCOMING },
       force: false,
     };
   }
   const pg = item.postgres!;
   return {
-    change: { sku: item.sku, locationId: item.locationId, deleted: false, onHand: pg.onHand, reserved: pg.reserved, safetyStock: pg.safetyStock, version: pg.version, commitTs: pg.commitTs },
+    change: { sku: item.sku, locationId: item.locationId, deleted: false, onHand: pg.onHand, reserved: pg.reserved, safetyStock: pg.safetyStock, version: pg.version, commitTs: pg.commitTs, ...incomingFields(pg) },
     force: item.kind === 'mismatch',
   };
 }

@@ -15,7 +15,8 @@ describe('decodeStockChange', () => {
         op: 'update',
         sku: 'T1',
         locationId: 'L1',
-        row: { sku: 'T1', locationId: 'L1', onHand: 15, reserved: 0, safetyStock: 0, version: 3, updatedAt: '2026-11-21T04:42:15.779917Z' },
+        // Recorded before migration 0018: the incoming figures read as none.
+        row: { sku: 'T1', locationId: 'L1', onHand: 15, reserved: 0, safetyStock: 0, version: 3, updatedAt: '2026-11-21T04:42:15.779917Z', incoming: 0, backordered: 0, nextEta: 0, policy: 0, limit: -1 },
         version: 3,
         commitTs: 1795236135779,
         capturedTs: 1795236135840,
@@ -23,6 +24,18 @@ describe('decodeStockChange', () => {
         txId: 736,
       },
     });
+  });
+
+  it('decodes the incoming figures of migration 0018 and refuses malformed ones', () => {
+    const event = JSON.parse(fixture('stock-levels-update.json'));
+    Object.assign(event.after, { incoming: 12, backordered: 3, next_eta: '2026-12-24T09:00:00.000000Z', backorder_policy: 'preorder', backorder_limit: null });
+    const d = decodeStockChange(JSON.stringify(event));
+    expect(d.ok && 'change' in d && d.change.row).toMatchObject({ incoming: 12, backordered: 3, nextEta: Date.parse('2026-12-24T09:00:00Z'), policy: 2, limit: -1 });
+    for (const bad of [{ incoming: -1 }, { backordered: 1.5 }, { next_eta: 'soon' }, { backorder_policy: 'always' }, { backorder_limit: -3 }]) {
+      const e = JSON.parse(fixture('stock-levels-update.json'));
+      Object.assign(e.after, bad);
+      expect(decodeStockChange(JSON.stringify(e)).ok, JSON.stringify(bad)).toBe(false);
+    }
   });
 
   it('decodes a delete from the full old row in before, with its version', () => {

@@ -6,6 +6,7 @@
  * Event shape (Debezium PostgreSQL connector): { before, after, source: { ts_ms, lsn, txId,
  * snapshot, ... }, op: c|u|d|r|t, ts_ms }. A Kafka tombstone (null value) follows a delete.
  */
+import { POLICY_CODE } from '../../lib/contracts/backorder.ts';
 
 export type StockOp = 'create' | 'update' | 'delete' | 'snapshot';
 
@@ -17,6 +18,18 @@ export interface StockRow {
   safetyStock: number;
   version: number;
   updatedAt: string;
+  /**
+   * Incoming stock and backorders (migration 0018, docs/incoming.md). Events captured before the
+   * columns existed lack them: zero, no ETA, policy none.
+   */
+  incoming: number;
+  backordered: number;
+  /** Earliest open ETA at this location, ms since the epoch; 0: none. */
+  nextEta: number;
+  /** POLICY_CODE of lib/contracts/backorder.ts. */
+  policy: number;
+  /** -1: none. */
+  limit: number;
 }
 
 export interface StockChange {
@@ -72,6 +85,21 @@ function decodeRow(raw: unknown): StockRow | string {
   const ver = int(version);
   if (onHand === undefined || res === undefined || safety === undefined) return `quantities must be whole numbers from 0 to ${MAX_QUANTITY}`;
   if (ver === undefined || ver < 0) return 'version must be a non-negative integer';
+  const incoming = raw.incoming === undefined ? 0 : quantity(raw.incoming);
+  const backordered = raw.backordered === undefined ? 0 : quantity(raw.backordered);
+  if (incoming === undefined || backordered === undefined) return `incoming and backordered must be whole numbers from 0 to ${MAX_QUANTITY}`;
+  // Debezium's JSON converter writes timestamptz as an ISO 8601 string (ZonedTimestamp).
+  let nextEta = 0;
+  if (raw.next_eta !== undefined && raw.next_eta !== null) {
+    const ms = typeof raw.next_eta === 'string' ? Date.parse(raw.next_eta) : NaN;
+    if (!Number.isFinite(ms) || ms <= 0) return 'next_eta must be an ISO 8601 timestamp';
+    nextEta = ms;
+  }
+  const policyName = raw.backorder_policy ?? 'none';
+  const policy = typeof policyName === 'string' && Object.hasOwn(POLICY_CODE, policyName) ? POLICY_CODE[policyName as keyof typeof POLICY_CODE] : undefined;
+  if (policy === undefined) return 'backorder_policy must be none, backorder or preorder';
+  const limit = raw.backorder_limit === undefined || raw.backorder_limit === null ? -1 : quantity(raw.backorder_limit);
+  if (limit === undefined) return `backorder_limit must be a whole number from 0 to ${MAX_QUANTITY}`;
   return {
     sku,
     locationId: location_id,
@@ -80,6 +108,11 @@ function decodeRow(raw: unknown): StockRow | string {
     safetyStock: safety,
     version: ver,
     updatedAt: typeof updated_at === 'string' ? updated_at : '',
+    incoming,
+    backordered,
+    nextEta,
+    policy,
+    limit,
   };
 }
 

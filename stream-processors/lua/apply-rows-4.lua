@@ -5,16 +5,22 @@ integration test runs both on the same sequences and compares. The processor cal
 change per call (it needs the SKU's state after each change for that change's delta); rebuild
 and repair call it with all of a SKU's rows at once.
 
-KEYS[1]  <prefix>:{<sku>}:rows  hash  locationId -> "onHand|reserved|safetyStock|version|deleted|commitTs"
+KEYS[1]  <prefix>:{<sku>}:rows  hash  locationId -> "onHand|reserved|safetyStock|version|deleted|commitTs|
+                                       incoming|backordered|nextEta|policy|limit" (rows of the first six
+                                       fields only, written before docs/incoming.md, read as 0|0|0|0|-1)
 KEYS[2]  <prefix>:{<sku>}       hash  summary: onHand reserved safetyStock available version deleted commitTs
+                                      incoming backordered nextEta backorderable (the gate sells
+                                      available + backorderable; includes/backorder-allowance.lua)
 KEYS[3]  <prefix>:{<sku>}:gate          hash  the purchase gate's terms (purchase/lua/gate-reserve.lua)
 KEYS[4]  <prefix>:{<sku>}:gate:pending  zset  write-backs not yet in the view: "holdId|qty" -> SKU version
          (all keys share the hash tag {<sku>}: one Redis Cluster slot)
 ARGV[1]  force: 1 also overwrites at equal rank (reconcile repair), else 0
-ARGV[2]  n, the number of changes that follow, 7 arguments each, applied in order:
+ARGV[2]  n, the number of changes that follow, 12 arguments each, applied in order:
            locationId, deleted (1 for a row deletion, else 0), onHand, reserved, safetyStock,
-           version (the row's; for a deletion, the version of the removed row), commitTs (ms)
-ARGV[3 + 7n] (optional) the sales channels' terms for this SKU (encodeChannelTerms in
+           version (the row's; for a deletion, the version of the removed row), commitTs (ms),
+           incoming, backordered, nextEta (ms, 0 none), policy (0 none, 1 backorder, 2 preorder),
+           limit (-1 none)
+ARGV[3 + 12n] (optional) the sales channels' terms for this SKU (encodeChannelTerms in
          lib/contracts/channels.ts); '' or absent: no channels configured. When rows changed,
          the channels' figures are written with the summary (includes/channel-availability.lua).
 
@@ -35,6 +41,8 @@ Returns { prevAvailable, published, n, channelsStale, status_1 .. status_n, loc1
 ]]
 --- @include "../../purchase/lua/includes/pending-entry"
 --- @include "includes/channel-availability"
+--- @include "includes/backorder-allowance"
+local STRIDE = 12
 local function fields(text)
   local f = {}
   for x in string.gmatch(text, '([^|]+)') do f[#f + 1] = tonumber(x) end
@@ -43,7 +51,7 @@ end
 
 local force = ARGV[1] == '1'
 local n = tonumber(ARGV[2])
-local channelSpec = ARGV[3 + 7 * n]
+local channelSpec = ARGV[3 + STRIDE * n]
 local channelsStale = 0
 
 -- One read of each hash; everything else is computed here.
@@ -61,7 +69,7 @@ local statuses = {}
 local written = {}
 local any = false
 for c = 0, n - 1 do
-  local b = 3 + c * 7
+  local b = 3 + c * STRIDE
   local loc = ARGV[b]
   local del = tonumber(ARGV[b + 1])
   local inRank = tonumber(ARGV[b + 5]) * 2 + del
@@ -81,9 +89,10 @@ for c = 0, n - 1 do
   if status == 1 then
     local row
     if del == 1 then
-      row = '0|0|0|' .. ARGV[b + 5] .. '|1|' .. ARGV[b + 6]
+      row = '0|0|0|' .. ARGV[b + 5] .. '|1|' .. ARGV[b + 6] .. '|0|0|0|0|-1'
     else
       row = ARGV[b + 2] .. '|' .. ARGV[b + 3] .. '|' .. ARGV[b + 4] .. '|' .. ARGV[b + 5] .. '|0|' .. ARGV[b + 6]
+        .. '|' .. ARGV[b + 7] .. '|' .. ARGV[b + 8] .. '|' .. ARGV[b + 9] .. '|' .. ARGV[b + 10] .. '|' .. ARGV[b + 11]
     end
     if at then
       all[at] = row
@@ -101,6 +110,7 @@ if #written > 0 then
   redis.call('HSET', KEYS[1], unpack(written))
   local onHand, reserved, safety, available = 0, 0, 0, 0
   local maxVersion, topRank, deleted, commitTs = 0, -1, 0, 0
+  local incoming, backordered, nextEta, policy, limit = 0, 0, 0, 0, -1
   for i = 1, #all, 2 do
     local f = fields(all[i + 1])
     local rk = f[4] * 2 + f[5]
@@ -116,12 +126,20 @@ if #written > 0 then
       safety = safety + f[3]
       local a = f[1] - f[2] - f[3]
       if a > 0 then available = available + a end
+      incoming = incoming + (f[7] or 0)
+      backordered = backordered + (f[8] or 0)
+      local eta = f[9] or 0
+      if eta > 0 and (nextEta == 0 or eta < nextEta) then nextEta = eta end
+      if (f[10] or 0) > policy then policy = f[10] end
+      if (f[11] or -1) > limit then limit = f[11] end
     end
   end
   redis.call('HSET', KEYS[2],
     'onHand', onHand, 'reserved', reserved, 'safetyStock', safety, 'available', available,
     'version', string.format('%d', maxVersion), 'deleted', deleted,
-    'commitTs', string.format('%d', commitTs))
+    'commitTs', string.format('%d', commitTs),
+    'incoming', incoming, 'backordered', backordered, 'nextEta', string.format('%d', nextEta),
+    'backorderable', backorderAllowance(policy, limit, incoming, backordered))
   local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', maxVersion)
   if #due > 0 then
     local units = 0

@@ -19,7 +19,17 @@ export interface CdcCase {
 }
 
 export function cdcEvent(r: Rng, sku: string, locationId: string, version: number, op: 'c' | 'u' | 'd' | 'r' = 'u'): Record<string, unknown> {
-  const row = { sku, location_id: locationId, on_hand: r.int(0, 1000), reserved: r.int(0, 10), safety_stock: r.int(0, 5), version, updated_at: new Date().toISOString() };
+  const row: Record<string, unknown> = { sku, location_id: locationId, on_hand: r.int(0, 1000), reserved: r.int(0, 10), safety_stock: r.int(0, 5), version, updated_at: new Date().toISOString() };
+  // Rows since migration 0018 carry the incoming figures (docs/incoming.md); older events do not.
+  if (r.bool(0.6)) {
+    Object.assign(row, {
+      incoming: r.int(0, 100),
+      backordered: r.int(0, 10),
+      next_eta: r.bool(0.5) ? null : new Date(Date.now() + r.int(0, 1e9)).toISOString(),
+      backorder_policy: r.pick(['none', 'backorder', 'preorder']),
+      backorder_limit: r.bool(0.5) ? null : r.int(0, 50),
+    });
+  }
   const ts = Date.now();
   return {
     before: op === 'd' ? row : null,
@@ -46,8 +56,8 @@ export function cdcCase(seed: number, index: number, ctx: { id: string; skus: st
     [1, () => {
       const e = valid() as { after: Record<string, unknown> | null; before: Record<string, unknown> | null };
       const row = (e.after ?? e.before)!;
-      const field = r.pick(['on_hand', 'reserved', 'safety_stock', 'version']);
-      row[field] = r.pick([-1, 1.5, '7', null, 2 ** 31, 2 ** 53, 1e308, -(2 ** 31) - 1]);
+      const field = r.pick(['on_hand', 'reserved', 'safety_stock', 'version', 'incoming', 'backordered', 'backorder_limit', 'next_eta', 'backorder_policy']);
+      row[field] = r.pick<unknown>([-1, 1.5, '7', null, 2 ** 31, 2 ** 53, 1e308, -(2 ** 31) - 1, 'soon', '1970-01-01T00:00:00Z', 'preorder', 'always', 2 ** 31 - 1]);
       return { label: `${field}=${JSON.stringify(row[field])}`, value: Buffer.from(JSON.stringify(e)) };
     }],
     [1, () => {

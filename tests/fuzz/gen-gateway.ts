@@ -54,6 +54,15 @@ function param(r: Rng, ctx: GatewayFuzzContext): string {
   ])();
 }
 
+/** A receipt id: one of a few of this run's (named after its first SKU) the storm reuses, or a hostile path parameter. */
+function receiptId(r: Rng, ctx: GatewayFuzzContext): string {
+  return r.weighted<() => string>([
+    [4, () => `${ctx.skus[0]!.replace(/[^A-Za-z0-9-]/g, '').slice(0, 50)}-po-${r.int(0, 9)}`],
+    [2, () => param(r, ctx)],
+    [1, () => r.pick(['-x', 'a'.repeat(65), 'a:b', '__proto__'])],
+  ])();
+}
+
 /** A sales-channel id, valid-looking or hostile (unknown, malformed, huge, encoded). */
 function salesChannel(r: Rng): string {
   return r.pick([
@@ -133,6 +142,40 @@ const ROUTES: ReadonlyArray<{ name: string; method: string; path: (r: Rng, c: Ga
       // Dated counts (docs/ledger.md): hostile times, on counts and on kinds that take none.
       ...(r.bool(0.3) ? { countedAt: r.pick<unknown>([Date.now() - r.int(0, 86_400_000), 0, -1, 1.5, 2 ** 53, Date.now() + 3_600_000, '2026-01-01', null]) } : {}),
     }),
+  },
+  // Expected receipts, receiving and backorder policies (docs/incoming.md): ids from a small set so
+  // receives and updates hit receipts the storm created, plus hostile ids; bodies near-valid.
+  {
+    name: 'receipt',
+    method: 'PUT',
+    path: (r, c) => `/v1/receipts/${receiptId(r, c)}`,
+    mutates: true,
+    body: (r, c) => ({
+      ...(r.bool(0.5) ? { reference: r.pick(['ASN-1', '', r.string(r.size(140))]) } : {}),
+      lines: Array.from({ length: r.int(1, 3) }, (_, i) => ({
+        line: r.pick([i + 1, 0, 10_001, 1.5]),
+        sku: r.pick(c.skus),
+        locationId: r.pick([...c.locations, 'fz-nowhere']),
+        quantity: r.pick([1, 5, 0, -1, 1_000_000_001]),
+        eta: r.pick(['2026-12-24T09:00:00Z', '2026-12-24', 'tomorrow', '1970-01-01T00:00:00Z', '2026-12-24T09:00:00+14:00']),
+        ...(r.bool(0.2) ? { cancelled: r.pick<unknown>([true, false, 'yes']) } : {}),
+      })),
+    }),
+  },
+  { name: 'receipt-read', method: 'GET', path: (r, c) => `/v1/receipts/${receiptId(r, c)}` },
+  {
+    name: 'receive',
+    method: 'POST',
+    path: (r, c) => `/v1/receipts/${receiptId(r, c)}/receive`,
+    mutates: true,
+    body: (r) => ({ lines: [{ line: r.pick([1, 2, 3, 0, 99]), quantity: r.pick([1, 3, 0, -2, 2 ** 31]) }] }),
+  },
+  {
+    name: 'backorder-policy',
+    method: 'PUT',
+    path: (r, c) => `/v1/skus/${param(r, c)}/backorder-policy`,
+    mutates: true,
+    body: (r) => ({ policy: r.pick(['none', 'backorder', 'preorder', 'always', '']), ...(r.bool(0.7) ? { limit: r.pick<unknown>([0, 3, -1, 1.5, null, '3', 2 ** 40]) } : {}) }),
   },
   // The movement ledger (docs/ledger.md): hostile query strings.
   {

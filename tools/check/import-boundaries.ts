@@ -28,6 +28,8 @@ export const PUBLIC_ENTRIES: ReadonlySet<string> = new Set([
   'purchase/gate-audit.ts',
   // The inbound connector's validation and exactly-once apply, for the gateway's HTTP twin of stock.adjustments.
   'connectors/adjustments.ts',
+  // Expected receipts, receiving and backorder policies, for the gateway's HTTP routes (docs/incoming.md).
+  'connectors/receipts.ts',
   // The movement ledger's reads, for the gateway's GET /v1/movements.
   'connectors/ledger.ts',
 ]);

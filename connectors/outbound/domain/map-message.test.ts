@@ -19,6 +19,7 @@ function mapping(yaml: string): Mapping {
 const level: StockLevel = {
   sku: 'SKU-1',
   channels: null,
+  incoming: null,
   available: 12,
   onHand: 20,
   reserved: 3,
