@@ -435,6 +435,9 @@ async function startPostgres({ config, tools, secrets, log }: Ctx): Promise<void
         "shared_buffers = '256MB'",
         "wal_sender_timeout = '30s'",
         "log_min_messages = 'warning'",
+        // A statement that waits for a lock longer than deadlock_timeout (1 s) is logged with who
+        // holds it: the first thing to read when something in the platform or its tests hangs.
+        'log_lock_waits = on',
         '',
       ].join('\n'),
     );
