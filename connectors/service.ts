@@ -65,9 +65,9 @@ export async function startConnectorsService(
     throw err;
   }
 
-  // The movement ledger on Kafka (docs/ledger.md): stock_movements' change events → stock.movements.
+  // The movement ledger on Kafka (docs/ledger.md): stock rows' change events → their movements → stock.movements.
   try {
-    const relay = await startMovementRelay({ kafka, codec: codecs.stockMovement, logger, registry: metrics.registry, sessionTimeoutMs: config.kafka.sessionTimeoutMs });
+    const relay = await startMovementRelay({ kafka, pool, codec: codecs.stockMovement, logger, registry: metrics.registry, sessionTimeoutMs: config.kafka.sessionTimeoutMs });
     stops.unshift(() => relay.stop());
   } catch (err) {
     for (const s of stops) await s().catch(() => undefined);

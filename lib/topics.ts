@@ -12,8 +12,6 @@ export const TOPICS = {
   stockAlerts: 'stock.alerts',
   /** Avro StockMovement, key = sku: the movement ledger (docs/ledger.md), at least once. */
   stockMovements: 'stock.movements',
-  /** Raw Debezium change events for public.stock_movements (the ledger's rows). */
-  cdcStockMovements: 'cdc.public.stock_movements',
   ordersEvents: 'orders.events',
   stockAdjustments: 'stock.adjustments',
   dlq: 'inventory.dlq',
@@ -41,7 +39,6 @@ export const TOPIC_SPECS: TopicSpec[] = [
   { topic: TOPICS.stockLevels, partitions: 6, config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' } },
   { topic: TOPICS.stockAlerts, partitions: 6, config: {} },
   { topic: TOPICS.stockMovements, partitions: 6, config: {} },
-  { topic: TOPICS.cdcStockMovements, partitions: 6, config: {} },
   { topic: TOPICS.ordersEvents, partitions: 6, config: {} },
   { topic: TOPICS.stockAdjustments, partitions: 6, config: {} },
   { topic: TOPICS.dlq, partitions: 1, config: { 'retention.ms': String(30 * 24 * 3600 * 1000) } },

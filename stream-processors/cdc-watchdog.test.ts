@@ -33,7 +33,7 @@ describe('connector configuration for CDC hardening', () => {
       slot: 'invsync_stock_cdc',
       connector: 'invsync-stock-cdc',
       signalTable: 'public.cdc_signal',
-      snapshotCollections: ['public.stock_levels', 'public.products', 'public.locations', 'public.sales_channel_config', 'public.stock_movements'],
+      snapshotCollections: ['public.stock_levels', 'public.products', 'public.locations', 'public.sales_channel_config'],
     });
     expect(slots.find((s) => s.connector === 'invsync-outbox')).toEqual({ slot: 'invsync_outbox', connector: 'invsync-outbox', signalTable: null, snapshotCollections: [] });
     const stock = specs.find((s) => s.name === 'invsync-stock-cdc')!;

@@ -121,7 +121,8 @@ beforeAll(async () => {
   await admin.createTopics({ waitForLeaders: true, topics: [{ topic: target, numPartitions: 2 }] });
   await admin.disconnect();
   watcher = await watchTopic(kafka, target, { fromBeginning: true, binary: true });
-  relay = await startMovementRelay({ kafka, codec: codecs.stockMovement, logger, registry: new Registry(), groupId: relayGroup, topics: { target } });
+  relay = await startMovementRelay({ kafka, pool, codec: codecs.stockMovement, logger, registry: new Registry(), groupId: relayGroup, topics: { target }, fromBeginning: false });
+  await relay.joined;
   gateway = await startGatewayService(gwConfig, logger, { port: 0, metricsDefaults: false });
 }, 60_000);
 

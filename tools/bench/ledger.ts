@@ -12,7 +12,8 @@
  *   - adjustments/s: AdjustmentStore.apply (the connector's exactly-once apply: one transaction per
  *     batch of --batch adjustments, RECEIPT/PICK alternating over the rows) from --workers
  *     concurrent writers for --adj-seconds.
- * Ratios are on / off of the same round; the report gives their median.
+ * Ratios are on / off of the same round; the report gives their median. One short phase of each
+ * mode runs first, unmeasured, to warm the JITs and caches.
  *
  * Afterwards the trigger is enabled whatever happened, and `stock_ledger_resync` records a
  * `resync` movement for any row another writer changed while it was off, so the ledger still adds
@@ -136,6 +137,16 @@ async function main(): Promise<void> {
     feedLoop = readFeed(feedRedis, key, last[0]?.[0] ?? '0-0', () => reading, (state: SkuState, now) => {
       if (state.sku.startsWith(skuPrefix)) receipts.add(state.sku, state.version, state.commitTs, now);
     });
+
+    // Warm-up, not measured: the first phase of a run paid for the processor's and the connector's
+    // JIT and cold caches (the first "on" phase of round 1 was 2-5x every later one in the runs of
+    // 2026-12-01), which ABBA alone does not cancel.
+    for (const mode of ['on', 'off'] as Mode[]) {
+      await setLedger(pool, mode);
+      await steadyUpdates(pool, { rate, seconds: Math.min(seconds, 4), rows, skuOf, location, onAck: () => undefined });
+      await adjustmentsPerSecond(store, { skuOf, rows, location, ...adj, seconds: Math.min(adj.seconds, 2), tag: `${skuPrefix}warm${mode}` });
+    }
+    progress('  warmed up (one short unmeasured phase of each mode)');
 
     const phases: Array<{ round: number; mode: Mode; latency: Stats & { matched: number; missing: number }; adjustments: { applied: number; perS: number; batchMs: number } }> = [];
     for (let round = 0; round < rounds; round++) {
