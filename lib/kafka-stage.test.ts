@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, InternalError, InvalidDataError, InvalidMessageError, SchemaError, TransientError } from './errors.ts';
-import { applyWithSplit, consumerLag, DeadLetterBox, isDataError, PoisonMessageError, poisonOf, runBatch, type BatchPayload, type StageWork } from './kafka-stage.ts';
+import { applyWithSplit, consumerLag, DeadLetterBox, isDataError, PoisonMessageError, poisonOf, producerStateLost, runBatch, type BatchPayload, type StageWork } from './kafka-stage.ts';
 
 const msg = (offset: number, value: string): KafkaMessage => ({ key: Buffer.from(`k${offset}`), value: Buffer.from(value), offset: String(offset), timestamp: '0', attributes: 0, headers: {} });
 const silent = pino({ level: 'silent' });
@@ -211,5 +211,23 @@ describe('runBatch', () => {
       await runBatch(h.payload, work(applied), h.env);
       expect([applied, h.events]).toEqual([[], []]);
     }
+  });
+});
+
+describe('producerStateLost', () => {
+  it('recognises a refused sequence or epoch in the error or a cause below it', () => {
+    const protocol = Object.assign(new Error('The broker received an out of order sequence number'), { type: 'OUT_OF_ORDER_SEQUENCE_NUMBER' });
+    const wrapped = Object.assign(new Error('wrapped'), { cause: protocol });
+    expect(producerStateLost(protocol)).toBe(true);
+    expect(producerStateLost(wrapped)).toBe(true);
+    expect(producerStateLost(Object.assign(new Error('x'), { type: 'INVALID_PRODUCER_EPOCH' }))).toBe(true);
+    expect(producerStateLost(Object.assign(new Error('y'), { originalError: new Error('This exception is raised by the broker if it could not locate the producer metadata associated with the producerId (UNKNOWN_PRODUCER_ID)') }))).toBe(true);
+  });
+
+  it('leaves every other failure to the usual handling', () => {
+    expect(producerStateLost(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:29092'))).toBe(false);
+    expect(producerStateLost(Object.assign(new Error('There is no leader for this topic-partition'), { type: 'LEADER_NOT_AVAILABLE' }))).toBe(false);
+    expect(producerStateLost(undefined)).toBe(false);
+    expect(producerStateLost('out of order')).toBe(false);
   });
 });

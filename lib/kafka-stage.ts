@@ -337,6 +337,27 @@ export function trackMembership(consumer: Consumer, topic: string, log: Logger):
   };
 }
 
+/** Every stage's producer: idempotent, one request in flight (so retries keep the order). */
+const STAGE_PRODUCER = { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false } as const;
+
+const PRODUCER_STATE_LOST = /out of order sequence|producer epoch|unknown producer id|producer id mapping|OUT_OF_ORDER_SEQUENCE_NUMBER|INVALID_PRODUCER_EPOCH|UNKNOWN_PRODUCER_ID|INVALID_PRODUCER_ID_MAPPING/i;
+
+/**
+ * Whether a failed batch's error says the idempotent producer's state is gone: the broker refused
+ * its sequence numbers or epoch (seen after a broker of a cluster was killed and a partition's
+ * leader moved: "The broker received an out of order sequence number", which kafkajs makes
+ * non-retriable). Only a new producer (a new producer id) can send again. The error or any cause
+ * below it may carry the message or the protocol error's type.
+ */
+export function producerStateLost(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 5; depth++) {
+    const x = e as { message?: unknown; type?: unknown; cause?: unknown; originalError?: unknown };
+    if ((typeof x.message === 'string' && PRODUCER_STATE_LOST.test(x.message)) || (typeof x.type === 'string' && PRODUCER_STATE_LOST.test(x.type))) return true;
+    e = x.cause ?? x.originalError;
+  }
+  return false;
+}
+
 /** A stage member's session when the configuration does not name one (KAFKA_SESSION_TIMEOUT_MS). */
 export const DEFAULT_SESSION_TIMEOUT_MS = 3000;
 
@@ -355,7 +376,7 @@ export async function connectStage(opts: { kafka: Kafka; groupId: string; topic:
   consumer: Consumer;
   membership: Membership;
 }> {
-  const producer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const producer = opts.kafka.producer(STAGE_PRODUCER);
   const consumer = opts.kafka.consumer({
     groupId: opts.groupId,
     maxWaitTimeInMs: 20,
@@ -445,9 +466,36 @@ export interface RunningStage {
 export async function startKafkaStage<I, R>(opts: StageOptions<I, R>): Promise<RunningStage> {
   const { producer, consumer, membership } = await connectStage(opts);
   const env: BatchEnv = { groupId: opts.groupId, dlqTopic: opts.dlqTopic, producer, log: opts.log, metrics: opts.metrics };
+  // A producer whose idempotence state the brokers refuse is replaced once (however many batches
+  // of the partitions in parallel saw it fail), and the batch fails with an ordinary error, which
+  // kafkajs retries: nothing of it was committed, so the retry on the new producer redoes it.
+  // Without this the consumer crashed unrestartably and the crash policy exited the process.
+  let renewing: Promise<void> | undefined;
+  const renew = (failed: Producer): Promise<void> => {
+    if (env.producer !== failed) return Promise.resolve();
+    renewing ??= (async () => {
+      const fresh = opts.kafka.producer(STAGE_PRODUCER);
+      await fresh.connect();
+      env.producer = fresh;
+      await failed.disconnect().catch(() => undefined);
+    })().finally(() => {
+      renewing = undefined;
+    });
+    return renewing;
+  };
   await consumer.run({
     ...stageRunOptions(opts.partitionsConsumedConcurrently),
-    eachBatch: (payload) => runBatch(payload, opts.work, env),
+    eachBatch: async (payload) => {
+      const used = env.producer;
+      try {
+        await runBatch(payload, opts.work, env);
+      } catch (err) {
+        if (!producerStateLost(err)) throw err;
+        opts.log.warn({ err: errorMessage(err) }, 'the brokers refused the producer\'s sequence (a partition leader moved): re-creating the producer and retrying the batch');
+        await renew(used);
+        throw new Error(`batch retried on a new producer: ${errorMessage(err)}`, { cause: err });
+      }
+    },
   });
   return {
     joined: membership.joined,
@@ -456,7 +504,7 @@ export async function startKafkaStage<I, R>(opts: StageOptions<I, R>): Promise<R
     async stop() {
       membership.leave();
       await consumer.disconnect().catch(() => undefined);
-      await producer.disconnect().catch(() => undefined);
+      await env.producer.disconnect().catch(() => undefined);
     },
   };
 }
