@@ -96,7 +96,7 @@ export function createSchemaRegistry(target: RegistryTarget): SchemaRegistry {
  * subject does not exist yet (some registries refuse config for unknown subjects; Apicurio and
  * Confluent accept it).
  */
-export async function setSubjectCompatibility(registryUrl: RegistryTarget, subject: string, level: COMPATIBILITY): Promise<boolean> {
+export async function setSubjectCompatibility(registryUrl: RegistryTarget, subject: string, level: COMPATIBILITY, attempt = 1): Promise<boolean> {
   const url = `${registryBase(registryUrl)}/config/${encodeURIComponent(subject)}`;
   const auth = registryAuth(registryUrl);
   let res: Response;
@@ -116,6 +116,10 @@ export async function setSubjectCompatibility(registryUrl: RegistryTarget, subje
   const body = await res.text();
   if (res.ok) return true;
   if (res.status === 404) return false;
+  // Two processes starting together (the processor and the connectors both write stock.levels)
+  // race to create the subject's rule: Apicurio answers the loser 409 "A rule named
+  // 'COMPATIBILITY' already exists". The rule exists now, so the same PUT updates it.
+  if (res.status === 409 && /already exists/i.test(body) && attempt < 3) return setSubjectCompatibility(registryUrl, subject, level, attempt + 1);
   const message = `could not set compatibility ${level} on subject ${subject}: HTTP ${res.status} ${body}`;
   if (res.status >= 500) throw new TransientError(message, { details: { subject, status: res.status } });
   throw new SchemaError(message, { details: { subject, status: res.status } });

@@ -36,6 +36,7 @@ import {
   type ConnectorStatus,
 } from './connectors.ts';
 import { ensurePrerequisites, type Tools } from './prereqs.ts';
+import { warmCdcPath } from './warm-cdc.ts';
 import { killDaemon, lastLines, livePid, logDir, portOpen, readRecord, removeRecord, run, spawnDaemon, stopDaemon } from './proc.ts';
 import { ensureRedisCluster, probeRedisCluster, probeRedisNode, redisMasterFor } from './redis-cluster.ts';
 import { renderTable } from './table.ts';
@@ -808,6 +809,9 @@ export async function stackUp(given: Readonly<Config>, log: Log): Promise<UpResu
   const names = loadConnectorSpecs().map((s) => s.name);
   await waitConnectorsRunning(config.connect.url, names, timeout);
   log(`  connect   connectors RUNNING: ${names.join(', ')}`);
+  // A freshly started Connect is seconds slow per change until its JVM has done the work a few
+  // thousand times; do that work now, before anything reports ready (warm-cdc.ts).
+  await warmCdcPath(config, log);
   const status = await stackStatus(config);
   fs.mkdirSync(config.stack.dir, { recursive: true });
   return { status, seconds: (Date.now() - t0) / 1000, config };
