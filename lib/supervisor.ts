@@ -128,9 +128,13 @@ export class Supervisor extends EventEmitter<{ event: [SupervisorEvent] }> {
     });
   }
 
-  /** Starts every child. */
-  start(): void {
-    for (const slot of this.slots) this.spawn(slot);
+  /** Starts the named children (default: every child) that have not been started yet. */
+  start(names?: readonly string[]): void {
+    for (const slot of this.slots) {
+      if (names && !names.includes(slot.spec.name)) continue;
+      if (slot.proc || slot.timer || slot.status.state !== 'stopped') continue;
+      this.spawn(slot);
+    }
   }
 
   /** A snapshot of every child's state, in the order given. */

@@ -32,7 +32,7 @@ export interface WatchedSlot {
 }
 
 /** Tables of the connector's own plumbing, never snapshotted. */
-const PLUMBING = new Set(['public.cdc_heartbeat', 'public.cdc_signal']);
+const PLUMBING = new Set(['public.cdc_heartbeat', 'public.cdc_signal', 'public.cdc_warmup']);
 
 export function watchedSlotsFromConfig(dir = path.join(PROJECT_ROOT, 'debezium', 'connectors')): WatchedSlot[] {
   const out: WatchedSlot[] = [];

@@ -67,6 +67,13 @@ describe('supervised platform', () => {
     });
     supervisors.push(s);
     s.on('event', (e) => events.push(e));
+    // As `npm start` does: the processor first, the others once it is ready.
+    s.start(['processor']);
+    await s.waitReady('processor');
+    expect(s.status().filter((c) => c.name !== 'processor').map((c) => [c.name, c.state, c.pid])).toEqual([
+      ['gateway', 'stopped', null],
+      ['connectors', 'stopped', null],
+    ]);
     s.start();
     await Promise.all(['processor', 'gateway', 'connectors'].map((n) => s.waitReady(n)));
     const before = Object.fromEntries(s.status().map((c) => [c.name, c]));

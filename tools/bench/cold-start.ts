@@ -28,7 +28,9 @@ import { createPgPool } from '../../lib/pg.ts';
 import { createRedis } from '../../lib/redis.ts';
 import { redisKeys } from '../../lib/contracts/redis-keys.ts';
 import { TOPICS } from '../../lib/topics.ts';
+import fs from 'node:fs';
 import { machine, parseArgs } from './args.ts';
+import { procStats } from './lib/cpu.ts';
 import { installHardLimit, killAllChildren, spawnNode, stopChild, type Child } from './lib/children.ts';
 import { readFeed } from './lib/feed.ts';
 import { consumeFromEnd, deleteGroup } from './lib/kafka-topics.ts';
@@ -76,8 +78,29 @@ interface Pass {
   updates: number;
   received: number;
   fromCommitTs: Stats;
+  /** CPU milliseconds each platform process spent during the pass, per update. */
+  cpuMsPerUpdate: Record<string, number>;
   /** The legs, per item seen on each: commit -> CDC record on Kafka (Debezium), -> feed entry (processor), -> client (gateway). */
   legs: { commitToCdc: Stats; cdcToFeed: Stats; feedToClient: Stats };
+}
+
+/** The pid of the process whose command line holds every one of `parts` (0 when none). */
+function pidOf(...parts: string[]): number {
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8');
+      if (parts.every((p) => cmd.includes(p))) return Number(d);
+    } catch {
+      // gone
+    }
+  }
+  return 0;
+}
+
+/** CPU seconds so far of each named process. */
+function cpuOf(pids: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procStats(pid)?.cpuS ?? Number.NaN]));
 }
 
 /** When each (sku/version) was seen on the CDC topic and on the feed, and the commit time of each receipt. */
@@ -194,17 +217,27 @@ async function main(): Promise<void> {
       ]);
       // --idle S: wait S seconds before the first pass (to tell warm-up by time from warm-up by work).
       if (args.has('idle')) await sleep(args.get('idle', 0) * 1000);
+      const pids = {
+        processor: pidOf(path.join(PROJECT_ROOT, 'stream-processors', 'main.ts')),
+        gateway: pidOf(path.join(PROJECT_ROOT, 'gateway', 'main.ts')),
+        connect: pidOf('ConnectDistributed', config.stack.dir),
+      };
+      result.pids = pids;
       const passes: Pass[] = [];
       for (let i = 0; i <= warmPasses; i++) {
         if (i > 0) await sleep(2000);
         const startedAfterReadyMs = Math.round(performance.now() - readyAt);
+        const cpu0 = cpuOf(pids);
         const p = await pass(pool, source, seen, { rows, rate });
+        const cpu1 = cpuOf(pids);
+        const cpuMsPerUpdate = Object.fromEntries(Object.keys(pids).map((k) => [k, Number((((cpu1[k]! - cpu0[k]!) * 1000) / Math.max(1, p.updates)).toFixed(3))]));
         const s = stats(p.fromCommit);
-        passes.push({ pass: i, kind: i === 0 ? 'cold' : 'warm', startedAfterReadyMs, updates: p.updates, received: p.received, fromCommitTs: s, legs: p.legs });
+        passes.push({ pass: i, kind: i === 0 ? 'cold' : 'warm', startedAfterReadyMs, updates: p.updates, received: p.received, fromCommitTs: s, cpuMsPerUpdate, legs: p.legs });
         const leg = (x: Stats) => `${x.p50}/${x.p99}`;
         progress(
           `  pass ${i} (${i === 0 ? 'cold' : 'warm'}, started ${(startedAfterReadyMs / 1000).toFixed(1)} s after ready): ${p.received}/${p.updates} received, commit -> client p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms` +
-            ` (p50/p99 legs: commit -> CDC topic ${leg(p.legs.commitToCdc)}, -> feed ${leg(p.legs.cdcToFeed)}, -> client ${leg(p.legs.feedToClient)})`,
+            ` (p50/p99 legs: commit -> CDC topic ${leg(p.legs.commitToCdc)}, -> feed ${leg(p.legs.cdcToFeed)}, -> client ${leg(p.legs.feedToClient)};` +
+            ` CPU ms/update ${Object.entries(cpuMsPerUpdate).map(([k, v]) => `${k} ${v}`).join(', ')})`,
         );
       }
       const cold = passes[0]!;

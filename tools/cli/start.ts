@@ -132,8 +132,14 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGHUP', () => stop('SIGHUP'));
 
+  // The processor first: a gateway that reports ready before the views it serves are being kept
+  // up to date would let the first minute's changes wait for the processor's start (issue 16).
+  // Its own start failures are reported below; the others start regardless after at most 60 s.
+  say(`  starting  ${CHILDREN.map((c) => c.name).join(', ')} as supervised processes, the processor first (logs: ${logsDir}/<name>.log)`);
+  supervisor.start(['processor']);
+  await Promise.race([supervisor.waitReady('processor').catch(() => undefined), new Promise((r) => setTimeout(r, 60_000).unref())]);
+  if (stopping) return;
   supervisor.start();
-  say(`  starting  ${CHILDREN.map((c) => c.name).join(', ')} as supervised processes (logs: ${logsDir}/<name>.log)`);
   const results = await Promise.allSettled(CHILDREN.map((c) => supervisor.waitReady(c.name)));
   if (stopping) return;
   started = true;
