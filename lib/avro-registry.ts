@@ -96,33 +96,35 @@ export function createSchemaRegistry(target: RegistryTarget): SchemaRegistry {
  * subject does not exist yet (some registries refuse config for unknown subjects; Apicurio and
  * Confluent accept it).
  */
-export async function setSubjectCompatibility(registryUrl: RegistryTarget, subject: string, level: COMPATIBILITY, attempt = 1): Promise<boolean> {
+export async function setSubjectCompatibility(registryUrl: RegistryTarget, subject: string, level: COMPATIBILITY): Promise<boolean> {
   const url = `${registryBase(registryUrl)}/config/${encodeURIComponent(subject)}`;
   const auth = registryAuth(registryUrl);
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: 'PUT',
-      headers: {
-        'content-type': REGISTRY_CONTENT_TYPE,
-        accept: REGISTRY_CONTENT_TYPE,
-        ...(auth ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` } : {}),
-      },
-      body: JSON.stringify({ compatibility: level }),
-    });
-  } catch (err) {
-    throw new TransientError(`schema registry unreachable at ${registryBase(registryUrl)}: ${errorMessage(err)}`, { cause: err });
+  for (let attempt = 1; ; attempt++) {
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: 'PUT',
+        headers: {
+          'content-type': REGISTRY_CONTENT_TYPE,
+          accept: REGISTRY_CONTENT_TYPE,
+          ...(auth ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` } : {}),
+        },
+        body: JSON.stringify({ compatibility: level }),
+      });
+    } catch (err) {
+      throw new TransientError(`schema registry unreachable at ${registryBase(registryUrl)}: ${errorMessage(err)}`, { cause: err });
+    }
+    const body = await res.text();
+    if (res.ok) return true;
+    if (res.status === 404) return false;
+    // Two processes starting together (the processor and the connectors both write stock.levels)
+    // race to create the subject's rule: Apicurio answers the loser 409 "A rule named
+    // 'COMPATIBILITY' already exists" (seen at a cold start). The rule exists now: the same PUT updates it.
+    if (res.status === 409 && /already exists/i.test(body) && attempt < 3) continue;
+    const message = `could not set compatibility ${level} on subject ${subject}: HTTP ${res.status} ${body}`;
+    if (res.status >= 500) throw new TransientError(message, { details: { subject, status: res.status } });
+    throw new SchemaError(message, { details: { subject, status: res.status } });
   }
-  const body = await res.text();
-  if (res.ok) return true;
-  if (res.status === 404) return false;
-  // Two processes starting together (the processor and the connectors both write stock.levels)
-  // race to create the subject's rule: Apicurio answers the loser 409 "A rule named
-  // 'COMPATIBILITY' already exists". The rule exists now, so the same PUT updates it.
-  if (res.status === 409 && /already exists/i.test(body) && attempt < 3) return setSubjectCompatibility(registryUrl, subject, level, attempt + 1);
-  const message = `could not set compatibility ${level} on subject ${subject}: HTTP ${res.status} ${body}`;
-  if (res.status >= 500) throw new TransientError(message, { details: { subject, status: res.status } });
-  throw new SchemaError(message, { details: { subject, status: res.status } });
 }
 
 /**

@@ -12,9 +12,11 @@ import {
   loadAvroSchema,
   registerAvroSchema,
   registerStockSchemas,
+  setSubjectCompatibility,
   STOCK_SUBJECTS,
   type StockCodecs,
 } from '../lib/avro-registry.ts';
+import { COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
 import { SchemaError } from '../lib/errors.ts';
 import type { StockAdjustment, StockDelta, StockLevel } from '../schemas/generated/avro-types.ts';
 import { testConfig, unique } from './helpers.ts';
@@ -134,6 +136,13 @@ describe('Avro stock schemas in the registry', () => {
     expect(encoded.readInt32BE(1)).toBe(codecs.stockDelta.schemaId);
     // A fresh client, so the writer schema is fetched by id from the registry.
     expect(await decodeAvro<StockDelta>(createSchemaRegistry(registryUrl), encoded)).toEqual(delta);
+  });
+
+  it('processes racing to set a new subject\'s compatibility all succeed (Apicurio answers the losers 409)', async () => {
+    const subject = unique('race-subject');
+    const results = await Promise.all(Array.from({ length: 6 }, () => setSubjectCompatibility(registryUrl, subject, COMPATIBILITY.BACKWARD)));
+    expect(results).toEqual(Array(6).fill(true));
+    expect(await subjectCompatibility(subject)).toBe('BACKWARD');
   });
 
   it('round-trips a StockLevel with two locations', async () => {
