@@ -10,14 +10,14 @@
  *   --services  only the Node services are (re)started (`npm start` with the stack already up).
  * As soon as the gateway's /readyz answers 200, a storefront WebSocket client (the typed SDK, in
  * its own process) subscribes to the rows, and each row is updated once by plain SQL at --rate per
- * second (the "cold" pass); then --warm-passes more passes of the same load follow, 2 s apart. For
+ * second (the "cold" pass); then, --settle seconds later, --warm-passes more passes of the same load, 2 s apart. For
  * every pass: commit -> client (Postgres commit time carried in each item -> receipt), p50 / p99.
  *
  * Goals: the cold pass's p99 <= 150 ms, and <= 1.5x the warm p99 (the median of the warm passes'
  * p99s) measured in the same run. The started platform is stopped at the end (the stack keeps
  * running, as after Ctrl-C on `npm start`). Nothing else may be serving on the gateway's port.
  *
- * Usage: npm run bench:cold-start -- [--cold | --services] [--rows 1000] [--rate 400] [--warm-passes 3] [--json]
+ * Usage: npm run bench:cold-start -- [--cold | --services] [--rows 1000] [--rate 400] [--warm-passes 3] [--settle 20] [--idle 0] [--json]
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -225,7 +225,10 @@ async function main(): Promise<void> {
       result.pids = pids;
       const passes: Pass[] = [];
       for (let i = 0; i <= warmPasses; i++) {
-        if (i > 0) await sleep(2000);
+        // The warm passes start --settle seconds (default 20) after the cold one, so they measure
+        // the platform as it runs once the start is over, not the start's tail.
+        if (i === 1) await sleep(args.get('settle', 20) * 1000);
+        else if (i > 1) await sleep(2000);
         const startedAfterReadyMs = Math.round(performance.now() - readyAt);
         const cpu0 = cpuOf(pids);
         const p = await pass(pool, source, seen, { rows, rate });
