@@ -768,6 +768,7 @@ export async function stackUp(given: Readonly<Config>, log: Log): Promise<UpResu
   let config = given;
   const t0 = Date.now();
   const timeout = config.stack.upTimeoutMs;
+  let connectStarted = false;
   if (config.stack.mode === 'external') {
     log('STACK=external: using the services named in the environment');
     await Promise.all(COMPONENTS.filter((c) => c !== 'connect').map((c) => awaitHealthy(config, c, log, timeout)));
@@ -796,7 +797,10 @@ export async function stackUp(given: Readonly<Config>, log: Log): Promise<UpResu
     if (need('registry')) startRegistry(ctx);
     await applyMigrations(config, log);
     await awaitHealthy(config, 'kafka', log, timeout);
-    if (need('connect')) startConnect(ctx);
+    if (need('connect')) {
+      startConnect(ctx);
+      connectStarted = true;
+    }
     if (layout.topology === 'cluster') await ensureRedisCluster({ config, redisServer: ctx.tools.redisServer, log, timeoutMs: timeout });
     await Promise.all([awaitHealthy(config, 'redis', log, timeout), awaitHealthy(config, 'registry', log, timeout)]);
   }
@@ -810,8 +814,9 @@ export async function stackUp(given: Readonly<Config>, log: Log): Promise<UpResu
   await waitConnectorsRunning(config.connect.url, names, timeout);
   log(`  connect   connectors RUNNING: ${names.join(', ')}`);
   // A freshly started Connect is seconds slow per change until its JVM has done the work a few
-  // thousand times; do that work now, before anything reports ready (warm-cdc.ts).
-  await warmCdcPath(config, log);
+  // thousand times; do that work now, before anything reports ready (warm-cdc.ts). A Connect that
+  // was already running is as warm as its traffic made it.
+  if (connectStarted) await warmCdcPath(config, log);
   const status = await stackStatus(config);
   fs.mkdirSync(config.stack.dir, { recursive: true });
   return { status, seconds: (Date.now() - t0) / 1000, config };
