@@ -67,7 +67,16 @@ export async function startConnectorsService(
 
   // The movement ledger on Kafka (docs/ledger.md): stock rows' change events → their movements → stock.movements.
   try {
-    const relay = await startMovementRelay({ kafka, pool, codec: codecs.stockMovement, logger, registry: metrics.registry, sessionTimeoutMs: config.kafka.sessionTimeoutMs });
+    const relay = await startMovementRelay({
+      kafka,
+      pool,
+      codec: codecs.stockMovement,
+      logger,
+      registry: metrics.registry,
+      sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+      groupId: config.movements.groupId,
+      fromBeginning: config.movements.startFrom === 'earliest',
+    });
     stops.unshift(() => relay.stop());
   } catch (err) {
     for (const s of stops) await s().catch(() => undefined);

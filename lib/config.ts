@@ -251,6 +251,9 @@ const schema = z.object({
   CONNECTOR_INBOUND_GROUP_ID: z.string().min(1).max(200).default('invsync-connectors-inbound'),
   CONNECTOR_INBOUND_START_FROM: z.enum(['earliest', 'latest']).default('earliest'),
   CONNECTOR_INBOUND_BATCH_MAX: positiveInt(10_000).default(500),
+  // The movement relay (connectors/ledger/relay.ts, docs/ledger.md).
+  CONNECTOR_MOVEMENTS_GROUP_ID: z.string().min(1).max(200).default('invsync-movement-relay'),
+  CONNECTOR_MOVEMENTS_START_FROM: z.enum(['earliest', 'latest']).default('earliest'),
   CONNECTOR_INBOUND_PG_POOL: positiveInt(200).default(8),
   CONNECTOR_METRICS_PORT: z.coerce
     .number({ message: 'must be a port number (0 disables)' })
@@ -477,6 +480,12 @@ export interface Config {
     mappingsFile: string | undefined;
     /** Each mapping consumes in its own group, `<groupIdPrefix>.<mapping name>`. */
     groupIdPrefix: string;
+  };
+  movements: {
+    /** Consumer group of the movement relay on the stock CDC topic; instances in one group share the partitions. */
+    groupId: string;
+    /** Where a group without committed offsets starts. */
+    startFrom: 'earliest' | 'latest';
   };
   inbound: {
     /** Consumer group of the inbound adjustment consumers; instances in one group share the partitions. */
@@ -843,6 +852,7 @@ function buildConfig(given: Record<string, string>, env: NodeJS.ProcessEnv, opti
       mappingsFile: raw.CONNECTOR_MAPPINGS_FILE === undefined ? undefined : path.resolve(PROJECT_ROOT, raw.CONNECTOR_MAPPINGS_FILE),
       groupIdPrefix: raw.CONNECTOR_OUTBOUND_GROUP_ID,
     },
+    movements: { groupId: raw.CONNECTOR_MOVEMENTS_GROUP_ID, startFrom: raw.CONNECTOR_MOVEMENTS_START_FROM },
     inbound: {
       groupId: raw.CONNECTOR_INBOUND_GROUP_ID,
       startFrom: raw.CONNECTOR_INBOUND_START_FROM,

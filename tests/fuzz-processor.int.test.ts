@@ -1,7 +1,8 @@
 /**
  * Bounded fuzz of the stock processor (a child process): garbage and mutated Debezium events on
  * the real CDC topic. The processor stays up, every partition moves past the storm, and the dead
- * letters of this run equal the poison messages injected. Fixed seed; longer runs: `npm run fuzz`.
+ * letters of this run equal the poison messages injected; the same for the movement relay, which
+ * follows the same topic. Fixed seed; longer runs: `npm run fuzz`.
  */
 import { describe, expect, it } from 'vitest';
 import { distinct, formatViolation } from './fuzz/report.ts';
@@ -13,5 +14,8 @@ describe('stock processor under fuzz', () => {
     expect(stats.poison).toBeGreaterThan(0);
     expect(distinct(violations).map(formatViolation).join('\n\n')).toBe('');
     expect(stats.dlq).toBe(stats.poison);
+    // The movement relay read the same storm: its refusals dead-lettered, nothing more.
+    expect(stats.relayPoison).toBeGreaterThan(0);
+    expect(stats.relayDlq).toBe(stats.relayPoison);
   }, 120_000);
 });

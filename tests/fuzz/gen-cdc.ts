@@ -6,6 +6,7 @@
  * quantities, oversized values). Every key carries the run id, so the dead letters of this run can
  * be counted by key.
  */
+import { movementKeyFromCdc } from '../../connectors/ledger/movement-event.ts';
 import { decodeStockChange } from '../../stream-processors/domain/stock-change.ts';
 import { caseRng, mutateJson, randomJson, type Rng } from './rng.ts';
 
@@ -16,6 +17,18 @@ export interface CdcCase {
   value: Buffer | null;
   /** What the processor must do with it, by the decoder's rules: dead-letter it, apply it, or skip it (a tombstone). */
   expect: 'dlq' | 'apply' | 'skip';
+  /** What the movement relay (same topic, its own group) must do with it, by its decoder's rules. */
+  relayExpect: 'dlq' | 'read';
+}
+
+/** The movement relay's verdict on a value: dead-letter what its decoder refuses; read the movement of the rest. */
+function relayVerdict(value: Buffer | null): 'dlq' | 'read' {
+  try {
+    movementKeyFromCdc(value);
+    return 'read';
+  } catch {
+    return 'dlq';
+  }
 }
 
 export function cdcEvent(r: Rng, sku: string, locationId: string, version: number, op: 'c' | 'u' | 'd' | 'r' = 'u'): Record<string, unknown> {
@@ -79,5 +92,5 @@ export function cdcCase(seed: number, index: number, ctx: { id: string; skus: st
   const decoded = decodeStockChange(built.value?.toString('utf8') ?? null, k.toString('utf8'));
   const expect = !decoded.ok ? 'dlq' : 'change' in decoded ? 'apply' : 'skip';
   const preview = built.value === null ? 'null' : JSON.stringify(built.value.subarray(0, 200).toString('utf8'));
-  return { index, label: `${built.label}: key=${JSON.stringify(k.toString('utf8').slice(0, 80))} value=${preview}${built.value && built.value.length > 200 ? `…(${built.value.length} bytes)` : ''}`, key: k, value: built.value, expect };
+  return { index, label: `${built.label}: key=${JSON.stringify(k.toString('utf8').slice(0, 80))} value=${preview}${built.value && built.value.length > 200 ? `…(${built.value.length} bytes)` : ''}`, key: k, value: built.value, expect, relayExpect: relayVerdict(built.value) };
 }

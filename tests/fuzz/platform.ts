@@ -40,6 +40,8 @@ export function childEnv(names: FuzzNames, extra: Record<string, string> = {}): 
     CONNECTOR_INBOUND_GROUP_ID: `${names.id}-inbound`,
     CONNECTOR_INBOUND_START_FROM: 'latest',
     CONNECTOR_OUTBOUND_GROUP_ID: `${names.id}-outbound`,
+    CONNECTOR_MOVEMENTS_GROUP_ID: `${names.id}-movements`,
+    CONNECTOR_MOVEMENTS_START_FROM: 'latest',
     CONNECTOR_METRICS_PORT: '0',
     PURCHASE_EXPIRY_INTERVAL_MS: '0',
     LOG_LEVEL: 'info',

@@ -4,14 +4,22 @@
  * the real CDC topic, then the checks: the processor is alive, every partition moved past the
  * storm (a probe change produced to each partition afterwards reaches the views), and the dead
  * letters of this run equal the poison messages injected.
+ *
+ * The movement relay (connectors/ledger/relay.ts) follows the same topic in its own group, so the
+ * same storm is its input too: a connectors child (private groups, starting at the end) runs
+ * beside the processor, and the checks are the same — alive, past the storm (a real stock change
+ * made in Postgres afterwards comes out on `stock.movements`), and its dead letters equal the
+ * messages its decoder refuses.
  */
+import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisClient } from '../../lib/redis.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createRedis } from '../../lib/redis.ts';
 import { TOPICS } from '../../lib/topics.ts';
-import { child, fuzzNames } from './platform.ts';
+import { watchTopic } from '../helpers.ts';
+import { child, fuzzNames, seedSkus } from './platform.ts';
 import { countDlq } from './dlq.ts';
 import { cdcCase, cdcEvent } from './gen-cdc.ts';
 import { Rng } from './rng.ts';
@@ -26,6 +34,9 @@ export interface ProcessorStats {
   dlq: number;
   dlqReasons: Record<string, number>;
   restarts: number;
+  /** Messages the movement relay's decoder refuses, and the relay's dead letters of this run. */
+  relayPoison: number;
+  relayDlq: number;
 }
 
 async function partitionCount(kafka: ReturnType<typeof createKafka>, topic: string): Promise<number> {
@@ -58,15 +69,32 @@ export async function runProcessorTarget(o: { seed: number; cases: number; first
   const redis = createRedis(config.redis);
   const producer = kafka.producer();
   const processor = child('processor', names);
+  const connectors = child('connectors', names, { HOUSEKEEPING_INTERVAL_S: '0' });
   const group = `${names.id}-processor`;
+  const pool = new pg.Pool({ connectionString: config.pg.url, max: 2 });
   const violations: Violation[] = [];
-  const stats: ProcessorStats = { cases: 0, poison: 0, valid: 0, tombstones: 0, dlq: 0, dlqReasons: {}, restarts: 0 };
+  const stats: ProcessorStats = { cases: 0, poison: 0, valid: 0, tombstones: 0, dlq: 0, dlqReasons: {}, restarts: 0, relayPoison: 0, relayDlq: 0 };
   const fail = (problem: string, detail?: string, index = -1, input = `${stats.cases} CDC messages`) =>
     violations.push({ target: 'processor', seed: o.seed, index, kind: 'cdc', input, problem, ...(detail ? { detail } : {}) });
   const dlq = await countDlq(kafka, { id: names.id, group });
+  const relayDlq = await countDlq(kafka, { id: names.id, group: `${names.id}-movements` });
+  const movements = await watchTopic(kafka, TOPICS.stockMovements, { binary: true });
+  /** A real stock change in Postgres; true once its movement is on stock.movements. */
+  let moves = 0;
+  const relayProbe = async (timeoutMs: number): Promise<boolean> => {
+    const sku = names.skus[0]!;
+    const seen = movements.messages.filter((m) => m.key === sku).length;
+    await pool.query(`UPDATE stock_levels SET on_hand = on_hand + 1 WHERE sku = $1 AND location_id = $2`, [sku, names.locations[0]]);
+    moves++;
+    return waitFor(async () => movements.messages.filter((m) => m.key === sku).length > seen, timeoutMs);
+  };
   try {
     await producer.connect();
-    await processor.start();
+    await seedSkus(pool, names);
+    await Promise.all([processor.start(), connectors.start()]);
+    let relayLive = false;
+    for (let round = 0; round < 10 && !relayLive; round++) relayLive = await relayProbe(3000);
+    if (!relayLive) throw new Error('the movement relay never published a probe change');
     const partitions = await partitionCount(kafka, TOPICS.cdcStockLevels);
     const r = new Rng(o.seed);
     let version = 1_000_000;
@@ -94,6 +122,7 @@ export async function runProcessorTarget(o: { seed: number; cases: number; first
       const c = cdcCase(o.seed, i, ctx);
       stats.cases++;
       if (c.expect === 'dlq') stats.poison++;
+      if (c.relayExpect === 'dlq') stats.relayPoison++;
       else if (c.expect === 'apply') stats.valid++;
       else stats.tombstones++;
       // Big values one by one; the rest in small batches.
@@ -103,6 +132,12 @@ export async function runProcessorTarget(o: { seed: number; cases: number; first
         const exit = processor.crashes.at(-1);
         fail(`processor exited (code ${exit?.code}, signal ${exit?.signal}); suspect`, exit?.tail.slice(-10).join('\n'), c.index, c.label);
         await processor.start();
+        stats.restarts++;
+      }
+      if (!connectors.alive) {
+        const exit = connectors.crashes.at(-1);
+        fail(`connectors (movement relay) exited (code ${exit?.code}, signal ${exit?.signal}); suspect`, exit?.tail.slice(-10).join('\n'), c.index, c.label);
+        await connectors.start();
         stats.restarts++;
       }
       if (stats.cases % 100 === 0) log(`processor: ${stats.cases} messages (${stats.poison} poison), dead letters so far ${dlq.count()}`);
@@ -118,15 +153,27 @@ export async function runProcessorTarget(o: { seed: number; cases: number; first
       for (const [p, s] of probes.entries()) if ((await redis.exists(`${names.prefix}:{${s}}`)) === 0) missing.push(p);
       fail(`partitions ${missing.join(', ')} stopped: a change produced after the storm never reached the views (a message the processor can neither apply nor dead-letter holds them)`, processor.logTail(6).join('\n'));
     }
+    if (!connectors.alive) {
+      const exit = connectors.crashes.at(-1);
+      fail(`connectors (movement relay) exited (code ${exit?.code}, signal ${exit?.signal}) during the storm`, exit?.tail.slice(-10).join('\n'));
+    } else if (!(await relayProbe(60_000))) {
+      fail('the movement relay stopped: a stock change made after the storm never reached stock.movements', connectors.logTail(6).join('\n'));
+    }
     // Dead letters are produced before a batch's offsets are committed, so they are all in by now; a moment more shows extras.
-    await waitFor(async () => dlq.count() >= stats.poison, 10_000);
+    await waitFor(async () => dlq.count() >= stats.poison && relayDlq.count() >= stats.relayPoison, 10_000);
     await sleep(1000);
     stats.dlq = dlq.count();
     stats.dlqReasons = dlq.reasons();
     if (stats.dlq !== stats.poison) fail(`dead letters ${stats.dlq} != poison messages injected ${stats.poison}`, JSON.stringify(stats.dlqReasons));
+    stats.relayDlq = relayDlq.count();
+    if (stats.relayDlq !== stats.relayPoison) fail(`movement relay dead letters ${stats.relayDlq} != messages its decoder refuses ${stats.relayPoison}`, JSON.stringify(relayDlq.reasons()));
+    log(`processor: ${stats.cases} messages, ${stats.poison} poison, ${stats.dlq} dead letters; relay: ${stats.relayPoison} refused, ${stats.relayDlq} dead letters, ${moves} probe movements`);
     return { stats, violations };
   } finally {
-    await processor.stop();
+    await Promise.all([processor.stop(), connectors.stop()]);
+    await relayDlq.stop();
+    await movements.stop();
+    await pool.end();
     await dlq.stop();
     await producer.disconnect();
     redis.disconnect();

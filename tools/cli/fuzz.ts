@@ -59,7 +59,7 @@ for (const [k, target] of targets.entries()) {
     const s = r.stats as unknown as Record<string, unknown>;
     totals.cases += Number(s.cases ?? 0);
     totals.rounds++;
-    for (const key of ['poison', 'dlq', 'noAnswer', 'restarts', 'applied']) if (typeof s[key] === 'number') totals[key] = (totals[key] ?? 0) + (s[key] as number);
+    for (const key of ['poison', 'dlq', 'relayPoison', 'relayDlq', 'noAnswer', 'restarts', 'applied']) if (typeof s[key] === 'number') totals[key] = (totals[key] ?? 0) + (s[key] as number);
     say(`${target} round ${round}: cases ${first}..${first + Number(s.cases ?? 0) - 1}, violations so far ${distinct(violations).length}, ${JSON.stringify(s.byStatus ?? s.dlqReasons ?? {})}`);
     first += Number(s.cases ?? 0);
     round++;
