@@ -1,9 +1,9 @@
 -- cdc_warmup: plumbing for a warm start (issue 16, docs/operations.md#cold-start).
 --
 -- Right after Kafka Connect starts, Debezium is slow per change until its JVM has decoded and
--- converted a few thousand changes of the same shape (measured: commit -> CDC topic 1-4 s for
--- the first changes of stock rows, tens of ms later; a warm-up through the narrow cdc_heartbeat
--- row did not warm the path of stock rows). `stack up` rewrites these rows, which have the columns
+-- converted some thousands of changes (measured: commit -> CDC topic 1-4 s for the first changes
+-- of stock rows, tens of ms later). A warm-up through the narrow cdc_heartbeat row left the first
+-- stock rows about 1 s slow in one of two runs, so the warm-up uses rows of the same shape. `stack up` rewrites these rows, which have the columns
 -- and replica identity of stock_levels but none of its triggers, until probes are fast. They go to
 -- their own topic (cdc.public.cdc_warmup), which no consumer reads; nothing else writes here.
 

@@ -4,8 +4,9 @@
  * Measured (docs/benchmarks.md "Cold start"): right after Kafka Connect starts, Debezium's leg
  * (Postgres commit -> change event on Kafka) took seconds per change for the first few thousand
  * changes, then settled at tens of milliseconds. Waiting does not help (30 s idle after a start
- * left it as slow): the JVMs warm up by doing the work, for the shape of row they decode (a
- * warm-up through the narrow `cdc_heartbeat` row left the first stock rows still ~1 s slow). So
+ * left it as slow): the JVMs warm up by doing the work. A warm-up through the narrow
+ * `cdc_heartbeat` row left the first stock rows about 1 s slow in one of two runs, so the work is
+ * done on rows shaped like stock rows. So
  * `up` does the work itself: it rewrites the rows of `cdc_warmup` (migration 0023: the columns and
  * replica identity of stock_levels, no triggers, in the stock connector's publication, its own
  * topic which no consumer reads) in bursts, and times single-row probes (commit -> the topic's
