@@ -33,7 +33,7 @@ import { CLOSE_CODES } from '../lib/contracts/protocol.ts';
 import { discardRest, declaredLength } from './body.ts';
 import { createHttpApp, SECURITY_HEADERS } from './http.ts';
 import { Hub } from './hub.ts';
-import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
+import { counterBy, createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { createOrderRoutes, createPurchaseHandler, isPurchaseRoute } from './purchase-http.ts';
 import { attachWebSocket } from './ws-server.ts';
 import { HttpDrain, sleep, waitClosed } from './drain.ts';
@@ -110,7 +110,7 @@ export async function startGatewayService(
       config,
       logger,
       events: {
-        outcome: (kind) => metrics.purchases.inc({ outcome: kind }),
+        outcome: counterBy(metrics.purchases, 'outcome'),
         writeBatch: (n, s) => {
           metrics.writeBackBatch.observe(n);
           metrics.writeBackSeconds.observe(s);
