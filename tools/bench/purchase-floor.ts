@@ -54,7 +54,7 @@ const SHOP_KEY = 'dev-storefront-key';
 const GATEWAY_ENV = { PURCHASE_RATE_CUSTOMER_PER_SEC: '0', PURCHASE_RATE_ADDRESS_PER_SEC: '0', PURCHASE_MAX_PER_CUSTOMER: '1000' };
 
 interface Server {
-  name: 'floor' | 'gateway' | 'base';
+  name: 'floor' | 'redis-floor' | 'gateway' | 'base';
   child: Child;
   port: number;
 }
@@ -108,21 +108,29 @@ function treeCpuS(table: ReturnType<typeof processTable>, pid: number): number {
   return sum;
 }
 
-/** The stack's redis-server (the one listening on REDIS_URL's port), if it runs on this machine. */
+/** The stack's redis-server (started from STACK_DIR, or listening on REDIS_URL's port), if it runs on this machine. */
 function redisPid(config: Readonly<Config>): number | undefined {
   const port = new URL(config.redis.url).port || '6379';
-  for (const [pid, e] of processTable()) if (e.comm === 'redis-server' && new RegExp(`:${port}\\b`).test(e.cmd)) return pid;
+  for (const [pid, e] of processTable()) {
+    if (e.comm === 'redis-server' && (e.cmd.includes(`${config.stack.dir}/`) || e.cmd.includes(`:${port} `))) return pid;
+  }
   return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
 // sold-out attempts: floor vs gateway
 
-async function startFloor(): Promise<Server> {
+/** The floor server; `redis`: with one gate-shaped Redis call per attempt (on the run's prefix). */
+async function startFloor(redis: { prefix: string } | undefined): Promise<Server> {
   const port = await freePort();
-  const child = spawnNode('floor', 'tools/bench/http-floor-server.ts', ['--port', String(port)], { nodeFlags: SERVER_NODE_FLAGS, onStdoutLine: () => undefined });
+  const name = redis ? 'redis-floor' : 'floor';
+  const child = spawnNode(name, 'tools/bench/http-floor-server.ts', ['--port', String(port), ...(redis ? ['--redis'] : [])], {
+    nodeFlags: SERVER_NODE_FLAGS,
+    onStdoutLine: () => undefined,
+    ...(redis ? { env: { REDIS_PREFIX: redis.prefix } } : {}),
+  });
   await waitHttp(`http://127.0.0.1:${port}/`, 30_000, child);
-  return { name: 'floor', child, port };
+  return { name, child, port };
 }
 
 /** A gateway from another checkout: `DIR/gateway/main.ts`, the same flags and environment as ours. */
@@ -165,7 +173,7 @@ async function soldOutRounds(config: Readonly<Config>, o: FloorOptions, id: stri
     const proc = processor;
     // 0 on hand: every attempt is a sold-out refusal decided by the gate.
     await stockAndAwaitView(pool, g.url, [[sku, 0]], { alive: () => proc.alive() });
-    if (!o.skipFloor) servers.push(await startFloor());
+    if (!o.skipFloor) servers.push(await startFloor(undefined), await startFloor({ prefix }));
     servers.push({ name: 'gateway', child: g.child, port: g.port });
     if (o.base) servers.push(await startBaseGateway(o.base, prefix));
     progress(`sold-out attempts on ${sku}: ${servers.map((s) => `${s.name} pid ${s.child.pid} port ${s.port}`).join(', ')}; processor pid ${processor.pid}`);
@@ -313,7 +321,7 @@ async function main(): Promise<void> {
   const skipSoldOut = args.has('skip-sold-out');
   const config = loadConfigOrExit();
   const id = runId();
-  const servers = 1 + (o.skipFloor ? 0 : 1) + (o.base ? 1 : 0);
+  const servers = 1 + (o.skipFloor ? 0 : 2) + (o.base ? 1 : 0);
   const soldOutBudget = skipSoldOut ? 0 : servers * (o.rounds + 1) * (o.maxSeconds + 60) + 300;
   installHardLimit((soldOutBudget + sellingRuns * 700) * 1000, 'error: the benchmark ran past its time limit; killing children', ['SIGINT', 'SIGTERM']);
   const result: Record<string, unknown> = { benchmark: 'purchase-floor', machine: machine(), date: new Date().toISOString(), loadavgStart: os.loadavg().map((x) => +x.toFixed(2)), options: o };
@@ -322,6 +330,7 @@ async function main(): Promise<void> {
     if (!skipSoldOut) {
       const s = await soldOutRounds(config, o, id);
       const gw = ratios(s.runs, 'gateway', 'floor');
+      const gwRedis = ratios(s.runs, 'gateway', 'redis-floor');
       const base = o.base ? ratios(s.runs, 'gateway', 'base') : undefined;
       result.soldOut = {
         sku: s.sku,
@@ -329,6 +338,8 @@ async function main(): Promise<void> {
         runs: s.runs,
         summary: summarise(s.runs),
         gatewayOverFloor: gw,
+        gatewayOverRedisFloor: gwRedis,
+        redisFloorOverFloor: ratios(s.runs, 'redis-floor', 'floor'),
         ...(base ? { gatewayOverBase: base, baseOverFloor: ratios(s.runs, 'base', 'floor') } : {}),
         goal: { goal: GOAL_FLOOR_RATIO, measured: gw.median, met: gw.median !== null && gw.median >= GOAL_FLOOR_RATIO },
         correct: s.runs.every((r) => r.other === 0),
@@ -358,10 +369,12 @@ async function main(): Promise<void> {
   if (args.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else {
     const lines: string[] = [];
-    const so = result.soldOut as { summary: Record<string, { attemptsPerS: number; serverUsPerAttempt: number; redisUsPerAttempt: number | null }>; gatewayOverFloor: { perRound: number[]; median: number | null }; gatewayOverBase?: { perRound: number[]; median: number | null }; goal: { met: boolean } } | undefined;
+    type Ratio = { perRound: number[]; median: number | null };
+    const so = result.soldOut as { summary: Record<string, { attemptsPerS: number; serverUsPerAttempt: number; redisUsPerAttempt: number | null }>; gatewayOverFloor: Ratio; gatewayOverRedisFloor: Ratio; gatewayOverBase?: { perRound: number[]; median: number | null }; goal: { met: boolean } } | undefined;
     if (so) {
       for (const [n, x] of Object.entries(so.summary)) lines.push(`${n}: ${x.attemptsPerS}/s (median), server ${x.serverUsPerAttempt} µs/attempt, redis ${x.redisUsPerAttempt ?? '-'} µs/attempt`);
       lines.push(`gateway / floor: ${so.gatewayOverFloor.perRound.join(', ')} (median ${so.gatewayOverFloor.median}); goal >= ${GOAL_FLOOR_RATIO}: ${so.goal.met ? 'met' : 'MISSED'}`);
+      lines.push(`gateway / redis-floor: ${so.gatewayOverRedisFloor.perRound.join(', ')} (median ${so.gatewayOverRedisFloor.median})`);
       if (so.gatewayOverBase) lines.push(`gateway / base: ${so.gatewayOverBase.perRound.join(', ')} (median ${so.gatewayOverBase.median})`);
     }
     const se = result.selling as { runs: Array<{ ratio: number | null; gate?: { acceptedPerS: number | null }; dbOnly?: { acceptedPerS: number | null }; correct: boolean }>; goal: { measured: number | null; met: boolean } } | undefined;
