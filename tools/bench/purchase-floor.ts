@@ -2,19 +2,21 @@
  * Benchmark: the purchase path against the HTTP floor (issue 16), in one run.
  *
  * Sold-out attempts: the bare node:http floor server (tools/bench/http-floor-server.ts: parse the
- * JSON body, answer a fixed 409) and the real gateway (`gateway/main.ts`, one process unless
- * GATEWAY_WORKERS says otherwise, rate limits off, a stock processor feeding its views) answer the
- * same load child (tools/bench/flash-sale-load.ts: --clients keep-alive connections, --attempts
- * purchases of qty 1 of a SKU with 0 available, the storefront key acting for a random customer).
- * The servers take turns, ABBA (A B, then B A, ...: --rounds pairs), each after an unmeasured
+ * JSON body, answer a fixed 409), the same with one gate-shaped Lua call on the stack's Redis per
+ * attempt (`redis-floor`: the floor of any endpoint that asks Redis before answering) and the real
+ * gateway (`gateway/main.ts`, one process unless GATEWAY_WORKERS says otherwise, rate limits off,
+ * a stock processor feeding its views) answer the same load child (tools/bench/flash-sale-load.ts:
+ * --clients keep-alive connections, --attempts purchases of qty 1 of a SKU with 0 available, the
+ * storefront key acting for a random customer).
+ * The servers take turns, ABBA (A B C, then C B A, ...: --rounds), each after an unmeasured
  * warm-up run of its own. With `--base DIR` a gateway from another checkout (DIR/gateway/main.ts,
  * e.g. main's commit; its node_modules must resolve) is a third server in the same rounds,
  * sharing the processor and the views: before and after, side by side.
  *
  * Per run: attempts/s, and CPU per attempt (µs, user+system from /proc/<pid>/stat, summed over
  * the server's process tree) of the server, the load child and Redis (the stack's redis-server);
- * per round the ratio gateway/floor of adjacent runs. Goal: gateway >= 0.7x the floor (median of
- * the rounds' ratios).
+ * per round the ratios gateway/floor and gateway/redis-floor. Goal (issue 16): gateway >= 0.7x
+ * the floor (median of the rounds' ratios); `--skip-floor` runs neither floor server.
  *
  * Long selling phase (`--selling N`, N runs): tools/bench/flash-sale.ts as it is, with
  * --attempts 40000 --clients 1000 --units 20000 (override with --selling-attempts/-clients/-units),
@@ -28,7 +30,7 @@
  *
  * Usage: npm run bench:purchase-floor -- [--rounds 2] [--attempts 60000] [--clients 1000]
  *          [--customers 100000] [--warmup 10000] [--max-seconds 60] [--base DIR]
- *          [--cpu-prof-dir DIR] [--selling N] [--skip-floor] [--json]
+ *          [--cpu-prof-dir DIR] [--selling N] [--skip-floor] [--skip-sold-out] [--json]
  */
 import fs from 'node:fs';
 import os from 'node:os';
