@@ -266,7 +266,7 @@ interface FlashPhase {
   oversell: number;
   undersell: number;
   postgres: { ok: boolean };
-  cpu: { serverCores: number; machineBusyCores: number };
+  cpu: { serverCores: number; machineBusyCores: number; others: Record<string, number> };
 }
 
 async function sellingRun(args: string[]) {
@@ -283,7 +283,7 @@ async function sellingRun(args: string[]) {
   const gate = perS(r.gate);
   const dbOnly = perS(r.dbOnly);
   const brief = (p: FlashPhase | undefined) =>
-    p && { accepted: p.accepted, soldOutAfterMs: p.lastAcceptedMs, acceptedPerS: perS(p), attemptsPerS: p.attemptsPerS, oversell: p.oversell, undersell: p.undersell, postgresOk: p.postgres.ok, serverCores: p.cpu.serverCores, machineBusyCores: p.cpu.machineBusyCores };
+    p && { accepted: p.accepted, soldOutAfterMs: p.lastAcceptedMs, acceptedPerS: perS(p), attemptsPerS: p.attemptsPerS, oversell: p.oversell, undersell: p.undersell, postgresOk: p.postgres.ok, serverCores: p.cpu.serverCores, machineBusyCores: p.cpu.machineBusyCores, otherCores: p.cpu.others };
   return {
     gate: brief(r.gate),
     dbOnly: brief(r.dbOnly),
