@@ -131,8 +131,8 @@ export function createPurchaseHandler(deps: { service: PurchaseService; metrics:
     const principal = verified?.ok ? verified.principal : undefined;
     const sold = purchaseChannel(principal, body.channel, identity.channels?.config ?? NO_CHANNELS, identity.allowAnonymous);
     if (!sold.ok) return refusal(sold);
-    const req2 = { customerId: who.customerId, items: expanded.items, channel: sold.channel, ...(expanded.kits.length > 0 ? { kits: expanded.kits } : {}) };
-    return service.purchase(req2, idemKey, address);
+    const request = { customerId: who.customerId, items: expanded.items, channel: sold.channel, ...(expanded.kits.length > 0 ? { kits: expanded.kits } : {}) };
+    return service.purchase(request, idemKey, address);
   }
 
   function finish(res: ServerResponse, o: Outcome, started: number): void {
