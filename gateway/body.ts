@@ -23,36 +23,60 @@ export function declaredLength(req: IncomingMessage): number | undefined {
   return Number(raw);
 }
 
-/** Reads the body of `req`, at most `limit` bytes. */
+/** A body being read: what `readBody`'s listeners share (kept on the request, see below). */
+interface Reading {
+  chunks: Buffer[];
+  size: number;
+  limit: number;
+  resolve(r: BodyResult): void;
+}
+
+const READING = Symbol('invsync.bodyReading');
+type ReadingRequest = IncomingMessage & { [READING]?: Reading };
+
+/**
+ * Reads the body of `req`, at most `limit` bytes. The listeners are module functions that find
+ * their state on the request: no closures per request (this runs on every purchase).
+ */
 export function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
   return new Promise((resolve) => {
     const declared = declaredLength(req);
     if (declared !== undefined && declared > limit) return resolve({ ok: false, reason: 'too_large' });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const finish = (r: BodyResult) => {
-      if (settled) return;
-      settled = true;
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onError);
-      if (!r.ok) req.pause(); // the rest stays in the socket (back-pressure) until discardRest
-      resolve(r);
-    };
-    const onData = (c: Buffer) => {
-      size += c.length;
-      if (size > limit) return finish({ ok: false, reason: 'too_large' });
-      chunks.push(c);
-    };
-    const onEnd = () => finish({ ok: true, body: Buffer.concat(chunks, size) });
-    const onError = () => finish({ ok: false, reason: 'aborted' });
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('aborted', onError);
+    (req as ReadingRequest)[READING] = { chunks: [], size: 0, limit, resolve };
+    req.on('data', onBodyData);
+    req.on('end', onBodyEnd);
+    req.on('error', onBodyError);
+    req.on('aborted', onBodyError);
   });
+}
+
+function finishReading(req: ReadingRequest, r: BodyResult): void {
+  const reading = req[READING];
+  if (!reading) return;
+  req[READING] = undefined;
+  req.off('data', onBodyData);
+  req.off('end', onBodyEnd);
+  req.off('error', onBodyError);
+  req.off('aborted', onBodyError);
+  if (!r.ok) req.pause(); // the rest stays in the socket (back-pressure) until discardRest
+  reading.resolve(r);
+}
+
+function onBodyData(this: ReadingRequest, c: Buffer): void {
+  const reading = this[READING];
+  if (!reading) return;
+  reading.size += c.length;
+  if (reading.size > reading.limit) return finishReading(this, { ok: false, reason: 'too_large' });
+  reading.chunks.push(c);
+}
+
+function onBodyEnd(this: ReadingRequest): void {
+  const reading = this[READING];
+  if (reading) finishReading(this, { ok: true, body: reading.chunks.length === 1 ? reading.chunks[0]! : Buffer.concat(reading.chunks, reading.size) });
+}
+
+function onBodyError(this: ReadingRequest): void {
+  finishReading(this, { ok: false, reason: 'aborted' });
 }
 
 /**

@@ -1,5 +1,5 @@
 /** The gateway's Prometheus metrics. Names are stable: dashboards and alerts use them. */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client';
 
 export interface GatewayMetrics {
   registry: Registry;
@@ -50,5 +50,19 @@ export function createGatewayMetrics({ defaults = true }: { defaults?: boolean }
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
+  };
+}
+
+/**
+ * `inc` of `counter` by the value of its label `name` (the others fixed): each value's child is
+ * looked up once, not on every call (prom-client hashes the labels object each time). For labels
+ * with a small fixed set of values (statuses, outcome kinds): the cache is never trimmed.
+ */
+export function counterBy<L extends string>(counter: Counter<L>, name: L, fixed: Omit<LabelValues<L>, L> | LabelValues<L> = {}): (value: string) => void {
+  const children = new Map<string, Counter.Internal>();
+  return (value) => {
+    let child = children.get(value);
+    if (!child) children.set(value, (child = counter.labels({ ...fixed, [name]: value } as LabelValues<L>)));
+    child.inc();
   };
 }

@@ -5,6 +5,7 @@
  * ordinary express routes. Errors are the gateway's JSON shape `{error, message, details?}`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { Router } from 'express';
 import express from 'express';
 import { errorResponse } from '../lib/error-response.ts';
@@ -28,7 +29,7 @@ import type { Outcome, PurchaseService } from '../purchase/service.ts';
 import { discardRest, jsonBody, readBody } from './body.ts';
 import { bearerToken, type Verifier } from './auth.ts';
 import { purchaseChannel, purchaseCustomer, resolveRequester, type ChannelDirectory, type Refusal, type Requester } from './domain/identity.ts';
-import type { GatewayMetrics } from './metrics.ts';
+import { counterBy, type GatewayMetrics } from './metrics.ts';
 
 /** Who may buy and see orders (docs/security.md#credentials-who-may-do-what). */
 export interface PurchaseIdentity {
@@ -85,64 +86,78 @@ export function isPurchaseRoute(req: IncomingMessage): boolean {
 
 export function createPurchaseHandler(deps: { service: PurchaseService; metrics: GatewayMetrics; logger: Logger; identity: PurchaseIdentity }) {
   const log = deps.logger.child({ component: 'purchase-http' });
-  const { metrics } = deps;
+  const { identity, service } = deps;
+  // The metric children of this route, bound once (prom-client hashes a labels object on every call).
+  const duration = deps.metrics.httpDuration.labels({ route: ROUTE });
+  const countStatus = counterBy(deps.metrics.httpRequests, 'status', { route: ROUTE });
+  const failed = (err: unknown): Outcome => {
+    log.error({ err: (err as Error).message }, 'purchase handler failed');
+    return errorResponse(new InternalError((err as Error).message, { cause: err }));
+  };
+
+  /** The answer to a purchase whose body was read in full; undefined: the request was aborted. */
+  async function answer(req: IncomingMessage, res: ServerResponse): Promise<Outcome | undefined> {
+    // The size limit holds while the body streams in (body.ts): a larger one is refused at once.
+    const read = await readBody(req, MAX_PURCHASE_BODY_BYTES);
+    if (!read.ok && read.reason === 'aborted') {
+      res.destroy();
+      return undefined;
+    }
+    if (!read.ok) {
+      discardRest(req);
+      return errorResponse(new BodyTooLargeError(`a purchase body is at most ${MAX_PURCHASE_BODY_BYTES} bytes`, { details: { field: 'body' } }));
+    }
+    const idemKey = header(req, 'idempotency-key');
+    if (idemKey === undefined) return errorResponse(new MissingIdempotencyKeyError('the Idempotency-Key header is required', { details: { field: 'Idempotency-Key' } }));
+    if (!validIdempotencyKey(idemKey)) {
+      return errorResponse(new InvalidIdempotencyKeyError('Idempotency-Key must be 1 to 128 printable ASCII characters without spaces', { details: { field: 'Idempotency-Key' } }));
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(read.body.toString('utf8'));
+    } catch (err) {
+      return errorResponse(new InvalidJsonError(`the body is not valid JSON: ${(err as Error).message}`, { details: { field: 'body' } }));
+    }
+    const v = validatePurchase(parsed);
+    if (!v.ok) return errorResponse(new InvalidBodyError(`${v.field}: ${v.message}`, { details: { field: v.field } }));
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const body = v.value;
+    // Kit lines become their components (docs/kits.md): the gate reserves those, atomically.
+    const expanded = expandKits(body.items, identity.kits?.config ?? EMPTY_KIT_CATALOG, MAX_QTY);
+    if (!expanded.ok) return errorResponse(new InvalidBodyError(`${expanded.field}: ${expanded.message}`, { details: { field: expanded.field } }));
+    const verified = await credentialOf(req, identity);
+    const who = purchaseCustomer(verified, { header: header(req, 'x-customer-id'), body: body.customerId }, identity.allowAnonymous);
+    if (!who.ok) return refusal(who);
+    const principal = verified?.ok ? verified.principal : undefined;
+    const sold = purchaseChannel(principal, body.channel, identity.channels?.config ?? NO_CHANNELS, identity.allowAnonymous);
+    if (!sold.ok) return refusal(sold);
+    const request = { customerId: who.customerId, items: expanded.items, channel: sold.channel, ...(expanded.kits.length > 0 ? { kits: expanded.kits } : {}) };
+    return service.purchase(request, idemKey, address);
+  }
+
+  function finish(res: ServerResponse, o: Outcome, started: number): void {
+    if (!res.headersSent && !res.destroyed) send(res, o);
+    countStatus(String(o.status));
+    duration.observe((performance.now() - started) / 1000);
+  }
+
   return function handlePurchase(req: IncomingMessage, res: ServerResponse): void {
-    const end = metrics.httpDuration.startTimer({ route: ROUTE });
-    const finish = (o: Outcome) => {
-      if (!res.headersSent && !res.destroyed) send(res, o);
-      metrics.httpRequests.inc({ route: ROUTE, status: String(o.status) });
-      end();
-    };
+    const started = performance.now();
     if (req.method !== 'POST') {
-      finish(errorResponse(new MethodNotAllowedError(`${req.method} is not allowed on ${ROUTE}; use POST`, { headers: { Allow: 'POST' } })));
+      finish(res, errorResponse(new MethodNotAllowedError(`${req.method} is not allowed on ${ROUTE}; use POST`, { headers: { Allow: 'POST' } })), started);
       req.resume();
       return;
     }
-    // The size limit holds while the body streams in (body.ts): a larger one is refused at once.
-    void readBody(req, MAX_PURCHASE_BODY_BYTES).then((read) => {
-      if (!read.ok && read.reason === 'aborted') return void res.destroy();
-      if (!read.ok) {
-        finish(errorResponse(new BodyTooLargeError(`a purchase body is at most ${MAX_PURCHASE_BODY_BYTES} bytes`, { details: { field: 'body' } })));
-        return discardRest(req);
-      }
-      const key = req.headers['idempotency-key'];
-      const idemKey = Array.isArray(key) ? key[0] : key;
-      const keyField = { details: { field: 'Idempotency-Key' } };
-      if (idemKey === undefined) return finish(errorResponse(new MissingIdempotencyKeyError('the Idempotency-Key header is required', keyField)));
-      if (!validIdempotencyKey(idemKey)) {
-        return finish(errorResponse(new InvalidIdempotencyKeyError('Idempotency-Key must be 1 to 128 printable ASCII characters without spaces', keyField)));
-      }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(read.body.toString('utf8'));
-      } catch (err) {
-        return finish(errorResponse(new InvalidJsonError(`the body is not valid JSON: ${(err as Error).message}`, { details: { field: 'body' } })));
-      }
-      const v = validatePurchase(parsed);
-      if (!v.ok) return finish(errorResponse(new InvalidBodyError(`${v.field}: ${v.message}`, { details: { field: v.field } })));
-      const address = req.socket.remoteAddress ?? 'unknown';
-      const body = v.value;
-      // Kit lines become their components (docs/kits.md): the gate reserves those, atomically.
-      const expanded = expandKits(body.items, deps.identity.kits?.config ?? EMPTY_KIT_CATALOG, MAX_QTY);
-      if (!expanded.ok) return finish(errorResponse(new InvalidBodyError(`${expanded.field}: ${expanded.message}`, { details: { field: expanded.field } })));
-      credentialOf(req, deps.identity)
-        .then((verified) => {
-          const who = purchaseCustomer(verified, { header: header(req, 'x-customer-id'), body: body.customerId }, deps.identity.allowAnonymous);
-          if (!who.ok) return refusal(who);
-          const principal = verified?.ok ? verified.principal : undefined;
-          const sold = purchaseChannel(principal, body.channel, deps.identity.channels?.config ?? NO_CHANNELS, deps.identity.allowAnonymous);
-          if (!sold.ok) return refusal(sold);
-          const kits = expanded.kits.length > 0 ? { kits: expanded.kits } : {};
-          return deps.service.purchase({ customerId: who.customerId, items: expanded.items, channel: sold.channel, ...kits }, idemKey, address);
-        })
-        .then(finish, (err: unknown) => {
-        log.error({ err: (err as Error).message }, 'purchase handler failed');
-        finish(errorResponse(new InternalError((err as Error).message, { cause: err })));
+    answer(req, res)
+      .catch(failed)
+      .then((o) => {
+        if (o) finish(res, o, started);
+      })
+      .catch((err: unknown) => {
+        // Writing the answer failed (nothing a client sends should get here): never a crash.
+        log.error({ err: (err as Error).message }, 'purchase answer could not be written');
+        res.destroy();
       });
-    }).catch((err: unknown) => {
-      log.error({ err: (err as Error).message }, 'purchase handler failed');
-      finish(errorResponse(new InternalError((err as Error).message, { cause: err })));
-    });
   };
 }
 

@@ -33,13 +33,16 @@ import { CLOSE_CODES } from '../lib/contracts/protocol.ts';
 import { discardRest, declaredLength } from './body.ts';
 import { createHttpApp, SECURITY_HEADERS } from './http.ts';
 import { Hub } from './hub.ts';
-import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
+import { counterBy, createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { createOrderRoutes, createPurchaseHandler, isPurchaseRoute } from './purchase-http.ts';
 import { attachWebSocket } from './ws-server.ts';
 import { HttpDrain, sleep, waitClosed } from './drain.ts';
 import { parserStatus, rawHttpAnswer, sendAnswer } from './raw-answer.ts';
 
 /** No route takes a body larger than this; a larger declared Content-Length is refused before routing. */
+
+/** The security headers as entries, made once (every request sets them). */
+const SECURITY_HEADER_ENTRIES = Object.entries(SECURITY_HEADERS);
 export const MAX_REQUEST_BODY_BYTES = 64 * 1024;
 
 export interface GatewayService {
@@ -110,7 +113,7 @@ export async function startGatewayService(
       config,
       logger,
       events: {
-        outcome: (kind) => metrics.purchases.inc({ outcome: kind }),
+        outcome: counterBy(metrics.purchases, 'outcome'),
         writeBatch: (n, s) => {
           metrics.writeBackBatch.observe(n);
           metrics.writeBackSeconds.observe(s);
@@ -161,7 +164,7 @@ export async function startGatewayService(
   const server = http.createServer(drain.track((req, res) => {
     // Crash safety: nothing a request carries may throw out of here (docs/security.md#gateway-crash-safety-and-limits).
     try {
-      for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+      for (const [name, value] of SECURITY_HEADER_ENTRIES) res.setHeader(name, value);
       const declared = declaredLength(req);
       if (declared !== undefined && declared > MAX_REQUEST_BODY_BYTES) {
         // Refused before a byte of the body is read (the routes' own limits are smaller still).

@@ -28,13 +28,12 @@ export const INTERNAL_ERROR_MESSAGE = 'the gateway could not answer this request
 /** The HTTP answer for `err`. */
 export function errorResponse(err: unknown): ErrorAnswer {
   if (err instanceof PlatformError && err.httpStatus !== undefined && err.code !== 'internal_error') {
+    const body: ErrorBody = err.details ? { error: err.code, message: err.message, details: err.details } : { error: err.code, message: err.message };
+    // Most refusals (a sold-out purchase) carry no header: no headers object for them.
+    if (err.retryAfterS === undefined && (err.headers === undefined || Object.keys(err.headers).length === 0)) return { status: err.httpStatus, body };
     const headers: Record<string, string> = { ...err.headers };
     if (err.retryAfterS !== undefined) headers['Retry-After'] = String(err.retryAfterS);
-    return {
-      status: err.httpStatus,
-      body: { error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
-      ...(Object.keys(headers).length > 0 ? { headers } : {}),
-    };
+    return { status: err.httpStatus, body, headers };
   }
   // express and its parsers mark a client's mistake with a 4xx `status` / `statusCode`.
   if (!(err instanceof PlatformError)) {

@@ -136,3 +136,14 @@ describe('docs/gateway.md#errors', () => {
     expect(doc).toContain(errorsTable());
   });
 });
+
+describe('stack traces', () => {
+  it('are captured by default and not with stack: false (refusals that are only answers)', () => {
+    const limit = Error.stackTraceLimit;
+    expect(new SoldOutError('sold out').stack).toMatch(/\n\s+at /);
+    const quiet = new SoldOutError('sold out', { stack: false, details: { sku: 'A' } });
+    expect(quiet.stack).not.toMatch(/\n\s+at /);
+    expect(quiet).toMatchObject({ code: 'sold_out', message: 'sold out', details: { sku: 'A' } });
+    expect(Error.stackTraceLimit).toBe(limit);
+  });
+});

@@ -123,6 +123,12 @@ export interface ErrorOptions {
   retryAfterS?: number;
   /** Other response headers the answer carries (`WWW-Authenticate`, `Allow`). */
   headers?: Readonly<Record<string, string>>;
+  /**
+   * false: no stack trace is captured. For refusals that only become a client's answer and are
+   * never logged (a sold-out purchase): capturing the stack was the largest single cost of a
+   * sold-out answer (docs/benchmarks.md, issue 16).
+   */
+  stack?: boolean;
 }
 
 export class PlatformError extends Error {
@@ -132,7 +138,10 @@ export class PlatformError extends Error {
   readonly headers: Readonly<Record<string, string>> | undefined;
 
   constructor(message: string, options: ErrorOptions = {}) {
+    const limit = Error.stackTraceLimit;
+    if (options.stack === false) Error.stackTraceLimit = 0;
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    Error.stackTraceLimit = limit;
     this.name = new.target.name;
     this.details = options.details;
     this.retryAfterS = options.retryAfterS;

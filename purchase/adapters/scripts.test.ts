@@ -27,4 +27,10 @@ describe('packed script arguments', () => {
   it('replace lone surrogates (cjson refuses them) as UTF-8 keys do, and keep pairs', () => {
     expect(JSON.parse(packArgs({ sku: 'a\uD800b', c: '\uDC00', ok: '😀' }))).toEqual({ sku: 'a\uFFFDb', c: '\uFFFD', ok: '😀' });
   });
+
+  it('keep text that only looks like an escaped surrogate (a backslash, then ud800) as it is', () => {
+    const v = { sku: 'a\\ud800b', c: '\\uDC00\uD800' };
+    expect(JSON.parse(packArgs(v))).toEqual({ sku: 'a\\ud800b', c: '\\uDC00\uFFFD' });
+    expect(packArgs({ plain: 'SKU-1' })).toBe(JSON.stringify({ plain: 'SKU-1' }));
+  });
 });

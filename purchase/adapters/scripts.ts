@@ -43,8 +43,14 @@ export function defineScript(redis: RedisClient, script: string): LuaCommand {
  * cjson refuses an escaped lone surrogate.
  */
 export function packArgs(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'string' ? wellFormed(v) : v));
+  const json = JSON.stringify(value);
+  // JSON.stringify writes a lone surrogate as an escape (\udXXX) and nothing else as one: only
+  // then is the slower pass with the replacer needed (a backslash followed by "ud8" in a string
+  // is written as \\ud8..., which also matches: the slow pass is still correct).
+  return ESCAPED_SURROGATE.test(json) ? JSON.stringify(value, (_k, v: unknown) => (typeof v === 'string' ? wellFormed(v) : v)) : json;
 }
+
+const ESCAPED_SURROGATE = /\\u[dD][89a-fA-F]/;
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 

@@ -29,7 +29,10 @@ export interface Outcome {
 /** Seconds before a client retries a purchase that could not be decided or recorded now. */
 export const RETRY_AFTER_S = 1;
 
-/** A refusal as the client's answer: status, body and headers come from the error (lib/error-response.ts). */
+/**
+ * A refusal as the client's answer: status, body and headers come from the error (lib/error-response.ts).
+ * The refusals built here are answers, never logged: they capture no stack (`stack: false`).
+ */
 export function refuse(err: PlatformError): Outcome {
   return errorResponse(err);
 }
@@ -53,28 +56,28 @@ export type ScriptRefusal =
 export function refusal(r: ScriptRefusal): Outcome {
   switch (r.kind) {
     case 'rebuilding':
-      return refuse(new RebuildingError('stock data is being rebuilt after a Redis restart; nothing was reserved, retry with the same Idempotency-Key', { retryAfterS: RETRY_AFTER_S }));
+      return refuse(new RebuildingError('stock data is being rebuilt after a Redis restart; nothing was reserved, retry with the same Idempotency-Key', { stack: false, retryAfterS: RETRY_AFTER_S }));
     case 'channel_pending':
-      return refuse(new ChannelPendingError(`the figures of ${JSON.stringify(r.sku)} for this sales channel are being computed; nothing was reserved, retry with the same Idempotency-Key`, { retryAfterS: RETRY_AFTER_S, details: { sku: r.sku } }));
+      return refuse(new ChannelPendingError(`the figures of ${JSON.stringify(r.sku)} for this sales channel are being computed; nothing was reserved, retry with the same Idempotency-Key`, { stack: false, retryAfterS: RETRY_AFTER_S, details: { sku: r.sku } }));
     case 'limited': {
       const s = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
-      return refuse(new RateLimitedError(`too many purchase attempts from this ${r.scope}; retry after ${s} s`, { details: { scope: r.scope, retryAfterMs: r.retryAfterMs }, retryAfterS: s }));
+      return refuse(new RateLimitedError(`too many purchase attempts from this ${r.scope}; retry after ${s} s`, { stack: false, details: { scope: r.scope, retryAfterMs: r.retryAfterMs }, retryAfterS: s }));
     }
     case 'unknown':
-      return refuse(new UnknownSkuError(`no stock is known for SKU ${r.sku}`, { details: { field: r.field, sku: r.sku } }));
+      return refuse(new UnknownSkuError(`no stock is known for SKU ${r.sku}`, { stack: false, details: { field: r.field, sku: r.sku } }));
     case 'sold_out':
       switch (r.by) {
         case 'gate':
-          return refuse(new SoldOutError(`SKU ${r.sku} has ${r.available} unit(s) available, ${r.requested} requested`, { details: { sku: r.sku, requested: r.requested, available: r.available } }));
+          return refuse(new SoldOutError(`SKU ${r.sku} has ${r.available} unit(s) available, ${r.requested} requested`, { stack: false, details: { sku: r.sku, requested: r.requested, available: r.available } }));
         case 'waiting-room':
-          return refuse(new SoldOutError(`SKU ${r.sku} is sold out`, { details: { sku: r.sku, requested: r.requested, available: 0 } }));
+          return refuse(new SoldOutError(`SKU ${r.sku} is sold out`, { stack: false, details: { sku: r.sku, requested: r.requested, available: 0 } }));
         case 'ticket':
-          return refuse(new SoldOutError(`SKU ${r.sku} is sold out (ticket ${r.ticket})`, { details: { sku: r.sku, requested: r.requested, available: 0, ticket: r.ticket } }));
+          return refuse(new SoldOutError(`SKU ${r.sku} is sold out (ticket ${r.ticket})`, { stack: false, details: { sku: r.sku, requested: r.requested, available: 0, ticket: r.ticket } }));
       }
       break;
     case 'limit':
       return refuse(
-        new CustomerLimitError(`customer ${r.customerId} may buy at most ${r.limit} unit(s) of ${r.sku} (has ${r.bought})`, { details: { sku: r.sku, limit: r.limit, bought: r.bought } }),
+        new CustomerLimitError(`customer ${r.customerId} may buy at most ${r.limit} unit(s) of ${r.sku} (has ${r.bought})`, { stack: false, details: { sku: r.sku, limit: r.limit, bought: r.bought } }),
       );
   }
   throw new Error(`unhandled refusal ${JSON.stringify(r)}`);
@@ -82,19 +85,19 @@ export function refusal(r: ScriptRefusal): Outcome {
 
 /** The same Idempotency-Key with a different request: the one answer, wherever it is noticed. */
 export function keyReused(): Outcome {
-  return refuse(new IdempotencyKeyReusedError('this Idempotency-Key was used with a different request', { details: { field: 'Idempotency-Key' } }));
+  return refuse(new IdempotencyKeyReusedError('this Idempotency-Key was used with a different request', { stack: false, details: { field: 'Idempotency-Key' } }));
 }
 
 /** A request with this key is still being decided or written (in another gateway). */
 export function keyInProgress(): Outcome {
   return refuse(
-    new IdempotencyInProgressError('a request with this Idempotency-Key is still being processed; retry shortly', { details: { field: 'Idempotency-Key' }, retryAfterS: RETRY_AFTER_S }),
+    new IdempotencyInProgressError('a request with this Idempotency-Key is still being processed; retry shortly', { stack: false, details: { field: 'Idempotency-Key' }, retryAfterS: RETRY_AFTER_S }),
   );
 }
 
 /** An order the caller may not see answers exactly like one that does not exist. */
 export function unknownOrder(orderId: string): Outcome {
-  return refuse(new UnknownOrderError(`no order ${orderId}`, { details: { orderId } }));
+  return refuse(new UnknownOrderError(`no order ${orderId}`, { stack: false, details: { orderId } }));
 }
 
 /** The `field` of an item's SKU in the request (`items[2].sku`). */

@@ -2,7 +2,7 @@
  * Purchase requests: validation (strict: unknown fields are refused) and the canonical hash an
  * Idempotency-Key is bound to. Pure: no I/O.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { z } from 'zod';
 import { CHANNEL_ID } from '../../lib/contracts/channels.ts';
 import type { KitLine } from '../../lib/contracts/kits.ts';
@@ -82,5 +82,5 @@ export function requestHash(req: PurchaseRequest): string {
   const meaning: unknown[] = req.channel ? [req.customerId, items, req.channel] : [req.customerId, items];
   // Kits too (what was asked, not only its components); without kits the hash is what it always was.
   if (req.kits && req.kits.length > 0) meaning.push(['kits', [...req.kits].sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0)).map((k) => [k.sku, k.qty])]);
-  return createHash('sha256').update(JSON.stringify(meaning)).digest('base64url').slice(0, 32);
+  return hash('sha256', JSON.stringify(meaning), 'base64url').slice(0, 32);
 }

@@ -47,6 +47,7 @@ import { cleanupDbOnly, ensureDbOnlySchema, stockDbOnly } from './db-only-purcha
 import type { LatencyMs, LoadSummary } from './flash-sale-load.ts';
 import { installHardLimit, killAllChildren, SERVER_NODE_FLAGS, spawnNode, startGateway, stopChild, type Child } from './lib/children.ts';
 import { runLoadChild } from './lib/load-child.ts';
+import { removeSku, stockAndAwaitView } from './lib/stock-view.ts';
 import { machineCpu, procStats } from './lib/cpu.ts';
 import { consumeFromEnd, deleteGroup } from './lib/kafka-topics.ts';
 import { deletePrefix } from './lib/redis-keys.ts';
@@ -248,26 +249,8 @@ async function gatePhase(config: Readonly<Config>, pool: pg.Pool, o: Options, id
     // CDC topic) has folded them and the gateway reports the full availability.
     const stocked: Array<[string, number]> = [[sku, o.units]];
     if (o.warmup > 0) stocked.push([warmSku, WARMUP_UNITS]);
-    for (const [s, units] of stocked) {
-      const perLoc = Array.from({ length: o.locations }, (_, i) => Math.floor(units / o.locations) + (i < units % o.locations ? 1 : 0));
-      await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) SELECT $1, l, q FROM unnest($2::text[], $3::int[]) AS u(l, q)`, [
-        s,
-        perLoc.map((_, i) => `WH-${i + 1}`),
-        perLoc,
-      ]);
-    }
-    const viewBy = Date.now() + 120_000;
-    for (const [s, units] of stocked) {
-      for (;;) {
-        if (!processor.alive()) throw new Error('the processor exited');
-        const res = await fetch(`${g.url}/v1/stock/${s}`).catch(() => undefined);
-        const body = res?.status === 200 ? ((await res.json()) as { available?: number }) : undefined;
-        if (body?.available === units) break;
-        if (Date.now() > viewBy) throw new Error(`the gateway did not report ${s} with ${units} available within 120 s (last: ${JSON.stringify(body ?? res?.status ?? 'no answer')})`);
-        await pool.query(`UPDATE stock_levels SET on_hand = on_hand WHERE sku = ANY($1::text[])`, [stocked.map(([x]) => x)]);
-        await sleep(300);
-      }
-    }
+    const proc = processor;
+    await stockAndAwaitView(pool, g.url, stocked, { locations: o.locations, alive: () => proc.alive() });
     if (o.warmup > 0) {
       progress(`  warm-up: ${o.warmup} attempts on ${warmSku} (${WARMUP_UNITS} units)`);
       const w = await runLoadChild(g.port, warmSku, { ...o, attempts: o.warmup }, { apiKey: GATEWAY_SHOP_KEY });
@@ -342,20 +325,6 @@ async function gatePhase(config: Readonly<Config>, pool: pg.Pool, o: Options, id
     redis.disconnect();
     if (!keepRows) for (const x of [sku, warmSku]) await removeSku(pool, x);
   }
-}
-
-/** Deletes a benchmark SKU: its orders (lines, reservations, outbox rows) and its stock rows. */
-async function removeSku(pool: pg.Pool, sku: string): Promise<void> {
-  await pool
-    .query(
-      `WITH mine AS (SELECT DISTINCT order_id FROM order_lines WHERE sku = $1),
-            gone_outbox AS (DELETE FROM outbox WHERE aggregatetype = 'orders' AND aggregateid IN (SELECT order_id::text FROM mine))
-       DELETE FROM orders WHERE id IN (SELECT order_id FROM mine)`,
-      [sku],
-    )
-    .catch((err: Error) => progress(`  cleanup: could not delete the orders of ${sku}: ${err.message}`));
-  await pool.query(`DELETE FROM stock_levels WHERE sku = $1`, [sku]).catch((err: Error) => progress(`  cleanup: could not delete ${sku}: ${err.message}`));
-  await pool.query(`DELETE FROM stock_sku_locks WHERE sku = $1`, [sku]).catch(() => undefined);
 }
 
 // ---------------------------------------------------------------------------------------------
