@@ -87,6 +87,7 @@ export async function startTestProcessor(opts: {
     topics,
     ...(figures ? { channels: figures.watcher, onChannelsStale: figures.stale } : {}),
     alerts: { thresholds: opts.thresholds ?? (() => NO_THRESHOLDS), streamMaxLen: 10_000 },
+    coalesce: opts.config.processor.coalesce,
   });
   const processor: StockProcessor = {
     ...started,
@@ -120,6 +121,8 @@ export function cdcEvent(e: {
   safetyStock?: number;
   version: number;
   commitTs?: number;
+  /** The Postgres transaction; by default each event is its own (txId = version), as single-row writes are. */
+  txId?: number;
 }): { key: string; value: string } {
   const row = {
     sku: e.sku,
@@ -136,7 +139,7 @@ export function cdcEvent(e: {
     value: JSON.stringify({
       before: e.op === 'd' ? row : null,
       after: e.op === 'd' ? null : row,
-      source: { version: '3.0.8.Final', connector: 'postgresql', name: 'cdc', ts_ms: ts, snapshot: e.op === 'r' ? 'true' : 'false', db: 'inventory', schema: 'public', table: 'stock_levels', txId: 1, lsn: 1 },
+      source: { version: '3.0.8.Final', connector: 'postgresql', name: 'cdc', ts_ms: ts, snapshot: e.op === 'r' ? 'true' : 'false', db: 'inventory', schema: 'public', table: 'stock_levels', txId: e.txId ?? e.version, lsn: 1 },
       op: e.op,
       ts_ms: ts + 1,
     }),
