@@ -33,7 +33,7 @@ describe('selectEmitted', () => {
 
 describe('selectEmitted with coalesced groups', () => {
   const r = (version: number, carried: boolean, group: 'applied' | 'duplicate' | 'stale', own = group, published = -1) => ({
-    result: { outcome: own, published, change: change(version), summary: { sku: 'A', version: 7 } as never, carried, group: { outcome: group, locationId: null } },
+    result: { outcome: own, published, change: change(version), summary: { sku: 'A', version: 7 } as never, carried, group: { outcome: group, locationIds: ['L'] } },
   });
 
   it('emits a group once, from its last change, on the group\'s outcome', () => {

@@ -227,7 +227,9 @@ async function encodeEffects(deps: ProcessorDeps, emitted: AppliedChange[], ctx:
   for (const a of emitted) {
     const r = a.result;
     try {
-      deltas.push({ key: r.summary.sku, value: await deps.codecs.stockDelta.encode(toStockDelta(r.summary, r.previousAvailable, r.group.locationId)) });
+      // One delta per location the change (or its coalesced transaction) touched, each with the
+      // SKU's committed state: consumers that filter by location see every location's change.
+      for (const loc of r.group.locationIds) deltas.push({ key: r.summary.sku, value: await deps.codecs.stockDelta.encode(toStockDelta(r.summary, r.previousAvailable, loc)) });
     } catch (err) {
       if (!(err instanceof SchemaError)) throw err;
       ctx.deadLetter({ code: DLQ_REASONS.effectNotEncodable, detail: err.message, message: a.message, tags: { sku: r.change.sku, version: String(r.change.version) } });

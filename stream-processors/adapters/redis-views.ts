@@ -18,7 +18,7 @@ import { InvalidMessageError } from '../../lib/errors.ts';
 import { readViewRows } from '../../lib/view-rows.ts';
 import { defineLuaCommand, execEach, isCluster, scanSkus } from '../../lib/redis.ts';
 import type { StockLevel } from '../../schemas/generated/avro-types.ts';
-import { coalesceGroups, groupLocation } from '../domain/coalesce.ts';
+import { coalesceGroups, groupLocations } from '../domain/coalesce.ts';
 import { incomingFields, type Outcome, type RowChange } from '../domain/fold.ts';
 
 const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
@@ -42,10 +42,10 @@ export interface ApplyResult {
   carried: boolean;
   /**
    * Of the change that carries its group's effects: the group's outcome (applied when any of its
-   * changes applied, else duplicate when any was, else stale) and the location its delta is
-   * attributable to (null when the group changed several). For a change applied alone, its own.
+   * changes applied, else duplicate when any was, else stale) and the locations it changed (one
+   * delta each). For a change applied alone, its own outcome and location.
    */
-  group: { outcome: Outcome; locationId: string | null };
+  group: { outcome: Outcome; locationIds: string[] };
 }
 
 export type { ChannelSource } from '../../lib/contracts/channels.ts';
@@ -162,7 +162,7 @@ export class RedisViews {
       const sku = changes[members[0]!]!.sku;
       const summary = withChannels(summarize(sku, r.rows), r.rows, config);
       const outcome: Outcome = r.outcomes.includes('applied') ? 'applied' : r.outcomes.includes('duplicate') ? 'duplicate' : 'stale';
-      const group = { outcome, locationId: groupLocation(members.map((i) => changes[i]!)) };
+      const group = { outcome, locationIds: groupLocations(members.map((i) => changes[i]!)) };
       members.forEach((ci, j) => {
         results[ci] = {
           change: changes[ci]!,

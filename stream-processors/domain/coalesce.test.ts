@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { coalesceGroups, groupLocation } from './coalesce.ts';
+import { coalesceGroups, groupLocations } from './coalesce.ts';
 
 const c = (sku: string, txId: number | null, locationId = 'L1') => ({ sku, txId, locationId });
 
@@ -27,9 +27,9 @@ describe('coalesceGroups', () => {
   });
 });
 
-describe('groupLocation', () => {
-  it('names the one location a group changed, or null for several', () => {
-    expect(groupLocation([c('A', 1, 'L1'), c('A', 1, 'L1')])).toBe('L1');
-    expect(groupLocation([c('A', 1, 'L1'), c('A', 1, 'L2')])).toBeNull();
+describe('groupLocations', () => {
+  it('names each location a group changed once, in order of first change', () => {
+    expect(groupLocations([c('A', 1, 'L1'), c('A', 1, 'L1')])).toEqual(['L1']);
+    expect(groupLocations([c('A', 1, 'L2'), c('A', 1, 'L1'), c('A', 1, 'L2')])).toEqual(['L2', 'L1']);
   });
 });

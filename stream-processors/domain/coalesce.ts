@@ -32,8 +32,7 @@ export function coalesceGroups(changes: ReadonlyArray<Pick<RowChange, 'sku' | 't
   return groups;
 }
 
-/** The location a group's effects are attributable to: its only location, or null when it changed several. */
-export function groupLocation(changes: ReadonlyArray<Pick<RowChange, 'locationId'>>): string | null {
-  const first = changes[0]?.locationId ?? null;
-  return changes.every((c) => c.locationId === first) ? first : null;
+/** The distinct locations a group changed, in order of first change: one delta each (consumers filter deltas by location). */
+export function groupLocations(changes: ReadonlyArray<Pick<RowChange, 'locationId'>>): string[] {
+  return [...new Set(changes.map((c) => c.locationId))];
 }

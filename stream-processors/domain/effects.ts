@@ -5,12 +5,12 @@
 import type { StockDelta, StockLevel } from '../../schemas/generated/avro-types.ts';
 
 /**
- * `locationId`: the location whose row change caused the delta, or null when a coalesced
- * transaction changed several of the SKU's locations (the schema's "not attributable to one
- * location"; the delta's SKU figures are the transaction's committed state either way).
+ * `locationId`: the location whose row change caused the delta. A coalesced transaction that
+ * changed several of the SKU's locations gives one delta per location, all with the SKU's
+ * state after the transaction (so the same version).
  */
-export function toStockDelta(summary: StockLevel, previousAvailable: number | null, locationId: string | null): StockDelta {
-  const loc = locationId === null ? undefined : summary.locations.find((l) => l.locationId === locationId);
+export function toStockDelta(summary: StockLevel, previousAvailable: number | null, locationId: string): StockDelta {
+  const loc = summary.locations.find((l) => l.locationId === locationId);
   return {
     sku: summary.sku,
     available: summary.available,

@@ -27,10 +27,11 @@
  *
  * The views of the prefix `bulkload` are kept between runs with the rows; they are rebuilt
  * (stream-processors/views-maintenance.ts) only when a sample disagrees with Postgres.
- * `--drop` removes the rows, products, locations and views instead of running.
+ * `--drop` removes the rows (of that --rows), products, locations and views instead of running.
  *
- * Row order: `--order sku` (default) updates SKU by SKU (a SKU's locations one after another, as
- * the primary key orders them); `--order location` runs one statement per location in the same
+ * Row order: `--order sku` (default) updates the rows in the table's physical order, SKU by SKU
+ * as they were created (a SKU's locations one after another; the 20 sold-out SKUs, rewritten just
+ * before, last); `--order location` runs one statement per location in the same
  * transaction (an ERP pushing warehouse by warehouse), which puts a SKU's changes a third of the
  * transaction apart — beyond any batch, so nothing coalesces.
  *
@@ -61,7 +62,8 @@ import { progress, runId } from './lib/run.ts';
 import { nodeClient } from './lib/sdk-client.ts';
 import { benchSku } from './lib/update-load.ts';
 
-const SKU_PREFIX = 'BULK-';
+// The rows of one --rows size: BULK-… for 1,000,000 (the issue's figure), BULK<rows>-… for others.
+let SKU_PREFIX = 'BULK-';
 const LOCATIONS = ['BULK-L1', 'BULK-L2', 'BULK-L3'];
 const PREFIX = 'bulkload';
 const PROBE = 'BULKPROBE-1';
@@ -205,6 +207,8 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const pool = createPgPool(config.pg.url, { max: 8, application: 'invsync-bench-bulk-load' });
   const redis = createRedis(config.redis);
+  const rows = Math.round(args.get('rows', 1_000_000));
+  if (rows !== 1_000_000) SKU_PREFIX = `BULK${rows}-`;
   if (args.has('drop')) {
     await pool.query(`DELETE FROM stock_levels WHERE sku LIKE $1 OR sku = $2`, [`${SKU_PREFIX}%`, PROBE]);
     await pool.query(`DELETE FROM products WHERE sku LIKE $1`, [`${SKU_PREFIX}%`]);
@@ -215,7 +219,6 @@ async function main(): Promise<void> {
     redis.disconnect();
     return;
   }
-  const rows = Math.round(args.get('rows', 1_000_000));
   const rounds = Math.round(args.get('rounds', 1));
   const roundTimeoutS = args.get('round-timeout', 300);
   const order = argv.includes('--order') && argv[argv.indexOf('--order') + 1] === 'location' ? 'location' : 'sku';
@@ -253,9 +256,8 @@ async function main(): Promise<void> {
 
     gateway = await startGateway({
       prefix: PREFIX,
-      env: { ...IDENTITY_ENV, PURCHASE_RATE_CUSTOMER_PER_SEC: '0', PURCHASE_RATE_ADDRESS_PER_SEC: '0' },
-      // The probe's refusals are expected (counted in `statuses`): one warning each is noise here.
-      onStderrLine: (line) => (line.includes('could not cover') ? undefined : progress(`  [gateway] ${line}`)),
+      // The probe's refusals are expected (counted in `statuses`): the gateway's warning for each is noise here.
+      env: { ...IDENTITY_ENV, PURCHASE_RATE_CUSTOMER_PER_SEC: '0', PURCHASE_RATE_ADDRESS_PER_SEC: '0', LOG_LEVEL: 'error' },
     });
     client = nodeClient(`${gateway.url.replace('http', 'ws')}/v1/stream`, SKU_PREFIX, SUBSCRIBED);
     await Promise.race([client.source.ready, sleep(60_000).then(() => Promise.reject(new Error('the subscriber got no snapshot of its SKUs within 60 s')))]);
@@ -289,11 +291,9 @@ async function main(): Promise<void> {
       try {
         await conn.query('BEGIN');
         await conn.query(`SET LOCAL statement_timeout = 0`); // the pool's 30 s is for requests, not an ERP load
-        // The order of the row changes (so of the CDC events) is fixed by an index scan of the
-        // primary key (sku, location_id): SKU-major, a SKU's locations one after another; or,
+        // The order of the row changes (so of the CDC events) is the table's physical order: SKU by
+        // SKU as the rows were created (the sold-out SKUs, rewritten just before, come last); or,
         // with --order location, one statement per location (an ERP pushing warehouse by warehouse).
-        await conn.query(`SET LOCAL enable_seqscan = off`);
-        await conn.query(`SET LOCAL enable_bitmapscan = off`);
         const set = `UPDATE stock_levels SET on_hand = CASE WHEN sku = ANY($2::text[]) THEN 0 ELSE on_hand + 1 END WHERE sku LIKE $1`;
         let changed = 0;
         if (order === 'sku') changed = (await conn.query(set, [`${SKU_PREFIX}%`, soldOut])).rowCount ?? 0;
@@ -403,7 +403,8 @@ async function main(): Promise<void> {
       processor.child.proc.stdin?.end();
       await Promise.race([processor.child.exited, sleep(20_000)]);
       await stopChild(processor.child, 5000);
-      if (Object.values(legs).some((v) => v === null)) throw new Error(`round ${n + 1} did not catch up within ${roundTimeoutS} s`);
+      // A round that did not catch up is reported with its null legs; the next round still runs.
+      if (Object.values(legs).some((v) => v === null)) progress(`    round ${n + 1} did not catch up within ${roundTimeoutS} s (legs left null)`);
     }
     result.rounds = out;
     if (args.has('compare')) {
