@@ -43,6 +43,8 @@ export async function startTestProcessor(opts: {
   channels?: { pool: pg.Pool; pollMs?: number };
   /** The low-stock thresholds in force (stock alerts); none (default 0) unless given. */
   thresholds?: () => ThresholdTable;
+  /** Approximate feed length (default 10,000; the platform's default is FEED_MAXLEN, 100,000). */
+  feedMaxLen?: number;
 }): Promise<TestProcessor> {
   const metrics = createProcessorMetrics({ defaults: false });
   // Outputs go to private topics unless the test names them: a test processor must not publish
@@ -83,7 +85,7 @@ export async function startTestProcessor(opts: {
     groupId: opts.groupId,
     fromBeginning: opts.fromBeginning,
     prefix: opts.prefix,
-    feedMaxLen: 10_000,
+    feedMaxLen: opts.feedMaxLen ?? 10_000,
     topics,
     ...(figures ? { channels: figures.watcher, onChannelsStale: figures.stale } : {}),
     alerts: { thresholds: opts.thresholds ?? (() => NO_THRESHOLDS), streamMaxLen: 10_000 },

@@ -82,6 +82,8 @@ interface Round {
   fullCheck: { skus: number; versionBehind: number; availableWrong: number; seconds: number };
   probe: { attempts: number; statuses: Record<string, number>; pgReservedUnits: number; uncommittedStatesShown: number; wrongFinalAvailable: number; itemsAfterCommit: number };
   cpuS: Record<string, number | null>;
+  /** CPU µs per row change: Connect, Kafka and the WAL sender until the topic leg completed; the processor and Redis until the fold did. */
+  cpuUsPerChange: Record<string, number | null>;
   machineBusy: number;
   redis: { calls: Record<string, number>; usecPerChange: number | null };
   loadavg: number[];
@@ -172,11 +174,13 @@ async function viewsAgree(pool: pg.Pool, redis: RedisClient, skus: string[]): Pr
 }
 
 /** A processor child on the bench prefix, a fresh group from the end of the CDC topic; `events()` reads its counter. */
-async function startProcessor(mode: Mode, group: string, cpuProfDir: string | undefined): Promise<{ child: Child; events(): Promise<number> }> {
+async function startProcessor(mode: Mode, group: string, cpuProfDir: string | undefined, feedMaxLen: number): Promise<{ child: Child; events(): Promise<number> }> {
   let ready!: () => void;
   const live = new Promise<void>((r) => (ready = r));
   const waiting: Array<(n: number) => void> = [];
-  const child = spawnNode('processor', 'tools/bench/lib/processor-child.ts', ['--prefix', PREFIX, '--group', group, '--probe', PROBE], {
+  // The platform's feed length (FEED_MAXLEN), not the test helper's 10,000: a gateway that falls
+  // further behind than the feed holds loses entries (docs/benchmarks.md, "Bulk ERP load").
+  const child = spawnNode('processor', 'tools/bench/lib/processor-child.ts', ['--prefix', PREFIX, '--group', group, '--probe', PROBE, '--feed-maxlen', String(feedMaxLen)], {
     stdin: true,
     env: { PROCESSOR_COALESCE: mode === 'on' ? '1' : '0', LOG_LEVEL: 'warn' },
     nodeFlags: ['--max-semi-space-size=32', ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(cpuProfDir, mode)}`] : [])],
@@ -259,7 +263,8 @@ async function main(): Promise<void> {
       // The probe's refusals are expected (counted in `statuses`): the gateway's warning for each is noise here.
       env: { ...IDENTITY_ENV, PURCHASE_RATE_CUSTOMER_PER_SEC: '0', PURCHASE_RATE_ADDRESS_PER_SEC: '0', LOG_LEVEL: 'error' },
     });
-    client = nodeClient(`${gateway.url.replace('http', 'ws')}/v1/stream`, SKU_PREFIX, SUBSCRIBED);
+    // The client lives for the whole run (its default limit, 300 s, is shorter than two rounds).
+    client = nodeClient(`${gateway.url.replace('http', 'ws')}/v1/stream`, SKU_PREFIX, SUBSCRIBED, 'sdk-client', 3600);
     await Promise.race([client.source.ready, sleep(60_000).then(() => Promise.reject(new Error('the subscriber got no snapshot of its SKUs within 60 s')))]);
     progress(`  gateway and subscriber on ${SUBSCRIBED} SKUs ready`);
 
@@ -267,7 +272,7 @@ async function main(): Promise<void> {
     for (const [n, mode] of modes.entries()) {
       const group = `bench-bulk-${id}-${n}`;
       groups.push(group);
-      const processor = await startProcessor(mode, group, cpuProfDir);
+      const processor = await startProcessor(mode, group, cpuProfDir, config.processor.feedMaxLen);
       // The sold-out SKUs back in stock before the load (a small transaction, then wait for it to show).
       await pool.query(`UPDATE stock_levels SET on_hand = 1000, reserved = 0 WHERE sku = ANY($1::text[])`, [soldOut]);
       for (let t = Date.now(); Date.now() - t < 30_000; await sleep(200)) if ((await viewsAgree(pool, redis, soldOut)).versionBehind === 0) break;
@@ -309,8 +314,12 @@ async function main(): Promise<void> {
       }
       const transactionS = (committedAt - txStarted) / 1000;
       progress(`    committed ${updatedRows.toLocaleString()} rows in ${transactionS.toFixed(1)} s (ledger trigger included); catching up...`);
-      const cpu0 = { processor: cpuOf(processor.child.pid), connect: cpuOf(stackPid(config, 'connect')), kafka: cpuOf(stackPid(config, 'kafka')), walsender: cpuOf(walPid), gateway: cpuOf(gateway.child.pid), subscriber: cpuOf(client.child.pid) };
+      const cpuNow = () => ({ processor: cpuOf(processor.child.pid), connect: cpuOf(stackPid(config, 'connect')), kafka: cpuOf(stackPid(config, 'kafka')), walsender: cpuOf(walPid), gateway: cpuOf(gateway!.child.pid), subscriber: cpuOf(client!.child.pid) });
+      const cpu0 = cpuNow();
       const r0 = await redisSnapshot(redis);
+      // CPU per change of each stage, taken when its leg completes (not at the round's end, so a
+      // round that waits on a slower leg does not charge the idle time to the faster ones).
+      const atLeg: { topic?: ReturnType<typeof cpuNow>; folded?: ReturnType<typeof cpuNow> & { redis: number } } = {};
       const m0 = machineCpu();
 
       const after = await pgState(pool, subscribed);
@@ -335,9 +344,9 @@ async function main(): Promise<void> {
         if (legs.topic === null) {
           const d = (await topicEnd(kafka, TOPICS.cdcStockLevels)) - topic0;
           if (d > 0 && legs.topicFirst === null) legs.topicFirst = sec();
-          if (d >= updatedRows) legs.topic = sec();
+          if (d >= updatedRows) [legs.topic, atLeg.topic] = [sec(), cpuNow()];
         }
-        if (legs.folded === null && (await processor.events()) - events0 >= updatedRows) legs.folded = sec();
+        if (legs.folded === null && (await processor.events()) - events0 >= updatedRows) [legs.folded, atLeg.folded] = [sec(), { ...cpuNow(), redis: (await redisSnapshot(redis)).cpu }];
         if (legs.viewsSample === null) {
           const v = await viewState(redis, sample);
           if (sample.every((s, i) => v[i]![0] >= sampleTruth.get(s)!.version)) legs.viewsSample = sec();
@@ -367,6 +376,7 @@ async function main(): Promise<void> {
       subscribed.forEach((s, i) => {
         if (finalViews[i]![0] === after.get(s)!.version && finalViews[i]![1] !== after.get(s)!.available) probe.wrongFinalAvailable++;
       });
+      if (!client.child.alive()) progress('    the subscriber child is gone: its leg is not valid for this round');
       probe.pgReservedUnits = Number((await pool.query<{ r: string }>(`SELECT coalesce(sum(reserved), 0) AS r FROM stock_levels WHERE sku = ANY($1::text[])`, [soldOut])).rows[0]!.r);
 
       const fullStarted = Date.now();
@@ -382,6 +392,14 @@ async function main(): Promise<void> {
       const cpuS: Record<string, number | null> = { redis: +(r1.cpu - r0.cpu).toFixed(2) };
       for (const k of Object.keys(cpu0) as Array<keyof typeof cpu0>) cpuS[k] = cpu0[k] !== null && cpu1[k] !== null ? +(cpu1[k]! - cpu0[k]!).toFixed(2) : null;
       const perS = (s: number | null) => (s ? Math.round(updatedRows / s) : null);
+      const us = (a: number | null | undefined, b: number | null | undefined) => (a != null && b != null ? +(((a - b) * 1e6) / updatedRows).toFixed(1) : null);
+      const cpuUsPerChange = {
+        connect: us(atLeg.topic?.connect, cpu0.connect),
+        kafka: us(atLeg.topic?.kafka, cpu0.kafka),
+        walsender: us(atLeg.topic?.walsender, cpu0.walsender),
+        processor: us(atLeg.folded?.processor, cpu0.processor),
+        redis: us(atLeg.folded?.redis, r0.cpu),
+      };
       const round: Round = {
         mode,
         rows: updatedRows,
@@ -391,6 +409,7 @@ async function main(): Promise<void> {
         fullCheck,
         probe,
         cpuS,
+        cpuUsPerChange,
         machineBusy: +((m1.busyS - m0.busyS) / Math.max(0.01, m1.totalS - m0.totalS)).toFixed(2),
         redis: { calls, usecPerChange: +(usec / updatedRows).toFixed(1) },
         loadavg: (await import('node:os')).loadavg().map((x) => +x.toFixed(2)),
@@ -398,7 +417,7 @@ async function main(): Promise<void> {
       out.push(round);
       progress(
         `    coalescing ${mode}: topic ${legs.topic} s (first ${legs.topicFirst} s), folded ${legs.folded} s, views ${legs.viewsSample} s, subscriber ${legs.subscriber} s; ` +
-          `full check ${full.versionBehind} behind / ${full.availableWrong} wrong; probe ${JSON.stringify(probe)}; cpu ${JSON.stringify(cpuS)}; busy ${round.machineBusy}; load ${round.loadavg.join(' ')}`,
+          `full check ${full.versionBehind} behind / ${full.availableWrong} wrong; probe ${JSON.stringify(probe)}; cpu ${JSON.stringify(cpuS)}; µs/change ${JSON.stringify(cpuUsPerChange)}; busy ${round.machineBusy}; load ${round.loadavg.join(' ')}`,
       );
       processor.child.proc.stdin?.end();
       await Promise.race([processor.child.exited, sleep(20_000)]);
