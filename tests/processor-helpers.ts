@@ -113,6 +113,8 @@ export async function startTestProcessor(opts: {
   return { processor, metrics, views: new RedisViews({ redis: opts.redis, prefix: opts.prefix, ...(figures ? { channels: figures.watcher } : {}) }), topics };
 }
 
+let nextTxId = 1;
+
 /** A Debezium PostgreSQL change event for stock_levels, as the connector writes it (JSON, no schema). */
 export function cdcEvent(e: {
   op: 'c' | 'u' | 'd' | 'r';
@@ -123,7 +125,7 @@ export function cdcEvent(e: {
   safetyStock?: number;
   version: number;
   commitTs?: number;
-  /** The Postgres transaction; by default each event is its own (txId = version), as single-row writes are. */
+  /** The Postgres transaction; by default each event is its own (a fresh txId), as single-row writes are. */
   txId?: number;
 }): { key: string; value: string } {
   const row = {
@@ -141,7 +143,7 @@ export function cdcEvent(e: {
     value: JSON.stringify({
       before: e.op === 'd' ? row : null,
       after: e.op === 'd' ? null : row,
-      source: { version: '3.0.8.Final', connector: 'postgresql', name: 'cdc', ts_ms: ts, snapshot: e.op === 'r' ? 'true' : 'false', db: 'inventory', schema: 'public', table: 'stock_levels', txId: e.txId ?? e.version, lsn: 1 },
+      source: { version: '3.0.8.Final', connector: 'postgresql', name: 'cdc', ts_ms: ts, snapshot: e.op === 'r' ? 'true' : 'false', db: 'inventory', schema: 'public', table: 'stock_levels', txId: e.txId ?? 1_000_000_000 + nextTxId++, lsn: 1 },
       op: e.op,
       ts_ms: ts + 1,
     }),
