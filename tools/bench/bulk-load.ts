@@ -84,12 +84,39 @@ interface Round {
   cpuS: Record<string, number | null>;
   /** CPU µs per row change: Connect, Kafka and the WAL sender until the topic leg completed; the processor and Redis until the fold did. */
   cpuUsPerChange: Record<string, number | null>;
+  /** Connect's busiest threads over the Debezium leg (CPU seconds). */
+  connectThreads: Array<{ thread: string; cpuS: number }>;
   machineBusy: number;
   redis: { calls: Record<string, number>; usecPerChange: number | null };
   loadavg: number[];
 }
 
 const cpuOf = (pid: number | undefined): number | null => (pid ? (procStats(pid)?.cpuS ?? null) : null);
+
+/** CPU seconds per thread of a process (/proc/<pid>/task/<tid>/stat), keyed by "<tid> <name>". */
+function threadCpu(pid: number | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!pid) return out;
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(`${tid} ${name}`, (Number(f[11]) + Number(f[12])) / 100);
+    }
+  } catch {
+    // the process is gone
+  }
+  return out;
+}
+
+/** The `n` threads that used the most CPU between two threadCpu() samples. */
+function busiestThreads(a: Map<string, number>, b: Map<string, number>, n = 5): Array<{ thread: string; cpuS: number }> {
+  return [...b]
+    .map(([thread, cpu]) => ({ thread, cpuS: +(cpu - (a.get(thread) ?? 0)).toFixed(2) }))
+    .sort((x, y) => y.cpuS - x.cpuS)
+    .slice(0, n);
+}
 
 function stackPid(config: Config, name: string): number | undefined {
   try {
@@ -323,6 +350,8 @@ async function main(): Promise<void> {
       progress(`    committed ${updatedRows.toLocaleString()} rows in ${transactionS.toFixed(1)} s (ledger trigger included); catching up...`);
       const cpuNow = () => ({ processor: cpuOf(processor.child.pid), connect: cpuOf(stackPid(config, 'connect')), kafka: cpuOf(stackPid(config, 'kafka')), walsender: cpuOf(walPid), gateway: cpuOf(gateway!.child.pid), subscriber: cpuOf(client!.child.pid) });
       const cpu0 = cpuNow();
+      const connectThreads0 = threadCpu(stackPid(config, 'connect'));
+      let connectThreads: Array<{ thread: string; cpuS: number }> = [];
       const r0 = await redisSnapshot(redis);
       // CPU per change of each stage, taken when its leg completes (not at the round's end, so a
       // round that waits on a slower leg does not charge the idle time to the faster ones).
@@ -351,7 +380,11 @@ async function main(): Promise<void> {
         if (legs.topic === null) {
           const d = (await topicEnd(kafka, TOPICS.cdcStockLevels)) - topic0;
           if (d > 0 && legs.topicFirst === null) legs.topicFirst = sec();
-          if (d >= updatedRows) [legs.topic, atLeg.topic] = [sec(), cpuNow()];
+          if (d >= updatedRows) {
+            [legs.topic, atLeg.topic] = [sec(), cpuNow()];
+            // Is capture bound by one thread? Connect's busiest threads over the Debezium leg.
+            connectThreads = busiestThreads(connectThreads0, threadCpu(stackPid(config, 'connect')));
+          }
         }
         if (legs.folded === null && (await processor.events()) - events0 >= updatedRows) [legs.folded, atLeg.folded] = [sec(), { ...cpuNow(), redis: (await redisSnapshot(redis)).cpu }];
         // The sample (3,000 HMGETs) once a second: at every 250 ms poll it was most of Redis' HMGETs.
@@ -418,6 +451,7 @@ async function main(): Promise<void> {
         probe,
         cpuS,
         cpuUsPerChange,
+        connectThreads,
         machineBusy: +((m1.busyS - m0.busyS) / Math.max(0.01, m1.totalS - m0.totalS)).toFixed(2),
         redis: { calls, usecPerChange: +(usec / updatedRows).toFixed(1) },
         loadavg: (await import('node:os')).loadavg().map((x) => +x.toFixed(2)),
@@ -425,7 +459,7 @@ async function main(): Promise<void> {
       out.push(round);
       progress(
         `    coalescing ${mode}: topic ${legs.topic} s (first ${legs.topicFirst} s), folded ${legs.folded} s, views ${legs.viewsSample} s, subscriber ${legs.subscriber} s; ` +
-          `full check ${full.versionBehind} behind / ${full.availableWrong} wrong; probe ${JSON.stringify(probe)}; cpu ${JSON.stringify(cpuS)}; µs/change ${JSON.stringify(cpuUsPerChange)}; busy ${round.machineBusy}; load ${round.loadavg.join(' ')}`,
+          `full check ${full.versionBehind} behind / ${full.availableWrong} wrong; probe ${JSON.stringify(probe)}; cpu ${JSON.stringify(cpuS)}; µs/change ${JSON.stringify(cpuUsPerChange)}; connect threads ${JSON.stringify(connectThreads)}; busy ${round.machineBusy}; load ${round.loadavg.join(' ')}`,
       );
       processor.child.proc.stdin?.end();
       await Promise.race([processor.child.exited, sleep(20_000)]);
