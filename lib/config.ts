@@ -174,6 +174,7 @@ const schema = z.object({
     .int('must be a whole number')
     .min(0, 'must be 0 or more')
     .default(300),
+  PROCESSOR_COALESCE: z.enum(['0', '1'], { message: 'must be 0 or 1' }).default('1'),
   FEED_MAXLEN: positiveInt(100_000_000).default(100_000),
   // --- stock alerts (docs/stream-processors.md, "Stock alerts") ---
   ALERT_LOW_STOCK_DEFAULT: nonNegativeInt(1_000_000_000).default(0),
@@ -378,6 +379,8 @@ export interface Config {
     epochCheckMs: number;
     /** How often the processor restarts FAILED Debezium connectors; 0: never. */
     connectWatchdogMs: number;
+    /** Fold a SKU's changes of one transaction within a batch into one apply call and one set of effects. */
+    coalesce: boolean;
     alerts: {
       /** Low-stock threshold of a SKU without a row in stock_alert_thresholds; 0: no low-stock alerts. */
       lowStockDefault: number;
@@ -778,6 +781,7 @@ function buildConfig(given: Record<string, string>, env: NodeJS.ProcessEnv, opti
       feedMaxLen: raw.FEED_MAXLEN,
       epochCheckMs: raw.PROCESSOR_EPOCH_CHECK_MS,
       connectWatchdogMs: raw.PROCESSOR_CONNECT_WATCHDOG_MS,
+      coalesce: raw.PROCESSOR_COALESCE === '1',
       alerts: {
         lowStockDefault: raw.ALERT_LOW_STOCK_DEFAULT,
         thresholdsRefreshMs: raw.ALERT_THRESHOLDS_REFRESH_MS,

@@ -31,6 +31,26 @@ describe('selectEmitted', () => {
   });
 });
 
+describe('selectEmitted with coalesced groups', () => {
+  const r = (version: number, carried: boolean, group: 'applied' | 'duplicate' | 'stale', own = group, published = -1) => ({
+    result: { outcome: own, published, change: change(version), summary: { sku: 'A', version: 7 } as never, carried, group: { outcome: group, locationIds: ['L'] } },
+  });
+
+  it('emits a group once, from its last change, on the group\'s outcome', () => {
+    // A transaction whose first change was already applied (e.g. by a rebuild) and last was not.
+    const batch = [r(5, true, 'applied', 'duplicate'), r(6, true, 'applied'), r(7, false, 'applied', 'duplicate')];
+    const { emitted, marks } = selectEmitted(batch);
+    expect(emitted).toEqual([batch[2]]);
+    expect([...marks]).toEqual([['A', 7]]);
+  });
+
+  it('re-emits a replayed group only when its version is above the published mark', () => {
+    expect(selectEmitted([r(6, true, 'duplicate'), r(7, false, 'duplicate', 'duplicate', 5)]).emitted).toHaveLength(1);
+    expect(selectEmitted([r(6, true, 'duplicate'), r(7, false, 'duplicate', 'duplicate', 7)]).emitted).toHaveLength(0);
+    expect(selectEmitted([r(6, true, 'stale'), r(7, false, 'stale')]).emitted).toHaveLength(0);
+  });
+});
+
 describe('decodeCdcMessage', () => {
   const row = { sku: 'A', location_id: 'L', on_hand: 3, reserved: 1, safety_stock: 0, version: 7, updated_at: '2026-11-21T00:00:00Z' };
   const event = (op: string, value: object) => Buffer.from(JSON.stringify({ before: null, after: value, source: { ts_ms: 1000, table: 'stock_levels' }, op, ts_ms: 1001 }));

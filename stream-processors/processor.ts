@@ -59,6 +59,11 @@ export interface ProcessorDeps {
   channels?: ChannelSource;
   /** SKUs whose views hold channel figures of a newer configuration than `channels` (reload, recompute). */
   onChannelsStale?: (skus: string[]) => void;
+  /**
+   * Apply a SKU's changes of one transaction within a batch in one call and publish one set of
+   * effects for them (domain/coalesce.ts; PROCESSOR_COALESCE). Default true.
+   */
+  coalesce?: boolean;
 }
 
 export type StockProcessor = RunningStage;
@@ -71,14 +76,17 @@ type AppliedChange = Applied<RowChange, ApplyResult>;
  * been published (the process died between apply and publish, or a rebuild applied it): its
  * version is above the SKU's published mark and above what this batch already emitted.
  * Per SKU, CDC order is version order (migration 0005), so these comparisons are exact.
+ * A coalesced group (domain/coalesce.ts) emits once, from its last change, on the group's outcome.
  */
-export function shouldEmit(r: Pick<ApplyResult, 'outcome' | 'published' | 'change'>, emittedInBatch: number): boolean {
-  if (r.outcome === 'applied') return true;
-  return r.outcome === 'duplicate' && r.change.version > r.published && r.change.version > emittedInBatch;
+export function shouldEmit(r: Pick<ApplyResult, 'outcome' | 'published' | 'change'> & Partial<Pick<ApplyResult, 'carried' | 'group'>>, emittedInBatch: number): boolean {
+  if (r.carried) return false;
+  const outcome = r.group?.outcome ?? r.outcome;
+  if (outcome === 'applied') return true;
+  return outcome === 'duplicate' && r.change.version > r.published && r.change.version > emittedInBatch;
 }
 
 /** The batch's results whose effects are emitted, and per SKU the highest version emitted. */
-export function selectEmitted<T extends { result: Pick<ApplyResult, 'outcome' | 'published' | 'change' | 'summary'> }>(applied: T[]): { emitted: T[]; marks: Map<string, number> } {
+export function selectEmitted<T extends { result: Pick<ApplyResult, 'outcome' | 'published' | 'change' | 'summary'> & Partial<Pick<ApplyResult, 'carried' | 'group'>> }>(applied: T[]): { emitted: T[]; marks: Map<string, number> } {
   const emitted: T[] = [];
   const marks = new Map<string, number>();
   for (const a of applied) {
@@ -131,7 +139,7 @@ function stockWork(deps: ProcessorDeps, topics: EffectTopics): StageWork<RowChan
     // One pipeline for the batch. A script error for one event is that event's fault
     // (adapters/redis-views.ts classifies it): the runner retries the events one by one.
     apply: async (changes) => {
-      const results = await views.applyBatch(changes);
+      const results = await views.applyBatch(changes, { coalesce: deps.coalesce ?? true });
       const stale = results.filter((r) => r.channelsStale).map((r) => r.change.sku);
       if (stale.length) deps.onChannelsStale?.([...new Set(stale)]);
       return results;
@@ -183,10 +191,11 @@ async function publish(env: { deps: ProcessorDeps; views: RedisViews; alerts: Re
  * by the SKU version, so a duplicate steps only what a crash left unstepped), on the SKU's state
  * after it, with each channel's threshold.
  */
-export function alertRequests(applied: Array<{ result: Pick<ApplyResult, 'outcome' | 'summary'> }>, table: ThresholdTable): AlertStepRequest[] {
+export function alertRequests(applied: Array<{ result: Pick<ApplyResult, 'outcome' | 'summary'> & Partial<Pick<ApplyResult, 'carried' | 'group'>> }>, table: ThresholdTable): AlertStepRequest[] {
   const out: AlertStepRequest[] = [];
   for (const { result: r } of applied) {
-    if (r.outcome === 'stale') continue;
+    // A carried change's state is its transaction's, stepped once by the group's last change.
+    if (r.carried || (r.group?.outcome ?? r.outcome) === 'stale') continue;
     const s = r.summary;
     out.push({ sku: s.sku, version: s.version, commitTs: s.commitTs, inputs: alertInputs(s).map((i) => ({ ...i, threshold: thresholdFor(table, s.sku, i.channel) })) });
   }
@@ -218,7 +227,9 @@ async function encodeEffects(deps: ProcessorDeps, emitted: AppliedChange[], ctx:
   for (const a of emitted) {
     const r = a.result;
     try {
-      deltas.push({ key: r.summary.sku, value: await deps.codecs.stockDelta.encode(toStockDelta(r.summary, r.previousAvailable, r.change)) });
+      // One delta per location the change (or its coalesced transaction) touched, each with the
+      // SKU's committed state: consumers that filter by location see every location's change.
+      for (const loc of r.group.locationIds) deltas.push({ key: r.summary.sku, value: await deps.codecs.stockDelta.encode(toStockDelta(r.summary, r.previousAvailable, loc)) });
     } catch (err) {
       if (!(err instanceof SchemaError)) throw err;
       ctx.deadLetter({ code: DLQ_REASONS.effectNotEncodable, detail: err.message, message: a.message, tags: { sku: r.change.sku, version: String(r.change.version) } });

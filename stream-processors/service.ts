@@ -62,6 +62,7 @@ export async function startProcessorService(config: Readonly<Config>, logger: Lo
     channels,
     onChannelsStale: figures.stale,
     alerts: { thresholds: thresholds.current, streamMaxLen: config.processor.alerts.streamMaxLen },
+    coalesce: config.processor.coalesce,
   });
   let stopping = false;
   let server: MetricsServer | undefined;

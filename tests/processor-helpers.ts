@@ -43,6 +43,8 @@ export async function startTestProcessor(opts: {
   channels?: { pool: pg.Pool; pollMs?: number };
   /** The low-stock thresholds in force (stock alerts); none (default 0) unless given. */
   thresholds?: () => ThresholdTable;
+  /** Approximate feed length (default 10,000; the platform's default is FEED_MAXLEN, 100,000). */
+  feedMaxLen?: number;
 }): Promise<TestProcessor> {
   const metrics = createProcessorMetrics({ defaults: false });
   // Outputs go to private topics unless the test names them: a test processor must not publish
@@ -83,10 +85,11 @@ export async function startTestProcessor(opts: {
     groupId: opts.groupId,
     fromBeginning: opts.fromBeginning,
     prefix: opts.prefix,
-    feedMaxLen: 10_000,
+    feedMaxLen: opts.feedMaxLen ?? 10_000,
     topics,
     ...(figures ? { channels: figures.watcher, onChannelsStale: figures.stale } : {}),
     alerts: { thresholds: opts.thresholds ?? (() => NO_THRESHOLDS), streamMaxLen: 10_000 },
+    coalesce: opts.config.processor.coalesce,
   });
   const processor: StockProcessor = {
     ...started,
@@ -110,6 +113,8 @@ export async function startTestProcessor(opts: {
   return { processor, metrics, views: new RedisViews({ redis: opts.redis, prefix: opts.prefix, ...(figures ? { channels: figures.watcher } : {}) }), topics };
 }
 
+let nextTxId = 1;
+
 /** A Debezium PostgreSQL change event for stock_levels, as the connector writes it (JSON, no schema). */
 export function cdcEvent(e: {
   op: 'c' | 'u' | 'd' | 'r';
@@ -120,6 +125,8 @@ export function cdcEvent(e: {
   safetyStock?: number;
   version: number;
   commitTs?: number;
+  /** The Postgres transaction; by default each event is its own (a fresh txId), as single-row writes are. */
+  txId?: number;
 }): { key: string; value: string } {
   const row = {
     sku: e.sku,
@@ -136,7 +143,7 @@ export function cdcEvent(e: {
     value: JSON.stringify({
       before: e.op === 'd' ? row : null,
       after: e.op === 'd' ? null : row,
-      source: { version: '3.0.8.Final', connector: 'postgresql', name: 'cdc', ts_ms: ts, snapshot: e.op === 'r' ? 'true' : 'false', db: 'inventory', schema: 'public', table: 'stock_levels', txId: 1, lsn: 1 },
+      source: { version: '3.0.8.Final', connector: 'postgresql', name: 'cdc', ts_ms: ts, snapshot: e.op === 'r' ? 'true' : 'false', db: 'inventory', schema: 'public', table: 'stock_levels', txId: e.txId ?? 1_000_000_000 + nextTxId++, lsn: 1 },
       op: e.op,
       ts_ms: ts + 1,
     }),

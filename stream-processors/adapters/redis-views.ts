@@ -18,6 +18,7 @@ import { InvalidMessageError } from '../../lib/errors.ts';
 import { readViewRows } from '../../lib/view-rows.ts';
 import { defineLuaCommand, execEach, isCluster, scanSkus } from '../../lib/redis.ts';
 import type { StockLevel } from '../../schemas/generated/avro-types.ts';
+import { coalesceGroups, groupLocations } from '../domain/coalesce.ts';
 import { incomingFields, type Outcome, type RowChange } from '../domain/fold.ts';
 
 const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
@@ -33,6 +34,18 @@ export interface ApplyResult {
   summary: StockLevel;
   /** The view holds channel figures of a newer configuration than this process's (reload and recompute). */
   channelsStale: boolean;
+  /**
+   * Coalesced (applyBatch with `coalesce`): a later change of the same SKU and transaction in the
+   * same call carries this change's effects; `summary` is the state after that call, not after
+   * this change. False for a change applied alone.
+   */
+  carried: boolean;
+  /**
+   * Of the change that carries its group's effects: the group's outcome (applied when any of its
+   * changes applied, else duplicate when any was, else stale) and the locations it changed (one
+   * delta each). For a change applied alone, its own outcome and location.
+   */
+  group: { outcome: Outcome; locationIds: string[] };
 }
 
 export type { ChannelSource } from '../../lib/contracts/channels.ts';
@@ -130,20 +143,41 @@ export class RedisViews {
   }
 
   /**
-   * Applies changes in one pipeline (one round trip), each atomically and version-guarded, one
-   * script call per change: the result carries the SKU's state right after that change.
+   * Applies changes in one pipeline (one round trip), each call atomic and version-guarded. One
+   * script call per change by default: each result carries the SKU's state right after its change.
+   * With `coalesce`, one call per group of domain/coalesce.ts (a SKU's changes of one transaction):
+   * the group's last change carries the state after the transaction, the others are `carried`.
+   * One result per change, in order, either way.
    */
-  async applyBatch(changes: RowChange[], { force = false } = {}): Promise<ApplyResult[]> {
+  async applyBatch(changes: RowChange[], { force = false, coalesce = false } = {}): Promise<ApplyResult[]> {
     if (changes.length === 0) return [];
     const config = this.channels.config;
-    const replies = await execEach(this.redis, changes, (c) => this.keys.summary(c.sku), (p, c) => queueApply(p, this.keys, [c], force, config));
-    return replies.map(([err, reply], i) => {
+    const groups = coalesce ? coalesceGroups(changes) : changes.map((_, i) => [i]);
+    const replies = await execEach(this.redis, groups, (g) => this.keys.summary(changes[g[0]!]!.sku), (p, g) => queueApply(p, this.keys, g.map((i) => changes[i]!), force, config));
+    const results = new Array<ApplyResult>(changes.length);
+    replies.forEach(([err, reply], gi) => {
       if (err) throw classifyApplyError(err);
-      const change = changes[i]!;
+      const members = groups[gi]!;
       const r = parseReply(reply);
-      const summary = withChannels(summarize(change.sku, r.rows), r.rows, config);
-      return { change, outcome: r.outcomes[0]!, previousAvailable: r.previousAvailable, published: r.published, rows: r.rows, summary, channelsStale: r.channelsStale };
+      const sku = changes[members[0]!]!.sku;
+      const summary = withChannels(summarize(sku, r.rows), r.rows, config);
+      const outcome: Outcome = r.outcomes.includes('applied') ? 'applied' : r.outcomes.includes('duplicate') ? 'duplicate' : 'stale';
+      const group = { outcome, locationIds: groupLocations(members.map((i) => changes[i]!)) };
+      members.forEach((ci, j) => {
+        results[ci] = {
+          change: changes[ci]!,
+          outcome: r.outcomes[j]!,
+          previousAvailable: r.previousAvailable,
+          published: r.published,
+          rows: r.rows,
+          summary,
+          channelsStale: r.channelsStale,
+          carried: j < members.length - 1,
+          group,
+        };
+      });
     });
+    return results;
   }
 
   /**

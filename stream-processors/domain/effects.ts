@@ -3,10 +3,14 @@
  * The record types are generated from schemas/avro/*.avsc (never hand-written).
  */
 import type { StockDelta, StockLevel } from '../../schemas/generated/avro-types.ts';
-import type { RowChange } from './fold.ts';
 
-export function toStockDelta(summary: StockLevel, previousAvailable: number | null, change: RowChange): StockDelta {
-  const loc = summary.locations.find((l) => l.locationId === change.locationId);
+/**
+ * `locationId`: the location whose row change caused the delta. A coalesced transaction that
+ * changed several of the SKU's locations gives one delta per location, all with the SKU's
+ * state after the transaction (so the same version).
+ */
+export function toStockDelta(summary: StockLevel, previousAvailable: number | null, locationId: string): StockDelta {
+  const loc = summary.locations.find((l) => l.locationId === locationId);
   return {
     sku: summary.sku,
     available: summary.available,
@@ -17,7 +21,7 @@ export function toStockDelta(summary: StockLevel, previousAvailable: number | nu
     version: summary.version,
     deleted: summary.deleted,
     commitTs: summary.commitTs,
-    locationId: change.locationId,
+    locationId,
     location: loc ?? null,
     channels: summary.channels,
   };

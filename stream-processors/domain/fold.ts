@@ -29,6 +29,8 @@ export interface RowChange extends RowIncoming {
   safetyStock: number;
   version: number;
   commitTs: number;
+  /** The Postgres transaction (Debezium `source.txId`); changes of one transaction may be coalesced (domain/coalesce.ts). */
+  txId?: number | null;
 }
 
 export function compare(current: RowState | undefined, change: RowChange): Outcome {
@@ -68,6 +70,7 @@ export function fromStockChange(c: {
   row: ({ onHand: number; reserved: number; safetyStock: number } & RowIncoming) | null;
   version: number;
   commitTs: number;
+  txId?: number | null;
 }): RowChange {
   return {
     sku: c.sku,
@@ -79,5 +82,6 @@ export function fromStockChange(c: {
     version: c.version,
     commitTs: c.commitTs,
     ...(c.row ? incomingFields(c.row) : NO_INCOMING),
+    ...(c.txId != null ? { txId: c.txId } : {}),
   };
 }

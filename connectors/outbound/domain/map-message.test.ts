@@ -109,6 +109,13 @@ fields: { sku: itemCode, location.locationId: site, location.available: qty, ver
     expect(a.records[0]!.value).not.toContain('"locations"');
   });
 
+  it('gives the deltas of one transaction (one per location, same SKU version) distinct ids', () => {
+    const m = mapping('source: stock.deltas\noutput: erp.deltas');
+    const delta = (locationId: string | null) => ({ sku: 'SKU-1', available: 5, previousAvailable: 3, onHand: 5, reserved: 0, safetyStock: 0, version: 41, deleted: false, commitTs: 1, locationId, location: null, channels: null });
+    const ids = ['WH-1', 'WH-2', null].map((l) => mapMessage(m, message('stock.deltas', delta(l))).records[0]!.headers[MAPPED_HEADERS.dedupId]);
+    expect(ids).toEqual(['m:SKU-1@41/WH-1', 'm:SKU-1@41/WH-2', 'm:SKU-1@41']);
+  });
+
   it('a deleted state without locations maps to nothing, and its id differs from the live state at the same version', () => {
     const m = mapping(`source: stock.levels\nexplode: { path: locations, as: location }\noutput: wms.levels.{location.locationId}`);
     expect(mapMessage(m, message('stock.levels', { ...level, deleted: true, locations: [] }))).toEqual({ records: [], problems: [] });

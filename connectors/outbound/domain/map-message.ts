@@ -163,11 +163,16 @@ function explode(mapping: Mapping, root: Rec, msg: SourceMessage): { ok: true; s
   return { ok: true, scopes };
 }
 
-/** The source record's identity: SKU and version for the stock topics, the event id for orders. */
+/**
+ * The source record's identity: SKU and version for the stock topics (and, for a delta, its
+ * location: one transaction that changes several locations of a SKU gives one delta per
+ * location at the same SKU version), the event id for orders.
+ */
 function sourceIdentity(mapping: Mapping, root: Rec, msg: SourceMessage): { id: string; version?: string } {
   if (AVRO_SOURCES.has(mapping.source) && (typeof root.version === 'number' || typeof root.version === 'bigint')) {
     const version = String(root.version);
-    return { id: `${msg.key ?? ''}@${version}${root.deleted === true ? '-deleted' : ''}`, version };
+    const location = mapping.source === 'stock.deltas' && typeof root.locationId === 'string' ? `/${root.locationId}` : '';
+    return { id: `${msg.key ?? ''}@${version}${root.deleted === true ? '-deleted' : ''}${location}`, version };
   }
   const eventId = msg.headers.id;
   if (eventId) return { id: eventId };

@@ -33,6 +33,8 @@ const prefix = arg('prefix');
 const groupId = arg('group');
 const probe = arg('probe');
 const withChannels = argv.includes('--channels');
+// --feed-maxlen N: the feed's length (default the test helper's 10,000; bench:bulk-load passes FEED_MAXLEN).
+const feedMaxLen = argv.includes('--feed-maxlen') ? Number(argv[argv.indexOf('--feed-maxlen') + 1]) : undefined;
 
 const config = loadConfigOrExit();
 const kafka = createKafka({ connection: config.kafka, clientId: `bench-${groupId}` });
@@ -48,6 +50,7 @@ const starting = startTestProcessor({
   prefix,
   groupId,
   fromBeginning: false,
+  ...(feedMaxLen ? { feedMaxLen } : {}),
   ...(withChannels ? { channels: { pool, pollMs: config.channels.pollMs } } : {}),
 });
 let stopping = false;

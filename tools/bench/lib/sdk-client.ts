@@ -73,12 +73,12 @@ async function clientMain(argv: string[]): Promise<void> {
   client.subscribe(skus);
 }
 
-/** Spawns an SDK client child on `wsUrl` subscribed to `benchSku(skuPrefix, 0..rows-1)`. */
-export function nodeClient(wsUrl: string, skuPrefix: string, rows: number, name = 'sdk-client'): { source: ReceiptSource; child: Child } {
+/** Spawns an SDK client child on `wsUrl` subscribed to `benchSku(skuPrefix, 0..rows-1)`; it exits by itself after `maxSeconds` (default 300). */
+export function nodeClient(wsUrl: string, skuPrefix: string, rows: number, name = 'sdk-client', maxSeconds = 300): { source: ReceiptSource; child: Child } {
   const pending: Receipt[] = [];
   let resolveReady!: () => void;
   const ready = new Promise<void>((r) => (resolveReady = r));
-  const child = spawnNode(name, 'tools/bench/lib/sdk-client.ts', ['--url', wsUrl, '--sku-prefix', skuPrefix, '--rows', String(rows)], {
+  const child = spawnNode(name, 'tools/bench/lib/sdk-client.ts', ['--url', wsUrl, '--sku-prefix', skuPrefix, '--rows', String(rows), '--max-seconds', String(maxSeconds)], {
     stdin: true,
     onStdoutLine: (line) => {
       const msg = JSON.parse(line) as { type: string; items?: Receipt[] };
