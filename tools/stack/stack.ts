@@ -40,7 +40,7 @@ import { warmCdcPath } from './warm-cdc.ts';
 import { killDaemon, lastLines, livePid, logDir, portOpen, readRecord, removeRecord, run, spawnDaemon, stopDaemon } from './proc.ts';
 import { ensureRedisCluster, probeRedisCluster, probeRedisNode, redisMasterFor } from './redis-cluster.ts';
 import { renderTable } from './table.ts';
-import { kafkaHeap, kafkaServerProperties, nodeNames, redisServerConf, stackLayout, type KafkaNode, type Layout, type RedisNode } from './topology.ts';
+import { kafkaHeap, kafkaServerProperties, nodeNames, REDIS_CLUSTER_BUS_OFFSET, redisServerConf, stackLayout, type KafkaNode, type Layout, type RedisNode } from './topology.ts';
 import {
   ensureSecrets,
   isPreAuthStack,
@@ -347,10 +347,10 @@ function daemons(config: Config, layout: Layout): Daemon[] {
     { name: 'postgres', ports: [{ ...eps.postgres, variable: 'PG_URL' }] },
     ...layout.redis.map((r) => ({
       name: r.name,
-      // A cluster node also binds its cluster bus, port + 10000.
+      // A cluster node also binds its cluster bus (topology.ts: REDIS_CLUSTER_BUS_OFFSET).
       ports: [
         { host: r.host, port: r.port, variable: cluster ? 'REDIS_CLUSTER_NODES' : 'REDIS_URL' },
-        ...(cluster ? [{ host: r.host, port: r.port + 10000, variable: 'REDIS_CLUSTER_NODES' }] : []),
+        ...(cluster ? [{ host: r.host, port: r.port + REDIS_CLUSTER_BUS_OFFSET, variable: 'REDIS_CLUSTER_NODES' }] : []),
       ],
     })),
     ...layout.kafka.map((k) => ({

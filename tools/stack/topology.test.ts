@@ -110,6 +110,8 @@ describe('redisServerConf', () => {
     const conf = redisServerConf({ ...base, cluster: true });
     expect(conf).toContain('port 26382');
     expect(conf).toContain('cluster-enabled yes');
+    // The bus below Linux's ephemeral port range (32768-60999), where Redis' default +10000 is not.
+    expect(conf).toContain('cluster-port 27382');
     expect(conf).toContain('cluster-node-timeout 2000');
     expect(conf).toContain('masteruser invsync');
     expect(conf).toContain('masterauth pw');

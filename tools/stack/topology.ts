@@ -17,6 +17,14 @@ import { jaas, KAFKA_ADMIN_USER, KAFKA_CONTROLLER_USER, propertyValue, type Stac
 export const CONTROLLER_PORT_STEP = 100;
 /** Redis Cluster's failure detection: a master unreachable this long is failed over to its replica. */
 export const REDIS_CLUSTER_NODE_TIMEOUT_MS = 2000;
+
+/**
+ * A cluster node's bus port is its port plus this. Redis' own default (+10000: 36379..36384 for
+ * the cluster topology) lies inside Linux's ephemeral range (32768-60999), where any outgoing
+ * connection may hold it: a CI run's Redis node failed to start with "bind: Address already in use"
+ * on 36380. +1000 (27379..27384) is below that range and clear of the platform's other ports.
+ */
+export const REDIS_CLUSTER_BUS_OFFSET = 1000;
 export const REDIS_CLUSTER_SLOTS = 16384;
 
 export interface KafkaNode {
@@ -197,6 +205,7 @@ export function redisServerConf(opts: {
     ...(opts.cluster
       ? [
           'cluster-enabled yes',
+          `cluster-port ${opts.node.port + REDIS_CLUSTER_BUS_OFFSET}`,
           // Written by Redis itself (node id, epoch, peers), in this node's own directory.
           'cluster-config-file nodes.conf',
           // A dead master is failed over to its replica after about this long.
