@@ -1,11 +1,16 @@
 /** Shared by the benchmark scripts: a tiny flag parser (`--name value`, `--json`), percentiles, machine facts. */
 import os from 'node:os';
 
-export function parseArgs(argv: string[]): { json: boolean; has(name: string): boolean; get(name: string, fallback: number): number } {
+export function parseArgs(argv: string[]): { json: boolean; has(name: string): boolean; get(name: string, fallback: number): number; text(name: string): string | undefined } {
   const has = (name: string) => argv.includes(`--${name}`);
   return {
     json: has('json'),
     has,
+    /** The value after `--name`, as given; undefined when the flag is absent. */
+    text(name) {
+      const i = argv.indexOf(`--${name}`);
+      return i >= 0 ? argv[i + 1] : undefined;
+    },
     get(name, fallback) {
       const i = argv.indexOf(`--${name}`);
       if (i < 0) return fallback;

@@ -297,12 +297,8 @@ async function sellingRun(args: string[]) {
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const args = parseArgs(argv);
-  const str = (name: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const args = parseArgs(process.argv.slice(2));
+  const str = args.text;
   const o: FloorOptions = {
     rounds: Math.round(args.get('rounds', 2)),
     attempts: Math.round(args.get('attempts', 60_000)),
