@@ -1,4 +1,4 @@
-import type { KafkaMessage, Message, Producer } from 'kafkajs';
+import type { KafkaMessage, Message } from 'kafkajs';
 import { pino } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -111,12 +111,12 @@ describe('runBatch', () => {
       batchApply: new Histogram({ name: 'batch', help: 'h', registers: [registry] }),
       lag: new Gauge({ name: 'lag', help: 'h', labelNames: ['topic', 'partition'] as const, registers: [registry] }),
     };
-    const producer = {
-      send: async (r: { topic: string; messages: Message[] }) => {
+    const send = async (topicMessages: Array<{ topic: string; messages: Message[] }>) => {
+      for (const r of topicMessages) {
         events.push(`dlq ${r.messages.length}`);
         sent.push(r);
-      },
-    } as unknown as Producer;
+      }
+    };
     const payload: BatchPayload = {
       batch: { topic: 'src', partition: 1, highWatermark: String(Number(messages.at(-1)?.offset ?? 0) + 3), messages },
       resolveOffset: (o) => events.push(`resolve ${o}`),
@@ -125,7 +125,7 @@ describe('runBatch', () => {
       isRunning: () => opts.running ?? true,
       isStale: () => opts.stale ?? false,
     };
-    const env = { groupId: 'grp', dlqTopic: 'dlq', producer, log: silent, metrics };
+    const env = { groupId: 'grp', dlqTopic: 'dlq', send, log: silent, metrics };
     return { events, sent, metrics, payload, env };
   }
 

@@ -19,6 +19,7 @@ import type { Counter, Gauge, Histogram } from 'prom-client';
 import { encodeDeadLetter, type DeadLetter } from './contracts/dlq.ts';
 import { errorMessage, InvalidDataError, InvalidMessageError, SchemaError } from './errors.ts';
 import type { Logger } from './logger.ts';
+import { GroupSender, type TopicMessages } from './group-send.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Classification
@@ -150,7 +151,11 @@ export interface BatchContext {
   partition: number;
   /** A child logger with topic and partition. */
   log: Logger;
-  producer: Producer;
+  /**
+   * Sends topic messages with the stage's producer at acks=all, grouped with the sends of the
+   * partitions' other batches in flight (lib/group-send.ts); resolves once acknowledged.
+   */
+  send(topicMessages: TopicMessages[]): Promise<void>;
   dlqTopic: string;
   /** Dead-letters a message for a reason the stage decided (not an error). */
   deadLetter(p: Poison): void;
@@ -208,7 +213,8 @@ export interface BatchPayload {
 export interface BatchEnv {
   groupId: string;
   dlqTopic: string;
-  producer: Producer;
+  /** The stage's grouped, acknowledged send (BatchContext.send). */
+  send(topicMessages: TopicMessages[]): Promise<void>;
   log: Logger;
   metrics: StageMetrics;
 }
@@ -224,7 +230,7 @@ export async function runBatch<I, R>(payload: BatchPayload, work: StageWork<I, R
     topic: batch.topic,
     partition: batch.partition,
     log,
-    producer: env.producer,
+    send: env.send,
     dlqTopic: env.dlqTopic,
     deadLetter: (p) => box.add(p),
     takeDeadLetters: () => box.take(),
@@ -235,7 +241,7 @@ export async function runBatch<I, R>(payload: BatchPayload, work: StageWork<I, R
   const done: BatchDone<I, R> = { applied, skipped, deadLetters: box.all };
   await work.complete?.(done, ctx);
   const rest = box.take();
-  if (rest.length > 0) await env.producer.send({ topic: env.dlqTopic, messages: rest, acks: -1 });
+  if (rest.length > 0) await env.send([{ topic: env.dlqTopic, messages: rest }]);
 
   // Only now (the work done, its effects and dead letters acknowledged) may the offsets move.
   const last = batch.messages[batch.messages.length - 1]!;
@@ -465,18 +471,22 @@ export interface RunningStage {
 
 export async function startKafkaStage<I, R>(opts: StageOptions<I, R>): Promise<RunningStage> {
   const { producer, consumer, membership } = await connectStage(opts);
-  const env: BatchEnv = { groupId: opts.groupId, dlqTopic: opts.dlqTopic, producer, log: opts.log, metrics: opts.metrics };
+  // The producer in use (replaced when its idempotence state is refused, below); the batches'
+  // sends go through one GroupSender, so partitions finishing together share a request.
+  let current = producer;
+  const sender = new GroupSender((topicMessages) => current.sendBatch({ topicMessages, acks: -1 }));
+  const env: BatchEnv = { groupId: opts.groupId, dlqTopic: opts.dlqTopic, send: (tm) => sender.send(tm), log: opts.log, metrics: opts.metrics };
   // A producer whose idempotence state the brokers refuse is replaced once (however many batches
   // of the partitions in parallel saw it fail), and the batch fails with an ordinary error, which
   // kafkajs retries: nothing of it was committed, so the retry on the new producer redoes it.
   // Without this the consumer crashed unrestartably and the crash policy exited the process.
   let renewing: Promise<void> | undefined;
   const renew = (failed: Producer): Promise<void> => {
-    if (env.producer !== failed) return Promise.resolve();
+    if (current !== failed) return Promise.resolve();
     renewing ??= (async () => {
       const fresh = opts.kafka.producer(STAGE_PRODUCER);
       await fresh.connect();
-      env.producer = fresh;
+      current = fresh;
       await failed.disconnect().catch(() => undefined);
     })().finally(() => {
       renewing = undefined;
@@ -486,7 +496,7 @@ export async function startKafkaStage<I, R>(opts: StageOptions<I, R>): Promise<R
   await consumer.run({
     ...stageRunOptions(opts.partitionsConsumedConcurrently),
     eachBatch: async (payload) => {
-      const used = env.producer;
+      const used = current;
       try {
         await runBatch(payload, opts.work, env);
       } catch (err) {
@@ -504,7 +514,7 @@ export async function startKafkaStage<I, R>(opts: StageOptions<I, R>): Promise<R
     async stop() {
       membership.leave();
       await consumer.disconnect().catch(() => undefined);
-      await env.producer.disconnect().catch(() => undefined);
+      await current.disconnect().catch(() => undefined);
     },
   };
 }

@@ -150,25 +150,25 @@ function stockWork(deps: ProcessorDeps, topics: EffectTopics): StageWork<RowChan
 }
 
 /**
- * The batch's effects. The gateway feed is written first, in parallel with the Kafka send: a
- * gateway (and its clients) gets the change as soon as the view has it, without waiting for the
- * topic's acknowledgements. The published marks follow both. A failure anywhere retries the
- * batch; effects written before the failure are written again (feed readers and Kafka consumers
- * drop what they already have by version). The batch's dead letters go in the same send.
+ * The batch's effects. The gateway feed is written first, before the alert step and in parallel
+ * with the Kafka send: a gateway (and its clients) gets the change as soon as the view has it,
+ * without waiting for the alert step's round trip or the topic's acknowledgements. The published
+ * marks follow all of them. A failure anywhere retries the batch; effects written before the
+ * failure are written again (feed readers and Kafka consumers drop what they already have by
+ * version). The batch's dead letters go in the same send.
  */
 async function publish(env: { deps: ProcessorDeps; views: RedisViews; alerts: RedisAlerts | undefined; topics: EffectTopics }, applied: AppliedChange[], ctx: BatchContext): Promise<void> {
   const { emitted, marks } = selectEmitted(applied);
-  // Alerts are stepped before anything is published: a retry of this batch re-emits the same ones.
-  const alerts = env.alerts ? await env.alerts.step(alertRequests(applied, env.deps.alerts!.thresholds())) : [];
-  const feedWritten = Promise.all([
-    env.views.appendFeed(
-      emitted.map((a) => a.result.summary),
-      env.deps.feedMaxLen,
-      env.deps.channels?.config.version ?? 0,
-    ),
-    env.alerts?.appendStream(alerts, env.deps.alerts!.streamMaxLen),
-  ]);
-  const sent = (async () => {
+  const feedWritten = env.views.appendFeed(
+    emitted.map((a) => a.result.summary),
+    env.deps.feedMaxLen,
+    env.deps.channels?.config.version ?? 0,
+  );
+  // Alerts are stepped before any of them is published: a retry of this batch re-emits the same ones.
+  const stepped = env.alerts ? env.alerts.step(alertRequests(applied, env.deps.alerts!.thresholds())) : Promise.resolve([]);
+  const effects = (async () => {
+    const alerts = await stepped;
+    const alertStream = env.alerts?.appendStream(alerts, env.deps.alerts!.streamMaxLen);
     const { deltas, levels } = await encodeEffects(env.deps, emitted, ctx);
     const topicMessages = [
       { topic: env.topics.deltas, messages: deltas },
@@ -176,12 +176,17 @@ async function publish(env: { deps: ProcessorDeps; views: RedisViews; alerts: Re
       { topic: env.topics.alerts, messages: await encodeAlerts(env.deps, alerts, ctx) },
       { topic: ctx.dlqTopic, messages: ctx.takeDeadLetters() },
     ].filter((t) => t.messages.length > 0);
-    if (topicMessages.length) await ctx.producer.sendBatch({ topicMessages, acks: -1 });
+    // The stream append and the send both settle before an error is rethrown.
+    const [streamResult, sendResult] = await Promise.allSettled([alertStream, topicMessages.length ? ctx.send(topicMessages) : undefined]);
+    if (streamResult.status === 'rejected') throw streamResult.reason;
+    if (sendResult.status === 'rejected') throw sendResult.reason;
+    return alerts;
   })();
   // Both settle before the marks (and before an error is rethrown), so nothing is left running.
-  const [feedResult, sendResult] = await Promise.allSettled([feedWritten, sent]);
+  const [feedResult, effectsResult] = await Promise.allSettled([feedWritten, effects]);
   if (feedResult.status === 'rejected') throw feedResult.reason;
-  if (sendResult.status === 'rejected') throw sendResult.reason;
+  if (effectsResult.status === 'rejected') throw effectsResult.reason;
+  const alerts = effectsResult.value;
   await Promise.all([env.views.markPublished(marks), env.alerts?.markPublished(alerts)]);
   for (const a of alerts) env.deps.metrics.alerts.inc({ kind: a.kind });
 }

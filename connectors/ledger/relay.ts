@@ -118,7 +118,7 @@ export async function startMovementRelay(deps: MovementRelayDeps): Promise<Movem
           .filter((e) => !seen.has(e.movement.movementId) && seen.add(e.movement.movementId))
           .map((e) => ({ key: e.movement.sku, value: e.value, headers: { 'invsync.movement-id': String(e.movement.movementId) } }));
         if (messages.length === 0) return;
-        await ctx.producer.send({ topic: target, acks: -1, messages });
+        await ctx.send([{ topic: target, messages }]);
         published += messages.length;
         metrics.published.inc(messages.length);
       },
