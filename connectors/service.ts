@@ -76,6 +76,7 @@ export async function startConnectorsService(
       sessionTimeoutMs: config.kafka.sessionTimeoutMs,
       groupId: config.movements.groupId,
       fromBeginning: config.movements.startFrom === 'earliest',
+      batchWaitMs: config.movements.batchWaitMs,
     });
     stops.unshift(() => relay.stop());
   } catch (err) {

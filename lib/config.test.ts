@@ -146,6 +146,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SHUTDOWN_DRAIN_TIMEOUT_MS: '0' })).toThrow(/SHUTDOWN_DRAIN_TIMEOUT_MS/);
   });
 
+  it('movement relay: its group, where it starts, and a 250 ms batch-gathering wait (0 allowed, negative refused)', () => {
+    expect(loadConfig({}).movements).toEqual({ groupId: 'invsync-movement-relay', startFrom: 'earliest', batchWaitMs: 250 });
+    expect(loadConfig({ CONNECTOR_MOVEMENTS_BATCH_WAIT_MS: '0' }).movements.batchWaitMs).toBe(0);
+    expect(() => loadConfig({ CONNECTOR_MOVEMENTS_BATCH_WAIT_MS: '-1' })).toThrow(/CONNECTOR_MOVEMENTS_BATCH_WAIT_MS/);
+  });
+
   it('.env.example lists every variable the code reads, and only those', () => {
     const text = fs.readFileSync(path.join(PROJECT_ROOT, '.env.example'), 'utf8');
     const listed = [...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);

@@ -255,6 +255,7 @@ const schema = z.object({
   // The movement relay (connectors/ledger/relay.ts, docs/ledger.md).
   CONNECTOR_MOVEMENTS_GROUP_ID: z.string().min(1).max(200).default('invsync-movement-relay'),
   CONNECTOR_MOVEMENTS_START_FROM: z.enum(['earliest', 'latest']).default('earliest'),
+  CONNECTOR_MOVEMENTS_BATCH_WAIT_MS: nonNegativeInt(10_000).default(250),
   CONNECTOR_INBOUND_PG_POOL: positiveInt(200).default(8),
   CONNECTOR_METRICS_PORT: z.coerce
     .number({ message: 'must be a port number (0 disables)' })
@@ -489,6 +490,8 @@ export interface Config {
     groupId: string;
     /** Where a group without committed offsets starts. */
     startFrom: 'earliest' | 'latest';
+    /** How long a fetch may wait to gather a batch (it returns sooner once 64 KiB are there); 0: at once. */
+    batchWaitMs: number;
   };
   inbound: {
     /** Consumer group of the inbound adjustment consumers; instances in one group share the partitions. */
@@ -856,7 +859,7 @@ function buildConfig(given: Record<string, string>, env: NodeJS.ProcessEnv, opti
       mappingsFile: raw.CONNECTOR_MAPPINGS_FILE === undefined ? undefined : path.resolve(PROJECT_ROOT, raw.CONNECTOR_MAPPINGS_FILE),
       groupIdPrefix: raw.CONNECTOR_OUTBOUND_GROUP_ID,
     },
-    movements: { groupId: raw.CONNECTOR_MOVEMENTS_GROUP_ID, startFrom: raw.CONNECTOR_MOVEMENTS_START_FROM },
+    movements: { groupId: raw.CONNECTOR_MOVEMENTS_GROUP_ID, startFrom: raw.CONNECTOR_MOVEMENTS_START_FROM, batchWaitMs: raw.CONNECTOR_MOVEMENTS_BATCH_WAIT_MS },
     inbound: {
       groupId: raw.CONNECTOR_INBOUND_GROUP_ID,
       startFrom: raw.CONNECTOR_INBOUND_START_FROM,

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, InternalError, InvalidDataError, InvalidMessageError, SchemaError, TransientError } from './errors.ts';
-import { applyWithSplit, consumerLag, DeadLetterBox, isDataError, PoisonMessageError, poisonOf, producerStateLost, runBatch, type BatchPayload, type StageWork } from './kafka-stage.ts';
+import { applyWithSplit, consumerLag, DEFAULT_STAGE_FETCH, DeadLetterBox, stageFetchOptions, isDataError, PoisonMessageError, poisonOf, producerStateLost, runBatch, type BatchPayload, type StageWork } from './kafka-stage.ts';
 
 const msg = (offset: number, value: string): KafkaMessage => ({ key: Buffer.from(`k${offset}`), value: Buffer.from(value), offset: String(offset), timestamp: '0', attributes: 0, headers: {} });
 const silent = pino({ level: 'silent' });
@@ -69,6 +69,15 @@ describe('applyWithSplit', () => {
       throw new TransientError('went away');
     };
     await expect(applyWithSplit(items('a', 'b'), flaky, () => undefined)).rejects.toThrow('went away');
+  });
+});
+
+describe('stageFetchOptions', () => {
+  it('answers at the first byte and polls an idle topic twice a second unless the stage gathers', () => {
+    expect(stageFetchOptions()).toEqual({ minBytes: 1, maxWaitTimeInMs: 500 });
+    expect(DEFAULT_STAGE_FETCH.minBytes).toBe(1);
+    expect(stageFetchOptions({ minBytes: 65_536, maxWaitTimeInMs: 250 })).toEqual({ minBytes: 65_536, maxWaitTimeInMs: 250 });
+    expect(stageFetchOptions({ minBytes: 1 })).toEqual({ minBytes: 1, maxWaitTimeInMs: 500 });
   });
 });
 
