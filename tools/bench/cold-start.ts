@@ -30,7 +30,7 @@ import { redisKeys } from '../../lib/contracts/redis-keys.ts';
 import { TOPICS } from '../../lib/topics.ts';
 import fs from 'node:fs';
 import { machine, parseArgs } from './args.ts';
-import { procStats } from './lib/cpu.ts';
+import { busyShare, machineJiffies, procSched, procStats } from './lib/cpu.ts';
 import { installHardLimit, killAllChildren, spawnNode, stopChild, type Child } from './lib/children.ts';
 import { readFeed } from './lib/feed.ts';
 import { consumeFromEnd, deleteGroup } from './lib/kafka-topics.ts';
@@ -80,6 +80,14 @@ interface Pass {
   fromCommitTs: Stats;
   /** CPU milliseconds each platform process spent during the pass, per update. */
   cpuMsPerUpdate: Record<string, number>;
+  /**
+   * Milliseconds each process's threads spent runnable but waiting for a core during the pass, per
+   * update (Linux schedstat; null where unavailable): queueing for CPU, not work. On a saturated
+   * machine this is where a leg's time goes (docs/benchmarks.md, "Idle polling and batch gathering").
+   */
+  runQueueMsPerUpdate: Record<string, number | null>;
+  /** Share of the machine's cores busy during the pass. */
+  machineBusy: number | null;
   /** The legs, per item seen on each: commit -> CDC record on Kafka (Debezium), -> feed entry (processor), -> client (gateway). */
   legs: { commitToCdc: Stats; cdcToFeed: Stats; feedToClient: Stats };
 }
@@ -96,6 +104,11 @@ function pidOf(...parts: string[]): number {
     }
   }
   return 0;
+}
+
+/** Run-queue wait so far (ms, all threads) of each named process. */
+function waitOf(pids: Record<string, number>): Record<string, number | undefined> {
+  return Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procSched(pid)?.waitMs]));
 }
 
 /** CPU seconds so far of each named process. */
@@ -260,16 +273,25 @@ async function main(): Promise<void> {
         else if (i > 1) await sleep(2000);
         const startedAfterReadyMs = Math.round(performance.now() - readyAt);
         const cpu0 = cpuOf(pids);
+        const wait0 = waitOf(pids);
+        const j0 = machineJiffies();
         const p = await pass(pool, source, seen, { rows, rate });
+        const machineBusy = busyShare(j0, machineJiffies());
+        const wait1 = waitOf(pids);
         const cpu1 = cpuOf(pids);
-        const cpuMsPerUpdate = Object.fromEntries(Object.keys(pids).map((k) => [k, Number((((cpu1[k]! - cpu0[k]!) * 1000) / Math.max(1, p.updates)).toFixed(3))]));
+        const perUpdate = (ms: number) => Number((ms / Math.max(1, p.updates)).toFixed(3));
+        const cpuMsPerUpdate = Object.fromEntries(Object.keys(pids).map((k) => [k, perUpdate((cpu1[k]! - cpu0[k]!) * 1000)]));
+        const runQueueMsPerUpdate = Object.fromEntries(
+          Object.keys(pids).map((k) => [k, wait0[k] === undefined || wait1[k] === undefined ? null : perUpdate(wait1[k]! - wait0[k]!)]),
+        );
         const s = stats(p.fromCommit);
-        passes.push({ pass: i, kind: i === 0 ? 'cold' : 'warm', startedAfterReadyMs, updates: p.updates, received: p.received, fromCommitTs: s, cpuMsPerUpdate, legs: p.legs });
+        passes.push({ pass: i, kind: i === 0 ? 'cold' : 'warm', startedAfterReadyMs, updates: p.updates, received: p.received, fromCommitTs: s, cpuMsPerUpdate, runQueueMsPerUpdate, machineBusy, legs: p.legs });
         const leg = (x: Stats) => `${x.p50}/${x.p99}`;
         progress(
           `  pass ${i} (${i === 0 ? 'cold' : 'warm'}, started ${(startedAfterReadyMs / 1000).toFixed(1)} s after ready): ${p.received}/${p.updates} received, commit -> client p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms` +
             ` (p50/p99 legs: commit -> CDC topic ${leg(p.legs.commitToCdc)}, -> feed ${leg(p.legs.cdcToFeed)}, -> client ${leg(p.legs.feedToClient)};` +
-            ` CPU ms/update ${Object.entries(cpuMsPerUpdate).map(([k, v]) => `${k} ${v}`).join(', ')})`,
+            ` CPU ms/update ${Object.entries(cpuMsPerUpdate).map(([k, v]) => `${k} ${v}`).join(', ')};` +
+            ` run-queue wait ms/update ${Object.entries(runQueueMsPerUpdate).map(([k, v]) => `${k} ${v ?? '?'}`).join(', ')}; machine ${machineBusy === null ? '?' : `${Math.round(machineBusy * 100)}%`} busy)`,
         );
       }
       const cold = passes[0]!;

@@ -28,6 +28,46 @@ export function machineCpu(): { busyS: number; totalS: number } {
   return { busyS: (total - idle) / CLK_TCK, totalS: total / CLK_TCK };
 }
 
+/** One thread's /proc/<pid>/task/<tid>/schedstat: ns on a core, ns runnable but waiting for one, time slices. */
+export function parseSchedstat(text: string): { runNs: number; waitNs: number; slices: number } | undefined {
+  const [run, wait, slices] = text.trim().split(/\s+/).map(Number);
+  if (![run, wait, slices].every((n) => Number.isFinite(n))) return undefined;
+  return { runNs: run!, waitNs: wait!, slices: slices! };
+}
+
+/**
+ * How long all threads of a process have run, and waited in the kernel's run queue (runnable, no
+ * core free), in ms, with their time slices: the part of a process's latency that is queueing for
+ * a CPU rather than work (Linux schedstat; undefined where the kernel does not keep it). Threads
+ * that ended since an earlier sample are not counted: compare samples of long-lived processes.
+ */
+export function procSched(pid: number): { runMs: number; waitMs: number; slices: number } | undefined {
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return undefined;
+  }
+  let runNs = 0;
+  let waitNs = 0;
+  let slices = 0;
+  let seen = 0;
+  for (const tid of tids) {
+    let s: ReturnType<typeof parseSchedstat>;
+    try {
+      s = parseSchedstat(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8'));
+    } catch {
+      continue; // the thread ended, or no schedstat
+    }
+    if (!s) continue;
+    runNs += s.runNs;
+    waitNs += s.waitNs;
+    slices += s.slices;
+    seen++;
+  }
+  return seen ? { runMs: runNs / 1e6, waitMs: waitNs / 1e6, slices } : undefined;
+}
+
 /** CPU time (user+system, seconds) and memory of a process, from /proc. */
 export function procStats(pid: number): { cpuS: number; rssBytes: number; hwmBytes: number } | undefined {
   try {
