@@ -7,11 +7,12 @@
  * sequence numbers must go out in order). Six partitions' batches finishing together therefore
  * waited for six acknowledged requests one after the other: 50–160 ms of a batch's time at 400
  * changes/s was queueing for that lock (measured with the processor's batch timings, docs/
- * benchmarks.md "Cold start"), and the next fetch waits for the slowest batch.
+ * benchmarks.md "Group commit of the stage's sends"), and the next fetch waits for the slowest
+ * batch.
  *
  * `GroupSender` sends a request at once when none is in flight; requests that arrive while one is
- * in flight wait and go out together as one request when it is done (up to `maxBytes` of values
- * per request). Each caller's promise settles with the request that carried its messages: a
+ * in flight wait and go out together as one request when it is done (up to `maxBytes` of keys
+ * and values per request). Each caller's promise settles with the request that carried its messages: a
  * failure fails every batch in that request, and each retries (what it wrote before is written
  * again; consumers drop it by version). Messages keep their order per topic, in call order, and a
  * caller's messages are never split across requests.
@@ -30,7 +31,7 @@ interface Waiting {
   reject(err: unknown): void;
 }
 
-/** A request of 1 MiB of values at most (a broker's default max.request.size), unless one caller's messages alone are larger. */
+/** A request of 1 MiB of keys and values at most (a broker's default max.request.size), unless one caller's messages alone are larger. */
 export const DEFAULT_GROUP_MAX_BYTES = 1024 * 1024;
 
 function sizeOf(topicMessages: TopicMessages[]): number {
@@ -56,7 +57,7 @@ export function mergeTopicMessages(groups: TopicMessages[][]): TopicMessages[] {
 export class GroupSender {
   private readonly waiting: Waiting[] = [];
   private running = false;
-  /** Requests sent, and callers served by them (for the stage's metrics and tests). */
+  /** Requests sent, and callers served by them (read by the tests). */
   readonly stats = { requests: 0, callers: 0 };
 
   constructor(

@@ -50,7 +50,7 @@ export interface MovementRelayDeps {
   batchWaitMs?: number;
 }
 
-/** A fetch returns once this much is there (about 40-60 change events), or after batchWaitMs. */
+/** A fetch returns once this much is there (tens of change events), or after batchWaitMs. */
 export const BATCH_MIN_BYTES = 64 * 1024;
 export const DEFAULT_BATCH_WAIT_MS = 250;
 
