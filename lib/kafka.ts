@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { KafkaConnection } from './config.ts';
 import { kafkaLogLevel } from './kafka-log.ts';
+import { keyPartitioner } from './kafka-partitioner.ts';
 import type { Logger } from './logger.ts';
 
 /** kafkajs' `ssl` and `sasl` options for a connection (TLS with its CA file, SASL PLAIN/SCRAM). */
@@ -29,7 +30,7 @@ export function createKafka(options: {
   overrides?: Partial<KafkaConfig>;
 }): Kafka {
   const log = options.logger?.child({ component: 'kafkajs' });
-  return new Kafka({
+  const kafka = new Kafka({
     clientId: options.clientId,
     brokers: options.connection.brokers,
     ...kafkaSecurity(options.connection),
@@ -47,4 +48,9 @@ export function createKafka(options: {
     },
     ...options.overrides,
   });
+  // Every producer partitions with lib/kafka-partitioner.ts (kafkajs' partitions, computed cheaply)
+  // unless its caller names another.
+  const producer = kafka.producer.bind(kafka);
+  kafka.producer = (config) => producer({ createPartitioner: keyPartitioner, ...config });
+  return kafka;
 }
