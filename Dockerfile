@@ -9,6 +9,8 @@ USER node
 # Dependencies first, so a source change does not reinstall them. Dev dependencies are needed:
 # `npm start` runs TypeScript through tsx.
 COPY --chown=node:node package.json package-lock.json ./
+# patches/: fixes to dependencies that `npm ci` applies (postinstall: patch-package; docs/dependencies.md).
+COPY --chown=node:node patches ./patches
 RUN npm ci --no-audit --no-fund
 
 COPY --chown=node:node . .
