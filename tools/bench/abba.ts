@@ -9,8 +9,11 @@
  * Both checkouts use the first one's native stack (`npm run stack -- up` there): the children run
  * in the first checkout's directory with its STACK_DIR (generated secrets), unless STACK_DIR is set.
  *
+ * The same checkout twice with `--a-env`/`--b-env NAME=VALUE` compares settings instead of code
+ * (e.g. --b-env NODE_OPTIONS=--max-semi-space-size=32).
+ *
  * Usage: npm run bench:abba -- --a DIR --b DIR [--rounds 2] --field fold.median [--field ...]
- *          [--json] -- <script relative to the checkout> [its arguments]
+ *          [--a-env NAME=VALUE ...] [--b-env NAME=VALUE ...] [--json] -- <script relative to the checkout> [its arguments]
  * Example: npm run bench:abba -- --a . --b /tmp/base --field fold.median -- tools/bench/fold-throughput.ts --rounds 1
  * Progress (and the children's progress) on stderr. Bounded by the children's own limits and a
  * hard limit of --max-minutes (default 60) for the whole run.
@@ -34,6 +37,17 @@ const dirB = args.text('b');
 if (!dirA || !dirB) usage('--a DIR and --b DIR are required');
 if (fields.length === 0) usage('name at least one --field (a dotted path into the script\'s JSON)');
 const checkouts = { A: path.resolve(dirA), B: path.resolve(dirB) };
+/** `--a-env NAME=VALUE` / `--b-env NAME=VALUE` (repeatable): variables for one side only, e.g. NODE_OPTIONS. */
+const sideEnv = (flag: string): Record<string, string> =>
+  Object.fromEntries(
+    own.flatMap((a, i) => {
+      if (a !== flag) return [];
+      const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(own[i + 1] ?? '');
+      if (!m) usage(`${flag} takes NAME=VALUE`);
+      return [[m[1]!, m[2]!]];
+    }),
+  );
+const envs = { A: sideEnv('--a-env'), B: sideEnv('--b-env') };
 for (const [name, dir] of Object.entries(checkouts)) {
   if (!fs.existsSync(path.join(dir, script!))) usage(`checkout ${name} (${dir}) has no ${script}`);
   if (!fs.existsSync(path.join(dir, 'node_modules'))) usage(`checkout ${name} (${dir}) has no node_modules: run npm ci there`);
@@ -61,7 +75,7 @@ function runChild(which: 'A' | 'B'): Promise<Record<string, number | null>> {
       cwd: checkouts.A,
       stdio: ['ignore', 'pipe', 'pipe'],
       // Both use the first checkout's native stack (its STACK_DIR: generated secrets, ports).
-      env: { ...process.env, STACK_DIR: process.env.STACK_DIR ?? path.join(checkouts.A, '.stack') },
+      env: { ...process.env, STACK_DIR: process.env.STACK_DIR ?? path.join(checkouts.A, '.stack'), ...envs[which] },
     });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
@@ -113,6 +127,7 @@ const result = {
   script,
   args: scriptArgs,
   checkouts,
+  env: envs,
   rounds,
   pairs,
   medianRatio: Object.fromEntries(fields.map((f) => [f, median(pairs.flatMap((p) => (p.ratio[f] === null ? [] : [p.ratio[f]!])))])),
