@@ -196,7 +196,7 @@ function invalidFields(type: AvscLikeType, value: unknown): string[] {
 
 function codec<T>(registry: SchemaRegistry, subject: string, schemaName: string, schemaId: number): AvroCodec<T> {
   // The schema of an id never changes: fetched once, then encoded without a registry round of
-  // promises per record (a batch encodes thousands; docs/benchmarks.md, "Fold throughput").
+  // promises per record (a batch encodes thousands; docs/benchmarks.md, "Kafka client costs in the fold").
   let type: AvscLikeType | undefined;
   return {
     subject,

@@ -5,7 +5,7 @@
  * arithmetic instead of kafkajs' emulated 64-bit `Long`s. kafkajs' version allocated several
  * objects per message and filtered the partition list for every message, keyed or not; with
  * thousands of deltas per batch that was a visible share of the processor's CPU and garbage
- * (docs/benchmarks.md, "Fold throughput", 2026-12-02).
+ * (docs/benchmarks.md, "Kafka client costs in the fold").
  *
  * Rules, as kafkajs' (and Java's 0.10.2 DefaultPartitioner): a message's own `partition` wins;
  * else a key hashes to `toPositive(murmur2(key)) % partitions` over all partitions; else round
