@@ -8,11 +8,13 @@
  *              flight run to their end (a purchase waits for its write-back and gets its 201).
  * Long-lived responses (server-sent events) are ended when refusing starts: their clients reconnect.
  */
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage, type RequestListener } from 'node:http';
 import type { WebSocketServer } from 'ws';
 import { errorResponse } from '../lib/error-response.ts';
 import { ShuttingDownError } from '../lib/errors.ts';
 import { sendAnswer } from './raw-answer.ts';
+
+const ORIGINAL_WRITE_HEAD = ServerResponse.prototype.writeHead;
 
 export type DrainPhase = 'serving' | 'not_ready' | 'refusing';
 
@@ -26,6 +28,30 @@ export class HttpDrain {
     return this.open.size;
   }
 
+  /**
+   * The per-response hooks, made once per drain (not per request: a flash sale answers tens of
+   * thousands of requests a second). `this` is the response.
+   */
+  private readonly onClose = (() => {
+    const drain = this;
+    return function onResponseClose(this: ServerResponse): void {
+      drain.open.delete(this);
+      drain.streams.delete(this);
+      if (drain.open.size === 0) for (const w of [...drain.waiters]) w();
+    };
+  })();
+
+  /** A response that starts while draining closes its connection instead of keeping it alive. */
+  private readonly writeHead = (() => {
+    const drain = this;
+    return function drainingWriteHead(this: ServerResponse, ...args: unknown[]): ServerResponse {
+      if (drain.phase === 'refusing' && !this.headersSent) this.setHeader('connection', 'close');
+      // Headers given to writeHead directly are not visible to getHeader: look at them here.
+      if (isEventStream(args) || isEventStreamType(this.getHeader('content-type'))) drain.streams.add(this);
+      return (ORIGINAL_WRITE_HEAD as (...a: unknown[]) => ServerResponse).apply(this, args);
+    };
+  })();
+
   /** Wraps the server's request listener. */
   track(handler: (req: IncomingMessage, res: ServerResponse) => void): RequestListener {
     return (req, res) => {
@@ -35,19 +61,8 @@ export class HttpDrain {
         return;
       }
       this.open.add(res);
-      res.once('close', () => {
-        this.open.delete(res);
-        this.streams.delete(res);
-        if (this.open.size === 0) for (const w of [...this.waiters]) w();
-      });
-      // A response that finishes while draining closes its connection instead of keeping it alive.
-      const writeHead = res.writeHead;
-      res.writeHead = ((...args: Parameters<typeof writeHead>) => {
-        if (this.phase === 'refusing' && !res.headersSent) res.setHeader('connection', 'close');
-        // Headers given to writeHead directly are not visible to getHeader: look at them here.
-        if (isEventStream(args) || isEventStreamType(res.getHeader('content-type'))) this.streams.add(res);
-        return writeHead.apply(res, args);
-      }) as typeof writeHead;
+      res.on('close', this.onClose); // 'close' is emitted once
+      res.writeHead = this.writeHead as typeof res.writeHead;
       handler(req, res);
     };
   }
@@ -77,13 +92,20 @@ function isEventStreamType(value: unknown): boolean {
   return String(value ?? '').toLowerCase().startsWith('text/event-stream');
 }
 
+const CONTENT_TYPE = 'content-type';
+
+function isContentType(name: unknown): boolean {
+  return typeof name === 'string' && name.length === CONTENT_TYPE.length && name.toLowerCase() === CONTENT_TYPE;
+}
+
 /** Whether writeHead's arguments set `Content-Type: text/event-stream`. */
 function isEventStream(args: unknown[]): boolean {
   for (const a of args) {
     if (Array.isArray(a)) {
-      for (let i = 0; i + 1 < a.length; i += 2) if (String(a[i]).toLowerCase() === 'content-type' && isEventStreamType(a[i + 1])) return true;
+      for (let i = 0; i + 1 < a.length; i += 2) if (isContentType(a[i]) && isEventStreamType(a[i + 1])) return true;
     } else if (a && typeof a === 'object') {
-      for (const [k, v] of Object.entries(a)) if (k.toLowerCase() === 'content-type' && isEventStreamType(v)) return true;
+      const headers = a as Record<string, unknown>;
+      for (const k in headers) if (isContentType(k) && isEventStreamType(headers[k])) return true;
     }
   }
   return false;

@@ -28,6 +28,7 @@ import { MAX_QTY, validateChange, validateExtend, validatePurchase, validIdempot
 import type { Outcome, PurchaseService } from '../purchase/service.ts';
 import { discardRest, jsonBody, readBody } from './body.ts';
 import { bearerToken, type Verifier } from './auth.ts';
+import { SECURITY_HEADERS } from './http.ts';
 import { purchaseChannel, purchaseCustomer, resolveRequester, type ChannelDirectory, type Refusal, type Requester } from './domain/identity.ts';
 import { counterBy, type GatewayMetrics } from './metrics.ts';
 
@@ -72,9 +73,19 @@ export const MAX_PURCHASE_BODY_BYTES = 16 * 1024;
 export const MAX_HOLD_BODY_BYTES = 16 * 1024;
 const ROUTE = '/v1/purchases';
 
+/**
+ * The security headers every answer carries (gateway/http.ts), as a flat name/value list made
+ * once. This route's answers pass them to `writeHead` with their own headers in one list, so
+ * node writes them straight into the head: no `setHeader` per header per request, no headers
+ * object (the server's dispatcher leaves them to this route: gateway/service.ts).
+ */
+const SECURITY_HEADER_LIST: readonly string[] = Object.entries(SECURITY_HEADERS).flat();
+
 function send(res: ServerResponse, o: Outcome): void {
   const body = JSON.stringify(o.body);
-  res.writeHead(o.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...o.headers });
+  const headers: Array<string | number> = [...SECURITY_HEADER_LIST, 'Content-Type', 'application/json; charset=utf-8', 'Content-Length', Buffer.byteLength(body)];
+  if (o.headers) for (const name in o.headers) headers.push(name, o.headers[name]!);
+  res.writeHead(o.status, headers);
   res.end(body);
 }
 

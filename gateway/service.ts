@@ -43,6 +43,10 @@ import { parserStatus, rawHttpAnswer, sendAnswer } from './raw-answer.ts';
 
 /** The security headers as entries, made once (every request sets them). */
 const SECURITY_HEADER_ENTRIES = Object.entries(SECURITY_HEADERS);
+
+function setSecurityHeaders(res: http.ServerResponse): void {
+  for (const [name, value] of SECURITY_HEADER_ENTRIES) res.setHeader(name, value);
+}
 export const MAX_REQUEST_BODY_BYTES = 64 * 1024;
 
 export interface GatewayService {
@@ -164,19 +168,23 @@ export async function startGatewayService(
   const server = http.createServer(drain.track((req, res) => {
     // Crash safety: nothing a request carries may throw out of here (docs/security.md#gateway-crash-safety-and-limits).
     try {
-      for (const [name, value] of SECURITY_HEADER_ENTRIES) res.setHeader(name, value);
+      // The purchase route writes the security headers with its own, in one list (purchase-http.ts).
+      const purchase = isPurchaseRoute(req);
+      if (!purchase) setSecurityHeaders(res);
       const declared = declaredLength(req);
       if (declared !== undefined && declared > MAX_REQUEST_BODY_BYTES) {
         // Refused before a byte of the body is read (the routes' own limits are smaller still).
+        if (purchase) setSecurityHeaders(res);
         sendAnswer(res, errorResponse(new BodyTooLargeError(`a request body is at most ${MAX_REQUEST_BODY_BYTES} bytes`, { details: { field: 'body' } })));
         discardRest(req);
         return;
       }
-      if (isPurchaseRoute(req)) handlePurchase(req, res);
+      if (purchase) handlePurchase(req, res);
       else app(req, res);
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'request refused: it could not be handled');
       if (res.headersSent) return void res.destroy();
+      setSecurityHeaders(res);
       sendAnswer(res, errorResponse(new BadRequestError('the request could not be parsed')), { close: true });
     }
   }));

@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRedis } from '../lib/redis.ts';
+import { SECURITY_HEADERS } from '../gateway/http.ts';
 import { startGatewayService, type GatewayService } from '../gateway/service.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import { testConfig, unique } from './helpers.ts';
@@ -400,8 +401,20 @@ describe('HTTP limits and headers (findings 11 and 12)', () => {
       expect(r.headers.get('x-frame-options'), path).toBe('DENY');
       expect(r.headers.get('referrer-policy'), path).toBe('no-referrer');
     }
-    const buy = await fetch(`${roomy.url}/v1/purchases`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
-    expect(buy.headers.get('x-content-type-options')).toBe('nosniff');
+    // The purchase route writes them itself (gateway/purchase-http.ts), on every answer: its own
+    // refusals, and the dispatcher's (a declared body over the server's limit).
+    const answers = [
+      await fetch(`${roomy.url}/v1/purchases`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }),
+      await fetch(`${roomy.url}/v1/purchases`, { method: 'GET' }),
+      await fetch(`${roomy.url}/v1/purchases`, { method: 'POST', body: '{', headers: { 'content-type': 'application/json', 'idempotency-key': unique('h') } }),
+    ];
+    expect(answers.map((r) => r.status)).toEqual([400, 405, 400]);
+    const tooLarge = await rawRequest(roomy.port, `POST /v1/purchases HTTP/1.1\r\nHost: gw\r\nContent-Length: 20971520\r\nConnection: close\r\n\r\n{"a":`, { untilText: "body_too_large" });
+    expect(tooLarge).toMatch(/^HTTP\/1\.1 413 /);
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
+      for (const r of answers) expect(r.headers.get(name), `${r.status} ${name}`).toBe(value);
+      expect(tooLarge.toLowerCase(), `413 ${name}`).toContain(`${name.toLowerCase()}: ${value.toLowerCase()}`);
+    }
     const publicMetrics = await fetch(`${roomy.url}/metrics`);
     expect(publicMetrics.status).toBe(404);
     expect(roomy.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
