@@ -10,7 +10,7 @@
  * gate-reserve call — whose script only answers the gate's sold-out reply. No validation,
  * authentication, hashing, metrics or error objects: what is left is HTTP plus a Redis round trip.
  *
- * Usage: node --max-semi-space-size=32 --import tsx tools/bench/http-floor-server.ts [--port 39999] [--redis]
+ * Usage: node --max-semi-space-size=64 --import tsx tools/bench/http-floor-server.ts [--port 39999] [--redis]
  */
 import http from 'node:http';
 import { loadConfigOrExit } from '../../lib/config.ts';

@@ -11,7 +11,9 @@
  * The servers take turns, ABBA (A B C, then C B A, ...: --rounds), each after an unmeasured
  * warm-up run of its own. With `--base DIR` a gateway from another checkout (DIR/gateway/main.ts,
  * e.g. main's commit; its node_modules must resolve) is a third server in the same rounds,
- * sharing the processor and the views: before and after, side by side.
+ * sharing the processor and the views: before and after, side by side. `--base-node-flags
+ * "FLAGS"` adds node flags to the base gateway's (after the servers' own: a later V8 flag wins),
+ * e.g. `--base . --base-node-flags "--max-semi-space-size=64"` compares a setting on one checkout.
  *
  * Per run: attempts/s, and CPU per attempt (µs, user+system from /proc/<pid>/stat, summed over
  * the server's process tree) of the server, the load child and Redis (the stack's redis-server);
@@ -29,7 +31,7 @@
  * recorded with every run. Progress on stderr.
  *
  * Usage: npm run bench:purchase-floor -- [--rounds 2] [--attempts 60000] [--clients 1000]
- *          [--customers 100000] [--warmup 10000] [--max-seconds 60] [--base DIR]
+ *          [--customers 100000] [--warmup 10000] [--max-seconds 60] [--base DIR] [--base-node-flags FLAGS]
  *          [--cpu-prof-dir DIR] [--selling N] [--skip-floor] [--skip-sold-out] [--json]
  */
 import fs from 'node:fs';
@@ -136,10 +138,10 @@ async function startFloor(redis: { prefix: string } | undefined): Promise<Server
 }
 
 /** A gateway from another checkout: `DIR/gateway/main.ts`, the same flags and environment as ours. */
-async function startBaseGateway(dir: string, prefix: string): Promise<Server> {
+async function startBaseGateway(dir: string, prefix: string, extraFlags: string[]): Promise<Server> {
   const port = await freePort();
   const child = spawnNode('base', path.join(dir, 'gateway', 'main.ts'), [], {
-    nodeFlags: SERVER_NODE_FLAGS,
+    nodeFlags: [...SERVER_NODE_FLAGS, ...extraFlags],
     env: { REDIS_PREFIX: prefix, GATEWAY_PORT: String(port), GATEWAY_METRICS_PORT: '0', GATEWAY_MAX_SUBSCRIPTIONS: '1000', LOG_LEVEL: 'warn', ...GATEWAY_ENV },
   });
   await waitHttp(`http://127.0.0.1:${port}/readyz`, 60_000, child);
@@ -154,6 +156,8 @@ interface FloorOptions {
   warmup: number;
   maxSeconds: number;
   base: string | undefined;
+  /** Node flags added after the servers' own for the base gateway (a later V8 flag wins): compare settings of one checkout. */
+  baseNodeFlags: string[];
   cpuProfDir: string | undefined;
   skipFloor: boolean;
 }
@@ -177,7 +181,7 @@ async function soldOutRounds(config: Readonly<Config>, o: FloorOptions, id: stri
     await stockAndAwaitView(pool, g.url, [[sku, 0]], { alive: () => proc.alive() });
     if (!o.skipFloor) servers.push(await startFloor(undefined), await startFloor({ prefix }));
     servers.push({ name: 'gateway', child: g.child, port: g.port });
-    if (o.base) servers.push(await startBaseGateway(o.base, prefix));
+    if (o.base) servers.push(await startBaseGateway(o.base, prefix, o.baseNodeFlags));
     progress(`sold-out attempts on ${sku}: ${servers.map((s) => `${s.name} pid ${s.child.pid} port ${s.port}`).join(', ')}; processor pid ${processor.pid}`);
     const rpid = redisPid(config);
     const load = { attempts: o.attempts, clients: o.clients, customers: o.customers, maxSeconds: o.maxSeconds };
@@ -307,6 +311,7 @@ async function main(): Promise<void> {
     warmup: Math.round(args.get('warmup', 10_000)),
     maxSeconds: args.get('max-seconds', 60),
     base: str('base') && path.resolve(str('base')!),
+    baseNodeFlags: (str('base-node-flags') ?? '').split(/\s+/).filter(Boolean),
     cpuProfDir: str('cpu-prof-dir') && path.resolve(str('cpu-prof-dir')!),
     skipFloor: args.has('skip-floor'),
   };

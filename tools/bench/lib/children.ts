@@ -114,10 +114,11 @@ export async function stopChild(child: Child | undefined, graceMs = 5000): Promi
 /**
  * Node flags of the platform's server processes, as `npm run gateway` / `npm start` use them:
  * a larger young generation (request-heavy servers allocate short-lived objects fast; 32 MiB
- * semi-spaces cut scavenge time, measured +17% purchase attempts/s in bench:flash-sale). Benchmarks
- * give every server they compare the same flags.
+ * semi-spaces cut scavenge time, measured +17% purchase attempts/s in bench:flash-sale; 64 MiB
+ * another 6-17 % of the gateway's CPU per sold-out attempt, docs/benchmarks.md "The purchase
+ * route's own costs"). Benchmarks give every server they compare the same flags.
  */
-export const SERVER_NODE_FLAGS = ['--max-semi-space-size=32'];
+export const SERVER_NODE_FLAGS = ['--max-semi-space-size=64'];
 
 /** Environment for a gateway child on its own prefix and port. */
 export function gatewayEnv(prefix: string, port: number, extra: Record<string, string | undefined> = {}): Record<string, string> {
