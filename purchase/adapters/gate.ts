@@ -40,6 +40,9 @@ const DEFAULT_LIMITS: GateLimits = {
   holdTtlMs: 900_000,
 };
 
+/** The rate buckets of a call that does not take them (taken apart, or not at all). */
+const NO_LIMIT = Object.freeze({ capacity: 1, perSec: 0 });
+
 const SCRIPTS = ['gate-reserve', 'gate-settle', 'gate-release', 'gate-uncount', 'gate-check-4', 'rate-take-1'] as const;
 
 /** How many slots' reaper indexes one reaper pass reads on a cluster (a full sweep of 16384 every 32 passes). */
@@ -107,49 +110,21 @@ export class Gate implements GatePort {
    */
   async reserve(a: ReserveRequest): Promise<ReserveOutcome> {
     const now = a.now ?? Date.now();
-    const L = this.limits;
-    const noLimit = { capacity: 1, perSec: 0 };
     const rateInScript = !a.skipRate && !this.cluster;
     if (!a.skipRate && this.cluster) {
       const limited = await this.takeRates(a.customerId, a.address, now);
       if (limited) return limited;
     }
     const groups = itemsBySlot(a.items, (sku) => this.keys.slotOf(sku));
-    const common = {
-      now,
-      holdId: a.holdId,
-      hash: a.hash,
-      customer: a.customerId,
-      settleDeadline: now + L.settleTimeoutMs,
-      idemTtl: L.idempotencyTtlS,
-      custTtl: Math.max(L.idempotencyTtlS, Math.ceil(L.holdTtlMs / 1000) * 2),
-      maxPerCustomer: L.maxPerCustomer,
-      rateCustomer: rateInScript ? { capacity: L.rateCustomer.burst, perSec: L.rateCustomer.perSec } : noLimit,
-      rateAddress: rateInScript ? { capacity: L.rateAddress.burst, perSec: L.rateAddress.perSec } : noLimit,
-    };
-    const call = async (slot: number, items: GateItem[], part: boolean): Promise<Array<string | number>> => {
-      const hold = this.keys.hold(a.holdId, slot);
-      const keys = [this.keys.idempotency(a.idempotencyKey, slot), hold, this.keys.unsettled(slot)];
-      if (rateInScript) keys.push(this.keys.rateCustomer(a.customerId), this.keys.rateAddress(a.address));
-      else keys.push(hold, hold); // untouched: no-limit buckets
-      for (const i of items) keys.push(this.keys.summary(i.sku), this.keys.gate(i.sku), this.holdsKey(i.sku), this.customerKey(i.sku));
-      keys.push(this.keys.epoch(slot)); // always last: gate-reserve.lua reads KEYS[#KEYS]
-      const args = packArgs({
-        ...common,
-        items: items.map((i) => [i.sku, i.qty]),
-        ...(a.channel ? { channel: a.channel } : {}),
-        ...(part ? { part: true } : groups.length > 1 ? { allItems: a.items.map((i) => [i.sku, i.qty]) } : {}),
-      });
-      return (await this.cmd['gate-reserve'](keys.length, ...keys, args)) as Array<string | number>;
-    };
+    const multiSlot = groups.length > 1;
     const [anchor, ...others] = groups;
-    const first = decodeReserve(await call(anchor!.slot, anchor!.items, false), anchor!.items);
+    const first = decodeReserve(await this.reserveCall(a, now, rateInScript, multiSlot, anchor!.slot, anchor!.items, false), anchor!.items);
     if (first.kind !== 'ok' || others.length === 0) return first;
     const hold: HoldRef = { holdId: a.holdId, idemKey: this.keys.idempotency(a.idempotencyKey, anchor!.slot), customerId: a.customerId, items: a.items };
     for (const g of others) {
       let outcome: ReserveOutcome;
       try {
-        outcome = decodeReserve(await call(g.slot, g.items, true), g.items);
+        outcome = decodeReserve(await this.reserveCall(a, now, rateInScript, multiSlot, g.slot, g.items, true), g.items);
       } catch (err) {
         await this.release(hold).catch(() => undefined); // else the reaper releases it
         throw err;
@@ -160,6 +135,34 @@ export class Gate implements GatePort {
       }
     }
     return { kind: 'ok' };
+  }
+
+  /** One gate-reserve.lua call: `items` of one slot; `part`: a further slot of a multi-slot purchase. */
+  private async reserveCall(a: ReserveRequest, now: number, rateInScript: boolean, multiSlot: boolean, slot: number, items: GateItem[], part: boolean): Promise<Array<string | number>> {
+    const L = this.limits;
+    const hold = this.keys.hold(a.holdId, slot);
+    const keys = [this.keys.idempotency(a.idempotencyKey, slot), hold, this.keys.unsettled(slot)];
+    if (rateInScript) keys.push(this.keys.rateCustomer(a.customerId), this.keys.rateAddress(a.address));
+    else keys.push(hold, hold); // untouched: no-limit buckets
+    for (const i of items) keys.push(this.keys.summary(i.sku), this.keys.gate(i.sku), this.holdsKey(i.sku), this.customerKey(i.sku));
+    keys.push(this.keys.epoch(slot)); // always last: gate-reserve.lua reads KEYS[#KEYS]
+    const args = packArgs({
+      now,
+      holdId: a.holdId,
+      hash: a.hash,
+      customer: a.customerId,
+      settleDeadline: now + L.settleTimeoutMs,
+      idemTtl: L.idempotencyTtlS,
+      custTtl: Math.max(L.idempotencyTtlS, Math.ceil(L.holdTtlMs / 1000) * 2),
+      maxPerCustomer: L.maxPerCustomer,
+      rateCustomer: rateInScript ? { capacity: L.rateCustomer.burst, perSec: L.rateCustomer.perSec } : NO_LIMIT,
+      rateAddress: rateInScript ? { capacity: L.rateAddress.burst, perSec: L.rateAddress.perSec } : NO_LIMIT,
+      items: items.map((i) => [i.sku, i.qty]),
+      ...(a.channel ? { channel: a.channel } : {}),
+      ...(part ? { part: true } : multiSlot ? { allItems: a.items.map((i) => [i.sku, i.qty]) } : {}),
+    });
+    keys.push(args);
+    return (await this.cmd['gate-reserve'](keys.length - 1, ...keys)) as Array<string | number>;
   }
 
   /** On a cluster: the customer's and the address's token, apart from the gate (other slots). */
