@@ -138,11 +138,12 @@ async function startFloor(redis: { prefix: string } | undefined): Promise<Server
 }
 
 /** A gateway from another checkout: `DIR/gateway/main.ts`, the same flags and environment as ours. */
-async function startBaseGateway(dir: string, prefix: string, extraFlags: string[]): Promise<Server> {
+async function startBaseGateway(dir: string, prefix: string, extraFlags: string[], stackDir: string): Promise<Server> {
   const port = await freePort();
   const child = spawnNode('base', path.join(dir, 'gateway', 'main.ts'), [], {
     nodeFlags: [...SERVER_NODE_FLAGS, ...extraFlags],
-    env: { REDIS_PREFIX: prefix, GATEWAY_PORT: String(port), GATEWAY_METRICS_PORT: '0', GATEWAY_MAX_SUBSCRIPTIONS: '1000', LOG_LEVEL: 'warn', ...GATEWAY_ENV },
+    // STACK_DIR: this stack's credentials (the other checkout has no .stack of its own).
+    env: { REDIS_PREFIX: prefix, STACK_DIR: stackDir, GATEWAY_PORT: String(port), GATEWAY_METRICS_PORT: '0', GATEWAY_MAX_SUBSCRIPTIONS: '1000', LOG_LEVEL: 'warn', ...GATEWAY_ENV },
   });
   await waitHttp(`http://127.0.0.1:${port}/readyz`, 60_000, child);
   return { name: 'base', child, port };
@@ -181,7 +182,7 @@ async function soldOutRounds(config: Readonly<Config>, o: FloorOptions, id: stri
     await stockAndAwaitView(pool, g.url, [[sku, 0]], { alive: () => proc.alive() });
     if (!o.skipFloor) servers.push(await startFloor(undefined), await startFloor({ prefix }));
     servers.push({ name: 'gateway', child: g.child, port: g.port });
-    if (o.base) servers.push(await startBaseGateway(o.base, prefix, o.baseNodeFlags));
+    if (o.base) servers.push(await startBaseGateway(o.base, prefix, o.baseNodeFlags, config.stack.dir));
     progress(`sold-out attempts on ${sku}: ${servers.map((s) => `${s.name} pid ${s.child.pid} port ${s.port}`).join(', ')}; processor pid ${processor.pid}`);
     const rpid = redisPid(config);
     const load = { attempts: o.attempts, clients: o.clients, customers: o.customers, maxSeconds: o.maxSeconds };
