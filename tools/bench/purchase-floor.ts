@@ -16,7 +16,8 @@
  * e.g. `--base . --base-node-flags "--max-semi-space-size=64"` compares a setting on one checkout.
  *
  * Per run: attempts/s, and CPU per attempt (µs, user+system from /proc/<pid>/stat, summed over
- * the server's process tree) of the server, the load child and Redis (the stack's redis-server);
+ * the server's process tree, from the moment the load child's connections are primed) of the
+ * server and Redis (the stack's redis-server), and the load child's own (its whole run);
  * per round the ratios gateway/floor and gateway/redis-floor. Goal (issue 16): gateway >= 0.7x
  * the floor (median of the rounds' ratios); `--skip-floor` runs neither floor server.
  *
@@ -195,9 +196,17 @@ async function soldOutRounds(config: Readonly<Config>, o: FloorOptions, id: stri
       // A B C, then C B A: each server's mean position is the same (ABBA).
       const order = round % 2 === 0 ? servers : [...servers].reverse();
       for (const s of order) {
-        const t0 = processTable();
-        const m0 = machineCpu();
-        const r = await runLoadChild(s.port, sku, load, { apiKey: SHOP_KEY });
+        // CPU is counted from the moment the load child's connections are open and primed: the
+        // priming GET is express on a gateway and one line on a floor, and no attempt.
+        let t0 = processTable();
+        let m0 = machineCpu();
+        const r = await runLoadChild(s.port, sku, load, {
+          apiKey: SHOP_KEY,
+          onPrimed: () => {
+            t0 = processTable();
+            m0 = machineCpu();
+          },
+        });
         const t1 = processTable();
         const m1 = machineCpu();
         const n = Math.max(1, r.completed);
