@@ -14,6 +14,18 @@ import { testConfig, unique } from './helpers.ts';
 const pool = new pg.Pool({ connectionString: testConfig().pg.url, max: 2 });
 afterAll(() => pool.end());
 
+/** Runs `fn` in a transaction that is rolled back: nothing it writes stays or reaches CDC. */
+async function inRolledBack(fn: (c: pg.PoolClient) => Promise<void>): Promise<void> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    await fn(c);
+  } finally {
+    await c.query('ROLLBACK');
+    c.release();
+  }
+}
+
 /** Small deterministic PRNG so a failure can be replayed from its seed. */
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -48,9 +60,7 @@ describe('purchase_write_back allocation', () => {
       expected.set(h.id, { ok: true, allocations: a });
     }
 
-    const c = await pool.connect();
-    try {
-      await c.query('BEGIN');
+    await inRolledBack(async (c) => {
       for (const l of locs) {
         await c.query(`INSERT INTO stock_levels (sku, location_id, on_hand, reserved, safety_stock) VALUES ($1, $2, $3, $4, $5)`, [sku, l.locationId, l.onHand, l.reserved, l.safetyStock]);
       }
@@ -61,10 +71,7 @@ describe('purchase_write_back allocation', () => {
       // And the rows now hold exactly what the specification reserved.
       const rows = await c.query<{ location_id: string; reserved: number }>(`SELECT location_id, reserved FROM stock_levels WHERE sku = $1`, [sku]);
       for (const row of rows.rows) expect(row.reserved).toBe(work.find((l) => l.locationId === row.location_id)!.reserved);
-    } finally {
-      await c.query('ROLLBACK');
-      c.release();
-    }
+    });
   });
 });
 
@@ -73,9 +80,7 @@ describe('purchase_write_back with conflicting holds, and a full batch', () => {
 
   it('decides a batch with conflicts hold by hold: a conflicting hold gives its units back before the next one', async () => {
     const sku = unique('CONFL');
-    const c = await pool.connect();
-    try {
-      await c.query('BEGIN');
+    await inRolledBack(async (c) => {
       await c.query(`INSERT INTO stock_levels (sku, location_id, on_hand, reserved, safety_stock) VALUES ($1, 'L1', 10, 0, 0)`, [sku]);
       const customer = unique('cust');
       const expires = new Date(Date.now() + 60_000).toISOString();
@@ -100,17 +105,12 @@ describe('purchase_write_back with conflicting holds, and a full batch', () => {
       expect(orders.rows.map((r) => r.id).sort()).toEqual([existingKey, existingId, fresh1, fresh2, fresh3].sort());
       const placed = await c.query<{ n: string }>(`SELECT count(*) AS n FROM outbox WHERE aggregateid = ANY($1::text[]) AND type = 'OrderPlaced'`, [[fresh1, fresh2, fresh3]]);
       expect(Number(placed.rows[0]!.n)).toBe(3);
-    } finally {
-      await c.query('ROLLBACK');
-      c.release();
-    }
+    });
   });
 
   it('writes a 200-hold batch of one SKU: every order, line and OrderPlaced, reserved raised once per unit', async () => {
     const sku = unique('BATCH');
-    const c = await pool.connect();
-    try {
-      await c.query('BEGIN');
+    await inRolledBack(async (c) => {
       await c.query(`INSERT INTO stock_levels (sku, location_id, on_hand, reserved, safety_stock) VALUES ($1, 'L1', 500, 0, 0)`, [sku]);
       const expires = new Date(Date.now() + 60_000).toISOString();
       const input = Array.from({ length: 200 }, (_, i) => ({ id: randomUUID(), customer: unique('c'), idem: `k${i}`, hash: 'h', expires, items: [{ sku, qty: 1 + (i % 3) }] }));
@@ -125,9 +125,6 @@ describe('purchase_write_back with conflicting holds, and a full batch', () => {
         [ids, sku],
       );
       expect(counts.rows[0]).toEqual({ orders: '200', lines: '200', placed: '200', reserved: input.reduce((n, h) => n + h.items[0]!.qty, 0) });
-    } finally {
-      await c.query('ROLLBACK');
-      c.release();
-    }
+    });
   });
 });
