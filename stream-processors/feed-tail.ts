@@ -4,7 +4,7 @@
  * commit. `npm start` shows it, so a user watches a psql UPDATE arrive in the view.
  */
 import type { RedisClient } from '../lib/redis.ts';
-import { decodeFeedEntry, type SkuState } from '../lib/contracts/feed.ts';
+import { decodeFeedStates, type SkuState } from '../lib/contracts/feed.ts';
 import { rateLimitedWriter } from '../lib/rate-limited-writer.ts';
 
 export interface FeedTail {
@@ -35,8 +35,7 @@ export function startFeedTail(deps: { redis: RedisClient; feedKey: string; write
         for (const [, entries] of res ?? []) {
           for (const [id, list] of entries) {
             last = id;
-            const state = decodeFeedEntry(list);
-            if (state) out.write(formatFeedEntry(state, now));
+            for (const state of decodeFeedStates(list)) out.write(formatFeedEntry(state, now));
           }
         }
       } catch {

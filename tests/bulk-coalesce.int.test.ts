@@ -9,7 +9,7 @@ import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka, Producer } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeFeedEntry, type SkuState } from '../lib/contracts/feed.ts';
+import { decodeFeedStates, type SkuState } from '../lib/contracts/feed.ts';
 import { redisKeys } from '../lib/contracts/redis-keys.ts';
 import { createRedis } from '../lib/redis.ts';
 import type { StockDelta } from '../schemas/generated/avro-types.ts';
@@ -47,7 +47,7 @@ async function viewsMatch(prefix: string, skus: string[]): Promise<boolean> {
 
 async function feedStates(prefix: string): Promise<SkuState[]> {
   const entries = (await redis.xrange(redisKeys(prefix).feed, '-', '+')) as Array<[string, string[]]>;
-  return entries.map(([, f]) => decodeFeedEntry(f)).filter((s): s is SkuState => s !== undefined);
+  return entries.flatMap(([, f]) => decodeFeedStates(f));
 }
 
 describe('coalescing a transaction\'s changes', () => {
@@ -118,7 +118,7 @@ describe('coalescing a transaction\'s changes', () => {
       await waitProcessorLive(pool, proc.views, `${skuPrefix}-PROBE`);
       await pool.query(`INSERT INTO stock_levels (sku, location_id, on_hand) SELECT s, 'WH-' || l, 50 FROM unnest($1::text[]) s, generate_series(1, 3) l`, [skus]);
       await waitUntil(() => viewsMatch(prefix, skus), 30_000, 'the views of the inserted rows');
-      const before = await redis.xlen(redisKeys(prefix).feed);
+      const before = (await feedStates(prefix)).length;
       const firstVersion = Number((await pool.query<{ v: string }>(`SELECT max(version) AS v FROM stock_levels WHERE sku = ANY($1::text[])`, [skus])).rows[0]!.v);
       const client = await pool.connect();
       try {

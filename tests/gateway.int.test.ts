@@ -186,6 +186,33 @@ describe('gateway: feed', () => {
     expect(held.get(skus[1]!)!.version).toBe(expected[1]); // unchanged SKU kept from before
   });
 
+  it('clients on different SKUs changed in one transaction (one feed pack) each get their own SKU, live and on resume', async () => {
+    // Ten SKUs over the CDC topic's six partitions: at least two share a partition, so one batch
+    // of the processor holds both and writes them in one pack.
+    const skus = await seed(10);
+    const feedKey = proc.views.keys.feed;
+    const cursor = ((await redis.xrevrange(feedKey, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>)[0]![0];
+    const subs = skus.map((sku) => {
+      const c = client(gwA, '?channel=wms&token=dev-wms-key');
+      c.send({ op: 'subscribe', skus: [sku] });
+      return c;
+    });
+    for (const c of subs) await c.waitFor((f) => f.type === 'snapshot');
+    await pool.query(`UPDATE stock_levels SET on_hand = 20 + array_position($1::text[], sku) WHERE sku = ANY($1::text[]) AND location_id = 'WH-1'`, [skus]);
+    const packed = async () => ((await redis.xrange(feedKey, `(${cursor}`, '+')) as Array<[string, string[]]>).some(([, f]) => f[0] === 'pack');
+    await waitUntil(packed, 10_000, 'a pack entry in the feed');
+    for (const [i, c] of subs.entries()) {
+      await c.waitFor((f) => f.type === 'deltas' && (f.items as Array<{ sku: string; onHand?: number }>).some((it) => it.onHand === 31 + i));
+      expect(new Set(c.items().map((it) => it.sku))).toEqual(new Set([skus[i]]));
+      expect(c.items().at(-1)).toMatchObject({ sku: skus[i], onHand: 31 + i, available: 29 + i });
+    }
+    // A client resuming from before the transaction gets the pack's states for its SKUs only.
+    const late = client(gwB, '?channel=wms&token=dev-wms-key');
+    late.send({ op: 'subscribe', skus: [skus[2], skus[7]], since: cursor });
+    await waitUntil(async () => late.items().some((it) => it.onHand === 33) && late.items().some((it) => it.onHand === 38), 10_000, 'the resumed states');
+    expect(new Set(late.items().map((it) => it.sku))).toEqual(new Set([skus[2], skus[7]]));
+  });
+
   it('a cursor older than the trimmed feed gets a fresh snapshot instead', async () => {
     const skus = await seed(2);
     const feedKey = proc.views.keys.feed;

@@ -4,19 +4,27 @@
  * ranges of it for clients resuming after a reconnect.
  */
 import type { RedisClient } from '../../lib/redis.ts';
-import { decodeFeedEntry, type SkuState } from '../../lib/contracts/feed.ts';
+import { decodeFeedStates, type SkuState } from '../../lib/contracts/feed.ts';
 import type { Logger } from '../../lib/logger.ts';
 
 export interface FeedEntry {
+  /**
+   * Unique per state: the stream id, with `/<index>` for a state of a pack (several states share
+   * one stream id; the hub keys shared frames by these ids).
+   */
   id: string;
   state: SkuState;
   /** When this gateway received the entry (ms). */
   rts: number;
 }
 
-function toEntry(id: string, fields: string[], rts: number): FeedEntry | undefined {
-  const state = decodeFeedEntry(fields);
-  return state && { id, rts, state };
+/** Appends one stream entry's states (one, or a pack's) to `out`. */
+function pushEntries(out: FeedEntry[], id: string, fields: string[], rts: number): void {
+  if (fields[0] !== 'pack') {
+    for (const state of decodeFeedStates(fields)) out.push({ id, rts, state });
+    return;
+  }
+  decodeFeedStates(fields).forEach((state, i) => out.push({ id: `${id}/${i}`, rts, state }));
 }
 
 type XReadReply = Array<[string, Array<[string, string[]]>]> | null;
@@ -70,8 +78,7 @@ export class FeedReader {
           for (const [, list] of res) {
             for (const [id, fields] of list) {
               this.lastId = id;
-              const e = toEntry(id, fields, rts);
-              if (e) entries.push(e);
+              pushEntries(entries, id, fields, rts);
             }
           }
           if (entries.length) onEntries(entries);
@@ -87,7 +94,8 @@ export class FeedReader {
 
   /**
    * Entries after `since` up to the current end, or undefined when `since` is older than what the
-   * stream still holds (it is trimmed): the client then needs a snapshot.
+   * stream still holds (it is trimmed) or more than `max` states behind: the client then needs a
+   * snapshot.
    */
   async readSince(since: string, max = 100_000): Promise<FeedEntry[] | undefined> {
     if (since === MAX_ID) return []; // nothing can come after the largest id (and Redis refuses "(max")
@@ -107,15 +115,14 @@ export class FeedReader {
     let from = `(${since}`;
     let seen = 0;
     for (;;) {
-      // Never more than max + 1 entries in all: one past the bound says "too far behind".
+      // Never more than max + 1 entries in all: one past the bound says "too far behind". A pack
+      // holds several states: past max states is too far behind too.
       const want = Math.min(5000, max + 1 - seen);
       const page = (await this.redis.xrange(this.key, from, '+', 'COUNT', want)) as Array<[string, string[]]>;
       seen += page.length;
       if (seen > max) return undefined; // too far behind: a snapshot is cheaper
-      for (const [id, fields] of page) {
-        const e = toEntry(id, fields, rts);
-        if (e) out.push(e);
-      }
+      for (const [id, fields] of page) pushEntries(out, id, fields, rts);
+      if (out.length > max) return undefined;
       if (page.length < want) return out;
       from = `(${page[page.length - 1]![0]}`;
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { StockAlert, StockLevel } from '../../schemas/generated/avro-types.ts';
-import { decodeAlertEntry, decodeFeedEntry, encodeAlertEntry, encodeFeedEntry, feedLocations, toSkuState } from './feed.ts';
+import { decodeAlertEntry, decodeFeedEntry, decodeFeedStates, encodeAlertEntry, encodeFeedEntry, encodeFeedPack, FEED_PACK_MAX, feedLocations, feedTrimLength, toSkuState } from './feed.ts';
 
 const level: StockLevel = {
   sku: 'SKU-"1"',
@@ -41,6 +41,54 @@ describe('feed entry codec', () => {
     });
     expect(decodeFeedEntry(['available', '1'])).toBeUndefined();
     expect(decodeFeedEntry([])).toBeUndefined();
+  });
+});
+
+describe('feed packs', () => {
+  const withChannels: StockLevel = { ...level, sku: 'B', version: 43, channels: { web: 5, 'market\u00e9': 0 } };
+  const withIncoming: StockLevel = { ...level, sku: 'C', deleted: true, locations: [], incoming: { incoming: 12, nextEta: null, backordered: 3, backorderable: 9, policy: 'preorder' } };
+
+  it('round-trips several states in order, channels and incoming included, as the single entries would', () => {
+    const fields = encodeFeedPack([level, withChannels, withIncoming], 7);
+    expect(fields[0]).toBe('pack');
+    const states = decodeFeedStates(asRead(fields));
+    const singles = [level, withChannels, withIncoming].map((s) => decodeFeedEntry(asRead(encodeFeedEntry(s, 7)))!);
+    expect(states).toEqual(singles);
+    expect(states[1]).toMatchObject({ channels: { web: 5, 'market\u00e9': 0 }, cfg: 7 });
+    expect(states[0]).not.toHaveProperty('cfg');
+    expect(feedLocations(states[0]!)).toEqual(level.locations);
+  });
+
+  it('reads a single-state entry as one state, and a pack of none as none', () => {
+    expect(decodeFeedStates(asRead(encodeFeedEntry(level)))).toEqual([toSkuState(level)]);
+    expect(decodeFeedStates(asRead(encodeFeedPack([])))).toEqual([]);
+    expect(decodeFeedStates(['available', '1'])).toEqual([]);
+  });
+
+  it('leaves out what does not decode, without throwing, and keeps the rows that do', () => {
+    const good = JSON.parse(encodeFeedPack([level])[1]) as unknown[][];
+    const row = good[0]!;
+    const hostile: unknown[] = [
+      null, 1, 'x', {}, [], row.slice(0, 11),
+      ['', ...row.slice(1)], [7, ...row.slice(1)],
+      [row[0], 'NaN', ...row.slice(2)], [row[0], null, ...row.slice(2)], [...row.slice(0, 5), 1e400, ...row.slice(6)],
+      [...row.slice(0, 8), ['not text'], ...row.slice(9)], [...row.slice(0, 10), 'cfg', row[11]],
+    ];
+    for (const bad of hostile) expect(decodeFeedStates(['pack', JSON.stringify([bad])])).toEqual([]);
+    expect(decodeFeedStates(['pack', JSON.stringify([...hostile, row])])).toEqual([toSkuState(level)]);
+    for (const text of ['', '{', 'null', '{"a":1}', '"pack"', '[1,2', '\u0000']) expect(decodeFeedStates(['pack', text])).toEqual([]);
+    expect(decodeFeedStates(['pack'])).toEqual([]);
+    // Figures that are not what they claim to be read as none, as in a single entry.
+    const oddFigures = [...row.slice(0, 9), { web: -1 }, 3, { incoming: 'many' }];
+    expect(decodeFeedStates(['pack', JSON.stringify([oddFigures])])).toEqual([{ ...toSkuState(level), channels: null, incoming: null, cfg: 3 }]);
+  });
+
+  it('keeps about maxLen states in the stream: a pack of n is added with MAXLEN maxLen / n', () => {
+    expect(feedTrimLength(100_000, 1)).toBe(100_000);
+    expect(feedTrimLength(100_000, FEED_PACK_MAX)).toBe(100_000 / FEED_PACK_MAX);
+    expect(feedTrimLength(100_000, 3)).toBe(33_333);
+    expect(feedTrimLength(10, 100)).toBe(1);
+    expect(feedTrimLength(10, 0)).toBe(10);
   });
 });
 

@@ -1,9 +1,11 @@
 /**
- * The gateway feed's entry format (`<p>:feed`, a Redis stream): one SKU state per entry, written
- * by the stream processor and read by every gateway, the `npm start` tail and the benchmarks.
- * One encoder, one decoder, pure (the XADD/XREAD calls stay in the adapters).
+ * The gateway feed's entry format (`<p>:feed`, a Redis stream), written by the stream processor and
+ * read by every gateway, the `npm start` tail and the benchmarks. An entry is one SKU state, or a
+ * pack of several (encodeFeedPack): a batch's states go out in a few XADDs instead of one each.
+ * Readers take both (decodeFeedStates). Encoders and decoders are pure (the XADD/XREAD calls stay
+ * in the adapters).
  *
- * Fields, in this order: sku, available, onHand, reserved, safetyStock, version, deleted (1/0),
+ * One state's fields, in this order: sku, available, onHand, reserved, safetyStock, version, deleted (1/0),
  * commitTs, locations (JSON array of LocationLevel), channels (JSON object channel id ->
  * available; only when sales channels are configured, docs/channels.md), and incoming (JSON
  * IncomingLevel; only when the SKU has incoming stock, backorders or a policy, docs/incoming.md).
@@ -92,34 +94,116 @@ export function decodeFeedEntry(fields: readonly string[]): SkuState | undefined
   };
 }
 
-/** A feed entry's incoming figures; null for text that is not an IncomingLevel. */
-export function parseIncoming(text: string): IncomingLevel | null {
+/** Incoming figures as an IncomingLevel; null for a value that is not one. */
+function incomingOf(v: unknown): IncomingLevel | null {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const o = v as Record<string, unknown>;
+  const whole = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+  if (!whole(o.incoming) || !whole(o.backordered) || !whole(o.backorderable) || typeof o.policy !== 'string') return null;
+  if (o.nextEta !== null && !whole(o.nextEta)) return null;
+  return { incoming: o.incoming as number, nextEta: o.nextEta as number | null, backordered: o.backordered as number, backorderable: o.backorderable as number, policy: o.policy };
+}
+
+/** Channel figures; null for a value that is not an object of non-negative integers. */
+function channelsOf(v: unknown): Record<string, number> | null {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const out: Record<string, number> = {};
+  for (const [k, n] of Object.entries(v)) {
+    if (!Number.isSafeInteger(n) || (n as number) < 0) return null;
+    out[k] = n as number;
+  }
+  return out;
+}
+
+function parsed<T>(text: string, of: (v: unknown) => T | null): T | null {
   try {
-    const v = JSON.parse(text) as Record<string, unknown> | null;
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
-    const whole = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
-    if (!whole(v.incoming) || !whole(v.backordered) || !whole(v.backorderable) || typeof v.policy !== 'string') return null;
-    if (v.nextEta !== null && !whole(v.nextEta)) return null;
-    return { incoming: v.incoming as number, nextEta: v.nextEta as number | null, backordered: v.backordered as number, backorderable: v.backorderable as number, policy: v.policy };
+    return of(JSON.parse(text));
   } catch {
     return null;
   }
 }
 
+/** A feed entry's incoming figures; null for text that is not an IncomingLevel. */
+export function parseIncoming(text: string): IncomingLevel | null {
+  return parsed(text, incomingOf);
+}
+
 /** A feed entry's channel figures; null for text that is not an object of non-negative integers. */
 export function parseChannels(text: string): Record<string, number> | null {
-  try {
-    const v: unknown = JSON.parse(text);
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
-    const out: Record<string, number> = {};
-    for (const [k, n] of Object.entries(v)) {
-      if (!Number.isSafeInteger(n) || (n as number) < 0) return null;
-      out[k] = n as number;
-    }
-    return out;
-  } catch {
-    return null;
+  return parsed(text, channelsOf);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packs: several states in one entry, the field/value list `['pack', <JSON array>]` with one array
+// per state: [sku, available, onHand, reserved, safetyStock, version, deleted (1/0), commitTs,
+// locations (JSON text, as the single-state entry carries it), channels (object or null), cfg,
+// incoming (object or null)]. The stream keeps about FEED_MAXLEN states either way: a pack of n
+// states is added with MAXLEN ~ FEED_MAXLEN / n (feedTrimLength).
+
+/** The most states in one pack: bounds an entry's size (about 300 bytes a state) and a reader's parse. */
+export const FEED_PACK_MAX = 100;
+
+/** The field/value list of an XADD for several SKU states (at most FEED_PACK_MAX: the caller splits). */
+export function encodeFeedPack(states: readonly StockLevel[], channelsVersion = 0): ['pack', string] {
+  const rows = new Array<unknown[]>(states.length);
+  for (let i = 0; i < states.length; i++) {
+    const s = states[i]!;
+    rows[i] = [s.sku, s.available, s.onHand, s.reserved, s.safetyStock, s.version, s.deleted ? 1 : 0, s.commitTs, JSON.stringify(s.locations), s.channels ?? null, s.channels ? channelsVersion : 0, s.incoming ?? null];
   }
+  return ['pack', JSON.stringify(rows)];
+}
+
+/** The MAXLEN of an XADD that adds `states` states, so that the stream holds about `maxLen` states. */
+export function feedTrimLength(maxLen: number, states: number): number {
+  return Math.max(1, Math.floor(maxLen / Math.max(1, states)));
+}
+
+const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+
+/** One row of a pack as a SKU state; undefined for a row of another shape. */
+function packedState(row: unknown): SkuState | undefined {
+  if (!Array.isArray(row) || row.length < 12) return undefined;
+  const [sku, available, onHand, reserved, safetyStock, version, deleted, commitTs, locations, channels, cfg, incoming] = row as unknown[];
+  if (typeof sku !== 'string' || sku === '' || typeof locations !== 'string') return undefined;
+  if (!finite(available) || !finite(onHand) || !finite(reserved) || !finite(safetyStock) || !finite(version) || !finite(commitTs) || !finite(cfg)) return undefined;
+  return {
+    sku,
+    available,
+    onHand,
+    reserved,
+    safetyStock,
+    version,
+    deleted: deleted === 1,
+    commitTs,
+    locationsJson: locations,
+    channels: channels === null ? null : channelsOf(channels),
+    incoming: incoming === null ? null : incomingOf(incoming),
+    ...(cfg > 0 ? { cfg } : {}),
+  };
+}
+
+/**
+ * The SKU states of one entry, single or pack, in the order written. Whatever does not decode (an
+ * entry without a SKU, a pack that is not JSON, a row of another shape) is left out, never thrown.
+ */
+export function decodeFeedStates(fields: readonly string[]): SkuState[] {
+  if (fields[0] !== 'pack') {
+    const one = decodeFeedEntry(fields);
+    return one ? [one] : [];
+  }
+  let rows: unknown;
+  try {
+    rows = JSON.parse(fields[1] ?? '');
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(rows)) return [];
+  const out: SkuState[] = [];
+  for (const row of rows) {
+    const state = packedState(row);
+    if (state) out.push(state);
+  }
+  return out;
 }
 
 /** The per-location breakdown of a decoded state. */

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { ReplyError, type ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../../lib/redis.ts';
 import { channelsOfSummary, channelTerms, EMPTY_CHANNEL_CONFIG, encodeChannelTerms, withChannels, type ChannelConfig } from '../../lib/contracts/channels.ts';
-import { encodeFeedEntry } from '../../lib/contracts/feed.ts';
+import { encodeFeedEntry, encodeFeedPack, FEED_PACK_MAX, feedTrimLength } from '../../lib/contracts/feed.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import { decodeRows, summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
 import { InvalidMessageError } from '../../lib/errors.ts';
@@ -265,7 +265,7 @@ export class RedisViews {
     return this.redis.hgetall(this.keys.summary(sku));
   }
 
-  /** Appends SKU states to the gateway feed; returns the stream ids. */
+  /** Appends SKU states to the gateway feed; returns the stream ids of the entries written (a pack has one). */
   async appendFeed(summaries: StockLevel[], maxLen: number, channelsVersion = this.channels.config.version): Promise<string[]> {
     if (summaries.length === 0) return [];
     const pipeline = this.redis.pipeline();
@@ -277,8 +277,19 @@ export class RedisViews {
     });
   }
 
+  /**
+   * One state alone as a classic entry (readable as it is, by redis-cli too); more in packs of
+   * up to FEED_PACK_MAX states (lib/contracts/feed.ts): one command instead of one per state.
+   */
   private queueFeed(pipeline: ChainableCommander, summaries: StockLevel[], maxLen: number, channelsVersion: number): void {
-    for (const s of summaries) pipeline.xadd(this.keys.feed, 'MAXLEN', '~', maxLen, '*', ...encodeFeedEntry(s, channelsVersion));
+    if (summaries.length === 1) {
+      pipeline.xadd(this.keys.feed, 'MAXLEN', '~', maxLen, '*', ...encodeFeedEntry(summaries[0]!, channelsVersion));
+      return;
+    }
+    for (let i = 0; i < summaries.length; i += FEED_PACK_MAX) {
+      const pack = summaries.slice(i, i + FEED_PACK_MAX);
+      pipeline.xadd(this.keys.feed, 'MAXLEN', '~', feedTrimLength(maxLen, pack.length), '*', ...encodeFeedPack(pack, channelsVersion));
+    }
   }
 
   /** Every SKU that has a view, via SCAN (never KEYS). */

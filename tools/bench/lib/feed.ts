@@ -1,6 +1,6 @@
 /** Reading a gateway feed stream (`<prefix>:feed`) with XREAD BLOCK, shared by the latency benchmarks. */
 import type { RedisClient } from '../../../lib/redis.ts';
-import { decodeFeedEntry, type SkuState } from '../../../lib/contracts/feed.ts';
+import { decodeFeedStates, type SkuState } from '../../../lib/contracts/feed.ts';
 
 /**
  * Reads `key` from after entry `from` while `running()` holds; every entry, decoded, goes to
@@ -15,8 +15,7 @@ export async function readFeed(redis: RedisClient, key: string, from: string, ru
     for (const [, entries] of reply) {
       for (const [id, fields] of entries) {
         lastId = id;
-        const state = decodeFeedEntry(fields);
-        if (state) onEntry(state, now);
+        for (const state of decodeFeedStates(fields)) onEntry(state, now);
       }
     }
   }
