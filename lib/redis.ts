@@ -143,6 +143,33 @@ export async function execEach<T>(
   return out;
 }
 
+/**
+ * Runs one command per group of items (`queue` gets the group, whose keys all share a slot): on one
+ * server the items form groups of up to `max` in their order; on a cluster, the items of each slot
+ * do. For a script over many SKUs' keys (the published marks): one command per batch instead of
+ * one per SKU where the topology allows it. Each reply comes with its group.
+ */
+export async function execGrouped<T>(
+  redis: RedisClient,
+  items: readonly T[],
+  keyOf: (item: T) => string,
+  max: number,
+  queue: (pipeline: ChainableCommander, group: T[]) => void,
+): Promise<Array<{ group: T[]; reply: [Error | null, unknown] }>> {
+  const bySlot = new Map<number, T[]>();
+  const cluster = isCluster(redis);
+  for (const item of items) {
+    const slot = cluster ? calculateSlot(keyOf(item)) : 0;
+    let g = bySlot.get(slot);
+    if (!g) bySlot.set(slot, (g = []));
+    g.push(item);
+  }
+  const groups: T[][] = [];
+  for (const g of bySlot.values()) for (let i = 0; i < g.length; i += max) groups.push(g.slice(i, i + max));
+  const replies = await execEach(redis, groups, (g) => keyOf(g[0]!), queue);
+  return groups.map((group, i) => ({ group, reply: replies[i]! }));
+}
+
 /** The clients of every master (one server: itself). */
 export function masters(redis: RedisClient): Redis[] {
   return isCluster(redis) ? redis.nodes('master') : [redis];

@@ -119,6 +119,21 @@ describe('stock processor', () => {
     expect((await proc.views.readSummary(sku)).published).toBe('8');
   });
 
+  it('marks a batch of SKUs published in one call, never lowers a mark, and refuses a bad version changing nothing', async () => {
+    const skus = Array.from({ length: 1500 }, (_, i) => `${unique('MK')}-${i}`);
+    const published = async () => Promise.all(skus.map(async (s) => (await proc.views.readSummary(s)).published));
+    await proc.views.markPublished(new Map(skus.map((s, i) => [s, i + 10])));
+    expect(await published()).toEqual(skus.map((_, i) => String(i + 10)));
+    // Lower for the even SKUs, higher for the odd ones: only the odd ones move.
+    await proc.views.markPublished(new Map(skus.map((s, i) => [s, i % 2 ? i + 20 : i])));
+    expect(await published()).toEqual(skus.map((_, i) => String(i % 2 ? i + 20 : i + 10)));
+    const before = await published();
+    await expect(proc.views.markPublished(new Map([[skus[1]!, 99], [skus[0]!, 'v7' as unknown as number]]))).rejects.toThrow(/not a number/);
+    await proc.views.markPublished(new Map([[skus[0]!, Number.NaN]])); // NaN is never above a mark
+    expect(await published()).toEqual(before);
+    await redis.del(...skus.map((s) => proc.views.keys.summary(s)));
+  });
+
   it('sends a poison message to the DLQ with the reason and its origin, and applies the next one', async () => {
     const sku = unique('SKU');
     await send({ key: JSON.stringify({ sku }), value: 'this is not a change event' });

@@ -12,6 +12,7 @@ import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import { defineLuaCommand, execEach, isCluster } from '../../lib/redis.ts';
 import type { StockAlert } from '../../schemas/generated/avro-types.ts';
 import { ALERT_KINDS, toStockAlert, type AlertKind } from '../domain/alerts.ts';
+import { markPublished } from './redis-views.ts';
 
 const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lua');
 
@@ -24,7 +25,6 @@ export interface AlertStepRequest {
 }
 
 type AlertStepFn = (key: string, ...args: Array<string | number>) => unknown;
-type MarkFn = (key: string, version: number) => unknown;
 
 const KIND_SET: ReadonlySet<string> = new Set(ALERT_KINDS);
 
@@ -60,7 +60,7 @@ export class RedisAlerts {
     this.redis = deps.redis;
     this.keys = redisKeys(deps.prefix, { cluster: isCluster(deps.redis) });
     defineLuaCommand(deps.redis, 'invAlertStep', path.join(LUA_DIR, 'alert-step-1.lua'));
-    defineLuaCommand(deps.redis, 'invMarkPublished', path.join(LUA_DIR, 'mark-published-1.lua'));
+    defineLuaCommand(deps.redis, 'invMarkPublished', path.join(LUA_DIR, 'mark-published.lua'));
   }
 
   /**
@@ -87,10 +87,7 @@ export class RedisAlerts {
     const marks = new Map<string, number>();
     for (const a of alerts) marks.set(a.sku, Math.max(a.version, marks.get(a.sku) ?? -1));
     if (marks.size === 0) return;
-    const replies = await execEach(this.redis, [...marks], ([sku]) => this.keys.alerts(sku), (p, [sku, version]) =>
-      (p as unknown as { invMarkPublished: MarkFn }).invMarkPublished(this.keys.alerts(sku), version),
-    );
-    for (const [err] of replies) if (err) throw err;
+    await markPublished(this.redis, [...marks].map(([sku, version]) => [this.keys.alerts(sku), version]));
   }
 
   /** Appends alerts to the gateways' alert stream, trimmed to about maxLen entries. */

@@ -16,7 +16,7 @@ import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
 import { decodeRows, summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
 import { InvalidMessageError } from '../../lib/errors.ts';
 import { readViewRows } from '../../lib/view-rows.ts';
-import { defineLuaCommand, execEach, isCluster, scanSkus } from '../../lib/redis.ts';
+import { defineLuaCommand, execEach, execGrouped, isCluster, scanSkus } from '../../lib/redis.ts';
 import type { StockLevel } from '../../schemas/generated/avro-types.ts';
 import { coalesceGroups, groupLocations } from '../domain/coalesce.ts';
 import { incomingFields, type Outcome, type RowChange } from '../domain/fold.ts';
@@ -69,8 +69,25 @@ export interface SkuApplyResult {
 /** Loads the script once per connection (EVALSHA with a NOSCRIPT fallback, via defineCommand). */
 export function defineViewCommands(redis: RedisClient): void {
   defineLuaCommand(redis, 'invApplyRows', path.join(LUA_DIR, 'apply-rows-4.lua'));
-  defineLuaCommand(redis, 'invMarkPublished', path.join(LUA_DIR, 'mark-published-1.lua'));
+  defineLuaCommand(redis, 'invMarkPublished', path.join(LUA_DIR, 'mark-published.lua'));
   defineLuaCommand(redis, 'invChannels', path.join(LUA_DIR, 'channels-2.lua'));
+}
+
+/** The most published marks per script call (a batch's SKUs on one server usually take one call). */
+const MARKS_PER_CALL = 1000;
+
+/**
+ * Raises each key's `published` mark to its version (mark-published.lua; never lowered): the
+ * summary hashes here, the alert hashes in adapters/redis-alerts.ts. Throws the first error.
+ */
+export async function markPublished(redis: RedisClient, marks: Array<[key: string, version: number]>): Promise<void> {
+  const replies = await execGrouped(redis, marks, ([key]) => key, MARKS_PER_CALL, (p, group) => {
+    const args: Array<string | number> = [group.length];
+    for (const [key] of group) args.push(key);
+    for (const [, version] of group) args.push(version);
+    (p as unknown as { invMarkPublished: (...a: Array<string | number>) => unknown }).invMarkPublished(...args);
+  });
+  for (const { reply: [err] } of replies) if (err) throw err;
 }
 
 /** Queues one apply call for changes that all belong to one SKU. */
@@ -248,13 +265,10 @@ export class RedisViews {
     return out;
   }
 
-  /** Records, per SKU, the highest version whose effects are now published. */
+  /** Records, per SKU, the highest version whose effects are now published (one script call per MARKS_PER_CALL SKUs of a slot). */
   async markPublished(versions: Map<string, number>): Promise<void> {
     if (versions.size === 0) return;
-    const replies = await execEach(this.redis, [...versions], ([sku]) => this.keys.summary(sku), (p, [sku, version]) =>
-      (p as unknown as { invMarkPublished: (k: string, v: number) => unknown }).invMarkPublished(this.keys.summary(sku), version),
-    );
-    for (const [err] of replies) if (err) throw err;
+    await markPublished(this.redis, [...versions].map(([sku, version]) => [this.keys.summary(sku), version]));
   }
 
   async readRows(skus: string[]): Promise<Map<string, SkuRows>> {

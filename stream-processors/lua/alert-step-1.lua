@@ -7,7 +7,7 @@ on the same random sequences and compares. docs/stream-processors.md, "Stock ale
 KEYS[1]  <prefix>:{<sku>}:alerts  hash (hash tag {<sku>}: the SKU's slot)
            s|<channel>            "state|version": in_stock, low or out, as of that SKU version
            a|<version>|<channel>  "kind|available|threshold|commitTs": an alert decided at that version
-           published              highest version whose alerts were published (mark-published-1.lua)
+           published              highest version whose alerts were published (mark-published.lua)
            last                   highest version at which an alert was decided (skips the scan when all are published)
          <channel> is '' for the pooled figure.
 ARGV[1]  version: the SKU version of the state the figures belong to

@@ -33,7 +33,7 @@ duplicate, nothing written. Lower: stale, nothing written.
 
 Returns { prevAvailable, published, n, channelsStale, status_1 .. status_n, loc1, row1, loc2, row2, ... }
   prevAvailable  the summary's available before this call, -1 when the SKU had no view
-  published      the highest SKU version whose effects were published (mark-published-1.lua), -1 if none
+  published      the highest SKU version whose effects were published (mark-published.lua), -1 if none
   channelsStale  1 when the view holds channel figures of a newer configuration than ARGV's (the
                  caller reloads its configuration and recomputes the SKU), else 0
   status_i       1 applied, 0 duplicate, -1 stale

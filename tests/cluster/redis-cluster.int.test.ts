@@ -225,6 +225,13 @@ describe('Redis Cluster', () => {
     expect(fromRedisError(err)).toBeInstanceOf(UnavailableError);
   });
 
+  it('marks SKUs of several nodes and slots published in one pass (one call per slot)', async () => {
+    const skus = [...skusOnDistinctNodes(3), ...Array.from({ length: 20 }, () => `${prefix}-MARK-${skuCounter++}`)];
+    await views.markPublished(new Map(skus.map((s, i) => [s, i + 1])));
+    const marks = await Promise.all(skus.map(async (s) => (await views.readSummary(s)).published));
+    expect(marks).toEqual(skus.map((_, i) => String(i + 1)));
+  });
+
   it('finds the views of every node by SCAN', async () => {
     const skus = skusOnDistinctNodes(3);
     for (const s of skus) await stock(s, 1);
