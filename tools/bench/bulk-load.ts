@@ -147,16 +147,25 @@ async function ensureRows(pool: pg.Pool, rows: number): Promise<number> {
   progress(`  creating ${(skus * LOCATIONS.length).toLocaleString()} rows (${have.toLocaleString()} exist; once, kept for later runs)`);
   const chunk = 20_000;
   const started = Date.now();
-  for (let from = 1; from <= skus; from += chunk) {
-    const to = Math.min(skus, from + chunk - 1);
-    await pool.query(
-      `INSERT INTO stock_levels (sku, location_id, on_hand)
-       SELECT $3 || lpad(n::text, greatest(5, length(n::text)), '0'), l, 1000 FROM generate_series($1::int, $2::int) n, unnest($4::text[]) l
-       ORDER BY n, l
-       ON CONFLICT DO NOTHING`,
-      [from, to, SKU_PREFIX, LOCATIONS],
-    );
-    progress(`    ${(to * LOCATIONS.length).toLocaleString()} / ${(skus * LOCATIONS.length).toLocaleString()} rows (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  // Creating rows is set-up, not a request: without the pool's 30 s statement timeout (a chunk
+  // took longer than that once on a busy machine, failing the whole run).
+  const conn = await pool.connect();
+  try {
+    await conn.query(`SET statement_timeout = 0`);
+    for (let from = 1; from <= skus; from += chunk) {
+      const to = Math.min(skus, from + chunk - 1);
+      await conn.query(
+        `INSERT INTO stock_levels (sku, location_id, on_hand)
+         SELECT $3 || lpad(n::text, greatest(5, length(n::text)), '0'), l, 1000 FROM generate_series($1::int, $2::int) n, unnest($4::text[]) l
+         ORDER BY n, l
+         ON CONFLICT DO NOTHING`,
+        [from, to, SKU_PREFIX, LOCATIONS],
+      );
+      progress(`    ${(to * LOCATIONS.length).toLocaleString()} / ${(skus * LOCATIONS.length).toLocaleString()} rows (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    }
+    await conn.query(`RESET statement_timeout`);
+  } finally {
+    conn.release();
   }
   return skus;
 }
