@@ -13,7 +13,7 @@ import type { RedisClient } from '../../lib/redis.ts';
 import { channelsOfSummary, channelTerms, EMPTY_CHANNEL_CONFIG, encodeChannelTerms, withChannels, type ChannelConfig } from '../../lib/contracts/channels.ts';
 import { encodeFeedEntry, encodeFeedPack, FEED_PACK_MAX, feedTrimLength } from '../../lib/contracts/feed.ts';
 import { redisKeys, type RedisKeys } from '../../lib/contracts/redis-keys.ts';
-import { decodeRows, summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
+import { decodeRows, encodeRow, summarize, type SkuRows } from '../../lib/contracts/stock-view.ts';
 import { InvalidMessageError } from '../../lib/errors.ts';
 import { readViewRows } from '../../lib/view-rows.ts';
 import { defineLuaCommand, execEach, execGrouped, isCluster, scanSkus } from '../../lib/redis.ts';
@@ -90,15 +90,19 @@ export async function markPublished(redis: RedisClient, marks: Array<[key: strin
   for (const { reply: [err] } of replies) if (err) throw err;
 }
 
+/** The row a change writes when it applies, as stored (encodeRow): a deletion keeps only its version and time. */
+export function changeRow(c: RowChange): string {
+  if (c.deleted) return encodeRow({ onHand: 0, reserved: 0, safetyStock: 0, version: c.version, deleted: true, commitTs: c.commitTs, incoming: 0, backordered: 0, nextEta: 0, policy: 0, limit: -1 });
+  const x = incomingFields(c);
+  return encodeRow({ onHand: c.onHand, reserved: c.reserved, safetyStock: c.safetyStock, version: c.version, deleted: false, commitTs: c.commitTs, ...x });
+}
+
 /** Queues one apply call for changes that all belong to one SKU. */
 function queueApply(pipeline: ChainableCommander, keys: RedisKeys, changes: RowChange[], force: boolean, config: ChannelConfig): void {
   const fn = (pipeline as unknown as { invApplyRows: ApplyRowsFn }).invApplyRows.bind(pipeline);
   const sku = changes[0]!.sku;
   const args: Array<string | number> = [force ? 1 : 0, changes.length];
-  for (const c of changes) {
-    const x = incomingFields(c);
-    args.push(c.locationId, c.deleted ? 1 : 0, c.onHand, c.reserved, c.safetyStock, c.version, c.commitTs, x.incoming, x.backordered, x.nextEta, x.policy, x.limit);
-  }
+  for (const c of changes) args.push(c.locationId, c.deleted ? 1 : 0, c.version, changeRow(c));
   const spec = channelSpec(config, sku);
   if (spec) args.push(spec);
   fn(keys.rows(sku), keys.summary(sku), keys.gate(sku), keys.gatePending(sku), ...args);

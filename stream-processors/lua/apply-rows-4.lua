@@ -15,12 +15,15 @@ KEYS[3]  <prefix>:{<sku>}:gate          hash  the purchase gate's terms (purchas
 KEYS[4]  <prefix>:{<sku>}:gate:pending  zset  write-backs not yet in the view: "holdId|qty" -> SKU version
          (all keys share the hash tag {<sku>}: one Redis Cluster slot)
 ARGV[1]  force: 1 also overwrites at equal rank (reconcile repair), else 0
-ARGV[2]  n, the number of changes that follow, 12 arguments each, applied in order:
-           locationId, deleted (1 for a row deletion, else 0), onHand, reserved, safetyStock,
-           version (the row's; for a deletion, the version of the removed row), commitTs (ms),
-           incoming, backordered, nextEta (ms, 0 none), policy (0 none, 1 backorder, 2 preorder),
-           limit (-1 none)
-ARGV[3 + 12n] (optional) the sales channels' terms for this SKU (encodeChannelTerms in
+ARGV[2]  n, the number of changes that follow, 4 arguments each, applied in order:
+           locationId, deleted (1 for a row deletion, else 0), version (the row's; for a
+           deletion, the version of the removed row), and the row as it is stored when the change
+           applies (encodeRow in lib/contracts/stock-view.ts: onHand, reserved, safetyStock,
+           version, deleted, commitTs (ms), incoming, backordered, nextEta (ms, 0 none), policy
+           (0 none, 1 backorder, 2 preorder), limit (-1 none); a deletion's is
+           0|0|0|version|1|commitTs|0|0|0|0|-1). The row comes encoded: one argument instead of
+           eleven, and nothing to join here.
+ARGV[3 + 4n] (optional) the sales channels' terms for this SKU (encodeChannelTerms in
          lib/contracts/channels.ts); '' or absent: no channels configured. When rows changed,
          the channels' figures are written with the summary (includes/channel-availability.lua).
 
@@ -42,7 +45,7 @@ Returns { prevAvailable, published, n, channelsStale, status_1 .. status_n, loc1
 --- @include "../../purchase/lua/includes/pending-entry"
 --- @include "includes/channel-availability"
 --- @include "includes/backorder-allowance"
-local STRIDE = 12
+local STRIDE = 4
 local function fields(text)
   local f = {}
   for x in string.gmatch(text, '([^|]+)') do f[#f + 1] = tonumber(x) end
@@ -72,7 +75,7 @@ for c = 0, n - 1 do
   local b = 3 + c * STRIDE
   local loc = ARGV[b]
   local del = tonumber(ARGV[b + 1])
-  local inRank = tonumber(ARGV[b + 5]) * 2 + del
+  local inRank = tonumber(ARGV[b + 2]) * 2 + del
   local at = index[loc]
   local status = 1
   if at then
@@ -87,13 +90,7 @@ for c = 0, n - 1 do
   statuses[#statuses + 1] = status
   if status >= 0 then any = true end
   if status == 1 then
-    local row
-    if del == 1 then
-      row = '0|0|0|' .. ARGV[b + 5] .. '|1|' .. ARGV[b + 6] .. '|0|0|0|0|-1'
-    else
-      row = ARGV[b + 2] .. '|' .. ARGV[b + 3] .. '|' .. ARGV[b + 4] .. '|' .. ARGV[b + 5] .. '|0|' .. ARGV[b + 6]
-        .. '|' .. ARGV[b + 7] .. '|' .. ARGV[b + 8] .. '|' .. ARGV[b + 9] .. '|' .. ARGV[b + 10] .. '|' .. ARGV[b + 11]
-    end
+    local row = ARGV[b + 3]
     if at then
       all[at] = row
     else
