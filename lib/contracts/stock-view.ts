@@ -116,7 +116,45 @@ export function encodeRow(r: RowState): string {
   return `${r.onHand}|${r.reserved}|${r.safetyStock}|${r.version}|${r.deleted ? 1 : 0}|${r.commitTs}|${r.incoming ?? 0}|${r.backordered ?? 0}|${r.nextEta ?? 0}|${r.policy ?? 0}|${r.limit ?? -1}`;
 }
 
+/**
+ * A stored row (encodeRow's text) as a RowState; undefined for text of another shape (not 6 or 11
+ * fields, or a field that is not a finite number). The common case, fields of plain decimal
+ * integers, is read without splitting (the fold decodes every row of a SKU on every change);
+ * anything else takes the general path, with the same result.
+ */
 export function decodeRow(text: string): RowState | undefined {
+  const f = ROW_FIELDS;
+  let n = 0;
+  let value = 0;
+  let digits = 0;
+  let negative = false;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 124; // the end closes the last field like a '|'
+    if (c >= 48 && c <= 57) {
+      value = value * 10 + (c - 48);
+      if (++digits > 15) return decodeRowGeneral(text); // past exact integers: let Number decide
+    } else if (c === 124) {
+      if (digits === 0 || n === 11) return decodeRowGeneral(text);
+      f[n++] = negative ? -value : value;
+      value = 0;
+      digits = 0;
+      negative = false;
+    } else if (c === 45 && digits === 0 && !negative) {
+      negative = true;
+    } else {
+      return decodeRowGeneral(text);
+    }
+  }
+  if (n !== 6 && n !== 11) return undefined;
+  return n === 6
+    ? { onHand: f[0]!, reserved: f[1]!, safetyStock: f[2]!, version: f[3]!, deleted: f[4] === 1, commitTs: f[5]!, incoming: 0, backordered: 0, nextEta: 0, policy: 0, limit: -1 }
+    : { onHand: f[0]!, reserved: f[1]!, safetyStock: f[2]!, version: f[3]!, deleted: f[4] === 1, commitTs: f[5]!, incoming: f[6]!, backordered: f[7]!, nextEta: f[8]!, policy: f[9]!, limit: f[10]! };
+}
+
+/** Scratch space of decodeRow (synchronous, so one is enough). */
+const ROW_FIELDS: number[] = new Array<number>(11).fill(0);
+
+function decodeRowGeneral(text: string): RowState | undefined {
   const parts = text.split('|');
   if (parts.length !== 6 && parts.length !== 11) return undefined;
   const nums = parts.map(Number);

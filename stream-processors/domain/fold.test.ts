@@ -70,6 +70,31 @@ describe('row encoding', () => {
     expect(decodeRow('1|2|3')).toBeUndefined();
     expect(decodeRow('a|b|c|d|e|f')).toBeUndefined();
   });
+
+  it('reads any text exactly as splitting on | and Number() would (the fast path changes no answer)', () => {
+    // The rule decodeRow had before its fast path, kept here as the specification.
+    const spec = (text: string) => {
+      const nums = text.split('|').map(Number);
+      if ((nums.length !== 6 && nums.length !== 11) || nums.some((n) => !Number.isFinite(n))) return undefined;
+      const [onHand, reserved, safetyStock, version, deleted, commitTs, incoming = 0, backordered = 0, nextEta = 0, policy = 0, limit = -1] = nums as number[];
+      return { onHand, reserved, safetyStock, version, deleted: deleted === 1, commitTs, incoming, backordered, nextEta, policy, limit };
+    };
+    const cases = ['', '|||||', '-|1|2|3|4|5', '-0|1|2|3|0|5', '1|2|3|4|0|5|', ' 1|2|3|4|0|5', '1e3|2|3|4|0|5', '0x10|2|3|4|0|5', '1.5|2|3|4|0|5',
+      '+1|2|3|4|0|5', '--1|2|3|4|0|5', '1-|2|3|4|0|5', '12345678901234567890|2|3|4|0|5', '9007199254740993|1|1|1|1|1', '1|2|3|4|1|5|6|7|8|9|-1', '1|2|3|4|1|5|6|7|8|9|-1|2', 'Infinity|2|3|4|0|5'];
+    const alphabet = '0123456789||||--.e+ x';
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let i = 0; i < 20_000; i++) {
+      const len = rnd(40);
+      let t = '';
+      for (let j = 0; j < len; j++) t += alphabet[rnd(alphabet.length)];
+      cases.push(t);
+      // Well-formed rows with random figures, 6 or 11 fields, some negative.
+      const fields = Array.from({ length: rnd(2) ? 11 : 6 }, () => (rnd(5) === 0 ? -1 : 1) * rnd(2 ** 30) * (rnd(3) === 0 ? 2 ** 20 : 1));
+      cases.push(fields.join('|'));
+    }
+    for (const text of cases) expect(decodeRow(text), text).toEqual(spec(text));
+  });
 });
 
 describe('diffSku and repairFor', () => {
