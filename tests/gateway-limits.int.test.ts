@@ -10,6 +10,7 @@ import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRedis } from '../lib/redis.ts';
 import { SECURITY_HEADERS } from '../gateway/http.ts';
+import { encodeFeedPack } from '../lib/contracts/feed.ts';
 import { startGatewayService, type GatewayService } from '../gateway/service.ts';
 import { RedisViews } from '../stream-processors/adapters/redis-views.ts';
 import { testConfig, unique } from './helpers.ts';
@@ -300,6 +301,26 @@ describe('resume and cursors (findings 7 and 11)', () => {
     await addFeedEntries([sku], 5);
     c.send({ op: 'subscribe', skus: [sku], since: near, id: 'r2' });
     expect(await c.waitFor((f) => f.id === 'r2', 'answer to r2')).toMatchObject({ type: 'subscribed' });
+    await c.close();
+  });
+
+  it('a resume counts the states of feed packs against GATEWAY_MAX_RESUME_ENTRIES, and replays a pack\'s state of its SKU', async () => {
+    const sku = unique('PACK');
+    const pack = (skus: string[], version: number) => encodeFeedPack(skus.map((s) => ({ sku: s, available: 3, onHand: 3, reserved: 0, safetyStock: 0, version, deleted: false, commitTs: Date.now(), locations: [], channels: null, incoming: null })));
+    const c = await connected(roomy);
+    const since = String(c.frames[0]!.cursor);
+    // Two entries, 200 states: past the bound of 150 although only 2 entries.
+    await redis.xadd(FEED(), '*', ...pack(Array.from({ length: 100 }, (_, i) => `${sku}-noise-a${i}`), 1));
+    await redis.xadd(FEED(), '*', ...pack(Array.from({ length: 100 }, (_, i) => `${sku}-noise-b${i}`), 1));
+    c.send({ op: 'subscribe', skus: [sku], since, id: 'p1' });
+    expect(await c.waitFor((f) => f.id === 'p1', 'answer to p1')).toMatchObject({ type: 'snapshot', unknown: [sku] });
+    // One pack of 100 within the bound: replayed, and the client gets its own SKU's state only.
+    const near = String(c.frames.find((f) => f.id === 'p1')!.cursor);
+    await redis.xadd(FEED(), '*', ...pack([...Array.from({ length: 99 }, (_, i) => `${sku}-other-${i}`), sku], 7));
+    c.send({ op: 'subscribe', skus: [sku], since: near, id: 'p2' });
+    expect(await c.waitFor((f) => f.id === 'p2', 'answer to p2')).toMatchObject({ type: 'subscribed' });
+    const d = await c.waitFor((f) => f.type === 'deltas', 'the replayed state');
+    expect(d.items).toEqual([expect.objectContaining({ sku, version: 7, available: 3 })]);
     await c.close();
   });
 

@@ -4,7 +4,7 @@
  * ranges of it for clients resuming after a reconnect.
  */
 import type { RedisClient } from '../../lib/redis.ts';
-import { decodeFeedStates, type SkuState } from '../../lib/contracts/feed.ts';
+import { decodeFeedStates, FEED_PACK_MAX, type SkuState } from '../../lib/contracts/feed.ts';
 import type { Logger } from '../../lib/logger.ts';
 
 export interface FeedEntry {
@@ -116,8 +116,10 @@ export class FeedReader {
     let seen = 0;
     for (;;) {
       // Never more than max + 1 entries in all: one past the bound says "too far behind". A pack
-      // holds several states: past max states is too far behind too.
-      const want = Math.min(5000, max + 1 - seen);
+      // holds up to FEED_PACK_MAX states and past max states is too far behind too, so a page
+      // asks for no more entries than could hold the states still allowed (at least 200): in
+      // all at most about 2 * max + 20,000 states are decoded, whatever the cursor.
+      const want = Math.min(5000, max + 1 - seen, Math.max(200, Math.ceil((max + 1 - out.length) / FEED_PACK_MAX)));
       const page = (await this.redis.xrange(this.key, from, '+', 'COUNT', want)) as Array<[string, string[]]>;
       seen += page.length;
       if (seen > max) return undefined; // too far behind: a snapshot is cheaper
